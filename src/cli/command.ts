@@ -1,0 +1,28 @@
+/** Exit codes every command shares. */
+export const EXIT = {
+  ok: 0,
+  /** The command ran and found a problem (unhealthy service, failed check). */
+  failed: 1,
+  /** Bad arguments. */
+  usage: 2,
+  /** A dependency is unavailable (stack not up, Temporal unreachable). */
+  unavailable: 3,
+} as const;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+export function wantsHelp(args: string[]): boolean {
+  return args.includes('--help') || args.includes('-h');
+}

@@ -1,0 +1,69 @@
+import { parseArgs } from 'node:util';
+import { redactUrl } from '../../stack/endpoints';
+import { SERVICE_NAMES, ServiceName } from '../../stack/services';
+import { stackDown, stackReset, stackStatus, StackStatus, stackUp } from '../../stack/stack';
+import { Command, EXIT, UsageError } from '../command';
+
+function render(status: StackStatus): string {
+  const rows = status.services.map((s) => [s.service, s.healthy ? 'healthy' : 'DOWN', s.managedBy, s.pid ? String(s.pid) : '-', s.endpoint, s.detail]);
+  const header = ['SERVICE', 'STATE', 'MANAGED BY', 'PID', 'ENDPOINT', 'DETAIL'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const e = status.endpoints;
+  return [
+    line(header),
+    ...rows.map(line),
+    '',
+    `Temporal   ${e.temporal.address} (namespace ${e.temporal.namespace})`,
+    `Web UI     ${e.temporal.uiUrl}`,
+    `source     ${redactUrl(e.postgres.sourceUrl)}  (read-only role)`,
+    `target     ${redactUrl(e.postgres.targetUrl)}`,
+    `control    ${redactUrl(e.postgres.controlUrl)}`,
+    `S3         ${e.s3.endpoint}  bucket ${e.s3.bucket}`,
+    `KMS        ${e.kms.endpoint}  ${Object.values(e.kms.aliases).join(', ')}`,
+  ].join('\n');
+}
+
+function parseServices(list: string[]): ServiceName[] | undefined {
+  if (!list.length) return undefined;
+  for (const s of list) if (!SERVICE_NAMES.includes(s as ServiceName)) throw new UsageError(`unknown service ${JSON.stringify(s)}: expected one of ${SERVICE_NAMES.join(', ')}`);
+  return list as ServiceName[];
+}
+
+export const stackCommand: Command = {
+  name: 'stack',
+  summary: 'run the local stack: Temporal + Web UI, PostgreSQL, MinIO, local-kms',
+  usage: `cutover stack up [service...]       start (idempotent) and wait until healthy
+cutover stack down [service...]     stop what \`up\` started (history and data are kept)
+cutover stack status [--json]       probe every service; --json prints every endpoint
+cutover stack reset                 delete the stack's data (only when it is down)
+
+Services: ${SERVICE_NAMES.join(', ')}. Binaries not on PATH are built once from pinned
+sources into ~/.cache/cutover/bin (override with CUTOVER_CACHE_DIR or CUTOVER_*_BIN).`,
+  async run(args) {
+    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
+    const [action, ...rest] = positionals;
+    const log = (line: string) => console.error(`stack: ${line}`);
+    switch (action) {
+      case 'up': {
+        const status = await stackUp(process.env, log, parseServices(rest));
+        console.log(values.json ? JSON.stringify(status, null, 2) : render(status));
+        return EXIT.ok;
+      }
+      case 'down':
+        await stackDown(process.env, log, parseServices(rest));
+        return EXIT.ok;
+      case 'status': {
+        const status = await stackStatus();
+        console.log(values.json ? JSON.stringify({ healthy: status.services.every((s) => s.healthy), ...status }, null, 2) : render(status));
+        return status.services.every((s) => s.healthy) ? EXIT.ok : EXIT.failed;
+      }
+      case 'reset':
+        stackReset();
+        console.log('stack data removed');
+        return EXIT.ok;
+      default:
+        throw new UsageError(action ? `unknown stack action ${JSON.stringify(action)}: expected up, down, status or reset` : 'stack: expected up, down, status or reset');
+    }
+  },
+};

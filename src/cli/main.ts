@@ -1,0 +1,60 @@
+import { ConfigError } from '../config';
+import { BinaryUnavailableError } from '../stack/binaries';
+import { StackError } from '../stack/stack';
+import { Command, EXIT, UsageError, wantsHelp } from './command';
+import { demoCommand } from './commands/demo';
+import { doctorCommand } from './commands/doctor';
+import { stackCommand } from './commands/stack';
+import { wiringCheckCommand } from './commands/wiring-check';
+import { workerCommand } from './commands/worker';
+
+const COMMANDS: Command[] = [stackCommand, doctorCommand, workerCommand, wiringCheckCommand, demoCommand];
+
+function help(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'cutover — durable, secure data migration on Temporal',
+    '',
+    'Usage: cutover <command> [options]    (cutover <command> --help for details)',
+    '',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+/** One clear line per failure; a stack trace only with CUTOVER_DEBUG=1. */
+function explain(err: unknown): { message: string; code: number } {
+  if (err instanceof UsageError) return { message: err.message, code: EXIT.usage };
+  if (err instanceof ConfigError) return { message: err.message, code: EXIT.usage };
+  if (err instanceof StackError || err instanceof BinaryUnavailableError) return { message: err.message, code: EXIT.unavailable };
+  const e = err as { code?: string; message?: string; name?: string };
+  if (e?.name === 'TransportError' || /Failed to connect|ECONNREFUSED|UNAVAILABLE/.test(e?.message ?? '')) {
+    return { message: `cannot reach a dependency: ${(e.message ?? '').split('\n')[0]} (run \`cutover doctor\`)`, code: EXIT.unavailable };
+  }
+  if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return { message: e.message ?? 'bad option', code: EXIT.usage };
+  return { message: (e?.message ?? String(err)).split('\n')[0]!, code: EXIT.failed };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    console.error(`cutover: unknown command ${JSON.stringify(name)}\n\n${help()}`);
+    return EXIT.usage;
+  }
+  if (wantsHelp(args)) {
+    console.log(`${command.summary}\n\n${command.usage}`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(args);
+  } catch (err) {
+    const { message, code } = explain(err);
+    console.error(`cutover ${name}: ${message}`);
+    if (process.env.CUTOVER_DEBUG === '1') console.error(err);
+    return code;
+  }
+}

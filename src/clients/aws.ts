@@ -1,0 +1,18 @@
+import { KMSClient } from '@aws-sdk/client-kms';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { CutoverConfig } from '../config';
+
+/** S3 client for the staging bucket: the local MinIO or real S3 through the default chain. */
+export function createS3Client(s3: CutoverConfig['s3']): S3Client {
+  return new S3Client({
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: s3.forcePathStyle,
+    credentials: s3.credentials,
+    maxAttempts: 3,
+  });
+}
+
+export function createKmsClient(kms: CutoverConfig['kms']): KMSClient {
+  return new KMSClient({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials, maxAttempts: 3 });
+}

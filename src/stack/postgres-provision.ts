@@ -1,0 +1,81 @@
+import { Client } from 'pg';
+import type { DatabaseNames } from './endpoints';
+
+export interface ProvisionInput {
+  adminUrl: string;
+  names: DatabaseNames;
+  readerPassword: string;
+  appPassword: string;
+}
+
+async function withClient<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5000, application_name: 'cutover-stack' });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function withDatabase(adminUrl: string, database: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/**
+ * Creates (idempotently) the source, target and control databases and two roles:
+ * a read-only role for the source, and an application role that owns target and control.
+ */
+export async function provisionDatabases(p: ProvisionInput): Promise<void> {
+  const { names } = p;
+  await withClient(p.adminUrl, async (c) => {
+    const id = (s: string) => c.escapeIdentifier(s);
+    const lit = (s: string) => c.escapeLiteral(s);
+    const admin = (await c.query<{ u: string }>('select current_user as u')).rows[0]!.u;
+    for (const [role, password] of [
+      [names.reader, p.readerPassword],
+      [names.app, p.appPassword],
+    ] as const) {
+      const exists = await c.query('select 1 from pg_roles where rolname = $1', [role]);
+      const verb = exists.rowCount ? 'alter' : 'create';
+      await c.query(`${verb} role ${id(role)} with login nosuperuser nocreatedb nocreaterole noreplication password ${lit(password)}`);
+    }
+    // The source role cannot write even if someone grants it a table by mistake.
+    await c.query(`alter role ${id(names.reader)} set default_transaction_read_only = on`);
+    await c.query(`grant ${id(names.app)} to ${id(admin)}`); // lets the admin create objects owned by app
+    for (const [db, owner] of [
+      [names.source, admin],
+      [names.target, names.app],
+      [names.control, names.app],
+    ] as const) {
+      const exists = await c.query('select 1 from pg_database where datname = $1', [db]);
+      if (!exists.rowCount) await c.query(`create database ${id(db)} owner ${id(owner)}`);
+      await c.query(`revoke all on database ${id(db)} from public`);
+    }
+    await c.query(`grant connect on database ${id(names.source)} to ${id(names.reader)}`);
+  });
+  await withClient(withDatabase(p.adminUrl, names.source), async (c) => {
+    const id = (s: string) => c.escapeIdentifier(s);
+    await c.query('revoke create on schema public from public');
+    await c.query(`grant usage on schema public to ${id(names.reader)}`);
+    await c.query(`grant select on all tables in schema public to ${id(names.reader)}`);
+    await c.query(`alter default privileges in schema public grant select on tables to ${id(names.reader)}`);
+  });
+}
+
+/** Drops what `provisionDatabases` made: for tests that provision their own prefix. */
+export async function dropDatabases(adminUrl: string, names: DatabaseNames): Promise<void> {
+  await withClient(adminUrl, async (c) => {
+    const id = (s: string) => c.escapeIdentifier(s);
+    for (const db of [names.source, names.target, names.control]) await c.query(`drop database if exists ${id(db)} with (force)`);
+    for (const role of [names.reader, names.app]) {
+      const exists = await c.query('select 1 from pg_roles where rolname = $1', [role]);
+      if (exists.rowCount) {
+        await c.query(`drop owned by ${id(role)}`);
+        await c.query(`drop role ${id(role)}`);
+      }
+    }
+  });
+}

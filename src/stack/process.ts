@@ -1,0 +1,95 @@
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { writeFileAtomic } from './state';
+
+/** What `up` records about a process it started, so `down` stops only that. */
+export interface PidRecord {
+  pid: number;
+  binary: string;
+  startedAt: string;
+}
+
+export function pidFile(pidsDir: string, service: string): string {
+  return join(pidsDir, `${service}.json`);
+}
+
+export function readPid(pidsDir: string, service: string): PidRecord | undefined {
+  const file = pidFile(pidsDir, service);
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as PidRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when the pid is alive and still runs the binary we started (pids get reused). */
+export function isOurProcess(record: PidRecord): boolean {
+  try {
+    process.kill(record.pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const cmdline = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8');
+    return cmdline.includes(basename(record.binary));
+  } catch {
+    return true; // no /proc: trust the signal check
+  }
+}
+
+export interface StartOptions {
+  service: string;
+  binary: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  logFile: string;
+  pidsDir: string;
+}
+
+/** Starts a service detached from this process, output appended to its log file. */
+export function startDetached(o: StartOptions): PidRecord {
+  const fd = openSync(o.logFile, 'a');
+  try {
+    const child = spawn(o.binary, o.args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', fd, fd] });
+    if (child.pid === undefined) throw new Error(`${o.service}: could not start ${o.binary}`);
+    child.unref();
+    const record: PidRecord = { pid: child.pid, binary: o.binary, startedAt: new Date().toISOString() };
+    writeFileAtomic(pidFile(o.pidsDir, o.service), JSON.stringify(record), 0o644);
+    return record;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; removes the pid file. */
+export async function stopProcess(pidsDir: string, service: string, graceMs = 15_000): Promise<'stopped' | 'not-running'> {
+  const record = readPid(pidsDir, service);
+  if (!record || !isOurProcess(record)) {
+    rmSync(pidFile(pidsDir, service), { force: true });
+    return 'not-running';
+  }
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-record.pid, signal); // the whole group: the dev server may fork
+    } catch {
+      try {
+        process.kill(record.pid, signal);
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  signalGroup('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline && isOurProcess(record)) await sleep(100);
+  if (isOurProcess(record)) signalGroup('SIGKILL');
+  rmSync(pidFile(pidsDir, service), { force: true });
+  return 'stopped';
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,162 @@
+/**
+ * The local stack's catalogue: which services run, on which ports, from which pinned
+ * binaries. Pure data and pure functions; docker-compose.yml must agree with it
+ * (test/unit/compose-file.test.ts checks that).
+ */
+
+export type ServiceName = 'postgres' | 'kms' | 'minio' | 'temporal';
+
+export const SERVICE_NAMES: readonly ServiceName[] = ['postgres', 'kms', 'minio', 'temporal'];
+
+export interface StackPorts {
+  /** Temporal frontend (gRPC). @default 7233 */
+  temporal: number;
+  /** Temporal Web UI (HTTP). @default 8233 */
+  temporalUi: number;
+  /** PostgreSQL (the machine's own server unless CUTOVER_PG_ADMIN_URL names another). @default 5432 */
+  postgres: number;
+  /** MinIO S3 API. @default 9000 */
+  minio: number;
+  /** MinIO console. @default 9001 */
+  minioConsole: number;
+  /** local-kms (AWS KMS JSON API). @default 4599 */
+  kms: number;
+}
+
+export const DEFAULT_PORTS: StackPorts = {
+  temporal: 7233,
+  temporalUi: 8233,
+  postgres: 5432,
+  minio: 9000,
+  minioConsole: 9001,
+  kms: 4599,
+};
+
+/** Which ports each service listens on; docker-compose.yml publishes the same ones. */
+export function servicePorts(ports: StackPorts): Record<ServiceName, number[]> {
+  return {
+    postgres: [ports.postgres],
+    kms: [ports.kms],
+    minio: [ports.minio, ports.minioConsole],
+    temporal: [ports.temporal, ports.temporalUi],
+  };
+}
+
+/** KMS key aliases the project uses; the stack seeds them, `doctor` checks them. */
+export const KMS_ALIASES = {
+  /** Wraps the per-batch data keys of staged objects. */
+  staging: 'alias/cutover-staging',
+  /** Wraps the token vault's keys. */
+  vault: 'alias/cutover-vault',
+  /** Wraps the keys of the Temporal payload codec. */
+  codec: 'alias/cutover-codec',
+} as const;
+
+/** The S3 bucket batches are staged to. */
+export const DEFAULT_STAGING_BUCKET = 'cutover-staging';
+
+/** Name of MinIO's own SSE key (MinIO's KMS is separate from local-kms: see platform notes). */
+export const DEFAULT_SSE_KEY_ID = 'cutover-sse';
+
+/** Custom search attributes registered on the Temporal namespace. */
+export const SEARCH_ATTRIBUTES = {
+  CutoverPhase: 'Keyword',
+  CutoverStatus: 'Keyword',
+  CutoverPlan: 'Keyword',
+  CutoverRowsLoaded: 'Int',
+  CutoverPercent: 'Double',
+} as const;
+
+export type SearchAttributeType = (typeof SEARCH_ATTRIBUTES)[keyof typeof SEARCH_ATTRIBUTES];
+
+/** A binary the stack runs, pinned to a version and buildable from the Go module proxy. */
+export interface BinarySpec {
+  name: string;
+  /** Human version, part of the cache path. */
+  version: string;
+  /** Go package to build. */
+  goPackage: string;
+  /** Module and exact version to require (a pseudo-version where tags are not semver). */
+  goModule: string;
+  goModuleVersion: string;
+  ldflags?: string;
+  /** Oldest Go toolchain that builds it. */
+  minGo: string;
+  /** Name of the binary on PATH that may be used instead of building. */
+  pathName: string;
+  /** Environment variable that names an explicit binary. */
+  envOverride: string;
+}
+
+export const BINARIES: Record<'temporal' | 'minio' | 'kms', BinarySpec> = {
+  temporal: {
+    name: 'temporal',
+    version: '1.5.1',
+    goPackage: 'github.com/temporalio/cli/cmd/temporal',
+    goModule: 'github.com/temporalio/cli',
+    goModuleVersion: 'v1.5.1',
+    ldflags: '-X github.com/temporalio/cli/temporalcli.Version=1.5.1',
+    minGo: '1.25',
+    pathName: 'temporal',
+    envOverride: 'CUTOVER_TEMPORAL_BIN',
+  },
+  minio: {
+    // MinIO publishes community builds as source only; this is the newest commit the
+    // module proxy serves (its RELEASE.* tags are not semver, so they cannot be named).
+    name: 'minio',
+    version: '2026-02-12-7aac2a2c5b7c',
+    goPackage: 'github.com/minio/minio',
+    goModule: 'github.com/minio/minio',
+    goModuleVersion: 'v0.0.0-20260212201848-7aac2a2c5b7c',
+    minGo: '1.24',
+    pathName: 'minio',
+    envOverride: 'CUTOVER_MINIO_BIN',
+  },
+  kms: {
+    // local-kms tags are "3.11.7" without the "v", so only a pseudo-version resolves,
+    // and the proxy refuses its version list, which `go install` needs: we build it
+    // from a throwaway module that requires the pinned commit instead.
+    name: 'local-kms',
+    version: '3.11.7',
+    goPackage: 'github.com/nsmithuk/local-kms',
+    goModule: 'github.com/nsmithuk/local-kms',
+    goModuleVersion: 'v0.0.0-20231025161602-e4d9425700fe',
+    minGo: '1.20',
+    pathName: 'local-kms',
+    envOverride: 'CUTOVER_KMS_BIN',
+  },
+};
+
+/** Reads a port override such as CUTOVER_MINIO_PORT; rejects anything that is not a port. */
+export function portsFromEnv(env: Record<string, string | undefined>): StackPorts {
+  const read = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > 65535) {
+      throw new Error(`${name}: expected a port number 1-65535, got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+  return {
+    temporal: read('CUTOVER_TEMPORAL_PORT', DEFAULT_PORTS.temporal),
+    temporalUi: read('CUTOVER_TEMPORAL_UI_PORT', DEFAULT_PORTS.temporalUi),
+    postgres: read('CUTOVER_PG_PORT', DEFAULT_PORTS.postgres),
+    minio: read('CUTOVER_MINIO_PORT', DEFAULT_PORTS.minio),
+    minioConsole: read('CUTOVER_MINIO_CONSOLE_PORT', DEFAULT_PORTS.minioConsole),
+    kms: read('CUTOVER_KMS_PORT', DEFAULT_PORTS.kms),
+  };
+}
+
+/** Compares "1.26.8" with "1.25": true when `have` is at least `need`. */
+export function goVersionAtLeast(have: string, need: string): boolean {
+  const parse = (v: string) => v.replace(/^go/, '').split('.').map((p) => parseInt(p, 10) || 0);
+  const a = parse(have);
+  const b = parse(need);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
+}

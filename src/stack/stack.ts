@@ -1,0 +1,356 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { Connection } from '@temporalio/client';
+import { createKmsClient, createS3Client } from '../clients/aws';
+import { CutoverConfig, loadConfig } from '../config';
+import { BinaryUnavailableError, resolveBinary } from './binaries';
+import { buildEndpoints, databaseNames, redactUrl, StackEndpoints } from './endpoints';
+import { httpOk, Probe, probeKms, probePostgres, probeS3Bucket, probeTemporal, tcpOpen, waitHealthy } from './health';
+import { kmsSeedYaml } from './kms-seed';
+import { provisionDatabases } from './postgres-provision';
+import { isOurProcess, readPid, startDetached, stopProcess } from './process';
+import { BINARIES, KMS_ALIASES, portsFromEnv, SEARCH_ATTRIBUTES, ServiceName, SERVICE_NAMES, StackPorts } from './services';
+import { ensureDirs, loadOrCreateSecrets, stackPaths, StackPaths, StackSecrets, writeFileAtomic } from './state';
+
+const HOST = '127.0.0.1';
+
+export class StackError extends Error {
+  constructor(
+    readonly service: ServiceName,
+    message: string,
+  ) {
+    super(`${service}: ${message}`);
+    this.name = 'StackError';
+  }
+}
+
+export interface ServiceStatus {
+  service: ServiceName;
+  healthy: boolean;
+  /** 'stack' when `up` started it (and `down` will stop it), else 'external'. */
+  managedBy: 'stack' | 'external' | 'none';
+  pid?: number;
+  endpoint: string;
+  detail: string;
+  log?: string;
+}
+
+export interface StackStatus {
+  services: ServiceStatus[];
+  endpoints: StackEndpoints;
+}
+
+interface Context {
+  env: NodeJS.ProcessEnv;
+  paths: StackPaths;
+  ports: StackPorts;
+  secrets: StackSecrets;
+  endpoints: StackEndpoints;
+  config: CutoverConfig;
+  log: (line: string) => void;
+}
+
+function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Context {
+  const paths = stackPaths(env);
+  ensureDirs(paths);
+  const ports = portsFromEnv(env);
+  const secrets = loadOrCreateSecrets(paths, Object.values(KMS_ALIASES));
+  const names = databaseNames(env.CUTOVER_PG_PREFIX || 'cutover');
+  const endpoints = buildEndpoints({
+    ports,
+    host: HOST,
+    pgAdminUrl: env.CUTOVER_PG_ADMIN_URL || `postgres://postgres@${HOST}:${ports.postgres}/postgres`,
+    names,
+    readerPassword: secrets.readerPassword,
+    appPassword: secrets.appPassword,
+    minioRootUser: secrets.minioRootUser,
+    minioRootPassword: secrets.minioRootPassword,
+    region: 'us-east-1',
+  });
+  // Probes use exactly what clients will use: the stack's endpoints, not the environment.
+  const config = loadConfig({ CUTOVER_STATE_DIR: paths.root, PATH: env.PATH }, endpoints);
+  return { env, paths, ports, secrets, endpoints, config, log };
+}
+
+interface Runner {
+  service: Exclude<ServiceName, 'postgres'>;
+  binary: keyof typeof BINARIES;
+  ports: (p: StackPorts) => number[];
+  args: (c: Context) => string[];
+  env: (c: Context) => NodeJS.ProcessEnv;
+  prepare?: (c: Context) => void;
+  probe: (c: Context) => Promise<Probe>;
+  startTimeoutMs: number;
+}
+
+const RUNNERS: Runner[] = [
+  {
+    service: 'kms',
+    binary: 'kms',
+    ports: (p) => [p.kms],
+    args: () => [],
+    env: (c) => ({
+      PORT: String(c.ports.kms),
+      KMS_REGION: c.endpoints.kms.region,
+      KMS_ACCOUNT_ID: '111122223333',
+      KMS_SEED_PATH: c.paths.kmsSeedFile,
+      KMS_DATA_PATH: join(c.paths.data, 'kms'),
+    }),
+    prepare: (c) => writeFileAtomic(c.paths.kmsSeedFile, kmsSeedYaml(c.secrets.kmsKeys)),
+    probe: (c) => probeKms(c.config.kms, Object.values(KMS_ALIASES)),
+    startTimeoutMs: 30_000,
+  },
+  {
+    service: 'minio',
+    binary: 'minio',
+    ports: (p) => [p.minio, p.minioConsole],
+    args: (c) => ['server', join(c.paths.data, 'minio'), '--address', `${HOST}:${c.ports.minio}`, '--console-address', `${HOST}:${c.ports.minioConsole}`],
+    env: (c) => ({
+      MINIO_ROOT_USER: c.secrets.minioRootUser,
+      MINIO_ROOT_PASSWORD: c.secrets.minioRootPassword,
+      // MinIO's own key manager for SSE (it cannot use local-kms); a static key kept in the state dir.
+      MINIO_KMS_SECRET_KEY: `${c.endpoints.s3.sseKmsKeyId}:${c.secrets.minioSseKey}`,
+      MINIO_UPDATE: 'off',
+      MINIO_BROWSER_REDIRECT: 'off',
+    }),
+    probe: (c) => httpOk(`${c.endpoints.s3.endpoint}/minio/health/live`),
+    startTimeoutMs: 60_000,
+  },
+  {
+    service: 'temporal',
+    binary: 'temporal',
+    ports: (p) => [p.temporal, p.temporalUi],
+    args: (c) => {
+      const args = [
+        'server', 'start-dev',
+        '--ip', HOST,
+        '--port', String(c.ports.temporal),
+        '--ui-port', String(c.ports.temporalUi),
+        '--db-filename', join(c.paths.data, 'temporal.db'),
+        '--namespace', c.endpoints.temporal.namespace,
+        '--log-format', 'json',
+        '--log-level', 'warn',
+      ];
+      for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+      for (const value of (c.env.CUTOVER_TEMPORAL_DYNAMIC_CONFIG ?? '').split(/\s+/).filter(Boolean)) args.push('--dynamic-config-value', value);
+      return args;
+    },
+    env: () => ({}),
+    probe: async (c) => {
+      const server = await probeTemporal(c.config);
+      if (!server.ok) return server;
+      const ui = await httpOk(c.endpoints.temporal.uiUrl);
+      return ui.ok ? { ok: true, detail: `${server.detail}; Web UI ${c.endpoints.temporal.uiUrl}` } : { ok: false, detail: `Web UI: ${ui.detail}` };
+    },
+    startTimeoutMs: 90_000,
+  },
+];
+
+function logTail(file: string, lines = 8): string {
+  if (!existsSync(file)) return '';
+  const text = readFileSync(file, 'utf8').trimEnd().split('\n');
+  return text.slice(-lines).join('\n');
+}
+
+function logFile(c: Context, service: string): string {
+  return join(c.paths.logs, `${service}.log`);
+}
+
+async function ensureService(c: Context, r: Runner): Promise<ServiceStatus> {
+  const endpoint = r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
+  const log = logFile(c, r.service);
+  const record = readPid(c.paths.pids, r.service);
+  if (record && isOurProcess(record)) {
+    const health = await waitHealthy(() => r.probe(c), r.startTimeoutMs, () => isOurProcess(record));
+    if (!health.ok) throw new StackError(r.service, `running (pid ${record.pid}) but unhealthy: ${health.detail}; log: ${log}`);
+    return { service: r.service, healthy: true, managedBy: 'stack', pid: record.pid, endpoint, detail: health.detail, log };
+  }
+  const taken: number[] = [];
+  for (const port of r.ports(c.ports)) if (await tcpOpen(HOST, port)) taken.push(port);
+  if (taken.length) {
+    // Something else listens there: adopt it only if it is the service we expect.
+    const health = await r.probe(c);
+    if (health.ok) return { service: r.service, healthy: true, managedBy: 'external', endpoint, detail: `${health.detail} (already running, not started by the stack)` };
+    throw new StackError(r.service, `port ${taken.join(', ')} is taken by another process that is not a healthy ${r.service}: stop it, or choose other ports (CUTOVER_*_PORT)`);
+  }
+  const binary = await resolveBinary(BINARIES[r.binary], c.env, c.log);
+  r.prepare?.(c);
+  c.log(`starting ${r.service} (${binary.path})`);
+  const started = startDetached({
+    service: r.service,
+    binary: binary.path,
+    args: r.args(c),
+    env: { PATH: c.env.PATH, HOME: c.env.HOME, ...r.env(c) },
+    cwd: c.paths.root,
+    logFile: log,
+    pidsDir: c.paths.pids,
+  });
+  const health = await waitHealthy(() => r.probe(c), r.startTimeoutMs, () => isOurProcess(started));
+  if (!health.ok) {
+    throw new StackError(r.service, `did not become healthy: ${health.detail}\n--- last lines of ${log} ---\n${logTail(log)}`);
+  }
+  return { service: r.service, healthy: true, managedBy: 'stack', pid: started.pid, endpoint, detail: health.detail, log };
+}
+
+async function ensurePostgres(c: Context): Promise<ServiceStatus> {
+  const admin = c.endpoints.postgres.adminUrl;
+  const probe = await probePostgres(admin);
+  const endpoint = redactUrl(admin);
+  if (!probe.ok) {
+    throw new StackError(
+      'postgres',
+      `${endpoint}: ${probe.detail}. Start the local server (pg_ctlcluster <version> main start) or set CUTOVER_PG_ADMIN_URL to a server where you may create databases and roles`,
+    );
+  }
+  const names = databaseNames(c.env.CUTOVER_PG_PREFIX || 'cutover');
+  await provisionDatabases({ adminUrl: admin, names, readerPassword: c.secrets.readerPassword, appPassword: c.secrets.appPassword });
+  return { service: 'postgres', healthy: true, managedBy: 'external', endpoint, detail: `${probe.detail}; databases ${names.source}, ${names.target}, ${names.control}` };
+}
+
+/** Creates the staging bucket if it is missing. */
+async function ensureBucket(c: Context): Promise<void> {
+  const s3 = createS3Client(c.config.s3);
+  try {
+    await s3.send(new HeadBucketCommand({ Bucket: c.config.s3.bucket })).catch(async (err) => {
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+      await s3.send(new CreateBucketCommand({ Bucket: c.config.s3.bucket }));
+      c.log(`created bucket ${c.config.s3.bucket}`);
+    });
+  } finally {
+    s3.destroy();
+  }
+}
+
+/** Makes sure every alias exists (a seeded local-kms has them; an adopted KMS may not). */
+async function ensureKeyAliases(c: Context): Promise<void> {
+  const kms = createKmsClient(c.config.kms);
+  try {
+    for (const alias of Object.values(KMS_ALIASES)) {
+      const found = await kms.send(new DescribeKeyCommand({ KeyId: alias })).then(
+        () => true,
+        () => false,
+      );
+      if (found) continue;
+      const key = await kms.send(new CreateKeyCommand({ Description: `${alias} (cutover local stack)` }));
+      await kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: key.KeyMetadata!.KeyId! }));
+      c.log(`created KMS key for ${alias}`);
+    }
+  } finally {
+    kms.destroy();
+  }
+}
+
+/** Registers the custom search attributes (the dev server's flags do too; an adopted server may lack them). */
+async function ensureSearchAttributes(c: Context): Promise<void> {
+  const { address } = c.config.temporal.connection;
+  const connection = await Connection.connect({ address, connectTimeout: '5s' });
+  try {
+    const namespace = c.config.temporal.namespace;
+    const existing = await connection.operatorService.listSearchAttributes({ namespace });
+    const missing: Record<string, number> = {};
+    const typeCodes: Record<string, number> = { Text: 1, Keyword: 2, Int: 3, Double: 4, Bool: 5, Datetime: 6, KeywordList: 7 };
+    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
+      if (!existing.customAttributes?.[name]) missing[name] = typeCodes[type]!;
+    }
+    if (Object.keys(missing).length) {
+      await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });
+      c.log(`registered search attributes ${Object.keys(missing).join(', ')}`);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+function writeEndpoints(c: Context): void {
+  writeFileAtomic(c.paths.endpointsFile, JSON.stringify(c.endpoints, null, 2));
+}
+
+/** Brings every service up (idempotent) and waits until each is healthy. */
+export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<StackStatus> {
+  const c = context(env, log);
+  const wanted = (s: ServiceName) => !only || only.includes(s);
+  // Build any missing binary first (in parallel): a build failure should surface before anything starts.
+  await Promise.all(
+    RUNNERS.filter((r) => wanted(r.service)).map(async (r) => {
+      const record = readPid(c.paths.pids, r.service);
+      if (record && isOurProcess(record)) return;
+      await resolveBinary(BINARIES[r.binary], env, log).catch((err) => {
+        if (err instanceof BinaryUnavailableError) throw new StackError(r.service, err.hint);
+        throw err;
+      });
+    }),
+  );
+  const services: ServiceStatus[] = [];
+  if (wanted('postgres')) services.push(await ensurePostgres(c));
+  const started = await Promise.allSettled(RUNNERS.filter((r) => wanted(r.service)).map((r) => ensureService(c, r)));
+  const errors: string[] = [];
+  for (const result of started) {
+    if (result.status === 'fulfilled') services.push(result.value);
+    else errors.push((result.reason as Error).message);
+  }
+  if (errors.length) throw new Error(errors.join('\n'));
+  if (wanted('kms')) await ensureKeyAliases(c);
+  if (wanted('minio')) await ensureBucket(c);
+  if (wanted('temporal')) await ensureSearchAttributes(c);
+  writeEndpoints(c);
+  return { services: sortServices(services), endpoints: c.endpoints };
+}
+
+/** Stops what `up` started (never a service it adopted, never PostgreSQL). */
+export async function stackDown(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
+  const paths = stackPaths(env);
+  for (const r of [...RUNNERS].reverse()) {
+    if (only && !only.includes(r.service)) continue;
+    const result = await stopProcess(paths.pids, r.service);
+    log(`${r.service}: ${result}`);
+  }
+}
+
+/** Probes every service without starting anything. */
+export async function stackStatus(env: NodeJS.ProcessEnv = process.env): Promise<StackStatus> {
+  const c = context(env, () => {});
+  const services: ServiceStatus[] = [];
+  const pg = await probePostgres(c.endpoints.postgres.adminUrl);
+  services.push({ service: 'postgres', healthy: pg.ok, managedBy: 'external', endpoint: redactUrl(c.endpoints.postgres.adminUrl), detail: pg.detail });
+  const probes = await Promise.all(
+    RUNNERS.map(async (r): Promise<ServiceStatus> => {
+      const record = readPid(c.paths.pids, r.service);
+      const ours = record !== undefined && isOurProcess(record);
+      const probe = await r.probe(c);
+      const endpoint = r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
+      return {
+        service: r.service,
+        healthy: probe.ok,
+        managedBy: ours ? 'stack' : probe.ok ? 'external' : 'none',
+        pid: ours ? record.pid : undefined,
+        endpoint,
+        detail: probe.detail,
+        log: logFile(c, r.service),
+      };
+    }),
+  );
+  services.push(...probes);
+  return { services: sortServices(services), endpoints: c.endpoints };
+}
+
+function sortServices(s: ServiceStatus[]): ServiceStatus[] {
+  return [...s].sort((a, b) => SERVICE_NAMES.indexOf(a.service) - SERVICE_NAMES.indexOf(b.service));
+}
+
+/** Extra checks `status` runs once services are up: bucket and key aliases. */
+export async function stackResources(env: NodeJS.ProcessEnv = process.env): Promise<Probe[]> {
+  const c = context(env, () => {});
+  return Promise.all([probeS3Bucket(c.config.s3), probeKms(c.config.kms, Object.values(KMS_ALIASES)), probeTemporal(c.config)]);
+}
+
+/** Removes the stack's data (Temporal history, objects, keys): only when stopped. */
+export function stackReset(env: NodeJS.ProcessEnv = process.env): void {
+  const paths = stackPaths(env);
+  for (const r of RUNNERS) {
+    const record = readPid(paths.pids, r.service);
+    if (record && isOurProcess(record)) throw new StackError(r.service, 'still running: run `cutover stack down` first');
+  }
+  rmSync(paths.root, { recursive: true, force: true });
+}

@@ -1,0 +1,88 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/** The project's root (where package.json is). */
+export const PROJECT_ROOT = resolve(__dirname, '..', '..');
+
+/** Where the local stack keeps pids, logs, data and generated credentials. Never in git. */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'));
+}
+
+/** User-level cache for built binaries, shared by every clone (and by CI on this machine). */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CUTOVER_CACHE_DIR) return resolve(env.CUTOVER_CACHE_DIR);
+  const base = env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
+  return join(base, 'cutover');
+}
+
+export interface StackPaths {
+  root: string;
+  pids: string;
+  logs: string;
+  data: string;
+  secretsFile: string;
+  endpointsFile: string;
+  kmsSeedFile: string;
+}
+
+export function stackPaths(env: NodeJS.ProcessEnv = process.env): StackPaths {
+  const root = stateDir(env);
+  return {
+    root,
+    pids: join(root, 'pids'),
+    logs: join(root, 'logs'),
+    data: join(root, 'data'),
+    secretsFile: join(root, 'secrets.json'),
+    endpointsFile: join(root, 'endpoints.json'),
+    kmsSeedFile: join(root, 'kms-seed.yaml'),
+  };
+}
+
+/** Credentials the local stack generates once and keeps (mode 0600) in its state dir. */
+export interface StackSecrets {
+  minioRootUser: string;
+  minioRootPassword: string;
+  /** Base64 of 32 random bytes: MinIO's static SSE key. */
+  minioSseKey: string;
+  readerPassword: string;
+  appPassword: string;
+  /** KMS key ids and their hex backing keys, by alias. */
+  kmsKeys: Record<string, { keyId: string; backingKeyHex: string }>;
+}
+
+export function ensureDirs(paths: StackPaths): void {
+  for (const dir of [paths.root, paths.pids, paths.logs, paths.data]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Writes a file atomically (temp + rename) with the given mode. */
+export function writeFileAtomic(file: string, content: string, mode = 0o600): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, content, { mode });
+  renameSync(tmp, file);
+}
+
+export function loadOrCreateSecrets(paths: StackPaths, aliases: readonly string[]): StackSecrets {
+  let secrets: StackSecrets | undefined;
+  if (existsSync(paths.secretsFile)) secrets = JSON.parse(readFileSync(paths.secretsFile, 'utf8')) as StackSecrets;
+  const token = (n: number) => randomBytes(n).toString('hex');
+  const fresh: StackSecrets = secrets ?? {
+    minioRootUser: 'cutover',
+    minioRootPassword: token(16),
+    minioSseKey: randomBytes(32).toString('base64'),
+    readerPassword: token(16),
+    appPassword: token(16),
+    kmsKeys: {},
+  };
+  let changed = secrets === undefined;
+  for (const alias of aliases) {
+    if (!fresh.kmsKeys[alias]) {
+      fresh.kmsKeys[alias] = { keyId: randomUUID(), backingKeyHex: token(32) };
+      changed = true;
+    }
+  }
+  if (changed) writeFileAtomic(paths.secretsFile, JSON.stringify(fresh, null, 2));
+  return fresh;
+}

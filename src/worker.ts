@@ -1,0 +1,85 @@
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities } from './activities';
+import { createKmsClient, createS3Client } from './clients/aws';
+import { createDb } from './clients/postgres';
+import { CutoverConfig, loadConfig } from './config';
+import { runDoctor } from './doctor/doctor';
+import { installRuntime } from './clients/runtime';
+import { failedComponents, renderTable } from './doctor/table';
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Stops polling, waits for running activities, closes every client. */
+  shutdown(): Promise<void>;
+  /** Resolves when the worker has stopped (after shutdown or a fatal error). */
+  done: Promise<void>;
+}
+
+/** Builds a worker with its clients; `taskQueue` defaults to the configured one. */
+export async function startWorker(config: CutoverConfig, options: { taskQueue?: string } = {}): Promise<RunningWorker> {
+  installRuntime();
+  if (!config.databases.controlUrl) throw new Error('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
+  const s3 = createS3Client(config.s3);
+  const kms = createKmsClient(config.kms);
+  const control = createDb(config.databases.controlUrl, { applicationName: 'cutover-worker' });
+  const { address, tls, apiKey, metadata } = config.temporal.connection;
+  const connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
+  const closeClients = async () => {
+    s3.destroy();
+    kms.destroy();
+    await control.destroy();
+    await connection.close();
+  };
+  let worker: Worker;
+  try {
+    worker = await Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: options.taskQueue ?? config.temporal.taskQueue,
+      workflowsPath: require.resolve('./workflows'),
+      activities: createActivities({
+        s3,
+        kms,
+        control,
+        bucket: config.s3.bucket,
+        stagingKeyAlias: config.kms.aliases.staging,
+        sseKmsKeyId: config.s3.sseKmsKeyId,
+      }),
+    });
+  } catch (err) {
+    await closeClients();
+    throw err;
+  }
+  const done = worker.run().finally(closeClients);
+  return {
+    worker,
+    done,
+    async shutdown() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
+
+/** `cutover worker`: refuses to start, with the doctor's table, while a dependency is missing. */
+export async function main(): Promise<void> {
+  const config = loadConfig();
+  const results = await runDoctor(config);
+  const failed = failedComponents(results);
+  if (failed.length) {
+    console.error(renderTable(results));
+    console.error(`\nworker not started: ${failed.join(', ')} not ready`);
+    process.exitCode = 3;
+    return;
+  }
+  const running = await startWorker(config);
+  console.log(`worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.connection.address} (namespace ${config.temporal.namespace})`);
+  await running.done;
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,1 @@
+export { wiringCheck } from './wiring-check';
