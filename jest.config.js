@@ -16,7 +16,7 @@ module.exports = {
       transform,
       // The stack is shared: bring it up once, before any integration test.
       globalSetup: '<rootDir>/test/integration/global-setup.ts',
-      testTimeout: 180_000,
+      setupFilesAfterEnv: ['<rootDir>/test/integration/setup-timeout.ts'],
     },
   ],
 };

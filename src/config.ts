@@ -58,7 +58,9 @@ export function readLocalStack(env: NodeJS.ProcessEnv = process.env): StackEndpo
   return JSON.parse(readFileSync(file, 'utf8')) as StackEndpoints;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, local: StackEndpoints | undefined = readLocalStack(env)): CutoverConfig {
+/** `local`: the stack's endpoints; omitted, read from the state dir; `null`, no local stack. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, stack?: StackEndpoints | null): CutoverConfig {
+  const local = stack === undefined ? readLocalStack(env) : (stack ?? undefined);
   const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? local?.s3.region ?? 'us-east-1';
 
   // Temporal: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,

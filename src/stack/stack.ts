@@ -56,7 +56,14 @@ function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Context {
   const paths = stackPaths(env);
   ensureDirs(paths);
   const ports = portsFromEnv(env);
-  const secrets = loadOrCreateSecrets(paths, Object.values(KMS_ALIASES));
+  const generated = loadOrCreateSecrets(paths, Object.values(KMS_ALIASES));
+  // A MinIO started elsewhere (docker compose) brings its own credentials.
+  const secrets: StackSecrets = {
+    ...generated,
+    minioRootUser: env.MINIO_ROOT_USER || generated.minioRootUser,
+    minioRootPassword: env.MINIO_ROOT_PASSWORD || generated.minioRootPassword,
+    minioSseKey: env.MINIO_KMS_SECRET_KEY?.split(':')[1] || generated.minioSseKey,
+  };
   const names = databaseNames(env.CUTOVER_PG_PREFIX || 'cutover');
   const endpoints = buildEndpoints({
     ports,

@@ -1,6 +1,6 @@
-import js from '@eslint/js';
-import tseslint from 'typescript-eslint';
-import { builtinModules } from 'node:module';
+const js = require('@eslint/js');
+const tseslint = require('typescript-eslint');
+const { builtinModules } = require('node:module');
 
 // Workflow code runs in Temporal's deterministic sandbox: no I/O, no clock, no randomness.
 // Keep every module that does I/O out of it, so a mistake fails lint instead of a replay.
@@ -12,7 +12,7 @@ const forbiddenInWorkflows = [
   'yaml',
 ];
 
-export default tseslint.config(
+module.exports = tseslint.config(
   { ignores: ['node_modules/**', '.cutover/**', 'dist/**', 'coverage/**', 'test-output/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,

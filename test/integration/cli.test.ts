@@ -1,0 +1,110 @@
+import { connectClient } from '../../src/clients/temporal';
+import { loadConfig } from '../../src/config';
+import { cli, isolated, Isolated } from './helpers';
+
+// These tests stop and start stack services: integration tests run in band, so nothing
+// else is using the stack meanwhile, and each test leaves every service up again.
+describe('the cutover CLI against the real stack', () => {
+  let env: Isolated;
+  let dbEnv: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    env = await isolated('cli');
+    dbEnv = {
+      CUTOVER_SOURCE_URL: env.config.databases.sourceUrl,
+      CUTOVER_TARGET_URL: env.config.databases.targetUrl,
+      CUTOVER_CONTROL_URL: env.config.databases.controlUrl,
+    };
+  });
+
+  afterAll(async () => {
+    await cli(['stack', 'up']); // whatever happened, leave the stack up
+    await env?.cleanup();
+  });
+
+  it('stack status --json shows four healthy services and every endpoint', async () => {
+    const r = await cli(['stack', 'status', '--json']);
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.stdout);
+    expect(status.healthy).toBe(true);
+    expect(status.services.map((s: { service: string; healthy: boolean }) => [s.service, s.healthy])).toEqual([
+      ['postgres', true],
+      ['kms', true],
+      ['minio', true],
+      ['temporal', true],
+    ]);
+    expect(status.endpoints.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', uiUrl: 'http://127.0.0.1:8233' });
+    for (const key of ['sourceUrl', 'targetUrl', 'controlUrl']) expect(status.endpoints.postgres[key]).toMatch(/^postgres:\/\//);
+    expect(status.endpoints.s3.endpoint).toBe('http://127.0.0.1:9000');
+    expect(status.endpoints.kms.endpoint).toBe('http://127.0.0.1:4599');
+  });
+
+  it('doctor passes on the stack, and names MinIO when MinIO is stopped', async () => {
+    const healthy = await cli(['doctor'], dbEnv);
+    expect(healthy.stdout).toContain('all checks passed');
+    expect(healthy.code).toBe(0);
+
+    expect((await cli(['stack', 'down', 'minio'])).code).toBe(0);
+    try {
+      const broken = await cli(['doctor', '--json'], dbEnv);
+      expect(broken.code).toBe(1);
+      const report = JSON.parse(broken.stdout);
+      expect(report.failed).toEqual(['S3 (MinIO)']);
+      const human = await cli(['doctor'], dbEnv);
+      expect(human.stdout).toMatch(/S3 \(MinIO\)\s+staging bucket .*FAIL\s+connection refused/);
+      expect(human.stdout.trim().split('\n').pop()).toBe('problem: S3 (MinIO)');
+    } finally {
+      expect((await cli(['stack', 'up', 'minio'])).code).toBe(0);
+    }
+    expect((await cli(['doctor'], dbEnv)).code).toBe(0);
+  });
+
+  it('doctor refuses a source role that can write', async () => {
+    const r = await cli(['doctor', '--json'], { ...dbEnv, CUTOVER_SOURCE_URL: env.config.databases.targetUrl });
+    expect(r.code).toBe(1);
+    const check = JSON.parse(r.stdout).results.find((c: { check: string }) => c.check === 'source role is read-only');
+    expect(check.ok).toBe(false);
+    expect(check.detail).toMatch(new RegExp(`role ${env.names.app} .*may create objects in schema public`));
+  });
+
+  it('the worker refuses to start while a dependency is missing, with the doctor table', async () => {
+    const r = await cli(['worker'], { ...dbEnv, CUTOVER_KMS_ENDPOINT: 'http://127.0.0.1:1' }, 60_000);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/COMPONENT\s+CHECK\s+STATUS\s+DETAIL/);
+    expect(r.stderr).toContain('worker not started: KMS not ready');
+  });
+
+  it('demo prints a workflow id and Web UI link, and the history survives stack down/up', async () => {
+    const demo = await cli(['demo'], dbEnv, 300_000);
+    expect(demo.code).toBe(0);
+    const id = /workflow id: (\S+)/.exec(demo.stdout)?.[1];
+    expect(id).toMatch(/^wiring-check-/);
+    expect(demo.stdout).toContain(`Web UI:      http://127.0.0.1:8233/namespaces/default/workflows/${id}`);
+
+    expect((await cli(['stack', 'down'])).code).toBe(0);
+    const down = await cli(['stack', 'status', '--json']);
+    expect(down.code).toBe(1);
+    expect(JSON.parse(down.stdout).services.filter((s: { healthy: boolean }) => !s.healthy).map((s: { service: string }) => s.service)).toEqual(['kms', 'minio', 'temporal']);
+    expect((await cli(['stack', 'up'])).code).toBe(0);
+
+    const { client, connection } = await connectClient(loadConfig());
+    try {
+      const description = await client.workflow.getHandle(id!).describe();
+      expect(description.status.name).toBe('COMPLETED');
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('answers mistakes with one line and a usage exit code', async () => {
+    const unknown = await cli(['migrate-everything']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.split('\n')[0]).toBe('cutover: unknown command "migrate-everything"');
+    const badAction = await cli(['stack', 'explode']);
+    expect(badAction.code).toBe(2);
+    expect(badAction.stderr.trim()).toBe('cutover stack: unknown stack action "explode": expected up, down, status or reset');
+    const badService = await cli(['stack', 'down', 'mysql']);
+    expect(badService.stderr.trim()).toBe('cutover stack: unknown service "mysql": expected one of postgres, kms, minio, temporal');
+    expect((await cli(['doctor', '--help'])).stdout).toContain('cutover doctor [--json]');
+  });
+});

@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { CutoverConfig, loadConfig, readLocalStack } from '../../src/config';
+import { databaseNames, DatabaseNames, postgresUrl } from '../../src/stack/endpoints';
+import { dropDatabases, provisionDatabases } from '../../src/stack/postgres-provision';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+export const ROOT = join(__dirname, '..', '..');
+
+export interface Isolated {
+  config: CutoverConfig;
+  names: DatabaseNames;
+  taskQueue: string;
+  adminUrl: string;
+  cleanup(): Promise<void>;
+}
+
+/** The local stack's configuration, with databases and a task queue of this test's own. */
+export async function isolated(label: string): Promise<Isolated> {
+  const local = readLocalStack();
+  if (!local) throw new Error('the local stack is not up: run `npx cutover stack up`');
+  const suffix = randomBytes(4).toString('hex');
+  const names = databaseNames(`it_${label}_${suffix}`);
+  const readerPassword = randomBytes(12).toString('hex');
+  const appPassword = randomBytes(12).toString('hex');
+  const adminUrl = local.postgres.adminUrl;
+  await provisionDatabases({ adminUrl, names, readerPassword, appPassword });
+  const base = loadConfig(process.env, local);
+  const config: CutoverConfig = {
+    ...base,
+    temporal: { ...base.temporal, taskQueue: `it-${label}-${suffix}` },
+    databases: {
+      sourceUrl: postgresUrl(adminUrl, names.reader, readerPassword, names.source),
+      targetUrl: postgresUrl(adminUrl, names.app, appPassword, names.target),
+      controlUrl: postgresUrl(adminUrl, names.app, appPassword, names.control),
+    },
+  };
+  return { config, names, taskQueue: config.temporal.taskQueue, adminUrl, cleanup: () => dropDatabases(adminUrl, names) };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI as a user would, in a child process. */
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
