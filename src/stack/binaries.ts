@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, createWriteStream, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, createWriteStream, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { BinarySpec, goVersionAtLeast } from './services';
 import { cacheDir } from './state';
@@ -131,6 +131,5 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, o
 export async function resolveBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.env, log?: (line: string) => void): Promise<ResolvedBinary> {
   const found = findBinary(spec, env);
   if (found) return found;
-  if (existsSync(cachedBinaryPath(spec, env))) return { path: cachedBinaryPath(spec, env), source: 'cache' };
   return { path: await buildBinary(spec, env, log), source: 'built' };
 }

@@ -160,3 +160,21 @@ export function goVersionAtLeast(have: string, need: string): boolean {
   }
   return true;
 }
+
+/**
+ * Tools the project uses besides the stack. The Docker client here may lack its compose
+ * plugin; the compose-file test builds this one to run `docker compose config`.
+ */
+export const TOOLS: Record<'compose', BinarySpec> = {
+  compose: {
+    name: 'docker-compose',
+    version: '2.40.3',
+    goPackage: 'github.com/docker/compose/v2/cmd',
+    goModule: 'github.com/docker/compose/v2',
+    goModuleVersion: 'v2.40.3',
+    ldflags: '-X github.com/docker/compose/v2/internal.Version=v2.40.3',
+    minGo: '1.24.9',
+    pathName: 'docker-compose',
+    envOverride: 'CUTOVER_COMPOSE_BIN',
+  },
+};

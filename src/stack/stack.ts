@@ -7,7 +7,7 @@ import { createKmsClient, createS3Client } from '../clients/aws';
 import { CutoverConfig, loadConfig } from '../config';
 import { BinaryUnavailableError, resolveBinary } from './binaries';
 import { buildEndpoints, databaseNames, redactUrl, StackEndpoints } from './endpoints';
-import { httpOk, Probe, probeKms, probePostgres, probeS3Bucket, probeTemporal, tcpOpen, waitHealthy } from './health';
+import { httpOk, Probe, probeKms, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
 import { kmsSeedYaml } from './kms-seed';
 import { provisionDatabases } from './postgres-provision';
 import { isOurProcess, readPid, startDetached, stopProcess } from './process';
@@ -16,12 +16,13 @@ import { ensureDirs, loadOrCreateSecrets, stackPaths, StackPaths, StackSecrets, 
 
 const HOST = '127.0.0.1';
 
+/** A service that cannot be brought up; the message says what to do (it may span lines: a log tail). */
 export class StackError extends Error {
   constructor(
-    readonly service: ServiceName,
+    readonly service: ServiceName | 'stack',
     message: string,
   ) {
-    super(`${service}: ${message}`);
+    super(service === 'stack' ? message : `${service}: ${message}`);
     this.name = 'StackError';
   }
 }
@@ -76,7 +77,8 @@ function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Context {
     minioRootPassword: secrets.minioRootPassword,
     region: 'us-east-1',
   });
-  // Probes use exactly what clients will use: the stack's endpoints, not the environment.
+  // Probes use the stack's own endpoints, never the environment's: with no TEMPORAL_* and
+  // no HOME, Temporal's env config reads no variable and no temporal.toml either.
   const config = loadConfig({ CUTOVER_STATE_DIR: paths.root, PATH: env.PATH }, endpoints);
   return { env, paths, ports, secrets, endpoints, config, log };
 }
@@ -292,12 +294,13 @@ export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: 
   const services: ServiceStatus[] = [];
   if (wanted('postgres')) services.push(await ensurePostgres(c));
   const started = await Promise.allSettled(RUNNERS.filter((r) => wanted(r.service)).map((r) => ensureService(c, r)));
-  const errors: string[] = [];
+  const errors: unknown[] = [];
   for (const result of started) {
     if (result.status === 'fulfilled') services.push(result.value);
-    else errors.push((result.reason as Error).message);
+    else errors.push(result.reason);
   }
-  if (errors.length) throw new Error(errors.join('\n'));
+  if (errors.length === 1) throw errors[0];
+  if (errors.length) throw new StackError('stack', errors.map((e) => (e as Error).message).join('\n'));
   if (wanted('kms')) await ensureKeyAliases(c);
   if (wanted('minio')) await ensureBucket(c);
   if (wanted('temporal')) await ensureSearchAttributes(c);
@@ -346,11 +349,6 @@ function sortServices(s: ServiceStatus[]): ServiceStatus[] {
   return [...s].sort((a, b) => SERVICE_NAMES.indexOf(a.service) - SERVICE_NAMES.indexOf(b.service));
 }
 
-/** Extra checks `status` runs once services are up: bucket and key aliases. */
-export async function stackResources(env: NodeJS.ProcessEnv = process.env): Promise<Probe[]> {
-  const c = context(env, () => {});
-  return Promise.all([probeS3Bucket(c.config.s3), probeKms(c.config.kms, Object.values(KMS_ALIASES)), probeTemporal(c.config)]);
-}
 
 /** Removes the stack's data (Temporal history, objects, keys): only when stopped. */
 export function stackReset(env: NodeJS.ProcessEnv = process.env): void {
