@@ -223,7 +223,11 @@ async function ensureBucket(c: Context): Promise<void> {
   const s3 = createS3Client(c.config.s3);
   try {
     await s3.send(new HeadBucketCommand({ Bucket: c.config.s3.bucket })).catch(async (err) => {
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404) throw err;
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 403) {
+        throw new StackError('minio', `the MinIO on ${c.config.s3.endpoint} refuses this stack's credentials (started by another clone or by hand?): stop it, or set MINIO_ROOT_USER and MINIO_ROOT_PASSWORD to its credentials`);
+      }
+      if (status !== 404) throw err;
       await s3.send(new CreateBucketCommand({ Bucket: c.config.s3.bucket }));
       c.log(`created bucket ${c.config.s3.bucket}`);
     });
