@@ -5,6 +5,9 @@ import { createDb } from './clients/postgres';
 import { CutoverConfig, loadConfig } from './config';
 import { runDoctor } from './doctor/doctor';
 import { installRuntime } from './clients/runtime';
+import { createMigrationContext } from './activities/migration';
+import { createDataConverter } from './codec/data-converter';
+import { createKeyRing } from './crypto/key-ring-factory';
 import { failedComponents, renderTable } from './doctor/table';
 
 export interface RunningWorker {
@@ -21,23 +24,29 @@ export async function startWorker(config: CutoverConfig, options: { taskQueue?: 
   if (!config.databases.controlUrl) throw new Error('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
   const s3 = createS3Client(config.s3);
   const kms = createKmsClient(config.kms);
-  const control = createDb(config.databases.controlUrl, { applicationName: 'cutover-worker' });
+  const control = createDb(config.databases.controlUrl, { max: 8, applicationName: 'cutover-worker' });
+  const keys = createKeyRing(config, control, kms);
+  const migration = createMigrationContext({ config, control, s3, kms, keys });
   const { address, tls, apiKey, metadata } = config.temporal.connection;
-  const connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
+  let connection: NativeConnection | undefined;
   const closeClients = async () => {
+    await migration.close();
     s3.destroy();
     kms.destroy();
     await control.destroy();
-    await connection.close();
+    await connection?.close();
   };
   let worker: Worker;
   try {
+    connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: options.taskQueue ?? config.temporal.taskQueue,
       workflowsPath: require.resolve('./workflows'),
+      dataConverter: await createDataConverter(keys),
       activities: createActivities({
+        migration,
         s3,
         kms,
         control,

@@ -1,11 +1,15 @@
+import { createMigrationActivities, MigrationContext } from './migration';
 import { createWiringCheckActivities, WiringCheckDeps } from './wiring-check';
 
-export type ActivityDeps = WiringCheckDeps;
+export interface ActivityDeps extends WiringCheckDeps {
+  migration: MigrationContext;
+}
 
 /** Every activity, built once in the worker from the clients it needs. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createWiringCheckActivities(deps),
+    ...createMigrationActivities(deps.migration),
   };
 }
 

@@ -1,14 +1,19 @@
+import { WorkflowFailedError } from '@temporalio/client';
 import { ConfigError } from '../config';
+import { MigrationAlreadyRunningError } from '../migration-client';
+import { PlanError } from '../plan/validate';
 import { BinaryUnavailableError } from '../stack/binaries';
 import { StackError } from '../stack/stack';
 import { Command, EXIT, UsageError, wantsHelp } from './command';
 import { demoCommand } from './commands/demo';
 import { doctorCommand } from './commands/doctor';
+import { planCommand } from './commands/plan';
+import { startCommand } from './commands/start';
 import { stackCommand } from './commands/stack';
 import { wiringCheckCommand } from './commands/wiring-check';
 import { workerCommand } from './commands/worker';
 
-const COMMANDS: Command[] = [stackCommand, doctorCommand, workerCommand, wiringCheckCommand, demoCommand];
+const COMMANDS: Command[] = [startCommand, planCommand, stackCommand, doctorCommand, workerCommand, wiringCheckCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -24,8 +29,17 @@ function help(): string {
 /** One clear line per failure; a stack trace only with CUTOVER_DEBUG=1. */
 function explain(err: unknown): { message: string; code: number } {
   if (err instanceof UsageError) return { message: err.message, code: EXIT.usage };
+  if (err instanceof PlanError) return { message: err.message, code: EXIT.usage };
+  if (err instanceof MigrationAlreadyRunningError) return { message: err.message, code: EXIT.failed };
   if (err instanceof ConfigError) return { message: err.message, code: EXIT.usage };
   if (err instanceof StackError || err instanceof BinaryUnavailableError) return { message: err.message, code: EXIT.unavailable };
+  if (err instanceof WorkflowFailedError) {
+    // The cause chain ends at what went wrong (an abort, a reconcile mismatch, a bad plan).
+    let cause: unknown = err.cause;
+    while (cause instanceof Error && cause.cause instanceof Error) cause = cause.cause;
+    const c = cause as { type?: string; message?: string } | undefined;
+    return { message: `workflow failed${c?.type ? ` (${c.type})` : ''}: ${c?.message ?? err.message}`, code: EXIT.failed };
+  }
   const e = err as { code?: string; message?: string; name?: string };
   if (e?.name === 'TransportError' || /Failed to connect|ECONNREFUSED|UNAVAILABLE/.test(e?.message ?? '')) {
     return { message: `cannot reach a dependency: ${(e.message ?? '').split('\n')[0]} (run \`cutover doctor\`)`, code: EXIT.unavailable };

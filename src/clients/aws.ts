@@ -1,4 +1,4 @@
-import { KMSClient } from '@aws-sdk/client-kms';
+import { KMS } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { CutoverConfig } from '../config';
 
@@ -13,6 +13,7 @@ export function createS3Client(s3: CutoverConfig['s3']): S3Client {
   });
 }
 
-export function createKmsClient(kms: CutoverConfig['kms']): KMSClient {
-  return new KMSClient({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials, maxAttempts: 3 });
+/** The aggregated client: `send` for our code, methods for the AWS Encryption SDK's keyring. */
+export function createKmsClient(kms: CutoverConfig['kms']): KMS {
+  return new KMS({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials, maxAttempts: 3 });
 }

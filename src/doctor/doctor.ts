@@ -1,45 +1,14 @@
 import { GenerateDataKeyCommand } from '@aws-sdk/client-kms';
-import { Client as PgClient } from 'pg';
 import { createKmsClient } from '../clients/aws';
 import type { CutoverConfig } from '../config';
 import { redactUrl } from '../stack/endpoints';
 import { describeError, probeKms, probePostgres, probeS3Bucket, probeTemporal } from '../stack/health';
-import { SourceRoleFacts, writeCapabilities } from './read-only';
+import { createDb } from '../clients/postgres';
+import { writeCapabilities } from './read-only';
+import { readSourceRole } from './source-role';
 import { CheckResult } from './table';
 
 const STACK_FIX = 'run `npx cutover stack up` (or check the endpoint in the environment)';
-
-async function readSourceRole(url: string): Promise<SourceRoleFacts> {
-  const client = new PgClient({ connectionString: url, connectionTimeoutMillis: 3000 });
-  await client.connect();
-  try {
-    const role = (
-      await client.query<{ rolname: string; rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean }>(
-        'select rolname, rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user',
-      )
-    ).rows[0]!;
-    const writable = await client.query<{ n: string }>(`
-      select count(*) as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
-        and (has_table_privilege(c.oid, 'INSERT') or has_table_privilege(c.oid, 'UPDATE')
-          or has_table_privilege(c.oid, 'DELETE') or has_table_privilege(c.oid, 'TRUNCATE'))`);
-    const schemas = await client.query<{ nspname: string }>(`
-      select nspname from pg_namespace
-      where has_schema_privilege(oid, 'CREATE') and nspname not like 'pg\\_%' and nspname <> 'information_schema'`);
-    const ro = await client.query<{ default_transaction_read_only: string }>('show default_transaction_read_only');
-    return {
-      role: role.rolname,
-      superuser: role.rolsuper,
-      createRole: role.rolcreaterole,
-      createDb: role.rolcreatedb,
-      writableTables: Number(writable.rows[0]!.n),
-      creatableSchemas: schemas.rows.map((r) => r.nspname),
-      defaultReadOnly: ro.rows[0]!.default_transaction_read_only === 'on',
-    };
-  } finally {
-    await client.end();
-  }
-}
 
 async function checkDatabase(name: string, url: string | undefined, envVar: string): Promise<CheckResult> {
   if (!url) return { component: 'PostgreSQL', check: `${name} reachable`, ok: false, detail: 'no connection string', fix: `set ${envVar} or ${STACK_FIX}` };
@@ -62,8 +31,9 @@ export async function runDoctor(config: CutoverConfig): Promise<CheckResult[]> {
   const source = await checkDatabase('source', config.databases.sourceUrl, 'CUTOVER_SOURCE_URL');
   results.push(source);
   if (source.ok && config.databases.sourceUrl) {
+    const db = createDb(config.databases.sourceUrl, { max: 1, applicationName: 'cutover-doctor' });
     try {
-      const facts = await readSourceRole(config.databases.sourceUrl);
+      const facts = await readSourceRole(db);
       const reasons = writeCapabilities(facts);
       results.push({
         component: 'PostgreSQL',
@@ -74,6 +44,8 @@ export async function runDoctor(config: CutoverConfig): Promise<CheckResult[]> {
       });
     } catch (err) {
       results.push({ component: 'PostgreSQL', check: 'source role is read-only', ok: false, detail: describeError(err) });
+    } finally {
+      await db.destroy();
     }
   }
   results.push(await checkDatabase('target', config.databases.targetUrl, 'CUTOVER_TARGET_URL'));

@@ -1,1 +1,2 @@
+export { migrate } from './migration';
 export { wiringCheck } from './wiring-check';

@@ -4,15 +4,18 @@ import { startWiringCheck } from '../../starter';
 import { startWorker } from '../../worker';
 import { installRuntime } from '../../clients/runtime';
 import { Command, EXIT } from '../command';
+import { demoSeed } from './demo-seed';
 
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'bring up the stack, start a worker, run the main job and print its Web UI link',
   usage: `cutover demo
+cutover demo seed [--users N] [--bad-ratio R] [--seed S]
 
 The main job today is the wiring check: a KMS data key encrypts a probe, S3 stores and
 returns it, PostgreSQL records it. The stack keeps running afterwards (\`cutover stack down\`).`,
-  async run() {
+  async run(args) {
+    if (args[0] === 'seed') return demoSeed(args.slice(1));
     console.log('bringing up the stack (the first run builds Temporal, MinIO and local-kms: several minutes)...');
     await stackUp(process.env, (line) => console.log(`  ${line}`));
     installRuntime((process.env.CUTOVER_LOG_LEVEL as 'WARN') || 'WARN');

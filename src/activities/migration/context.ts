@@ -1,0 +1,136 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { KMS } from '@aws-sdk/client-kms';
+import { Context } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import { createDb } from '../../clients/postgres';
+import type { CutoverConfig } from '../../config';
+import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
+import { KeyRing } from '../../crypto/key-ring';
+import { StagingCipher } from '../../crypto/staging-cipher';
+import { compileMapper, RowMapper } from '../../core/mapping';
+import type { EntitySpec, Plan } from '../../plan/types';
+
+export interface MigrationDeps {
+  config: CutoverConfig;
+  control: Knex;
+  s3: S3Client;
+  kms: KMS;
+  keys: KeyRing;
+}
+
+export interface LoadedPlan {
+  plan: Plan;
+  planHash: string;
+  source: Knex;
+  target: Knex;
+  cipher: StagingCipher;
+  bucket: string;
+  sseKmsKeyId?: string;
+  entity(name: string): { spec: EntitySpec; mapper: RowMapper };
+}
+
+/** Per-worker state the activities share: database pools by URL, plans by migration id. */
+export class MigrationContext {
+  private readonly pools = new Map<string, Knex>();
+  private readonly plans = new Map<string, Promise<LoadedPlan>>();
+  private readonly ciphers = new Map<string, StagingCipher>();
+
+  constructor(readonly deps: MigrationDeps) {}
+
+  /** A connection string named by the plan: its env var, or the configured default. */
+  resolveUrl(envName: string, role: 'source' | 'target'): string {
+    const fromEnv = process.env[envName];
+    if (fromEnv) return fromEnv;
+    const fallback = role === 'source' ? this.deps.config.databases.sourceUrl : this.deps.config.databases.targetUrl;
+    const defaultName = role === 'source' ? 'CUTOVER_SOURCE_URL' : 'CUTOVER_TARGET_URL';
+    if (envName === defaultName && fallback) return fallback;
+    throw new Error(`the plan's ${role} connection ${envName} is not set in the worker's environment`);
+  }
+
+  db(url: string, name: string): Knex {
+    let db = this.pools.get(url);
+    if (!db) {
+      db = createDb(url, { max: 8, applicationName: `cutover-${name}` });
+      this.pools.set(url, db);
+    }
+    return db;
+  }
+
+  cipher(keyId: string): StagingCipher {
+    let c = this.ciphers.get(keyId);
+    if (!c) {
+      c = new StagingCipher(this.deps.kms, keyId);
+      this.ciphers.set(keyId, c);
+    }
+    return c;
+  }
+
+  /** Plans are registered once by `prepare`; other activities read them by id. */
+  plan(migrationId: string): Promise<LoadedPlan> {
+    let p = this.plans.get(migrationId);
+    if (!p) {
+      p = this.loadPlan(migrationId);
+      p.catch(() => this.plans.delete(migrationId));
+      this.plans.set(migrationId, p);
+    }
+    return p;
+  }
+
+  private async loadPlan(migrationId: string): Promise<LoadedPlan> {
+    await ensureControlSchema(this.deps.control);
+    const row = await this.deps.control(`${CONTROL_SCHEMA}.migrations`).where({ migration_id: migrationId }).first();
+    if (!row) throw new Error(`migration ${migrationId} is not registered (prepare did not run)`);
+    return this.bind(row.plan as Plan, row.plan_hash);
+  }
+
+  bind(plan: Plan, planHash: string): LoadedPlan {
+    const mappers = new Map<string, { spec: EntitySpec; mapper: RowMapper }>();
+    for (const spec of plan.entities) mappers.set(spec.name, { spec, mapper: compileMapper(spec) });
+    return {
+      plan,
+      planHash,
+      source: this.db(this.resolveUrl(plan.source.urlEnv, 'source'), 'source'),
+      target: this.db(this.resolveUrl(plan.target.urlEnv, 'target'), 'target'),
+      cipher: this.cipher(plan.keys.staging ?? this.deps.config.kms.aliases.staging),
+      bucket: plan.staging.bucket ?? this.deps.config.s3.bucket,
+      sseKmsKeyId: plan.staging.sseKmsKeyId ?? this.deps.config.s3.sseKmsKeyId,
+      entity(name) {
+        const found = mappers.get(name);
+        if (!found) throw new Error(`the plan has no entity ${name}`);
+        return found;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+    this.pools.clear();
+  }
+}
+
+/** Heartbeats every few seconds while `work` runs, so a long phase does not look dead. */
+export async function withHeartbeat<T>(details: unknown, work: () => Promise<T>): Promise<T> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    return work(); // called outside an activity (a test)
+  }
+  ctx.heartbeat(details);
+  const timer = setInterval(() => ctx!.heartbeat(details), 5000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Deterministic object keys: a re-run writes the same keys. */
+export function stagingKeys(plan: Plan, migrationId: string, entity: string, batchId: string): { rows: string; manifest: string } {
+  const base = `${plan.staging.prefix}/${migrationId}/${entity}/${batchId}`;
+  return { rows: `${base}/rows.json.gz.enc`, manifest: `${base}/manifest.json.enc` };
+}
+
+export function encryptionContext(migrationId: string, entity: string, batchId: string, part: 'rows' | 'manifest'): Record<string, string> {
+  return { 'cutover:migration': migrationId, 'cutover:entity': entity, 'cutover:batch': batchId, 'cutover:part': part };
+}

@@ -1,0 +1,44 @@
+import { ApplicationFailure } from '@temporalio/activity';
+
+/** Failure types a retry cannot fix: the workflow stops (and, later, rolls back) on them. */
+export const NON_RETRYABLE = ['IntegrityError', 'PlanMismatch', 'SourceWritable', 'AbortThresholdExceeded'] as const;
+
+const SQLSTATE_REASONS: Record<string, string> = {
+  '23502': 'not_null_violation',
+  '23503': 'foreign_key_violation',
+  '23505': 'unique_violation',
+  '23514': 'check_violation',
+  '23P01': 'exclusion_violation',
+  '22001': 'value_too_long',
+  '22003': 'numeric_out_of_range',
+  '22007': 'invalid_datetime',
+  '22008': 'datetime_out_of_range',
+  '22P02': 'invalid_text_representation',
+  '22P05': 'untranslatable_character',
+};
+
+/** A PostgreSQL error without its values: PostgreSQL puts row data in `message` and `detail`. */
+export interface SafeDbError {
+  reason: string;
+  sqlstate: string;
+  column?: string;
+  constraint?: string;
+  table?: string;
+}
+
+export function safeDbError(err: unknown): SafeDbError | undefined {
+  const e = err as { code?: string; column?: string; constraint?: string; table?: string };
+  if (typeof e?.code !== 'string' || !/^[0-9A-Z]{5}$/.test(e.code)) return undefined;
+  return { reason: SQLSTATE_REASONS[e.code] ?? `sqlstate_${e.code}`, sqlstate: e.code, column: e.column, constraint: e.constraint, table: e.table };
+}
+
+export function describeSafe(e: SafeDbError): string {
+  return [e.reason, e.table && `table ${e.table}`, e.column && `column ${e.column}`, e.constraint && `constraint ${e.constraint}`, `SQLSTATE ${e.sqlstate}`].filter(Boolean).join(', ');
+}
+
+/** Rethrows a database error with its values stripped; other errors pass through. */
+export function withoutValues(what: string, err: unknown): never {
+  const safe = safeDbError(err);
+  if (safe) throw ApplicationFailure.create({ message: `${what}: ${describeSafe(safe)}`, type: 'DatabaseError', details: [safe] });
+  throw err;
+}

@@ -1,0 +1,85 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
+import { ensureLedgerSchema } from '../../control/ledger-schema';
+import { writeCapabilities } from '../../doctor/read-only';
+import { readSourceRole } from '../../doctor/source-role';
+import type { EntitySpec } from '../../plan/types';
+import type { MigrationInput, PreparedMigration } from '../../shared/migration';
+import { MigrationContext } from './context';
+
+async function columnsOf(db: Knex, schema: string, table: string): Promise<Set<string> | undefined> {
+  const rows = await db('information_schema.columns').select('column_name').where({ table_schema: schema, table_name: table });
+  return rows.length ? new Set(rows.map((r) => r.column_name as string)) : undefined;
+}
+
+/** True when some unique index covers exactly the business key (ON CONFLICT needs one). */
+async function hasUniqueKey(db: Knex, schema: string, table: string, columns: string[]): Promise<boolean> {
+  const rows = await db.raw(
+    `select array_agg(a.attname::text order by a.attname) as cols
+     from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
+     join pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
+     where n.nspname = ? and c.relname = ? and i.indisunique and i.indpred is null
+     group by i.indexrelid`,
+    [schema, table],
+  );
+  const want = [...columns].sort().join(',');
+  return rows.rows.some((r: { cols: string[] }) => [...r.cols].sort().join(',') === want);
+}
+
+async function checkEntity(e: EntitySpec, source: Knex, target: Knex): Promise<string[]> {
+  const problems: string[] = [];
+  const at = `entities.${e.name}`;
+  const src = await columnsOf(source, e.source.schema, e.source.table);
+  if (!src) problems.push(`${at}.source.table: ${e.source.schema}.${e.source.table} does not exist in the source (or the role cannot see it)`);
+  else {
+    for (const col of [e.source.key, ...e.columns.flatMap((c) => c.from)]) {
+      if (!src.has(col)) problems.push(`${at}: source column ${e.source.table}.${col} does not exist`);
+    }
+  }
+  const tgt = await columnsOf(target, e.target.schema, e.target.table);
+  if (!tgt) problems.push(`${at}.target.table: ${e.target.schema}.${e.target.table} does not exist in the target`);
+  else {
+    for (const c of e.columns) if (!tgt.has(c.name)) problems.push(`${at}.columns.${c.name}: target column ${e.target.table}.${c.name} does not exist`);
+    if (!(await hasUniqueKey(target, e.target.schema, e.target.table, e.target.businessKey))) {
+      problems.push(`${at}.target.business_key: ${e.target.table} has no unique index on (${e.target.businessKey.join(', ')}); loads upsert on it`);
+    }
+  }
+  return problems;
+}
+
+export function createPrepareActivities(ctx: MigrationContext) {
+  return {
+    /**
+     * Registers the plan, refuses a source role that can write, checks every table and column
+     * the plan names, creates the ledger schema, and counts source rows. Idempotent.
+     */
+    async prepareMigration(input: MigrationInput): Promise<PreparedMigration> {
+      const { control } = ctx.deps;
+      await ensureControlSchema(control);
+      await control(`${CONTROL_SCHEMA}.migrations`)
+        .insert({ migration_id: input.migrationId, plan_name: input.plan.name, plan_hash: input.planHash, plan: JSON.stringify(input.plan), started_by: input.startedBy })
+        .onConflict('migration_id')
+        .ignore();
+      const loaded = await ctx.plan(input.migrationId);
+      if (loaded.planHash !== input.planHash) throw ApplicationFailure.nonRetryable(`migration ${input.migrationId} is registered with another plan hash`, 'PlanMismatch');
+
+      const role = await readSourceRole(loaded.source);
+      const canWrite = writeCapabilities(role);
+      if (canWrite.length) {
+        throw ApplicationFailure.nonRetryable(`refusing the source connection: role ${role.role} ${canWrite.join('; ')}; use a read-only role`, 'SourceWritable');
+      }
+      const problems = (await Promise.all(input.plan.entities.map((e) => checkEntity(e, loaded.source, loaded.target)))).flat();
+      if (problems.length) throw ApplicationFailure.nonRetryable(`the plan does not match the databases:\n${problems.join('\n')}`, 'PlanMismatch', problems);
+
+      await ensureLedgerSchema(loaded.target, input.plan.target.ledgerSchema);
+      await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), ctx.deps.keys.get('vault')]);
+      const entities = [];
+      for (const e of input.plan.entities) {
+        const count = await loaded.source(`${e.source.schema}.${e.source.table}`).count<{ n: string }[]>({ n: '*' });
+        entities.push({ name: e.name, sourceRows: Number(count[0]!.n) });
+      }
+      return { entities };
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { CONTROL_SCHEMA } from '../../control/schema';
+import { rowDigest } from '../../core/digest';
+import { businessKeyOf } from '../../core/mapping';
+import { isClean, reconcileDigests } from '../../core/reconcile';
+import type { BatchRef, BatchReconcile } from '../../shared/migration';
+import { MigrationContext, withHeartbeat } from './context';
+import { withoutValues } from './errors';
+import { readManifest } from './staged-objects';
+
+export function createReconcileActivities(ctx: MigrationContext) {
+  return {
+    /**
+     * Reads the batch's rows back from the target and compares them with the manifest: count,
+     * and each row's keyed digest (computed on the clear values the target must hold).
+     */
+    async reconcileBatch(req: BatchRef): Promise<BatchReconcile> {
+      const loaded = await ctx.plan(req.migrationId);
+      const { spec, mapper } = loaded.entity(req.entity);
+      const manifest = await readManifest(ctx, loaded, req.migrationId, req.entity, req.batchId);
+      const digestKey = await ctx.deps.keys.get('digest');
+      const refused = await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, stage: 'load' });
+      const refusedKeys = new Set(refused.map((r) => r.business_key as string));
+      const expected = new Map(manifest.digests.filter(([bk]) => !refusedKeys.has(bk)));
+
+      const table = `${spec.target.schema}.${spec.target.table}`;
+      const found: [string, string][] = [];
+      await withHeartbeat({ phase: 'reconcile', batchId: req.batchId }, async () => {
+        const keys = [...expected.keys()];
+        for (let i = 0; i < keys.length; i += 5000) {
+          const slice = keys.slice(i, i + 5000);
+          const q = loaded.target(table).select(mapper.columns);
+          if (spec.target.businessKey.length === 1) q.whereIn(spec.target.businessKey[0]!, slice);
+          else q.whereIn(spec.target.businessKey, slice.map((k) => JSON.parse(k) as string[]));
+          const rows = await q.catch((err) => withoutValues(`reconcile ${req.entity} batch ${req.batchId}`, err));
+          for (const row of rows) {
+            const values = mapper.columns.map((c) => row[c]);
+            found.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, values)]);
+          }
+        }
+      });
+      const r = reconcileDigests(expected, found);
+      const result: BatchReconcile = {
+        ...req,
+        expected: r.expected,
+        found: r.found,
+        missing: r.missing.length,
+        mismatched: r.mismatched.length,
+        duplicated: r.duplicated.length,
+        sampleMissing: r.missing.slice(0, 10),
+        sampleMismatched: r.mismatched.slice(0, 10),
+        clean: isClean(r),
+      };
+      await ctx.deps.control(`${CONTROL_SCHEMA}.batches`).where({ batch_id: req.batchId }).update({ reconcile: JSON.stringify(result) });
+      return result;
+    },
+  };
+}

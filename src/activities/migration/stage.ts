@@ -1,0 +1,150 @@
+import { gzipSync } from 'node:zlib';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { Knex } from 'knex';
+import { CONTROL_SCHEMA } from '../../control/schema';
+import { sealJson } from '../../crypto/seal-json';
+import { putVaultEntries, VaultEntry } from '../../crypto/vault';
+import { rowDigest } from '../../core/digest';
+import { businessKeyOf, RowProblem, Value } from '../../core/mapping';
+import { tokenFor } from '../../core/tokens';
+import type { KeyRange, StagedBatch } from '../../shared/migration';
+import { batchIdOf } from './batch-id';
+import { encryptionContext, MigrationContext, stagingKeys, withHeartbeat } from './context';
+import { withoutValues } from './errors';
+import type { Manifest, StagedRows } from './manifest';
+
+export interface StageRequest extends KeyRange {
+  migrationId: string;
+  entity: string;
+}
+
+/** Quarantined row as stored: the source row sealed, the reason in clear (codes and names only). */
+export interface QuarantineRecord {
+  sourceKey: string;
+  businessKey?: string;
+  reason: string;
+  column?: string;
+  detail: string;
+  row: Record<string, unknown>;
+}
+
+export async function writeQuarantine(control: Knex, vaultKey: Uint8Array, ref: { migrationId: string; entity: string; batchId: string }, stage: 'stage' | 'load', records: QuarantineRecord[]): Promise<void> {
+  if (!records.length) return;
+  const rows = records.map((r) => ({
+    migration_id: ref.migrationId,
+    entity: ref.entity,
+    source_key: r.sourceKey,
+    batch_id: ref.batchId,
+    stage,
+    business_key: r.businessKey ?? null,
+    reason: r.reason,
+    column_name: r.column ?? null,
+    detail: r.detail,
+    payload: sealJson(r.row, vaultKey, `quarantine:${ref.migrationId}:${ref.entity}:${r.sourceKey}`),
+  }));
+  await control(`${CONTROL_SCHEMA}.quarantine`).insert(rows).onConflict(['migration_id', 'entity', 'source_key']).merge(['batch_id', 'stage', 'business_key', 'reason', 'column_name', 'detail', 'payload']);
+}
+
+export function createStageActivities(ctx: MigrationContext) {
+  return {
+    /**
+     * Extracts one keyset range in a read-only snapshot, maps it to the target's shape, replaces
+     * personal data by tokens (originals go to the vault), and stages the rows and a manifest to
+     * S3, each encrypted under its own KMS data key. Re-running writes the same objects.
+     */
+    async stageBatch(req: StageRequest): Promise<StagedBatch> {
+      const loaded = await ctx.plan(req.migrationId);
+      const { spec, mapper } = loaded.entity(req.entity);
+      const batchId = batchIdOf(loaded.planHash, req.entity, req.afterKey, req.lastKey);
+      const ref = { migrationId: req.migrationId, entity: req.entity, batchId };
+      const [tokenKey, digestKey, vaultKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), ctx.deps.keys.get('vault')]);
+
+      const sourceRows = await withHeartbeat({ phase: 'extract', batchId }, () =>
+        loaded.source
+          .transaction(
+            async (trx) => {
+              const q = trx(`${spec.source.schema}.${spec.source.table}`).select(mapper.sourceColumns).where(spec.source.key, '<=', req.lastKey).orderBy(spec.source.key);
+              if (req.afterKey !== null) q.where(spec.source.key, '>', req.afterKey);
+              return q;
+            },
+            { isolationLevel: 'repeatable read', readOnly: true },
+          )
+          .catch((err) => withoutValues(`extract ${req.entity} batch ${batchId}`, err)),
+      );
+
+      const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
+      const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
+      const digests: [string, string][] = [];
+      const vault: VaultEntry[] = [];
+      const quarantined: QuarantineRecord[] = [];
+      for (const row of sourceRows) {
+        const sourceKey = String(row[spec.source.key]);
+        const mapped = mapper.map(row);
+        if (!mapped.ok) {
+          const p: RowProblem = mapped.problem;
+          quarantined.push({ sourceKey, reason: p.reason, column: p.column, detail: p.detail, row });
+          continue;
+        }
+        const stagedValues: Value[] = [...mapped.values];
+        const expected: Value[] = [...mapped.values];
+        for (const { c, i } of piiColumns) {
+          const value = mapped.values[i];
+          if (value === null) continue;
+          const token = tokenFor(c.pii!, String(value), tokenKey);
+          if (c.protect === 'drop') {
+            stagedValues[i] = null;
+            expected[i] = null;
+            continue;
+          }
+          stagedValues[i] = token;
+          vault.push({ token, kind: c.pii!, value: String(value) });
+          if (c.protect === 'keep_token') expected[i] = token;
+        }
+        staged.rows.push(stagedValues);
+        staged.sourceKeys.push(sourceKey);
+        digests.push([businessKeyOf(mapped.values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected)]);
+      }
+
+      const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
+      const manifest: Manifest = {
+        version: 1,
+        migrationId: req.migrationId,
+        entity: req.entity,
+        batchId,
+        planHash: loaded.planHash,
+        afterKey: req.afterKey,
+        lastKey: req.lastKey,
+        columns: mapper.columns,
+        businessKey: spec.target.businessKey,
+        rowCount: staged.rows.length,
+        quarantined: quarantined.length,
+        digests,
+      };
+      await withHeartbeat({ phase: 'stage', batchId }, async () => {
+        await putVaultEntries(ctx.deps.control, vaultKey, req.migrationId, vault);
+        const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
+        const rowsBody = await loaded.cipher.encrypt(gzipSync(Buffer.from(JSON.stringify(staged))), encryptionContext(req.migrationId, req.entity, batchId, 'rows'));
+        const manifestBody = await loaded.cipher.encrypt(Buffer.from(JSON.stringify(manifest)), encryptionContext(req.migrationId, req.entity, batchId, 'manifest'));
+        await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.rows, Body: rowsBody, ...sse }));
+        await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
+        await writeQuarantine(ctx.deps.control, vaultKey, ref, 'stage', quarantined);
+        await ctx.deps.control(`${CONTROL_SCHEMA}.batches`)
+          .insert({
+            batch_id: batchId,
+            migration_id: req.migrationId,
+            entity: req.entity,
+            after_key: req.afterKey,
+            last_key: req.lastKey,
+            rows_extracted: sourceRows.length,
+            rows_staged: staged.rows.length,
+            rows_quarantined: quarantined.length,
+            object_key: keys.rows,
+            manifest_key: keys.manifest,
+          })
+          .onConflict('batch_id')
+          .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
+      });
+      return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length };
+    },
+  };
+}

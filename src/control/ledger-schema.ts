@@ -1,0 +1,45 @@
+import type { Knex } from 'knex';
+
+const ready = new Map<Knex, Set<string>>();
+
+/**
+ * The ledger lives in the target database, so every load writes its ledger rows in the same
+ * transaction as the rows themselves: no crash can leave a loaded row that rollback does not
+ * know about. `batch_loads` records, once per run and batch, what the committed load did.
+ */
+export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void> {
+  if (ready.get(db)?.has(schema)) return;
+  await db.transaction(async (trx) => {
+    await trx.raw("select pg_advisory_xact_lock(hashtext('cutover.ledger-schema'))");
+    await trx.raw(`create schema if not exists ??`, [schema]);
+    await trx.raw(
+      `create table if not exists ??.ledger (
+        migration_id text not null,
+        target_table text not null,
+        business_key text not null,
+        action text not null check (action in ('inserted', 'updated')),
+        pre_image bytea,
+        batch_id text not null,
+        run_id text not null,
+        created_at timestamptz not null default now(),
+        primary key (migration_id, target_table, business_key)
+      )`,
+      [schema],
+    );
+    await trx.raw(
+      `create table if not exists ??.batch_loads (
+        run_id text not null,
+        batch_id text not null,
+        inserted integer not null,
+        updated integer not null,
+        unchanged integer not null,
+        quarantined integer not null,
+        loaded_at timestamptz not null default now(),
+        primary key (run_id, batch_id)
+      )`,
+      [schema],
+    );
+  });
+  if (!ready.has(db)) ready.set(db, new Set());
+  ready.get(db)!.add(schema);
+}

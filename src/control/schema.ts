@@ -1,0 +1,74 @@
+import type { Knex } from 'knex';
+
+/** Schema in the control database: keys, token vault, plans, batches and quarantine. */
+export const CONTROL_SCHEMA = 'cutover';
+
+let ready = new WeakSet<Knex>();
+
+/** Creates the control schema if missing; safe to call from concurrent activities. */
+export async function ensureControlSchema(db: Knex): Promise<void> {
+  if (ready.has(db)) return;
+  await db.transaction(async (trx) => {
+    // One creator at a time, across workers: a transaction-level advisory lock.
+    await trx.raw("select pg_advisory_xact_lock(hashtext('cutover.control-schema'))");
+    await trx.raw(`create schema if not exists ${CONTROL_SCHEMA}`);
+    await trx.raw(`
+      create table if not exists ${CONTROL_SCHEMA}.data_keys (
+        purpose text primary key,
+        kms_key_id text not null,
+        wrapped bytea not null,
+        created_at timestamptz not null default now()
+      );
+      create table if not exists ${CONTROL_SCHEMA}.vault (
+        token text primary key,
+        kind text not null,
+        ciphertext bytea not null,
+        created_by text not null,
+        created_at timestamptz not null default now()
+      );
+      create index if not exists vault_created_by on ${CONTROL_SCHEMA}.vault (created_by);
+      create table if not exists ${CONTROL_SCHEMA}.migrations (
+        migration_id text primary key,
+        plan_name text not null,
+        plan_hash text not null,
+        plan jsonb not null,
+        started_by text,
+        created_at timestamptz not null default now()
+      );
+      create table if not exists ${CONTROL_SCHEMA}.batches (
+        batch_id text primary key,
+        migration_id text not null,
+        entity text not null,
+        after_key text,
+        last_key text not null,
+        rows_extracted integer not null,
+        rows_staged integer not null,
+        rows_quarantined integer not null,
+        object_key text not null,
+        manifest_key text not null,
+        staged_at timestamptz not null default now(),
+        reconcile jsonb
+      );
+      create index if not exists batches_migration on ${CONTROL_SCHEMA}.batches (migration_id, entity);
+      create table if not exists ${CONTROL_SCHEMA}.quarantine (
+        migration_id text not null,
+        entity text not null,
+        source_key text not null,
+        batch_id text not null,
+        stage text not null,
+        business_key text,
+        reason text not null,
+        column_name text,
+        detail text not null,
+        payload bytea not null,
+        created_at timestamptz not null default now(),
+        primary key (migration_id, entity, source_key)
+      );`);
+  });
+  ready.add(db);
+}
+
+/** For tests that drop and recreate databases. */
+export function forgetControlSchema(): void {
+  ready = new WeakSet<Knex>();
+}

@@ -1,0 +1,56 @@
+/** A validated, normalized migration plan. No secrets, no personal data: names and rules only. */
+
+export const PII_KINDS = ['email', 'name', 'phone', 'text'] as const;
+export type PiiKind = (typeof PII_KINDS)[number];
+
+/** What the target receives for a personal-data column. */
+export const PROTECTIONS = ['detokenize', 'keep_token', 'drop'] as const;
+export type Protection = (typeof PROTECTIONS)[number];
+
+export type Transform =
+  | { kind: 'copy' }
+  | { kind: 'trim' }
+  | { kind: 'lowercase' }
+  | { kind: 'uppercase' }
+  | { kind: 'split'; separator: string; part: 'first' | 'last' | 'rest' | number }
+  | { kind: 'combine'; separator: string }
+  | { kind: 'enum'; map: Record<string, string | number | boolean | null> }
+  | { kind: 'epoch_to_timestamp'; unit: 's' | 'ms' }
+  | { kind: 'integer' }
+  | { kind: 'boolean' };
+
+export interface ColumnSpec {
+  /** Target column name. */
+  name: string;
+  /** Source column(s) the value comes from; empty for a constant. */
+  from: string[];
+  constant?: string | number | boolean | null;
+  transform: Transform;
+  pii?: PiiKind;
+  protect?: Protection;
+}
+
+export interface EntitySpec {
+  name: string;
+  source: { schema: string; table: string; key: string };
+  target: { schema: string; table: string; businessKey: string[] };
+  columns: ColumnSpec[];
+  batchSize: number;
+}
+
+export interface Plan {
+  version: 1;
+  name: string;
+  source: { urlEnv: string };
+  target: { urlEnv: string; ledgerSchema: string };
+  staging: { bucket?: string; prefix: string; sseKmsKeyId?: string };
+  keys: { staging?: string; vault?: string };
+  settings: {
+    batchSize: number;
+    parallelism: number;
+    /** Rows per second across the migration; 0 means unthrottled. */
+    throttleRowsPerSecond: number;
+    abort: { maxQuarantineRatio: number };
+  };
+  entities: EntitySpec[];
+}
