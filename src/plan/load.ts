@@ -15,7 +15,7 @@ export function loadPlanFile(file: string): Plan {
 }
 
 export function parsePlan(text: string, file?: string): Plan {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text);
   if (doc.errors.length) {
     throw new PlanError(
       doc.errors.map((e) => ({ path: `(yaml line ${e.linePos?.[0]?.line ?? '?'})`, message: e.message.split('\n')[0]! })),

@@ -35,7 +35,8 @@ export interface EntitySpec {
   source: { schema: string; table: string; key: string };
   target: { schema: string; table: string; businessKey: string[] };
   columns: ColumnSpec[];
-  batchSize: number;
+  /** Overrides `settings.batchSize` for this entity. */
+  batchSize?: number;
 }
 
 export interface Plan {
@@ -53,4 +54,9 @@ export interface Plan {
     abort: { maxQuarantineRatio: number };
   };
   entities: EntitySpec[];
+}
+
+/** Rows per batch for an entity: its own setting, else the plan's. */
+export function batchSizeOf(plan: Plan, entity: EntitySpec): number {
+  return entity.batchSize ?? plan.settings.batchSize;
 }

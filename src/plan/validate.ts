@@ -171,7 +171,7 @@ function parseColumn(c: Checker, name: string, raw: unknown, path: string): Colu
   };
 }
 
-function parseEntity(c: Checker, name: string, raw: unknown, path: string, defaultBatch: number): EntitySpec | undefined {
+function parseEntity(c: Checker, name: string, raw: unknown, path: string): EntitySpec | undefined {
   if (!NAME.test(name.replace(/_/g, '-'))) c.fail(path, 'expected an entity name of lower-case letters, digits, - and _');
   const o = c.object(raw, path, ['source', 'target', 'columns', 'batch_size']);
   if (!o) return undefined;
@@ -196,7 +196,7 @@ function parseEntity(c: Checker, name: string, raw: unknown, path: string, defau
       if (parsed) columns.push(parsed);
     }
   }
-  const batchSize = c.int(o.batch_size, join(path, 'batch_size'), 1, 100_000, defaultBatch);
+  const batchSize = o.batch_size === undefined ? undefined : c.int(o.batch_size, join(path, 'batch_size'), 1, 100_000, 1);
   if (target?.businessKey && cols) {
     for (const key of target.businessKey) {
       const col = columns.find((x) => x.name === key);
@@ -205,7 +205,7 @@ function parseEntity(c: Checker, name: string, raw: unknown, path: string, defau
     }
   }
   if (!source?.table || !source.key || !target?.table || !target.businessKey || !cols) return undefined;
-  return { name, source: source as EntitySpec['source'], target: target as EntitySpec['target'], columns, batchSize };
+  return { name, source: source as EntitySpec['source'], target: target as EntitySpec['target'], columns, ...(batchSize ? { batchSize } : {}) };
 }
 
 /** Validates a parsed YAML document; throws a PlanError listing every problem. */
@@ -232,7 +232,7 @@ export function validatePlan(raw: unknown, file?: string): Plan {
   if (ents) {
     if (Object.keys(ents).length === 0) c.fail('entities', 'expected at least one entity');
     for (const [entityName, spec] of Object.entries(ents)) {
-      const e = parseEntity(c, entityName, spec, `entities.${entityName}`, batchSize);
+      const e = parseEntity(c, entityName, spec, `entities.${entityName}`);
       if (e) entities.push(e);
     }
   }

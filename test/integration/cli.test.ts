@@ -1,6 +1,9 @@
 import { connectClient } from '../../src/clients/temporal';
 import { loadConfig } from '../../src/config';
-import { cli, isolated, Isolated } from './helpers';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cli, isolated, Isolated, ROOT } from './helpers';
 
 // These tests stop and start stack services: integration tests run in band, so nothing
 // else is using the stack meanwhile, and each test leaves every service up again.
@@ -94,6 +97,36 @@ describe('the cutover CLI against the real stack', () => {
     } finally {
       await connection.close();
     }
+  });
+
+  it('refuses a plan with three mistakes with three precise errors, and starts nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cutover-plan-'));
+    const file = join(dir, 'bad.plan.yaml');
+    const good = readFileSync(join(ROOT, 'examples', 'lms-users.plan.yaml'), 'utf8');
+    const bad = good
+      .replace('batch_size: 2000', 'batch_size: 0')
+      .replace('{ from: email, transform: lowercase, pii: email }', '{ from: email, transform: lowercase, pii: mail }')
+      .replace('transform: { enum: {', 'transform: { enum_map: {');
+    writeFileSync(file, bad);
+    const { client, connection } = await connectClient(loadConfig(process.env));
+    try {
+      const before = (await client.workflow.count()).count;
+      const r = await cli(['start', file], dbEnv);
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `cutover start: ${file} is invalid (3 problems):`,
+        '  settings.batch_size: expected an integer from 1 to 100000, got 0',
+        '  entities.users.columns.email.pii: expected one of email, name, phone, text, got "mail"',
+        '  entities.users.columns.status.transform: expected one of copy, trim, lowercase, uppercase, split, combine, enum, epoch_to_timestamp, integer, boolean, got "enum_map"',
+      ]);
+      expect(r.stdout).toBe('');
+      expect((await client.workflow.count()).count).toBe(before);
+    } finally {
+      await connection.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const valid = await cli(['plan', 'validate', join(ROOT, 'examples', 'lms-users.plan.yaml'), '--json']);
+    expect(JSON.parse(valid.stdout)).toMatchObject({ valid: true, name: 'lms-users', migrationId: expect.stringMatching(/^lms-users-[0-9a-f]{12}$/) });
   });
 
   it('answers mistakes with one line and a usage exit code', async () => {

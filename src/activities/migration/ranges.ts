@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { batchSizeOf } from '../../plan/types';
 import type { KeyRange, RangePage } from '../../shared/migration';
 import { MigrationContext } from './context';
 
@@ -21,6 +22,7 @@ export function createRangeActivities(ctx: MigrationContext) {
       const { spec } = loaded.entity(req.entity);
       const table = `${spec.source.schema}.${spec.source.table}`;
       const key = spec.source.key;
+      const batchSize = batchSizeOf(loaded.plan, spec);
       let resumed: { after: string | null; ranges: KeyRange[] } | undefined;
       try {
         resumed = Context.current().info.heartbeatDetails as typeof resumed;
@@ -30,7 +32,7 @@ export function createRangeActivities(ctx: MigrationContext) {
       let after = resumed?.after ?? req.after;
       const ranges: KeyRange[] = resumed?.ranges ?? [];
       while (ranges.length < req.maxRanges) {
-        const inner = loaded.source(table).select(key).orderBy(key).limit(spec.batchSize);
+        const inner = loaded.source(table).select(key).orderBy(key).limit(batchSize);
         if (after !== null) inner.where(key, '>', after);
         const row = await loaded.source.from(inner.as('page')).max({ last: key }).count({ n: '*' }).first();
         const rows = Number(row?.n ?? 0);
@@ -43,7 +45,7 @@ export function createRangeActivities(ctx: MigrationContext) {
         } catch {
           /* not in an activity */
         }
-        if (rows < spec.batchSize) return { ranges, next: null, done: true };
+        if (rows < batchSize) return { ranges, next: null, done: true };
       }
       return { ranges, next: after, done: false };
     },

@@ -1,0 +1,160 @@
+import { GetObjectCommand, PutObjectCommand, ListObjectsV2Command, DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { join } from 'node:path';
+import { Client as PgClient } from 'pg';
+import { seedLms } from '../../demo/lms/seed';
+import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
+import { stagingKeys } from '../../src/activities/migration/context';
+import { createKmsClient, createS3Client } from '../../src/clients/aws';
+import { createDb } from '../../src/clients/postgres';
+import { connectClient } from '../../src/clients/temporal';
+import { createKeyRing } from '../../src/crypto/key-ring-factory';
+import { startMigration, workflowIdOf } from '../../src/migration-client';
+import { migrationId as idOf, planHash } from '../../src/plan/hash';
+import { loadPlanFile } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/types';
+import type { MigrationReport, RangePage, StagedBatch } from '../../src/shared/migration';
+import { isolated, Isolated, ROOT, spawnWorker } from './helpers';
+
+const EXAMPLE = join(ROOT, 'examples', 'lms-users.plan.yaml');
+
+function planFor(name: string, settings: Partial<Plan['settings']> = {}): Plan {
+  const plan = loadPlanFile(EXAMPLE);
+  return { ...plan, name, settings: { ...plan.settings, ...settings } };
+}
+
+function ownerUrl(env: Isolated): string {
+  const url = new URL(env.adminUrl);
+  url.pathname = `/${env.names.source}`;
+  return url.toString();
+}
+
+async function rows<T>(url: string, sql: string): Promise<T[]> {
+  const c = new PgClient({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(sql)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+async function removeStaged(env: Isolated, migrationId: string): Promise<void> {
+  const s3 = createS3Client(env.config.s3);
+  try {
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: env.config.s3.bucket, Prefix: `migrations/${migrationId}/` }));
+    if (listed.Contents?.length) await s3.send(new DeleteObjectsCommand({ Bucket: env.config.s3.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
+  } finally {
+    s3.destroy();
+  }
+}
+
+describe('a worker killed with SIGKILL in the middle', () => {
+  let env: Isolated;
+  const plan = planFor(`it-kill-${Date.now().toString(36)}`, { batchSize: 500, parallelism: 2, throttleRowsPerSecond: 1500 });
+
+  beforeAll(async () => {
+    env = await isolated('kill');
+    await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 10_000, seed: 11 });
+  });
+
+  afterAll(async () => {
+    await removeStaged(env, idOf(plan));
+    await env?.cleanup();
+  });
+
+  it('leaves a migration that a restarted worker finishes with exactly the right rows', async () => {
+    const first = await spawnWorker(env);
+    const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue });
+    // Wait until some batches are in, then kill the worker without a chance to clean up.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const loaded = await rows<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people').catch(() => [{ n: '0' }]);
+      if (Number(loaded[0]!.n) >= 2_000) break;
+      if (Date.now() > deadline) throw new Error(`no progress before the kill:\n${first.output()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await first.kill('SIGKILL');
+    const atKill = Number((await rows<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people'))[0]!.n);
+    expect(atKill).toBeLessThan(10_000);
+
+    const second = await spawnWorker(env);
+    let report: MigrationReport;
+    const { client, connection } = await connectClient(env.config);
+    try {
+      report = await client.workflow.getHandle(started.workflowId).result();
+    } finally {
+      await connection.close();
+      await second.kill();
+    }
+    expect(report.status).toBe('completed');
+    expect(report.clean).toBe(true);
+    // Every batch counted once, whichever worker committed it.
+    expect(report.entities[0]).toMatchObject({ extracted: 10_000, inserted: 10_000, unchanged: 0, quarantined: 0, batches: 20, batchesDone: 20 });
+
+    const target = await rows<{ n: string; distinct_keys: string; min: number; max: number }>(
+      env.config.databases.targetUrl!,
+      'select count(*) as n, count(distinct legacy_user_id) as distinct_keys, min(legacy_user_id) as min, max(legacy_user_id) as max from people',
+    );
+    expect(target[0]).toEqual({ n: '10000', distinct_keys: '10000', min: 1, max: 10_000 });
+    expect(workflowIdOf(idOf(plan))).toBe(started.workflowId);
+  });
+});
+
+describe('a staged object altered by one byte', () => {
+  let env: Isolated;
+  let ctx: MigrationContext;
+  const plan = planFor(`it-tamper-${Date.now().toString(36)}`, { batchSize: 1000 });
+  const migrationId = idOf(plan);
+  const s3 = () => createS3Client(env.config.s3);
+
+  beforeAll(async () => {
+    env = await isolated('tamper');
+    await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 2_500, seed: 5 });
+    const control = createDb(env.config.databases.controlUrl!);
+    const kms = createKmsClient(env.config.kms);
+    ctx = createMigrationContext({ config: env.config, control, kms, s3: s3(), keys: createKeyRing(env.config, control, kms) });
+  });
+
+  afterAll(async () => {
+    await ctx?.close();
+    await ctx?.deps.control.destroy();
+    await removeStaged(env, migrationId);
+    await env?.cleanup();
+  });
+
+  it.each(['rows', 'manifest'] as const)('fails the load with a non-retryable integrity error naming the %s object, and loads nothing', async (part) => {
+    const activities = createMigrationActivities(ctx);
+    const run = new MockActivityEnvironment();
+    await run.run(activities.prepareMigration, { plan, migrationId, planHash: planHash(plan), startedBy: 'it' });
+    const page = (await run.run(activities.planRanges, { migrationId, entity: 'users', after: null, maxRanges: 10 })) as RangePage;
+    expect(page.ranges.map((r) => r.rows)).toEqual([1000, 1000, 500]);
+    const staged = (await run.run(activities.stageBatch, { migrationId, entity: 'users', ...page.ranges[0]! })) as StagedBatch;
+
+    const key = stagingKeys(plan, migrationId, 'users', staged.batchId)[part];
+    const count = async () => (await rows<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people'))[0]!.n;
+    const before = await count();
+    const client = s3();
+    try {
+      const object = await client.send(new GetObjectCommand({ Bucket: env.config.s3.bucket, Key: key }));
+      const bytes = Buffer.from(await object.Body!.transformToByteArray());
+      const original = Buffer.from(bytes);
+      const middle = Math.floor(bytes.length / 2);
+      bytes[middle] = bytes[middle]! ^ 0x01;
+      await client.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: key, Body: bytes }));
+
+      await expect(run.run(activities.loadBatch, { ...staged, runId: `tamper-${part}` })).rejects.toMatchObject({
+        type: 'IntegrityError',
+        nonRetryable: true,
+        message: expect.stringContaining(key),
+      });
+      expect(await count()).toBe(before);
+
+      // With the original bytes back, the same batch loads.
+      await client.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: key, Body: original }));
+      await expect(run.run(activities.loadBatch, { ...staged, runId: `restored-${part}` })).resolves.toMatchObject({ inserted: part === 'rows' ? 1000 : 0 });
+    } finally {
+      client.destroy();
+    }
+  });
+});
