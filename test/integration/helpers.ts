@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { Client as PgClient } from 'pg';
+import { createS3Client } from '../../src/clients/aws';
 import { CutoverConfig, loadConfig, readLocalStack } from '../../src/config';
+import { loadPlanFile } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/types';
 import { databaseNames, DatabaseNames, postgresUrl } from '../../src/stack/endpoints';
 import { dropDatabases, provisionDatabases } from '../../src/stack/postgres-provision';
 
@@ -103,4 +108,38 @@ export async function spawnWorker(env: Isolated, extraEnv: NodeJS.ProcessEnv = {
       await exited;
     },
   };
+}
+
+/** The example plan under another name (each test its own migration id), with settings changed. */
+export function planFor(name: string, settings: Partial<Plan['settings']> = {}): Plan {
+  const plan = loadPlanFile(join(ROOT, 'examples', 'lms-users.plan.yaml'));
+  return { ...plan, name, settings: { ...plan.settings, ...settings } };
+}
+
+/** The test's source database through its owner (to seed it; migrations use the read-only role). */
+export function ownerUrl(env: Isolated): string {
+  const url = new URL(env.adminUrl);
+  url.pathname = `/${env.names.source}`;
+  return url.toString();
+}
+
+export async function sql<T>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = new PgClient({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text, params)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+/** Deletes what a migration staged. */
+export async function removeStaged(env: Isolated, migrationId: string): Promise<void> {
+  const s3 = createS3Client(env.config.s3);
+  try {
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: env.config.s3.bucket, Prefix: `migrations/${migrationId}/` }));
+    if (listed.Contents?.length) await s3.send(new DeleteObjectsCommand({ Bucket: env.config.s3.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
+  } finally {
+    s3.destroy();
+  }
 }

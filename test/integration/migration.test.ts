@@ -1,40 +1,16 @@
-import { ListObjectsV2Command, GetObjectCommand, PutObjectCommand, DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { Client as PgClient } from 'pg';
-import { join } from 'node:path';
 import { seedLms } from '../../demo/lms/seed';
 import { createS3Client } from '../../src/clients/aws';
 import { connectClient } from '../../src/clients/temporal';
-import { createDb } from '../../src/clients/postgres';
 import { startMigration, workflowIdOf } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
-import { loadPlanFile } from '../../src/plan/load';
-import type { Plan } from '../../src/plan/types';
-import { isolated, Isolated, ROOT, spawnWorker, WorkerProcess } from './helpers';
+import { isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, sql, WorkerProcess } from './helpers';
 
-const EXAMPLE = join(ROOT, 'examples', 'lms-users.plan.yaml');
 
-function planFor(name: string, settings: Partial<Plan['settings']> = {}): Plan {
-  const plan = loadPlanFile(EXAMPLE);
-  return { ...plan, name, settings: { ...plan.settings, ...settings } };
-}
 
-function ownerUrl(env: Isolated): string {
-  const url = new URL(env.adminUrl);
-  url.pathname = `/${env.names.source}`;
-  return url.toString();
-}
 
-async function query<T>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new PgClient({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 async function stagedObjects(env: Isolated, migrationId: string): Promise<{ key: string; body: Buffer }[]> {
   const s3 = createS3Client(env.config.s3);
@@ -48,15 +24,6 @@ async function stagedObjects(env: Isolated, migrationId: string): Promise<{ key:
   }
 }
 
-async function removeStaged(env: Isolated, migrationId: string): Promise<void> {
-  const s3 = createS3Client(env.config.s3);
-  try {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: env.config.s3.bucket, Prefix: `migrations/${migrationId}/` }));
-    if (listed.Contents?.length) await s3.send(new DeleteObjectsCommand({ Bucket: env.config.s3.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
-  } finally {
-    s3.destroy();
-  }
-}
 
 interface SourceUser {
   user_id: number;
@@ -99,8 +66,8 @@ describe('a 10k-user migration on the real stack', () => {
     expect(report.entities[0]!.reconcile).toMatchObject({ expected: 10_000, found: 10_000, missing: 0, mismatched: 0, duplicated: 0 });
 
     // Independent of the pipeline's digests: recompute each row from the source by hand.
-    const source = await query<SourceUser>(ownerUrl(env), 'select * from legacy_users order by user_id');
-    const target = await query<Record<string, unknown>>(env.config.databases.targetUrl!, 'select * from people order by legacy_user_id');
+    const source = await sql<SourceUser>(ownerUrl(env), 'select * from legacy_users order by user_id');
+    const target = await sql<Record<string, unknown>>(env.config.databases.targetUrl!, 'select * from people order by legacy_user_id');
     expect(target).toHaveLength(source.length);
     const statuses: Record<string, string> = { A: 'active', I: 'inactive', S: 'suspended' };
     const phoneTokens = new Map<string, unknown>();
@@ -141,7 +108,7 @@ describe('a 10k-user migration on the real stack', () => {
   });
 
   it('puts no seeded personal value in Temporal history, the worker log or any staged object', async () => {
-    const people = await query<{ full_name: string; email: string; phone: string | null; login: string }>(ownerUrl(env), 'select full_name, email, phone, login from legacy_users order by user_id');
+    const people = await sql<{ full_name: string; email: string; phone: string | null; login: string }>(ownerUrl(env), 'select full_name, email, phone, login from legacy_users order by user_id');
     const values = people.flatMap((p) => [p.full_name, p.email, p.email.toLowerCase(), p.phone, p.login]).filter((v): v is string => typeof v === 'string' && v.length >= 6);
 
     const { client, connection } = await connectClient(env.config);
@@ -170,22 +137,22 @@ describe('a 10k-user migration on the real stack', () => {
   });
 
   it('changes nothing when the same plan runs again', async () => {
-    const before = await query<{ n: string; x: string }>(env.config.databases.targetUrl!, 'select count(*) as n, md5(string_agg(p::text, \'|\' order by id)) as x from people p');
+    const before = await sql<{ n: string; x: string }>(env.config.databases.targetUrl!, 'select count(*) as n, md5(string_agg(p::text, \'|\' order by id)) as x from people p');
     const again = await startMigration(env.config, plan, { taskQueue: env.taskQueue, wait: true });
     expect(again.report!.entities[0]).toMatchObject({ extracted: 10_000, inserted: 0, updated: 0, unchanged: 10_000, quarantined: 0 });
     expect(again.report!.clean).toBe(true);
-    const after = await query<{ n: string; x: string }>(env.config.databases.targetUrl!, 'select count(*) as n, md5(string_agg(p::text, \'|\' order by id)) as x from people p');
+    const after = await sql<{ n: string; x: string }>(env.config.databases.targetUrl!, 'select count(*) as n, md5(string_agg(p::text, \'|\' order by id)) as x from people p');
     expect(after).toEqual(before);
   });
 
   it('records updates with their pre-image when a target row was changed by someone else', async () => {
-    await query(env.config.databases.targetUrl!, "update people set org_code = 'CHANGED' where legacy_user_id in (1, 2, 3)");
+    await sql(env.config.databases.targetUrl!, "update people set org_code = 'CHANGED' where legacy_user_id in (1, 2, 3)");
     const third = await startMigration(env.config, plan, { taskQueue: env.taskQueue, wait: true });
     expect(third.report!.entities[0]).toMatchObject({ inserted: 0, updated: 3, unchanged: 9_997 });
-    const changed = await query<{ n: string }>(env.config.databases.targetUrl!, "select count(*) as n from people where org_code = 'CHANGED'");
+    const changed = await sql<{ n: string }>(env.config.databases.targetUrl!, "select count(*) as n from people where org_code = 'CHANGED'");
     expect(changed[0]!.n).toBe('0');
     // The ledger keeps the first action per row: these rows were inserted by this migration.
-    const ledger = await query<{ action: string; n: string }>(env.config.databases.targetUrl!, 'select action, count(*) as n from cutover.ledger group by action');
+    const ledger = await sql<{ action: string; n: string }>(env.config.databases.targetUrl!, 'select action, count(*) as n from cutover.ledger group by action');
     expect(ledger).toEqual([{ action: 'inserted', n: '10000' }]);
   });
 });
@@ -214,7 +181,7 @@ describe('bad rows', () => {
     const started = await startMigration(env.config, planFor(name), { taskQueue: env.taskQueue, wait: true });
     expect(started.report!.entities[0]).toMatchObject({ extracted: 10_000, inserted: 9_900, quarantined: 100 });
     expect(started.report!.clean).toBe(true);
-    const reasons = await query<{ stage: string; reason: string; column_name: string; n: string }>(
+    const reasons = await sql<{ stage: string; reason: string; column_name: string; n: string }>(
       env.config.databases.controlUrl!,
       'select stage, reason, column_name, count(*) as n from cutover.quarantine group by 1, 2, 3 order by 1',
     );
@@ -222,7 +189,7 @@ describe('bad rows', () => {
       { stage: 'load', reason: 'not_null_violation', column_name: 'email', n: '50' },
       { stage: 'stage', reason: 'conversion_failed', column_name: 'status', n: '50' },
     ]);
-    const target = await query<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people');
+    const target = await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people');
     expect(target[0]!.n).toBe('9900');
   });
 

@@ -1,7 +1,5 @@
-import { GetObjectCommand, PutObjectCommand, ListObjectsV2Command, DeleteObjectsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { join } from 'node:path';
-import { Client as PgClient } from 'pg';
 import { seedLms } from '../../demo/lms/seed';
 import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
 import { stagingKeys } from '../../src/activities/migration/context';
@@ -11,43 +9,13 @@ import { connectClient } from '../../src/clients/temporal';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { startMigration, workflowIdOf } from '../../src/migration-client';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
-import { loadPlanFile } from '../../src/plan/load';
-import type { Plan } from '../../src/plan/types';
 import type { MigrationReport, RangePage, StagedBatch } from '../../src/shared/migration';
-import { isolated, Isolated, ROOT, spawnWorker } from './helpers';
+import { isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, sql } from './helpers';
 
-const EXAMPLE = join(ROOT, 'examples', 'lms-users.plan.yaml');
 
-function planFor(name: string, settings: Partial<Plan['settings']> = {}): Plan {
-  const plan = loadPlanFile(EXAMPLE);
-  return { ...plan, name, settings: { ...plan.settings, ...settings } };
-}
 
-function ownerUrl(env: Isolated): string {
-  const url = new URL(env.adminUrl);
-  url.pathname = `/${env.names.source}`;
-  return url.toString();
-}
 
-async function rows<T>(url: string, sql: string): Promise<T[]> {
-  const c = new PgClient({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
-async function removeStaged(env: Isolated, migrationId: string): Promise<void> {
-  const s3 = createS3Client(env.config.s3);
-  try {
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: env.config.s3.bucket, Prefix: `migrations/${migrationId}/` }));
-    if (listed.Contents?.length) await s3.send(new DeleteObjectsCommand({ Bucket: env.config.s3.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
-  } finally {
-    s3.destroy();
-  }
-}
 
 describe('a worker killed with SIGKILL in the middle', () => {
   let env: Isolated;
@@ -69,13 +37,13 @@ describe('a worker killed with SIGKILL in the middle', () => {
     // Wait until some batches are in, then kill the worker without a chance to clean up.
     const deadline = Date.now() + 120_000;
     for (;;) {
-      const loaded = await rows<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people').catch(() => [{ n: '0' }]);
+      const loaded = await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people').catch(() => [{ n: '0' }]);
       if (Number(loaded[0]!.n) >= 2_000) break;
       if (Date.now() > deadline) throw new Error(`no progress before the kill:\n${first.output()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     await first.kill('SIGKILL');
-    const atKill = Number((await rows<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people'))[0]!.n);
+    const atKill = Number((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people'))[0]!.n);
     expect(atKill).toBeLessThan(10_000);
 
     const second = await spawnWorker(env);
@@ -92,7 +60,7 @@ describe('a worker killed with SIGKILL in the middle', () => {
     // Every batch counted once, whichever worker committed it.
     expect(report.entities[0]).toMatchObject({ extracted: 10_000, inserted: 10_000, unchanged: 0, quarantined: 0, batches: 20, batchesDone: 20 });
 
-    const target = await rows<{ n: string; distinct_keys: string; min: number; max: number }>(
+    const target = await sql<{ n: string; distinct_keys: string; min: number; max: number }>(
       env.config.databases.targetUrl!,
       'select count(*) as n, count(distinct legacy_user_id) as distinct_keys, min(legacy_user_id) as min, max(legacy_user_id) as max from people',
     );
@@ -132,7 +100,7 @@ describe('a staged object altered by one byte', () => {
     const staged = (await run.run(activities.stageBatch, { migrationId, entity: 'users', ...page.ranges[0]! })) as StagedBatch;
 
     const key = stagingKeys(plan, migrationId, 'users', staged.batchId)[part];
-    const count = async () => (await rows<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people'))[0]!.n;
+    const count = async () => (await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people'))[0]!.n;
     const before = await count();
     const client = s3();
     try {
