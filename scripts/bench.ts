@@ -19,6 +19,7 @@ import { databaseNames, postgresUrl } from '../src/stack/endpoints';
 import { dropDatabases, provisionDatabases } from '../src/stack/postgres-provision';
 
 const ROOT = join(__dirname, '..');
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 interface Row {
   rows: number;

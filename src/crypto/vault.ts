@@ -16,7 +16,8 @@ export interface VaultEntry {
  */
 export async function putVaultEntries(control: Knex, key: Uint8Array, migrationId: string, entries: VaultEntry[]): Promise<void> {
   const unique = new Map(entries.map((e) => [e.token, e]));
-  const rows = [...unique.values()].map((e) => ({ token: e.token, kind: e.kind, ciphertext: sealJson(e.value, key, `vault:${e.token}`), created_by: migrationId }));
+  // Sorted, so concurrent batches sharing tokens lock them in one order and never deadlock.
+  const rows = [...unique.values()].sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0)).map((e) => ({ token: e.token, kind: e.kind, ciphertext: sealJson(e.value, key, `vault:${e.token}`), created_by: migrationId }));
   for (let i = 0; i < rows.length; i += 1000) {
     await control(`${CONTROL_SCHEMA}.vault`).insert(rows.slice(i, i + 1000)).onConflict('token').ignore();
   }

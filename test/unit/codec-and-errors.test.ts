@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { EncryptionCodec } from '../../src/codec/payload-codec';
-import { safeDbError, describeSafe } from '../../src/activities/migration/errors';
+import { safeDbError, describeSafe, sanitizeDbErrors } from '../../src/activities/migration/errors';
 import { inLanes } from '../../src/workflows/pool';
 
 describe('payload codec', () => {
@@ -44,6 +44,23 @@ describe('database errors without values', () => {
     const syntax = Object.assign(new Error('invalid input syntax for type integer: "ada@example.com"'), { code: '22P02' });
     expect(describeSafe(safeDbError(syntax)!)).toBe('invalid_text_representation, SQLSTATE 22P02');
     expect(safeDbError(new Error('plain'))).toBeUndefined();
+  });
+});
+
+describe('activities wrapped by sanitizeDbErrors', () => {
+  it('rethrow a database error as a failure without its values, and other errors as they are', async () => {
+    const wrapped = sanitizeDbErrors({
+      async load() {
+        throw Object.assign(new Error('insert into "people" ... duplicate key value: (email)=(ada@example.com)'), { code: '23505', constraint: 'people_email_key', table: 'people' });
+      },
+      async other() {
+        throw new Error('not a database error');
+      },
+    });
+    const failure = await wrapped.load().catch((e) => e);
+    expect(failure).toMatchObject({ type: 'DatabaseError', message: 'load: unique_violation, table people, constraint people_email_key, SQLSTATE 23505' });
+    expect(JSON.stringify(failure)).not.toContain('ada@example.com');
+    await expect(wrapped.other()).rejects.toThrow('not a database error');
   });
 });
 

@@ -42,3 +42,22 @@ export function withoutValues(what: string, err: unknown): never {
   if (safe) throw ApplicationFailure.create({ message: `${what}: ${describeSafe(safe)}`, type: 'DatabaseError', details: [safe] });
   throw err;
 }
+
+/**
+ * Wraps every activity of an object so a database error leaves it without values (and
+ * without knex's multi-kilobyte SQL text): what reaches Temporal and the logs is the
+ * SQLSTATE, table, column and constraint. Retryable unless the code says otherwise.
+ */
+export function sanitizeDbErrors<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T): T {
+  const wrapped: Record<string, (...args: never[]) => Promise<unknown>> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (...args: never[]) => {
+      try {
+        return await fn(...args);
+      } catch (err) {
+        return withoutValues(name, err);
+      }
+    };
+  }
+  return wrapped as T;
+}
