@@ -1,6 +1,7 @@
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
+import { AsyncCache } from '../core/async-cache';
 
 /** What each long-lived data key is for; each is wrapped by KMS and stored wrapped. */
 export type KeyPurpose = 'token' | 'digest' | 'vault' | 'codec';
@@ -11,7 +12,7 @@ export type KeyPurpose = 'token' | 'digest' | 'vault' | 'codec';
  * purpose, so a token key cannot be unwrapped as the codec key.
  */
 export class KeyRing {
-  private readonly cache = new Map<KeyPurpose, Promise<Buffer>>();
+  private readonly cache = new AsyncCache<KeyPurpose, Buffer>();
 
   constructor(
     private readonly control: Knex,
@@ -20,13 +21,7 @@ export class KeyRing {
   ) {}
 
   get(purpose: KeyPurpose): Promise<Buffer> {
-    let key = this.cache.get(purpose);
-    if (!key) {
-      key = this.load(purpose);
-      key.catch(() => this.cache.delete(purpose));
-      this.cache.set(purpose, key);
-    }
-    return key;
+    return this.cache.get(purpose, (p) => this.load(p));
   }
 
   private async load(purpose: KeyPurpose): Promise<Buffer> {

@@ -77,11 +77,13 @@ describe('the cutover CLI against the real stack', () => {
     expect(r.stderr).toContain('worker not started: KMS not ready');
   });
 
-  it('demo prints a workflow id and Web UI link, and the history survives stack down/up', async () => {
-    const demo = await cli(['demo'], dbEnv, 300_000);
+  it('demo migrates the demo LMS, prints a workflow id and Web UI link, and the history survives stack down/up', async () => {
+    const demo = await cli(['demo', '--users', '3000'], {}, 300_000);
     expect(demo.code).toBe(0);
+    expect(demo.stdout).toMatch(/migration lms-users-[0-9a-f]{12}: completed, every batch reconciled clean/);
+    expect(demo.stdout).toMatch(/users: 3000 extracted, \d+ inserted, \d+ updated, \d+ unchanged, 0 quarantined; reconcile 3000\/3000 found, 0 missing, 0 mismatched/);
     const id = /workflow id: (\S+)/.exec(demo.stdout)?.[1];
-    expect(id).toMatch(/^wiring-check-/);
+    expect(id).toMatch(/^cutover-lms-users-[0-9a-f]{12}$/);
     expect(demo.stdout).toContain(`Web UI:      http://127.0.0.1:8233/namespaces/default/workflows/${id}`);
 
     expect((await cli(['stack', 'down'])).code).toBe(0);

@@ -7,6 +7,7 @@ import type { CutoverConfig } from '../../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
 import { KeyRing } from '../../crypto/key-ring';
 import { StagingCipher } from '../../crypto/staging-cipher';
+import { AsyncCache } from '../../core/async-cache';
 import { compileMapper, RowMapper } from '../../core/mapping';
 import type { EntitySpec, Plan } from '../../plan/types';
 
@@ -32,7 +33,7 @@ export interface LoadedPlan {
 /** Per-worker state the activities share: database pools by URL, plans by migration id. */
 export class MigrationContext {
   private readonly pools = new Map<string, Knex>();
-  private readonly plans = new Map<string, Promise<LoadedPlan>>();
+  private readonly plans = new AsyncCache<string, LoadedPlan>();
   private readonly ciphers = new Map<string, StagingCipher>();
 
   constructor(readonly deps: MigrationDeps) {}
@@ -67,13 +68,7 @@ export class MigrationContext {
 
   /** Plans are registered once by `prepare`; other activities read them by id. */
   plan(migrationId: string): Promise<LoadedPlan> {
-    let p = this.plans.get(migrationId);
-    if (!p) {
-      p = this.loadPlan(migrationId);
-      p.catch(() => this.plans.delete(migrationId));
-      this.plans.set(migrationId, p);
-    }
-    return p;
+    return this.plans.get(migrationId, (id) => this.loadPlan(id));
   }
 
   private async loadPlan(migrationId: string): Promise<LoadedPlan> {
