@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { canonicalJson } from './canonical-json';
 
 /**
  * A value as both sides see it: the staged row (JSON) and the row read back from the target
@@ -14,7 +15,7 @@ export function normalizeValue(v: unknown): string | null {
   }
   if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') return String(v);
   if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
-  return JSON.stringify(v);
+  return canonicalJson(v); // a jsonb column gives its keys back in another order
 }
 
 /** Keyed digest of a row's mapped columns: reveals nothing of the values without the key. */

@@ -1,8 +1,11 @@
 import type { ColumnSpec, EntitySpec, Transform } from '../plan/types';
 import { normalizeValue } from './digest';
 
-/** A value as staged and loaded: JSON-safe (timestamps as ISO strings). */
-export type Value = string | number | boolean | null;
+/** A value as staged and loaded: JSON-safe (timestamps as ISO strings; JSON documents as objects). */
+export type Value = string | number | boolean | null | JsonDocument;
+export interface JsonDocument {
+  [key: string]: unknown;
+}
 
 /** Why a row cannot be migrated. Codes and column names only: never the value. */
 export interface RowProblem {
@@ -66,6 +69,17 @@ function apply(t: Transform, inputs: unknown[]): Value {
       const n = typeof first === 'number' ? first : Number(asText(first).trim());
       if (!Number.isSafeInteger(n)) throw new ConversionError('not an integer');
       return n;
+    }
+    case 'json': {
+      if (typeof first === 'string') {
+        try {
+          return JSON.parse(first) as Value;
+        } catch {
+          throw new ConversionError('not a JSON document');
+        }
+      }
+      if (typeof first === 'object') return structuredClone(first) as Value;
+      throw new ConversionError('not a JSON document');
     }
     case 'boolean': {
       if (typeof first === 'boolean') return first;

@@ -37,7 +37,15 @@ export class KeyRing {
         .ignore();
       row = await this.control(`${CONTROL_SCHEMA}.data_keys`).where({ purpose }).first();
     }
-    const plain = await this.kms.send(new DecryptCommand({ CiphertextBlob: row.wrapped, EncryptionContext: context }));
-    return Buffer.from(plain.Plaintext!);
+    try {
+      const plain = await this.kms.send(new DecryptCommand({ CiphertextBlob: row.wrapped, EncryptionContext: context }));
+      return Buffer.from(plain.Plaintext!);
+    } catch (err) {
+      const name = (err as Error).name;
+      if (name === 'AccessDeniedException' || name === 'NotFoundException' || name === 'InvalidCiphertextException') {
+        throw new Error(`the control database's ${purpose} key was wrapped by KMS key ${row.kms_key_id}, which this KMS cannot use (${name}): point the worker at the KMS and control database that belong together`);
+      }
+      throw err;
+    }
   }
 }

@@ -1,15 +1,8 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../core/canonical-json';
 import type { Plan } from './types';
 
-/** JSON with keys sorted at every level: the same plan always serializes the same way. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+export { canonicalJson };
 
 /** SHA-256 of the normalized plan: part of every batch's identity. */
 export function planHash(plan: Plan): string {

@@ -17,7 +17,14 @@ export type Transform =
   | { kind: 'enum'; map: Record<string, string | number | boolean | null> }
   | { kind: 'epoch_to_timestamp'; unit: 's' | 'ms' }
   | { kind: 'integer' }
-  | { kind: 'boolean' };
+  | { kind: 'boolean' }
+  | { kind: 'json' };
+
+/** A personal value inside a JSON document, by its path (`actor.mbox` is ['actor', 'mbox']). */
+export interface PiiPath {
+  path: string[];
+  kind: PiiKind;
+}
 
 export interface ColumnSpec {
   /** Target column name. */
@@ -27,13 +34,18 @@ export interface ColumnSpec {
   constant?: string | number | boolean | null;
   transform: Transform;
   pii?: PiiKind;
+  /** Personal values inside a JSON column (with the `json` transform). */
+  piiPaths?: PiiPath[];
   protect?: Protection;
+  /** The value is a source key of another entity: loaded as that row's target key. */
+  reference?: { entity: string };
 }
 
 export interface EntitySpec {
   name: string;
   source: { schema: string; table: string; key: string };
-  target: { schema: string; table: string; businessKey: string[] };
+  /** `key`: the target's own key column, which other entities' references receive. */
+  target: { schema: string; table: string; businessKey: string[]; key?: string };
   columns: ColumnSpec[];
   /** Overrides `settings.batchSize` for this entity. */
   batchSize?: number;
@@ -54,6 +66,15 @@ export interface Plan {
     abort: { maxQuarantineRatio: number };
   };
   entities: EntitySpec[];
+  /** Entities grouped in phases, in order; without `phases` in the file, one phase holds all. */
+  phases: PhaseSpec[];
+}
+
+export interface PhaseSpec {
+  name: string;
+  entities: string[];
+  /** Wait for an operator's approval before the next phase. */
+  gate?: { distinctApprover: boolean };
 }
 
 /** Rows per batch for an entity: its own setting, else the plan's. */

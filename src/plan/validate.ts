@@ -1,4 +1,5 @@
-import { ColumnSpec, EntitySpec, PII_KINDS, PiiKind, Plan, Protection, PROTECTIONS, Transform } from './types';
+import { phaseLevels } from './order';
+import { ColumnSpec, EntitySpec, PhaseSpec, PII_KINDS, PiiKind, PiiPath, Plan, Protection, PROTECTIONS, Transform } from './types';
 
 /** One problem in a plan, named by the path of the field: `entities.users.columns.email.pii`. */
 export interface PlanIssue {
@@ -88,7 +89,7 @@ function join(path: string, key: string): string {
   return path ? `${path}.${key}` : key;
 }
 
-const TRANSFORM_NAMES = ['copy', 'trim', 'lowercase', 'uppercase', 'split', 'combine', 'enum', 'epoch_to_timestamp', 'integer', 'boolean'] as const;
+const TRANSFORM_NAMES = ['copy', 'trim', 'lowercase', 'uppercase', 'split', 'combine', 'enum', 'epoch_to_timestamp', 'integer', 'boolean', 'json'] as const;
 
 function parseTransform(c: Checker, raw: unknown, path: string): Transform | undefined {
   if (raw === undefined) return { kind: 'copy' };
@@ -143,7 +144,7 @@ function parseTransform(c: Checker, raw: unknown, path: string): Transform | und
 
 function parseColumn(c: Checker, name: string, raw: unknown, path: string): ColumnSpec | undefined {
   if (!IDENT.test(name)) c.fail(path, 'expected the target column name to be an SQL identifier');
-  const o = c.object(raw, path, ['from', 'constant', 'transform', 'pii', 'protect']);
+  const o = c.object(raw, path, ['from', 'constant', 'transform', 'pii', 'pii_paths', 'protect', 'reference']);
   if (!o) return undefined;
   const hasFrom = o.from !== undefined;
   const hasConstant = 'constant' in o;
@@ -155,7 +156,26 @@ function parseColumn(c: Checker, name: string, raw: unknown, path: string): Colu
   const transform = parseTransform(c, o.transform, join(path, 'transform'));
   const pii = o.pii === undefined ? undefined : c.oneOf(o.pii, join(path, 'pii'), PII_KINDS);
   const protect = o.protect === undefined ? undefined : c.oneOf(o.protect, join(path, 'protect'), PROTECTIONS);
-  if (protect && o.pii === undefined) c.fail(join(path, 'protect'), 'only applies to a column marked `pii`');
+  let piiPaths: PiiPath[] | undefined;
+  if (o.pii_paths !== undefined) {
+    const paths = c.object(o.pii_paths, join(path, 'pii_paths'), Object.keys((o.pii_paths as Obj) ?? {}));
+    piiPaths = [];
+    for (const [p, kind] of Object.entries(paths ?? {})) {
+      if (!/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/.test(p)) c.fail(join(path, `pii_paths.${p}`), 'expected a dotted JSON path like actor.mbox');
+      const k = c.oneOf(kind, join(path, `pii_paths.${p}`), PII_KINDS);
+      if (k) piiPaths.push({ path: p.split('.'), kind: k });
+    }
+    if (o.pii !== undefined) c.fail(join(path, 'pii_paths'), 'a column has either `pii` or `pii_paths`, not both');
+    if (transform && transform.kind !== 'json') c.fail(join(path, 'pii_paths'), 'needs the json transform');
+  }
+  if (protect && o.pii === undefined && o.pii_paths === undefined) c.fail(join(path, 'protect'), 'only applies to a column marked `pii` or `pii_paths`');
+  let reference: { entity: string } | undefined;
+  if (o.reference !== undefined) {
+    const ref = typeof o.reference === 'string' ? { entity: o.reference } : c.object(o.reference, join(path, 'reference'), ['entity']);
+    const entity = ref && c.string(ref.entity, join(path, typeof o.reference === 'string' ? 'reference' : 'reference.entity'), undefined, 'an entity name');
+    if (entity) reference = { entity };
+    if (o.pii !== undefined || o.pii_paths !== undefined) c.fail(join(path, 'reference'), 'a reference is a key, not personal data');
+  }
   if (hasConstant && o.pii !== undefined) c.fail(join(path, 'pii'), 'a constant is not personal data');
   if (from && transform) {
     if (transform.kind === 'combine' && from.length < 2) c.fail(join(path, 'from'), 'combine needs a list of two or more source columns');
@@ -168,6 +188,8 @@ function parseColumn(c: Checker, name: string, raw: unknown, path: string): Colu
     ...(hasConstant ? { constant: o.constant as ColumnSpec['constant'] } : {}),
     transform,
     ...(pii ? { pii: pii as PiiKind, protect: (protect ?? 'detokenize') as Protection } : {}),
+    ...(piiPaths?.length ? { piiPaths, protect: (protect ?? 'detokenize') as Protection } : {}),
+    ...(reference ? { reference } : {}),
   };
 }
 
@@ -176,7 +198,7 @@ function parseEntity(c: Checker, name: string, raw: unknown, path: string): Enti
   const o = c.object(raw, path, ['source', 'target', 'columns', 'batch_size']);
   if (!o) return undefined;
   const s = c.object(o.source, join(path, 'source'), ['schema', 'table', 'key']);
-  const t = c.object(o.target, join(path, 'target'), ['schema', 'table', 'business_key']);
+  const t = c.object(o.target, join(path, 'target'), ['schema', 'table', 'business_key', 'key']);
   const source = s && {
     schema: c.optionalString(s.schema, join(path, 'source.schema'), IDENT, 'an SQL identifier') ?? 'public',
     table: c.string(s.table, join(path, 'source.table'), IDENT, 'an SQL identifier'),
@@ -186,6 +208,7 @@ function parseEntity(c: Checker, name: string, raw: unknown, path: string): Enti
     schema: c.optionalString(t.schema, join(path, 'target.schema'), IDENT, 'an SQL identifier') ?? 'public',
     table: c.string(t.table, join(path, 'target.table'), IDENT, 'an SQL identifier'),
     businessKey: c.identifiers(t.business_key, join(path, 'target.business_key')),
+    key: c.optionalString(t.key, join(path, 'target.key'), IDENT, 'an SQL identifier'),
   };
   const cols = c.object(o.columns, join(path, 'columns'), Object.keys((o.columns as Obj) ?? {}));
   const columns: ColumnSpec[] = [];
@@ -205,13 +228,14 @@ function parseEntity(c: Checker, name: string, raw: unknown, path: string): Enti
     }
   }
   if (!source?.table || !source.key || !target?.table || !target.businessKey || !cols) return undefined;
-  return { name, source: source as EntitySpec['source'], target: target as EntitySpec['target'], columns, ...(batchSize ? { batchSize } : {}) };
+  const targetSpec = { schema: target.schema, table: target.table!, businessKey: target.businessKey, ...(target.key ? { key: target.key } : {}) };
+  return { name, source: source as EntitySpec['source'], target: targetSpec, columns, ...(batchSize ? { batchSize } : {}) };
 }
 
 /** Validates a parsed YAML document; throws a PlanError listing every problem. */
 export function validatePlan(raw: unknown, file?: string): Plan {
   const c = new Checker();
-  const o = c.object(raw, '', ['version', 'name', 'source', 'target', 'staging', 'keys', 'settings', 'entities']) ?? {};
+  const o = c.object(raw, '', ['version', 'name', 'source', 'target', 'staging', 'keys', 'settings', 'phases', 'entities']) ?? {};
   if (o.version !== 1) c.fail('version', `expected 1, got ${show(o.version)}`);
   const name = c.string(o.name, 'name', NAME, 'a plan name of lower-case letters, digits and - (max 40)');
   const src = c.object(o.source, 'source', ['url_env'], false);
@@ -236,6 +260,8 @@ export function validatePlan(raw: unknown, file?: string): Plan {
       if (e) entities.push(e);
     }
   }
+  const phases = parsePhases(c, o.phases, entities);
+  checkReferences(c, entities, phases);
   const plan: Plan = {
     version: 1,
     name: name ?? '',
@@ -255,7 +281,66 @@ export function validatePlan(raw: unknown, file?: string): Plan {
     },
     settings,
     entities,
+    phases,
   };
+  if (!c.issues.length) {
+    for (const phase of phases) {
+      try {
+        phaseLevels(plan, phase.name);
+      } catch (err) {
+        c.fail(`phases.${phase.name}`, (err as Error).message.replace(/^phase [^:]+: /, ''));
+      }
+    }
+  }
   if (c.issues.length) throw new PlanError(c.issues, file);
   return plan;
+}
+
+function parsePhases(c: Checker, raw: unknown, entities: EntitySpec[]): PhaseSpec[] {
+  if (raw === undefined) return [{ name: 'all', entities: entities.map((e) => e.name) }];
+  if (!Array.isArray(raw) || raw.length === 0) {
+    c.fail('phases', `expected a list of phases, got ${show(raw)}`);
+    return [];
+  }
+  const phases: PhaseSpec[] = [];
+  const seen = new Map<string, string>();
+  raw.forEach((item, i) => {
+    const name = typeof (item as Obj)?.name === 'string' ? ((item as Obj).name as string) : String(i);
+    const path = `phases.${name}`;
+    const o = c.object(item, path, ['name', 'entities', 'gate']);
+    if (!o) return;
+    c.string(o.name, join(path, 'name'), NAME, 'a phase name of lower-case letters, digits and -');
+    const names = Array.isArray(o.entities) && o.entities.every((e) => typeof e === 'string') ? (o.entities as string[]) : undefined;
+    if (!names || !names.length) c.fail(join(path, 'entities'), `expected a list of entity names, got ${show(o.entities)}`);
+    for (const e of names ?? []) {
+      if (!entities.some((x) => x.name === e)) c.fail(join(path, 'entities'), `${e} is not an entity of this plan`);
+      else if (seen.has(e)) c.fail(join(path, 'entities'), `${e} is already in phase ${seen.get(e)}`);
+      else seen.set(e, name);
+    }
+    let gate: PhaseSpec['gate'];
+    if (o.gate === true) gate = { distinctApprover: false };
+    else if (o.gate !== undefined && o.gate !== false) {
+      const g = c.object(o.gate, join(path, 'gate'), ['distinct_approver']);
+      if (g && g.distinct_approver !== undefined && typeof g.distinct_approver !== 'boolean') c.fail(join(path, 'gate.distinct_approver'), `expected true or false, got ${show(g.distinct_approver)}`);
+      gate = { distinctApprover: g?.distinct_approver === true };
+    }
+    phases.push({ name, entities: names ?? [], ...(gate ? { gate } : {}) });
+  });
+  for (const e of entities) if (!seen.has(e.name)) c.fail('phases', `entity ${e.name} is in no phase`);
+  return phases;
+}
+
+/** References point at an entity with a target key that loads no later than the referencing one. */
+function checkReferences(c: Checker, entities: EntitySpec[], phases: PhaseSpec[]): void {
+  const phaseOf = (name: string) => phases.findIndex((p) => p.entities.includes(name));
+  for (const e of entities) {
+    for (const col of e.columns) {
+      if (!col.reference) continue;
+      const at = `entities.${e.name}.columns.${col.name}.reference`;
+      const parent = entities.find((x) => x.name === col.reference!.entity);
+      if (!parent) c.fail(at, `${col.reference.entity} is not an entity of this plan`);
+      else if (!parent.target.key) c.fail(at, `${parent.name} has no target.key, so it cannot be referenced`);
+      else if (phaseOf(parent.name) > phaseOf(e.name)) c.fail(at, `${parent.name} loads in a later phase than ${e.name}`);
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** The project's root (where package.json is). */
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
@@ -15,6 +15,17 @@ export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
 export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.CUTOVER_CACHE_DIR) return resolve(env.CUTOVER_CACHE_DIR);
   const base = env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
+  return join(base, 'cutover');
+}
+
+/**
+ * User-level state shared by every clone on the machine: the stack's generated credentials
+ * and KMS key material. The stack's databases live in the machine's PostgreSQL and outlive
+ * any clone, and what they hold (wrapped data keys, the vault) must stay decryptable by the
+ * next clone's stack, so the key material belongs to the machine too.
+ */
+export function userStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
   return join(base, 'cutover');
 }
 
@@ -35,7 +46,7 @@ export function stackPaths(env: NodeJS.ProcessEnv = process.env): StackPaths {
     pids: join(root, 'pids'),
     logs: join(root, 'logs'),
     data: join(root, 'data'),
-    secretsFile: join(root, 'secrets.json'),
+    secretsFile: resolve(env.CUTOVER_SECRETS_FILE ?? join(userStateDir(env), 'secrets.json')),
     endpointsFile: join(root, 'endpoints.json'),
     kmsSeedFile: join(root, 'kms-seed.yaml'),
   };
@@ -54,7 +65,7 @@ export interface StackSecrets {
 }
 
 export function ensureDirs(paths: StackPaths): void {
-  for (const dir of [paths.root, paths.pids, paths.logs, paths.data]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const dir of [paths.root, paths.pids, paths.logs, paths.data, dirname(paths.secretsFile)]) mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
 /** Writes a file atomically (temp + rename) with the given mode. */

@@ -58,3 +58,12 @@ describe('configuration', () => {
     expect(c.origin.databases).toBe('environment');
   });
 });
+
+describe('stack state', () => {
+  it('keeps credentials and KMS key material per machine, not per clone', () => {
+    const { stackPaths } = require('../../src/stack/state') as typeof import('../../src/stack/state');
+    expect(stackPaths({ HOME: '/home/u', XDG_STATE_HOME: '/state', CUTOVER_STATE_DIR: '/clone/.cutover' }).secretsFile).toBe('/state/cutover/secrets.json');
+    expect(stackPaths({ CUTOVER_STATE_DIR: '/clone/.cutover', CUTOVER_SECRETS_FILE: '/x/s.json' }).secretsFile).toBe('/x/s.json');
+    expect(stackPaths({ CUTOVER_STATE_DIR: '/clone/.cutover' }).pids).toBe('/clone/.cutover/pids');
+  });
+});

@@ -56,17 +56,17 @@ entities:
     expect(issues(text)).toEqual([
       'settings.batch_size: expected an integer from 1 to 100000, got 0',
       'entities.users.columns.email.pii: expected one of email, name, phone, text, got "mail"',
-      'entities.users.columns.status.transform: expected one of copy, trim, lowercase, uppercase, split, combine, enum, epoch_to_timestamp, integer, boolean, got "enum_map"',
+      'entities.users.columns.status.transform: expected one of copy, trim, lowercase, uppercase, split, combine, enum, epoch_to_timestamp, integer, boolean, json, got "enum_map"',
     ]);
     expect(() => parsePlan(text, 'p.yaml')).toThrow(/^p\.yaml is invalid \(3 problems\):\n {2}settings\.batch_size/);
   });
 
   it.each([
-    ['an unknown field', '      a: { from: x, colour: red }', 'entities.users.columns.a.colour: unknown field (expected one of from, constant, transform, pii, protect)'],
+    ['an unknown field', '      a: { from: x, colour: red }', 'entities.users.columns.a.colour: unknown field (expected one of from, constant, transform, pii, pii_paths, protect, reference)'],
     ['from and constant together', '      a: { from: x, constant: 1 }', 'entities.users.columns.a: expected exactly one of `from` (source columns) or `constant`'],
     ['combine with one column', '      a: { from: x, transform: combine }', 'entities.users.columns.a.from: combine needs a list of two or more source columns'],
     ['two columns without combine', '      a: { from: [x, y] }', 'entities.users.columns.a.from: several source columns need the combine transform, not copy'],
-    ['protect without pii', '      a: { from: x, protect: drop }', 'entities.users.columns.a.protect: only applies to a column marked `pii`'],
+    ['protect without pii', '      a: { from: x, protect: drop }', 'entities.users.columns.a.protect: only applies to a column marked `pii` or `pii_paths`'],
     ['a bad split part', '      a: { from: x, transform: { split: { separator: " ", part: middle } } }', 'entities.users.columns.a.transform.split.part: expected first, last, rest or a 0-based index, got "middle"'],
     ['a non-identifier source column', '      a: { from: "x; drop table y" }', 'entities.users.columns.a.from: expected an SQL identifier, got "x; drop table y"'],
   ])('names %s by its path', (_what, column, expected) => {

@@ -1,3 +1,5 @@
+import type { Value } from '../../core/mapping';
+
 /** What a staged batch must produce in the target; sealed beside the rows in S3. */
 export interface Manifest {
   version: 1;
@@ -18,6 +20,6 @@ export interface Manifest {
 /** The staged rows: target column order, personal data as tokens (or null when dropped). */
 export interface StagedRows {
   columns: string[];
-  rows: (string | number | boolean | null)[][];
+  rows: Value[][];
   sourceKeys: string[];
 }
