@@ -26,6 +26,20 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       )`,
       [schema],
     );
+    // Source key -> target key of every row a migration accounts for: references are translated
+    // through it at load and back at reconcile.
+    await trx.raw(
+      `create table if not exists ??.key_map (
+        migration_id text not null,
+        entity text not null,
+        source_key text not null,
+        business_key text not null,
+        target_key text,
+        primary key (migration_id, entity, source_key)
+      )`,
+      [schema],
+    );
+    await trx.raw('create index if not exists key_map_target on ??.key_map (migration_id, entity, target_key)', [schema]);
     await trx.raw(
       `create table if not exists ??.batch_loads (
         run_id text not null,

@@ -50,6 +50,14 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         reconcile jsonb
       );
       create index if not exists batches_migration on ${CONTROL_SCHEMA}.batches (migration_id, entity);
+      create table if not exists ${CONTROL_SCHEMA}.approvals (
+        migration_id text not null,
+        phase text not null,
+        approver text not null,
+        decision text not null,
+        decided_at timestamptz not null default now(),
+        primary key (migration_id, phase)
+      );
       create table if not exists ${CONTROL_SCHEMA}.quarantine (
         migration_id text not null,
         entity text not null,

@@ -72,14 +72,57 @@ export interface EntityProgress {
   reconcile: { expected: number; found: number; missing: number; mismatched: number; duplicated: number; sampleMissing: string[]; sampleMismatched: string[] };
 }
 
+export interface Approval {
+  phase: string;
+  approver: string;
+  decision: 'approve' | 'reject';
+  decidedAt: string;
+}
+
+export interface RollbackRecord {
+  reason: string;
+  requestedBy?: string;
+  steps: { step: string; result: Record<string, number> }[];
+  /** Target tables' checksums before the migration and after the rollback. */
+  before: TableChecksum[];
+  after: TableChecksum[];
+  restored: boolean;
+}
+
 export interface MigrationReport {
   migrationId: string;
   planHash: string;
-  status: 'running' | 'completed' | 'failed';
+  status: 'running' | 'awaiting-approval' | 'completed' | 'failed' | 'rolling-back' | 'rolled-back';
+  phase?: string;
+  startedBy: string;
   entities: EntityProgress[];
-  /** True when every batch reconciled with no difference. */
+  phases: PhaseReconcile[];
+  approvals: Approval[];
+  rollback?: RollbackRecord;
+  /** True when every batch and phase reconciled with no difference. */
   clean: boolean;
 }
+
+/** One entity's run in a child workflow. */
+export interface EntityRunInput {
+  migrationId: string;
+  entity: string;
+  runId: string;
+  sourceRows: number;
+  lanes: number;
+  throttleRowsPerSecond: number;
+  maxQuarantineRatio: number;
+}
+
+/** What an entity run carries over continue-as-new: the ranges still to do and the tally. */
+export interface EntityRunState {
+  planned: boolean;
+  after: string | null;
+  ranges: KeyRange[];
+  progress: EntityProgress;
+}
+
+export type Compensation = { kind: 'unload'; entity: string } | { kind: 'delete-staged' } | { kind: 'purge-vault' };
 
 export function emptyProgress(entity: string, sourceRows: number): EntityProgress {
   return {
@@ -94,4 +137,32 @@ export function emptyProgress(entity: string, sourceRows: number): EntityProgres
     quarantined: 0,
     reconcile: { expected: 0, found: 0, missing: 0, mismatched: 0, duplicated: 0, sampleMissing: [], sampleMismatched: [] },
   };
+}
+
+export interface TableChecksum {
+  table: string;
+  rows: number;
+  md5: string;
+}
+
+export interface EntityPhaseReconcile {
+  entity: string;
+  sourceRows: number;
+  quarantined: number;
+  /** Source rows neither loaded nor quarantined. */
+  missing: number;
+  /** Loaded rows whose source row is gone. */
+  extra: number;
+  sampleMissing: string[];
+  sampleExtra: string[];
+  /** Target rows whose reference points at no row of the parent table. */
+  references: { column: string; parent: string; dangling: number }[];
+  checksum: { rows: number; md5: string };
+  clean: boolean;
+}
+
+export interface PhaseReconcile {
+  phase: string;
+  entities: EntityPhaseReconcile[];
+  clean: boolean;
 }

@@ -1,2 +1,3 @@
+export { migrateEntity } from './entity';
 export { migrate } from './migration';
 export { wiringCheck } from './wiring-check';

@@ -193,13 +193,16 @@ describe('bad rows', () => {
     expect(target[0]!.n).toBe('9900');
   });
 
-  it('fails past the abort threshold with a reason naming the entity, the count and the threshold', async () => {
+  it('past the abort threshold, rolls back by itself with a reason naming the entity, the count and the threshold', async () => {
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 4_000, badRatio: 0.05, seed: 4 });
+    const checksum = async () => sql<{ n: string; x: string }>(env.config.databases.targetUrl!, "select count(*) as n, md5(coalesce(string_agg(p::text, '|' order by p::text), '')) as x from people p");
+    const before = await checksum();
     const name = `it-abort-${Date.now().toString(36)}`;
     names.push(name);
     const failure = await startMigration(env.config, planFor(name), { taskQueue: env.taskQueue, wait: true }).catch((e) => e);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
-    expect(failure.cause).toMatchObject({ type: 'AbortThresholdExceeded' });
-    expect(failure.cause.message).toMatch(/^users: \d+ of \d+ rows quarantined \(5\.0 %\), above the abort threshold of 2\.0 %$/);
+    expect(failure.cause).toMatchObject({ type: 'RolledBack' });
+    expect(failure.cause.message).toMatch(/^rolled back \(target restored, checksums match\): AbortThresholdExceeded: users: \d+ of \d+ rows quarantined \(5\.0 %\), above the abort threshold of 2\.0 %$/);
+    expect(await checksum()).toEqual(before);
   });
 });

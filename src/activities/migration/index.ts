@@ -4,6 +4,8 @@ import { createPrepareActivities } from './prepare';
 import { createRangeActivities } from './ranges';
 import { createReconcileActivities } from './reconcile';
 import { createStageActivities } from './stage';
+import { createPhaseActivities } from './phase';
+import { createRollbackActivities } from './rollback';
 import { sanitizeDbErrors } from './errors';
 
 export { MigrationContext } from './context';
@@ -16,6 +18,8 @@ export function createMigrationActivities(ctx: MigrationContext) {
     ...createStageActivities(ctx),
     ...createLoadActivities(ctx),
     ...createReconcileActivities(ctx),
+    ...createPhaseActivities(ctx),
+    ...createRollbackActivities(ctx),
   });
 }
 

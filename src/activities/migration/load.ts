@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import { sealJson } from '../../crypto/seal-json';
 import { lookupTokens } from '../../crypto/vault';
+import { recordKeys, targetKeysOf } from '../../control/key-map';
+import { getPath, replaceAtPaths } from '../../core/json-paths';
 import { normalizeValue } from '../../core/digest';
 import { businessKeyOf, Value } from '../../core/mapping';
 import type { BatchRef, LoadedBatch } from '../../shared/migration';
@@ -35,21 +37,53 @@ export function createLoadActivities(ctx: MigrationContext) {
       const staged = await readStagedRows(ctx, loaded, manifest);
       const vaultKey = await ctx.deps.keys.get('vault');
 
-      // Detokenize the columns the target needs in clear.
+      // Detokenize what the target needs in clear: whole columns and paths inside JSON documents.
       const clearColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii && c.protect === 'detokenize');
+      const clearDocs = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length && c.protect === 'detokenize');
       const tokens = new Set<string>();
-      for (const row of staged.rows) for (const { i } of clearColumns) if (typeof row[i] === 'string') tokens.add(row[i] as string);
+      for (const row of staged.rows) {
+        for (const { i } of clearColumns) if (typeof row[i] === 'string') tokens.add(row[i] as string);
+        for (const { c, i } of clearDocs) for (const p of c.piiPaths!) if (typeof getPath(row[i], p.path) === 'string') tokens.add(getPath(row[i], p.path) as string);
+      }
       const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => lookupTokens(ctx.deps.control, vaultKey, tokens));
-      const rows: { sourceKey: string; bk: string; values: Value[] }[] = staged.rows.map((values, r) => {
+      const ledger = loaded.plan.target.ledgerSchema;
+
+      // References: a parent's source key becomes the target key it was loaded under.
+      const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
+      const parentKeys = new Map<number, Map<string, string>>();
+      for (const { c, i } of refColumns) {
+        const keys = staged.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v)));
+        parentKeys.set(i, await targetKeysOf(loaded.target, ledger, req.migrationId, c.reference!.entity, keys));
+      }
+      const orphans: QuarantineRecord[] = [];
+      const rows: { sourceKey: string; bk: string; values: Value[] }[] = [];
+      staged.rows.forEach((values, r) => {
         const out = [...values];
         for (const { i } of clearColumns) if (typeof out[i] === 'string') out[i] = clear.get(out[i] as string)!;
-        return { sourceKey: staged.sourceKeys[r]!, bk: businessKeyOf(out, mapper.businessKeyIndexes), values: out };
+        for (const { c, i } of clearDocs) {
+          if (out[i] === null || typeof out[i] !== 'object') continue;
+          out[i] = structuredClone(out[i]);
+          replaceAtPaths(out[i], c.piiPaths!, (token) => clear.get(token) ?? token);
+        }
+        const sourceKey = staged.sourceKeys[r]!;
+        const bk = businessKeyOf(out, mapper.businessKeyIndexes);
+        for (const { c, i } of refColumns) {
+          if (out[i] === null || out[i] === undefined) continue;
+          const target = parentKeys.get(i)!.get(String(normalizeValue(out[i])));
+          if (target === undefined) {
+            orphans.push({ sourceKey, businessKey: bk, reason: 'orphan_reference', column: c.name, detail: `no ${c.reference!.entity} row was loaded for the referenced source key`, row: {} });
+            return;
+          }
+          out[i] = target;
+        }
+        rows.push({ sourceKey, bk, values: out });
       });
 
       const columns = mapper.columns;
       const bkColumns = spec.target.businessKey;
       const table = `${spec.target.schema}.${spec.target.table}`;
-      const ledger = loaded.plan.target.ledgerSchema;
+      const targetKey = spec.target.key;
+      const selected = targetKey && !columns.includes(targetKey) ? [...columns, targetKey] : columns;
       const toObject = (values: Value[]): Row => Object.fromEntries(columns.map((c, i) => [c, values[i] ?? null]));
 
       const result = await withHeartbeat({ phase: 'load', batchId: req.batchId }, () =>
@@ -62,7 +96,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             const existing = new Map<string, Row>();
             for (let i = 0; i < rows.length; i += 5000) {
               const slice = rows.slice(i, i + 5000);
-              const q = trx(table).select(columns).forUpdate();
+              const q = trx(table).select(selected).forUpdate();
               if (bkColumns.length === 1) q.whereIn(bkColumns[0]!, slice.map((r) => r.values[mapper.businessKeyIndexes[0]!] as string));
               else q.whereIn(bkColumns, slice.map((r) => mapper.businessKeyIndexes.map((k) => r.values[k] as string)));
               for (const found of await q) existing.set(businessKeyOf(columns.map((c) => found[c]), mapper.businessKeyIndexes), found);
@@ -75,13 +109,16 @@ export function createLoadActivities(ctx: MigrationContext) {
               else writes.push({ row, pre });
             }
 
-            const upsert = (db: Knex.Transaction, batch: typeof writes) => {
+            // Where each written row landed (its target key), from RETURNING.
+            const landed = new Map<string, string>();
+            const upsert = async (db: Knex.Transaction, batch: typeof writes) => {
               const q = db(table).insert(batch.map((w) => toObject(w.row.values))).onConflict(bkColumns);
               const updatable = columns.filter((c) => !bkColumns.includes(c));
-              return updatable.length ? q.merge(updatable) : q.ignore();
+              const returned: Record<string, unknown>[] = await (updatable.length ? q.merge(updatable) : q.ignore()).returning(targetKey ? [targetKey, ...bkColumns] : bkColumns);
+              if (targetKey) for (const r of returned) landed.set(businessKeyOf(bkColumns.map((c) => r[c]), bkColumns.map((_, i) => i)), String(normalizeValue(r[targetKey])));
             };
             const written: typeof writes = [];
-            const refused: QuarantineRecord[] = [];
+            const refused: QuarantineRecord[] = [...orphans];
             for (let i = 0; i < writes.length; i += chunkSize(columns.length)) {
               const chunk = writes.slice(i, i + chunkSize(columns.length));
               try {
@@ -115,6 +152,20 @@ export function createLoadActivities(ctx: MigrationContext) {
               // First write wins: the pre-image kept is the one from before this migration touched the row.
               await trx(`${ledger}.ledger`).insert(ledgerRows.slice(i, i + 5000)).onConflict(['migration_id', 'target_table', 'business_key']).ignore();
             }
+            const refusedKeys = new Set(refused.map((r) => r.sourceKey));
+            await recordKeys(
+              trx,
+              ledger,
+              req.migrationId,
+              req.entity,
+              rows
+                .filter((r) => !refusedKeys.has(r.sourceKey))
+                .map((r) => ({
+                  sourceKey: r.sourceKey,
+                  businessKey: r.bk,
+                  targetKey: targetKey ? (landed.get(r.bk) ?? (existing.has(r.bk) ? String(normalizeValue(existing.get(r.bk)![targetKey])) : null)) : null,
+                })),
+            );
             const counts = {
               inserted: written.filter((w) => !w.pre).length,
               updated: written.filter((w) => w.pre).length,

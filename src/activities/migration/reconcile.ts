@@ -1,5 +1,6 @@
 import { CONTROL_SCHEMA } from '../../control/schema';
-import { rowDigest } from '../../core/digest';
+import { normalizeValue, rowDigest } from '../../core/digest';
+import { sourceKeysOf } from '../../control/key-map';
 import { businessKeyOf } from '../../core/mapping';
 import { isClean, reconcileDigests } from '../../core/reconcile';
 import type { BatchRef, BatchReconcile } from '../../shared/migration';
@@ -23,6 +24,7 @@ export function createReconcileActivities(ctx: MigrationContext) {
       const expected = new Map(manifest.digests.filter(([bk]) => !refusedKeys.has(bk)));
 
       const table = `${spec.target.schema}.${spec.target.table}`;
+      const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
       const found: [string, string][] = [];
       await withHeartbeat({ phase: 'reconcile', batchId: req.batchId }, async () => {
         const keys = [...expected.keys()];
@@ -32,8 +34,19 @@ export function createReconcileActivities(ctx: MigrationContext) {
           if (spec.target.businessKey.length === 1) q.whereIn(spec.target.businessKey[0]!, slice);
           else q.whereIn(spec.target.businessKey, slice.map((k) => JSON.parse(k) as string[]));
           const rows = await q.catch((err) => withoutValues(`reconcile ${req.entity} batch ${req.batchId}`, err));
+          // A reference is right when its target key maps back to the source key the row had.
+          const back = new Map<number, Map<string, string>>();
+          for (const { c, i } of refColumns) {
+            const keys = rows.map((r) => r[mapper.columns[i]!]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v)));
+            back.set(i, await sourceKeysOf(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId, c.reference!.entity, keys));
+          }
           for (const row of rows) {
             const values = mapper.columns.map((c) => row[c]);
+            for (const { i } of refColumns) {
+              if (values[i] === null || values[i] === undefined) continue;
+              const key = String(normalizeValue(values[i]));
+              values[i] = back.get(i)!.get(key) ?? `unmapped target key ${key}`;
+            }
             found.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, values)]);
           }
         }

@@ -6,6 +6,7 @@ import { sealJson } from '../../crypto/seal-json';
 import { putVaultEntries, VaultEntry } from '../../crypto/vault';
 import { rowDigest } from '../../core/digest';
 import { businessKeyOf, RowProblem, Value } from '../../core/mapping';
+import { replaceAtPaths } from '../../core/json-paths';
 import { tokenFor } from '../../core/tokens';
 import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from './batch-id';
@@ -73,6 +74,7 @@ export function createStageActivities(ctx: MigrationContext) {
       );
 
       const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
+      const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
       const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
       const digests: [string, string][] = [];
       const vault: VaultEntry[] = [];
@@ -99,6 +101,19 @@ export function createStageActivities(ctx: MigrationContext) {
           stagedValues[i] = token;
           vault.push({ token, kind: c.pii!, value: String(value) });
           if (c.protect === 'keep_token') expected[i] = token;
+        }
+        for (const { c, i } of jsonPiiColumns) {
+          const doc = mapped.values[i];
+          if (doc === null || typeof doc !== 'object') continue;
+          const stagedDoc = structuredClone(doc);
+          replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => {
+            if (c.protect === 'drop') return null;
+            const token = tokenFor(p.kind, value, tokenKey);
+            vault.push({ token, kind: p.kind, value });
+            return token;
+          });
+          stagedValues[i] = stagedDoc;
+          if (c.protect !== 'detokenize') expected[i] = structuredClone(stagedDoc);
         }
         staged.rows.push(stagedValues);
         staged.sourceKeys.push(sourceKey);

@@ -1,0 +1,85 @@
+import { CONTROL_SCHEMA } from '../../control/schema';
+import { normalizeValue } from '../../core/digest';
+import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
+import { MigrationContext, withHeartbeat } from './context';
+
+export function createPhaseActivities(ctx: MigrationContext) {
+  return {
+    /**
+     * Whole-entity checks after a phase: source keys against the key map in both directions
+     * (missing: in the source, neither loaded nor quarantined; extra: loaded, gone from the
+     * source), every reference resolving to a row of its parent table, and a checksum.
+     */
+    async reconcilePhase(req: { migrationId: string; phase: string; entities: string[] }): Promise<PhaseReconcile> {
+      const loaded = await ctx.plan(req.migrationId);
+      const ledger = loaded.plan.target.ledgerSchema;
+      const result: PhaseReconcile = { phase: req.phase, entities: [], clean: true };
+      for (const name of req.entities) {
+        const { spec } = loaded.entity(name);
+        const stats = await withHeartbeat({ phase: 'reconcile-phase', entity: name }, async () => {
+          const mapped = new Set<string>();
+          for (let after = ''; ; ) {
+            const page = await loaded.target(`${ledger}.key_map`).select('source_key').where({ migration_id: req.migrationId, entity: name }).andWhere('source_key', '>', after).orderBy('source_key').limit(20_000);
+            for (const r of page) mapped.add(r.source_key);
+            if (page.length < 20_000) break;
+            after = page[page.length - 1]!.source_key;
+          }
+          const quarantined = new Set(
+            (await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: req.migrationId, entity: name })).map((r) => r.source_key as string),
+          );
+          let sourceRows = 0;
+          let missing = 0;
+          const sampleMissing: string[] = [];
+          const key = spec.source.key;
+          for (let after: unknown = null; ; ) {
+            const q = loaded.source(`${spec.source.schema}.${spec.source.table}`).select(key).orderBy(key).limit(20_000);
+            if (after !== null) q.where(key, '>', after as string);
+            const page = await q;
+            for (const r of page) {
+              const k = String(normalizeValue(r[key]));
+              sourceRows++;
+              if (mapped.delete(k)) continue;
+              if (!quarantined.has(k)) {
+                missing++;
+                if (sampleMissing.length < 10) sampleMissing.push(k);
+              }
+            }
+            if (page.length < 20_000) break;
+            after = page[page.length - 1]![key];
+          }
+          const extra = mapped.size; // loaded, but no longer in the source
+          const references: { column: string; parent: string; dangling: number }[] = [];
+          for (const col of spec.columns.filter((c) => c.reference)) {
+            const parent = loaded.entity(col.reference!.entity).spec;
+            const dangling = await loaded.target.raw(
+              `select count(*)::int as n from ??.?? c where c.?? is not null and not exists (select 1 from ??.?? p where p.?? = c.??)`,
+              [spec.target.schema, spec.target.table, col.name, parent.target.schema, parent.target.table, parent.target.key!, col.name],
+            );
+            references.push({ column: col.name, parent: parent.name, dangling: dangling.rows[0].n });
+          }
+          return { sourceRows, missing, extra, sampleMissing, sampleExtra: [...mapped].slice(0, 10), references, quarantined: quarantined.size };
+        });
+        const checksum = await tableChecksum(loaded.target, spec.target.schema, spec.target.table);
+        const clean = stats.missing === 0 && stats.extra === 0 && stats.references.every((r) => r.dangling === 0);
+        if (!clean) result.clean = false;
+        result.entities.push({ entity: name, ...stats, checksum, clean });
+      }
+      return result;
+    },
+
+    /** Row count and an order-independent checksum of every target table the plan writes. */
+    async checksumTargets(req: { migrationId: string }): Promise<TableChecksum[]> {
+      const loaded = await ctx.plan(req.migrationId);
+      const out: TableChecksum[] = [];
+      for (const e of loaded.plan.entities) {
+        out.push({ table: `${e.target.schema}.${e.target.table}`, ...(await withHeartbeat({ checksum: e.name }, () => tableChecksum(loaded.target, e.target.schema, e.target.table))) });
+      }
+      return out;
+    },
+  };
+}
+
+async function tableChecksum(db: import('knex').Knex, schema: string, table: string): Promise<{ rows: number; md5: string }> {
+  const r = await db.raw(`select count(*)::int as rows, coalesce(md5(string_agg(t::text, '|' order by t::text)), md5('')) as md5 from ??.?? t`, [schema, table]);
+  return { rows: r.rows[0].rows, md5: r.rows[0].md5 };
+}
