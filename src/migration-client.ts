@@ -5,6 +5,8 @@ import { CutoverConfig, workflowUrl } from './config';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
 import type { MigrationReport } from './shared/migration';
+import { approveUpdate, rollbackSignal } from './shared/queries';
+import type { Approval } from './shared/migration';
 import { migrate } from './workflows';
 
 export interface StartedMigration {
@@ -55,6 +57,26 @@ export async function startMigration(config: CutoverConfig, plan: Plan, options:
     const started: StartedMigration = { migrationId, workflowId, runId: handle.firstExecutionRunId, url: workflowUrl(config, workflowId) };
     if (options.wait) started.report = await handle.result();
     return started;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Approves (or rejects) the gate a migration waits at; the workflow refuses a forbidden approver. */
+export async function decideGate(config: CutoverConfig, workflowId: string, phase: string, approver: string, decision: 'approve' | 'reject' = 'approve'): Promise<Approval> {
+  const { client, connection } = await connectClient(config);
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(approveUpdate, { args: [{ phase, approver, decision }] });
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Asks a running migration to stop and undo everything it did. */
+export async function requestRollback(config: CutoverConfig, workflowId: string, requestedBy: string, reason?: string): Promise<void> {
+  const { client, connection } = await connectClient(config);
+  try {
+    await client.workflow.getHandle(workflowId).signal(rollbackSignal, { requestedBy, reason });
   } finally {
     await connection.close();
   }

@@ -1,8 +1,19 @@
--- The new LMS: surrogate keys, split names, an enum status, timestamps with time zone.
+-- The new LMS: surrogate keys, real foreign keys, enums, timestamps with time zone, jsonb.
 do $$ begin
   create type person_status as enum ('active', 'inactive', 'suspended');
 exception when duplicate_object then null;
 end $$;
+do $$ begin
+  create type enrollment_status as enum ('enrolled', 'completed', 'withdrawn');
+exception when duplicate_object then null;
+end $$;
+
+create table if not exists org_units (
+  id            bigserial primary key,
+  legacy_org_id integer not null unique,
+  code          varchar(20) not null,
+  name          varchar(120) not null
+);
 
 create table if not exists people (
   id             bigserial primary key,
@@ -16,5 +27,40 @@ create table if not exists people (
   created_at     timestamptz not null,
   last_login_at  timestamptz,
   org_code       varchar(20),
-  source_system  text not null
+  source_system  text not null,
+  org_unit_id    bigint references org_units (id)
+);
+
+create table if not exists courses (
+  id               bigserial primary key,
+  legacy_course_id integer not null unique,
+  code             varchar(30) not null,
+  title            varchar(200) not null,
+  created_at       timestamptz not null
+);
+
+create table if not exists enrollments (
+  id                   bigserial primary key,
+  legacy_enrollment_id integer not null unique,
+  person_id            bigint not null references people (id),
+  course_id            bigint not null references courses (id),
+  status               enrollment_status not null,
+  enrolled_at          timestamptz not null,
+  completed_at         timestamptz
+);
+
+create table if not exists assessment_results (
+  id               bigserial primary key,
+  legacy_result_id integer not null unique,
+  enrollment_id    bigint not null references enrollments (id),
+  score            integer not null check (score between 0 and 100),
+  passed           boolean not null,
+  taken_at         timestamptz not null
+);
+
+create table if not exists xapi_statements (
+  id                  bigserial primary key,
+  legacy_statement_id integer not null unique,
+  statement           jsonb not null,
+  stored_at           timestamptz not null
 );

@@ -9,11 +9,12 @@ import { demoCommand } from './commands/demo';
 import { doctorCommand } from './commands/doctor';
 import { planCommand } from './commands/plan';
 import { startCommand } from './commands/start';
+import { approveCommand, rollbackCommand } from './commands/gate';
 import { stackCommand } from './commands/stack';
 import { wiringCheckCommand } from './commands/wiring-check';
 import { workerCommand } from './commands/worker';
 
-const COMMANDS: Command[] = [startCommand, planCommand, stackCommand, doctorCommand, workerCommand, wiringCheckCommand, demoCommand];
+const COMMANDS: Command[] = [startCommand, approveCommand, rollbackCommand, planCommand, stackCommand, doctorCommand, workerCommand, wiringCheckCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,14 +1,12 @@
 import type { Knex } from 'knex';
 
-const ready = new Map<Knex, Set<string>>();
-
 /**
  * The ledger lives in the target database, so every load writes its ledger rows in the same
  * transaction as the rows themselves: no crash can leave a loaded row that rollback does not
  * know about. `batch_loads` records, once per run and batch, what the committed load did.
+ * Not cached: it runs once per migration, and someone may have dropped the schema since.
  */
 export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void> {
-  if (ready.get(db)?.has(schema)) return;
   await db.transaction(async (trx) => {
     await trx.raw("select pg_advisory_xact_lock(hashtext('cutover.ledger-schema'))");
     await trx.raw(`create schema if not exists ??`, [schema]);
@@ -54,6 +52,4 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       [schema],
     );
   });
-  if (!ready.has(db)) ready.set(db, new Set());
-  ready.get(db)!.add(schema);
 }

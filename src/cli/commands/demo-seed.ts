@@ -6,7 +6,14 @@ import { UsageError } from '../command';
 export async function demoSeed(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { users: { type: 'string', default: '1000' }, 'bad-ratio': { type: 'string', default: '0' }, seed: { type: 'string', default: '42' } },
+    options: {
+      users: { type: 'string', default: '1000' },
+      'bad-ratio': { type: 'string', default: '0' },
+      'orphan-ratio': { type: 'string', default: '0' },
+      seed: { type: 'string', default: '42' },
+      lms: { type: 'boolean', default: false },
+      'keep-target': { type: 'boolean', default: false },
+    },
   });
   const users = Number(values.users);
   const badRatio = Number(values['bad-ratio']);
@@ -19,7 +26,11 @@ export async function demoSeed(args: string[]): Promise<number> {
   // The demo lives outside src/: nothing of its schema is part of the product.
   const { seedLms } = require('../../../demo/lms/seed') as typeof import('../../../demo/lms/seed');
   const started = Date.now();
-  const result = await seedLms({ sourceUrl, targetUrl, users, badRatio, seed: Number(values.seed) });
-  console.log(`seeded ${result.users} legacy users (${result.badStatus} with an unknown status code, ${result.missingEmail} without an email) in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  const result = await seedLms({ sourceUrl, targetUrl, users, badRatio, seed: Number(values.seed), full: values.lms, orphanRatio: Number(values['orphan-ratio']), resetTarget: !values['keep-target'] });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`seeded ${result.users} legacy users (${result.badStatus} with an unknown status code, ${result.missingEmail} without an email) in ${seconds}s`);
+  if (values.lms) {
+    console.log(`  and ${result.orgUnits} org units, ${result.courses} courses, ${result.enrollments} enrollments (${result.orphanEnrollments} orphans), ${result.results} assessment results, ${result.statements} xAPI statements`);
+  }
   return 0;
 }

@@ -1,0 +1,200 @@
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { join } from 'node:path';
+import { seedLms } from '../../demo/lms/seed';
+import { createS3Client } from '../../src/clients/aws';
+import { connectClient } from '../../src/clients/temporal';
+import { decideGate, requestRollback, startMigration } from '../../src/migration-client';
+import { migrationId as idOf } from '../../src/plan/hash';
+import { loadPlanFile } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/types';
+import type { MigrationReport } from '../../src/shared/migration';
+import { progressQuery } from '../../src/shared/queries';
+import { isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
+
+const LMS_PLAN = join(ROOT, 'examples', 'lms.plan.yaml');
+const TABLES = ['org_units', 'people', 'courses', 'enrollments', 'assessment_results', 'xapi_statements'];
+
+function lmsPlan(name: string, change: (p: Plan) => Plan = (p) => p): Plan {
+  return change({ ...loadPlanFile(LMS_PLAN), name });
+}
+
+async function progress(env: Isolated, workflowId: string): Promise<MigrationReport> {
+  const { client, connection } = await connectClient(env.config);
+  try {
+    return await client.workflow.getHandle(workflowId).query(progressQuery);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function waitFor(env: Isolated, workflowId: string, done: (r: MigrationReport) => boolean, timeoutMs = 600_000): Promise<MigrationReport> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await progress(env, workflowId).catch(() => undefined);
+    if (r && done(r)) return r;
+    if (Date.now() > deadline) throw new Error(`timed out waiting; last status ${r?.status} at ${r?.phase}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+async function result(env: Isolated, workflowId: string): Promise<MigrationReport> {
+  const { client, connection } = await connectClient(env.config);
+  try {
+    return await client.workflow.getHandle(workflowId).result();
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Checksum of every target table, computed here, independently of the migration. */
+async function checksums(env: Isolated): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const t of TABLES) {
+    const [r] = await sql<{ n: string; x: string }>(env.config.databases.targetUrl!, `select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as x from ${t} t`);
+    out[t] = `${r!.n}:${r!.x}`;
+  }
+  return out;
+}
+
+describe('a whole learning platform, phase by phase', () => {
+  let env: Isolated;
+  let worker: WorkerProcess;
+  const users = Number(process.env.CUTOVER_LMS_TEST_USERS ?? 50_000);
+  const plan = lmsPlan(`it-lms-${Date.now().toString(36)}`);
+
+  beforeAll(async () => {
+    env = await isolated('lms');
+    worker = await spawnWorker(env);
+  });
+
+  afterAll(async () => {
+    await worker?.kill();
+    await removeStaged(env, idOf(plan));
+    await env?.cleanup();
+  });
+
+  it(`migrates ${users.toLocaleString('en')} users with their org units, courses, enrollments, results and xAPI statements, every reference pointing at the right row`, async () => {
+    const seeded = await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users, full: true, orphanRatio: 0.0005, seed: 21 });
+    expect(seeded.enrollments).toBeGreaterThanOrEqual(4 * users);
+    expect(seeded.statements).toBeGreaterThanOrEqual(10 * users);
+    const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
+
+    // The gate after phase one holds the migration: nothing of phase two has moved.
+    const waiting = await waitFor(env, started.workflowId, (r) => r.status === 'awaiting-approval');
+    expect(waiting.phase).toBe('people');
+    expect((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from courses'))[0]!.n).toBe('0');
+    // The plan wants a second person: the starter's approval is refused.
+    const refused = await decideGate(env.config, started.workflowId, 'people', 'it-starter').catch((e) => e);
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(refused.cause.message).toBe('phase people needs a second person: it-starter started this migration and cannot approve it');
+    const wrongPhase = await decideGate(env.config, started.workflowId, 'learning', 'it-approver').catch((e) => e);
+    expect(wrongPhase.cause.message).toBe('phase people is waiting for approval, not learning');
+    const approval = await decideGate(env.config, started.workflowId, 'people', 'it-approver');
+    expect(approval).toMatchObject({ phase: 'people', approver: 'it-approver', decision: 'approve' });
+
+    const report = await result(env, started.workflowId);
+    expect(report.status).toBe('completed');
+    expect(report.clean).toBe(true);
+    expect(report.approvals).toEqual([expect.objectContaining({ phase: 'people', approver: 'it-approver' })]);
+    expect(report.phases.map((p) => [p.phase, p.clean])).toEqual([
+      ['people', true],
+      ['learning', true],
+      ['assessments', true],
+      ['history', true],
+    ]);
+    for (const p of report.phases) for (const e of p.entities) for (const r of e.references) expect(r).toMatchObject({ dangling: 0 });
+    const enrollments = report.entities.find((e) => e.entity === 'enrollments')!;
+    expect(enrollments).toMatchObject({ extracted: seeded.enrollments, quarantined: seeded.orphanEnrollments, inserted: seeded.enrollments - seeded.orphanEnrollments });
+    const orphanReasons = await sql<{ reason: string; n: string }>(env.config.databases.controlUrl!, "select reason, count(*) as n from cutover.quarantine where entity = 'enrollments' group by reason");
+    expect(orphanReasons).toEqual([{ reason: 'orphan_reference', n: String(seeded.orphanEnrollments) }]);
+
+    // Independently of the pipeline: every foreign key leads to the row the source pointed at.
+    const src = ownerUrl(env);
+    const tgt = env.config.databases.targetUrl!;
+    const sourceEnrollments = new Map((await sql<{ enrollment_id: number; user_id: number; course_id: number }>(src, 'select enrollment_id, user_id, course_id from legacy_enrollments')).map((r) => [r.enrollment_id, r]));
+    const targetEnrollments = await sql<{ legacy_enrollment_id: number; legacy_user_id: number; legacy_course_id: number }>(
+      tgt,
+      'select e.legacy_enrollment_id, p.legacy_user_id, c.legacy_course_id from enrollments e join people p on p.id = e.person_id join courses c on c.id = e.course_id',
+    );
+    expect(targetEnrollments).toHaveLength(seeded.enrollments - seeded.orphanEnrollments);
+    let wrong = 0;
+    for (const t of targetEnrollments) {
+      const s = sourceEnrollments.get(t.legacy_enrollment_id)!;
+      if (s.user_id !== t.legacy_user_id || s.course_id !== t.legacy_course_id) wrong++;
+    }
+    expect(wrong).toBe(0);
+    const results = await sql<{ legacy_result_id: number; legacy_enrollment_id: number }>(tgt, 'select r.legacy_result_id, e.legacy_enrollment_id from assessment_results r join enrollments e on e.id = r.enrollment_id');
+    const sourceResults = new Map((await sql<{ result_id: number; enrollment_id: number }>(src, 'select result_id, enrollment_id from legacy_results')).map((r) => [r.result_id, r.enrollment_id]));
+    expect(results).toHaveLength(sourceResults.size);
+    expect(results.filter((r) => sourceResults.get(r.legacy_result_id) !== r.legacy_enrollment_id)).toEqual([]);
+    const orgLinks = await sql<{ n: string }>(tgt, 'select count(*) as n from people p left join org_units o on o.id = p.org_unit_id where p.org_unit_id is not null and o.id is null');
+    expect(orgLinks[0]!.n).toBe('0');
+    const [orgs] = await sql<{ n: string }>(src, 'select count(*) as n from legacy_users where org_id is not null');
+    const [linked] = await sql<{ n: string }>(tgt, 'select count(*) as n from people where org_unit_id is not null');
+    expect(linked!.n).toBe(orgs!.n);
+
+    // xAPI documents arrive whole, actor included, page by page.
+    for (let after = 0; ; ) {
+      const s = await sql<{ id: number; doc: string }>(src, 'select statement_id as id, statement::jsonb::text as doc from legacy_xapi where statement_id > $1 order by 1 limit 50000', [after]);
+      if (!s.length) break;
+      const t = await sql<{ id: number; doc: string }>(tgt, 'select legacy_statement_id as id, statement::text as doc from xapi_statements where legacy_statement_id > $1 order by 1 limit 50000', [after]);
+      expect(t.map((r) => [r.id, r.doc])).toEqual(s.map((r) => [r.id, r.doc]));
+      after = s[s.length - 1]!.id;
+    }
+  });
+});
+
+describe('rollback after phase two', () => {
+  let env: Isolated;
+  let worker: WorkerProcess;
+  const plan = lmsPlan(`it-rollback-${Date.now().toString(36)}`, (p) => ({
+    ...p,
+    phases: p.phases.map((ph) => (ph.name === 'learning' ? { ...ph, gate: { distinctApprover: false } } : { name: ph.name, entities: ph.entities })),
+  }));
+  const migrationId = idOf(plan);
+
+  beforeAll(async () => {
+    env = await isolated('rollback');
+    worker = await spawnWorker(env);
+  });
+
+  afterAll(async () => {
+    await worker?.kill();
+    await removeStaged(env, migrationId);
+    await env?.cleanup();
+  });
+
+  it('restores every target table to its checksum from before, on a target that already held rows the migration updated', async () => {
+    await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 2_000, full: true, seed: 8 });
+    // Rows already in the new LMS, which the migration will overwrite (and must give back).
+    await sql(env.config.databases.targetUrl!, "insert into org_units (legacy_org_id, code, name) select g, 'OLD-' || g, 'Pre-existing unit ' || g from generate_series(1, 5) g");
+    await sql(env.config.databases.targetUrl!, "insert into courses (legacy_course_id, code, title, created_at) values (1, 'OLD-1', 'Pre-existing course', '2001-01-01T00:00:00Z')");
+    const before = await checksums(env);
+
+    const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
+    const waiting = await waitFor(env, started.workflowId, (r) => r.status === 'awaiting-approval');
+    expect(waiting.phase).toBe('learning');
+    // Phase two is in: the pre-existing rows were updated, new rows inserted.
+    expect((await sql<{ name: string }>(env.config.databases.targetUrl!, 'select name from org_units where legacy_org_id = 1'))[0]!.name).not.toBe('Pre-existing unit 1');
+    expect(Number((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from enrollments'))[0]!.n)).toBe(8_000);
+    const [vaultBefore] = await sql<{ n: string }>(env.config.databases.controlUrl!, 'select count(*) as n from cutover.vault where created_by = $1', [migrationId]);
+    expect(Number(vaultBefore!.n)).toBeGreaterThan(0);
+
+    await requestRollback(env.config, started.workflowId, 'it-operator', 'test');
+    const failure = await result(env, started.workflowId).catch((e) => e);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(failure.cause.message).toBe('rolled back (target restored, checksums match): rollback requested by it-operator at the gate of learning');
+
+    expect(await checksums(env)).toEqual(before);
+    const [vaultAfter] = await sql<{ n: string }>(env.config.databases.controlUrl!, 'select count(*) as n from cutover.vault where created_by = $1', [migrationId]);
+    expect(vaultAfter!.n).toBe('0');
+    const s3 = createS3Client(env.config.s3);
+    try {
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: env.config.s3.bucket, Prefix: `migrations/${migrationId}/` }));
+      expect(listed.KeyCount ?? 0).toBe(0);
+    } finally {
+      s3.destroy();
+    }
+  });
+});
