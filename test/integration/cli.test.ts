@@ -77,13 +77,18 @@ describe('the cutover CLI against the real stack', () => {
     expect(r.stderr).toContain('worker not started: KMS not ready');
   });
 
-  it('demo migrates the demo LMS, prints a workflow id and Web UI link, and the history survives stack down/up', async () => {
-    const demo = await cli(['demo', '--users', '3000'], {}, 300_000);
+  it('demo migrates the demo LMS phase by phase, writes the report, prints a Web UI link, and the history survives stack down/up', async () => {
+    const demo = await cli(['demo', '--users', '1000'], {}, 300_000);
     expect(demo.code).toBe(0);
-    expect(demo.stdout).toMatch(/migration lms-users-[0-9a-f]{12}: completed, every batch reconciled clean/);
-    expect(demo.stdout).toMatch(/users: 3000 extracted, \d+ inserted, \d+ updated, \d+ unchanged, 0 quarantined; reconcile 3000\/3000 found, 0 missing, 0 mismatched/);
+    expect(demo.stdout).toMatch(/migration lms-[0-9a-f]{12}: completed, every batch reconciled clean/);
+    expect(demo.stdout).toContain('approving as demo-second-approver');
+    for (const [entity, rows] of [['users', 1000], ['enrollments', 4000], ['xapi_statements', 10000]] as const) {
+      expect(demo.stdout).toMatch(new RegExp(`${entity}: ${rows} extracted, ${rows} inserted, 0 updated, 0 unchanged, 0 quarantined; reconcile ${rows}/${rows} found, 0 missing, 0 mismatched`));
+    }
+    const report = /report: +(\S+\.md)/.exec(demo.stdout)?.[1];
+    expect(readFileSync(report!, 'utf8')).toMatch(/^# Migration lms-[0-9a-f]{12}\n\nStatus: \*\*completed\*\*/);
     const id = /workflow id: (\S+)/.exec(demo.stdout)?.[1];
-    expect(id).toMatch(/^cutover-lms-users-[0-9a-f]{12}$/);
+    expect(id).toMatch(/^cutover-lms-[0-9a-f]{12}$/);
     expect(demo.stdout).toContain(`Web UI:      http://127.0.0.1:8233/namespaces/default/workflows/${id}`);
 
     expect((await cli(['stack', 'down'])).code).toBe(0);

@@ -1,34 +1,40 @@
 import { join } from 'node:path';
 import { installRuntime } from '../../clients/runtime';
+import { connectClient } from '../../clients/temporal';
 import { loadConfig } from '../../config';
-import { startMigration } from '../../migration-client';
+import { decideGate, startMigration } from '../../migration-client';
 import { loadPlanFile } from '../../plan/load';
+import { writeReport } from '../../report/write-report';
+import type { MigrationReport } from '../../shared/migration';
+import { progressQuery } from '../../shared/queries';
 import { stackUp } from '../../stack/stack';
-import { PROJECT_ROOT } from '../../stack/state';
+import { PROJECT_ROOT, stackPaths } from '../../stack/state';
 import { startWiringCheck } from '../../starter';
 import { startWorker } from '../../worker';
 import { Command, EXIT } from '../command';
 import { demoSeed } from './demo-seed';
 import { summarize } from './start';
 
-const DEMO_PLAN = join(PROJECT_ROOT, 'examples', 'lms-users.plan.yaml');
+const DEMO_PLAN = join(PROJECT_ROOT, 'examples', 'lms.plan.yaml');
+const DEMO_APPROVER = 'demo-second-approver';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'bring up the stack, seed the demo LMS, run a worker and migrate it; print the Web UI link',
+  summary: 'bring up the stack, seed a demo LMS, run a worker, migrate it phase by phase; print the report',
   usage: `cutover demo [--users N]
-cutover demo seed [--users N] [--bad-ratio R] [--seed S]
+cutover demo seed [--users N] [--lms] [--bad-ratio R] [--orphan-ratio R] [--seed S] [--keep-target]
 
-The demo: the stack comes up, the legacy LMS is seeded with N fake users (default 10,000),
-the wiring check proves KMS, S3 and PostgreSQL, then examples/lms-users.plan.yaml migrates
-the users through the whole pipeline. Running it again changes nothing in the target.
-The stack keeps running afterwards (\`cutover stack down\`).`,
+The demo: the stack comes up, a legacy LMS is seeded (N users, default 10,000, with 4 enrollments
+and 10 xAPI statements each, org units, courses and assessment results) and the new LMS's schema
+created empty; the wiring check proves KMS, S3 and PostgreSQL; then examples/lms.plan.yaml migrates
+it in four phases. The plan's gate after "people" needs a second person: the demo approves as
+"${DEMO_APPROVER}". The report is written to .cutover/reports/. The stack keeps running.`,
   async run(args) {
     if (args[0] === 'seed') return demoSeed(args.slice(1));
     const users = args[0] === '--users' && args[1] ? args[1] : '10000';
     console.log('bringing up the stack (the first run builds Temporal, MinIO and local-kms: several minutes)...');
     await stackUp(process.env, (line) => console.log(`  ${line}`));
-    await demoSeed(['--users', users]);
+    await demoSeed(['--users', users, '--lms']);
     installRuntime((process.env.CUTOVER_LOG_LEVEL as 'WARN') || 'WARN');
     const config = loadConfig();
     const taskQueue = `cutover-demo-${process.pid}`;
@@ -36,14 +42,37 @@ The stack keeps running afterwards (\`cutover stack down\`).`,
     try {
       const check = await startWiringCheck(config, { taskQueue, wait: true });
       console.log(`wiring check ${check.workflowId}: KMS, S3 (SSE ${check.result!.probe.sse}) and PostgreSQL verified`);
-      console.log(`migrating ${DEMO_PLAN.replace(`${PROJECT_ROOT}/`, '')}...`);
-      const started = await startMigration(config, loadPlanFile(DEMO_PLAN), { taskQueue, wait: true });
+      const plan = loadPlanFile(DEMO_PLAN);
+      const started = await startMigration(config, plan, { taskQueue });
+      console.log(`migrating ${DEMO_PLAN.replace(`${PROJECT_ROOT}/`, '')}: ${started.workflowId}`);
+      console.log(`  Web UI: ${started.url}`);
+      const { client, connection } = await connectClient(config);
+      let report: MigrationReport;
+      try {
+        const handle = client.workflow.getHandle(started.workflowId);
+        for (const phase of plan.phases.filter((p) => p.gate)) {
+          for (;;) {
+            const r = await handle.query(progressQuery);
+            if (r.status === 'awaiting-approval' && r.phase === phase.name) break;
+            if (r.status !== 'running') break;
+            await new Promise((res) => setTimeout(res, 500));
+          }
+          console.log(`  phase ${phase.name} done and reconciled; its gate waits for a second person: approving as ${DEMO_APPROVER}`);
+          await decideGate(config, started.workflowId, phase.name, DEMO_APPROVER);
+        }
+        report = await handle.result();
+      } finally {
+        await connection.close();
+      }
+      const written = writeReport(join(stackPaths().root, 'reports'), report);
       console.log('');
-      console.log(summarize(started.report!));
+      console.log(summarize(report));
       console.log('');
+      console.log(`report:      ${written.markdown}`);
+      console.log(`             ${written.json}`);
       console.log(`workflow id: ${started.workflowId}`);
       console.log(`Web UI:      ${started.url}`);
-      return started.report!.clean ? EXIT.ok : EXIT.failed;
+      return report.clean ? EXIT.ok : EXIT.failed;
     } finally {
       await worker.shutdown();
     }
