@@ -61,6 +61,15 @@ describe('activities wrapped by sanitizeDbErrors', () => {
     expect(failure).toMatchObject({ type: 'DatabaseError', message: 'load: unique_violation, table people, constraint people_email_key, SQLSTATE 23505' });
     expect(JSON.stringify(failure)).not.toContain('ada@example.com');
     await expect(wrapped.other()).rejects.toThrow('not a database error');
+    expect(failure.nonRetryable).toBe(false); // a unique violation may pass once the data changes
+    const missing = await sanitizeDbErrors({
+      async load() {
+        throw Object.assign(new Error('relation "cutover.batch_loads" does not exist'), { code: '42P01' });
+      },
+    })
+      .load()
+      .catch((e) => e);
+    expect(missing).toMatchObject({ type: 'DatabaseError', nonRetryable: true, message: 'load: sqlstate_42P01, SQLSTATE 42P01' });
   });
 });
 

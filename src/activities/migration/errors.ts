@@ -39,7 +39,8 @@ export function describeSafe(e: SafeDbError): string {
 /** Rethrows a database error with its values stripped; other errors pass through. */
 export function withoutValues(what: string, err: unknown): never {
   const safe = safeDbError(err);
-  if (safe) throw ApplicationFailure.create({ message: `${what}: ${describeSafe(safe)}`, type: 'DatabaseError', details: [safe] });
+  // Class 42 (undefined table or column, syntax, privilege) is a mismatch no retry can fix.
+  if (safe) throw ApplicationFailure.create({ message: `${what}: ${describeSafe(safe)}`, type: 'DatabaseError', details: [safe], nonRetryable: safe.sqlstate.startsWith('42') });
   throw err;
 }
 
