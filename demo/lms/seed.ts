@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CreateBucketCommand, HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
+import { certificatePdf, scormPackage } from './files';
 
 /** Deterministic PRNG (mulberry32): the same seed gives the same people. */
 function prng(seed: number): () => number {
@@ -35,6 +37,8 @@ export interface SeedOptions {
   orphanRatio?: number;
   /** Drop the demo's target tables and the ledger schema first, for a clean start. */
   resetTarget?: boolean;
+  /** Files (with `full`): a SCORM package per course and certificates, in the source bucket. */
+  files?: { s3: S3Client; sourceBucket: string; targetBucket: string; certificates?: number; largePackages?: number };
 }
 
 export interface SeedResult {
@@ -47,6 +51,8 @@ export interface SeedResult {
   orphanEnrollments: number;
   results: number;
   statements: number;
+  packages: number;
+  certificates: number;
 }
 
 const ORG_UNITS = 50;
@@ -62,7 +68,7 @@ export async function seedLms(o: SeedOptions): Promise<SeedResult> {
   const pick = <T>(list: readonly T[]) => list[Math.floor(rand() * list.length)]!;
   const source = new Client({ connectionString: o.sourceUrl });
   await source.connect();
-  const result: SeedResult = { users: o.users, badStatus: 0, missingEmail: 0, orgUnits: ORG_UNITS, courses: 0, enrollments: 0, orphanEnrollments: 0, results: 0, statements: 0 };
+  const result: SeedResult = { users: o.users, badStatus: 0, missingEmail: 0, orgUnits: ORG_UNITS, courses: 0, enrollments: 0, orphanEnrollments: 0, results: 0, statements: 0, packages: 0, certificates: 0 };
   const people: { email: string | null; name: string; created: number }[] = [];
   try {
     await source.query(readFileSync(join(__dirname, 'source.sql'), 'utf8'));
@@ -116,7 +122,7 @@ export async function seedLms(o: SeedOptions): Promise<SeedResult> {
     const target = new Client({ connectionString: o.targetUrl });
     await target.connect();
     try {
-      if (o.resetTarget) await target.query('drop table if exists xapi_statements, assessment_results, enrollments, courses, people, org_units cascade; drop schema if exists cutover cascade');
+      if (o.resetTarget) await target.query('drop table if exists certificates, course_packages, xapi_statements, assessment_results, enrollments, courses, people, org_units cascade; drop schema if exists cutover cascade');
       await target.query(readFileSync(join(__dirname, 'target.sql'), 'utf8'));
     } finally {
       await target.end();
@@ -205,4 +211,58 @@ async function seedLearning(
     await insertColumns(source, 'legacy_xapi', ['statement_id', 'statement', 'stored_epoch'], ['int', 'text', 'bigint'], cols);
   }
   result.statements = statements;
+  if (o.files) await seedFiles(source, o, rand, pick, people, completed, courseCols, result);
+}
+
+/** One SCORM package per course (a few over the multipart threshold) and certificates as PDFs. */
+async function seedFiles(
+  source: Client,
+  o: SeedOptions,
+  rand: () => number,
+  pick: <T>(list: readonly T[]) => T,
+  people: { email: string | null; name: string; created: number }[],
+  completed: { enrollment: number; at: number }[],
+  courseCols: unknown[][],
+  result: SeedResult,
+): Promise<void> {
+  const { s3, sourceBucket, targetBucket } = o.files!;
+  for (const bucket of [sourceBucket, targetBucket]) {
+    await s3.send(new HeadBucketCommand({ Bucket: bucket })).catch(() => s3.send(new CreateBucketCommand({ Bucket: bucket })));
+  }
+  const fill = (n: number) => {
+    const out = Buffer.alloc(n);
+    for (let i = 0; i + 4 <= n; i += 4) out.writeUInt32LE((Math.floor(rand() * 0xffffffff) ^ i) >>> 0, i);
+    return out;
+  };
+  const uploads: { key: string; body: () => Buffer }[] = [];
+  const packages: unknown[][] = [[], [], []];
+  const large = o.files!.largePackages ?? 3;
+  courseCols[0]!.forEach((id, i) => {
+    const code = courseCols[1]![i] as string;
+    const title = courseCols[2]![i] as string;
+    const key = `packages/${code}.zip`;
+    packages[0]!.push(id);
+    packages[1]!.push(id);
+    packages[2]!.push(key);
+    const size = i < large ? 10 * 1024 * 1024 + 12_345 : 2_000 + Math.floor(rand() * 20_000);
+    uploads.push({ key, body: () => scormPackage(code, title, size, fill) });
+  });
+  await insertColumns(source, 'legacy_course_packages', ['package_id', 'course_id', 'file_key'], ['int', 'int', 'text'], packages);
+  const certificates: unknown[][] = [[], [], []];
+  const count = Math.min(o.files!.certificates ?? 300, completed.length);
+  for (let i = 0; i < count; i++) {
+    const c = completed[Math.floor((i * completed.length) / count)]!;
+    const key = `certificates/${String(i + 1).padStart(6, '0')}.pdf`;
+    certificates[0]!.push(i + 1);
+    certificates[1]!.push(c.enrollment);
+    certificates[2]!.push(key);
+    const person = pick(people);
+    uploads.push({ key, body: () => certificatePdf(person.name, `Course ${c.enrollment % 97}`) });
+  }
+  await insertColumns(source, 'legacy_certificates', ['certificate_id', 'enrollment_id', 'file_key'], ['int', 'int', 'text'], certificates);
+  for (let i = 0; i < uploads.length; i += 8) {
+    await Promise.all(uploads.slice(i, i + 8).map((u) => s3.send(new PutObjectCommand({ Bucket: sourceBucket, Key: u.key, Body: u.body() }))));
+  }
+  result.packages = packages[0]!.length;
+  result.certificates = count;
 }

@@ -64,3 +64,17 @@ create table if not exists xapi_statements (
   statement           jsonb not null,
   stored_at           timestamptz not null
 );
+
+create table if not exists course_packages (
+  id                bigserial primary key,
+  legacy_package_id integer not null unique,
+  course_id         bigint not null references courses (id),
+  file_key          varchar(200) not null
+);
+
+create table if not exists certificates (
+  id                    bigserial primary key,
+  legacy_certificate_id integer not null unique,
+  enrollment_id         bigint not null references enrollments (id),
+  file_key              varchar(200) not null
+);

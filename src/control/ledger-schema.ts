@@ -38,6 +38,18 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       [schema],
     );
     await trx.raw('create index if not exists key_map_target on ??.key_map (migration_id, entity, target_key)', [schema]);
+    // Objects a migration copied into target buckets (rollback deletes them).
+    await trx.raw(
+      `create table if not exists ??.files (
+        migration_id text not null,
+        entity text not null,
+        bucket text not null,
+        object_key text not null,
+        sha256 text not null,
+        primary key (migration_id, bucket, object_key)
+      )`,
+      [schema],
+    );
     await trx.raw(
       `create table if not exists ??.batch_loads (
         run_id text not null,

@@ -1,8 +1,9 @@
 import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { DescribeKeyCommand, KMS } from '@aws-sdk/client-kms';
+import type { Duplex } from 'node:stream';
 import { IntegrityError } from '../core/envelope';
 
-const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
+const { encrypt, decrypt, encryptStream, decryptStream } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
 /**
  * Envelope encryption of staged objects with the AWS Encryption SDK: a fresh KMS data key per
@@ -29,6 +30,26 @@ export class StagingCipher {
   async encrypt(plaintext: Buffer, context: Record<string, string>): Promise<Buffer> {
     const { result } = await encrypt(await this.ring(), plaintext, { encryptionContext: context });
     return result;
+  }
+
+  /** A stream that encrypts what is written to it (files: never held whole in memory). */
+  async encryptingStream(context: Record<string, string>): Promise<Duplex> {
+    return encryptStream(await this.ring(), { encryptionContext: context }) as unknown as Duplex;
+  }
+
+  /**
+   * A stream that decrypts; it fails (an IntegrityError naming `what`) on an altered message or
+   * another context. Plaintext flows before the final signature check: callers hash it and
+   * discard what they wrote when the stream fails.
+   */
+  async decryptingStream(context: Record<string, string>, what: string): Promise<Duplex> {
+    const stream = decryptStream(await this.ring()) as unknown as Duplex;
+    stream.on('MessageHeader', (header: { encryptionContext: Record<string, string> }) => {
+      for (const [k, v] of Object.entries(context)) {
+        if (header.encryptionContext[k] !== v) stream.destroy(new IntegrityError(`${what}: encryption context ${k} does not match`));
+      }
+    });
+    return stream;
   }
 
   /** Decrypts and checks the context; any altered byte fails as an IntegrityError naming `what`. */

@@ -39,6 +39,8 @@ export interface ColumnSpec {
   protect?: Protection;
   /** The value is a source key of another entity: loaded as that row's target key. */
   reference?: { entity: string };
+  /** The value is an object key: the object is copied (encrypted in staging) to the target bucket under the same key. */
+  file?: { sourceBucket: string; targetBucket: string };
 }
 
 export interface EntitySpec {

@@ -144,7 +144,7 @@ function parseTransform(c: Checker, raw: unknown, path: string): Transform | und
 
 function parseColumn(c: Checker, name: string, raw: unknown, path: string): ColumnSpec | undefined {
   if (!IDENT.test(name)) c.fail(path, 'expected the target column name to be an SQL identifier');
-  const o = c.object(raw, path, ['from', 'constant', 'transform', 'pii', 'pii_paths', 'protect', 'reference']);
+  const o = c.object(raw, path, ['from', 'constant', 'transform', 'pii', 'pii_paths', 'protect', 'reference', 'file']);
   if (!o) return undefined;
   const hasFrom = o.from !== undefined;
   const hasConstant = 'constant' in o;
@@ -176,6 +176,15 @@ function parseColumn(c: Checker, name: string, raw: unknown, path: string): Colu
     if (entity) reference = { entity };
     if (o.pii !== undefined || o.pii_paths !== undefined) c.fail(join(path, 'reference'), 'a reference is a key, not personal data');
   }
+  let file: ColumnSpec['file'];
+  if (o.file !== undefined) {
+    const f = c.object(o.file, join(path, 'file'), ['source_bucket', 'target_bucket']);
+    const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+    const sourceBucket = f && c.string(f.source_bucket, join(path, 'file.source_bucket'), BUCKET, 'an S3 bucket name');
+    const targetBucket = f && c.string(f.target_bucket, join(path, 'file.target_bucket'), BUCKET, 'an S3 bucket name');
+    if (sourceBucket && targetBucket) file = { sourceBucket, targetBucket };
+    if (o.pii !== undefined || o.reference !== undefined || (transform && transform.kind !== 'copy')) c.fail(join(path, 'file'), 'a file column holds the object key as it is (no pii, reference or transform)');
+  }
   if (hasConstant && o.pii !== undefined) c.fail(join(path, 'pii'), 'a constant is not personal data');
   if (from && transform) {
     if (transform.kind === 'combine' && from.length < 2) c.fail(join(path, 'from'), 'combine needs a list of two or more source columns');
@@ -190,6 +199,7 @@ function parseColumn(c: Checker, name: string, raw: unknown, path: string): Colu
     ...(pii ? { pii: pii as PiiKind, protect: (protect ?? 'detokenize') as Protection } : {}),
     ...(piiPaths?.length ? { piiPaths, protect: (protect ?? 'detokenize') as Protection } : {}),
     ...(reference ? { reference } : {}),
+    ...(file ? { file } : {}),
   };
 }
 

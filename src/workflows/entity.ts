@@ -3,7 +3,7 @@ import { quarantineAbortReason } from '../core/abort';
 import { emptyProgress, EntityProgress, EntityRunInput, EntityRunState, RangePage } from '../shared/migration';
 import { entityProgressQuery } from '../shared/queries';
 import { batch } from './proxies';
-import { inLanes } from './pool';
+import { inLanes } from '../core/lanes';
 
 const RANGES_PER_PAGE = 500;
 

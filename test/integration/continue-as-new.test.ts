@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { seedLms } from '../../demo/lms/seed';
+import { createS3Client } from '../../src/clients/aws';
 import { connectClient } from '../../src/clients/temporal';
 import { startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
@@ -25,7 +26,7 @@ describe('a long migration', () => {
     ...base,
     name: `it-can-${Date.now().toString(36)}`,
     settings: { ...base.settings, batchSize: 100 },
-    entities: base.entities.map(({ batchSize: _ignored, ...e }) => e),
+    entities: base.entities.map(({ batchSize: _ignored, ...e }) => ({ ...e, columns: e.columns.map((c) => (c.file ? { ...c, file: { sourceBucket: 'it-can-files-src', targetBucket: 'it-can-files-dst' } } : c)) })),
     phases: base.phases.map((p) => ({ name: p.name, entities: p.entities })),
   };
 
@@ -43,7 +44,9 @@ describe('a long migration', () => {
   });
 
   it('continues as new several times, loses no progress, and still reconciles clean', async () => {
-    const seeded = await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 500, full: true, seed: 13 });
+    const s3 = createS3Client(env.config.s3);
+    const seeded = await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 500, full: true, seed: 13, files: { s3, sourceBucket: 'it-can-files-src', targetBucket: 'it-can-files-dst', certificates: 20, largePackages: 0 } });
+    s3.destroy();
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, wait: true });
     const report = started.report!;
     expect(report.status).toBe('completed');

@@ -1,4 +1,5 @@
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { join } from 'node:path';
 import { seedLms } from '../../demo/lms/seed';
@@ -13,10 +14,17 @@ import { progressQuery } from '../../src/shared/queries';
 import { isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
 
 const LMS_PLAN = join(ROOT, 'examples', 'lms.plan.yaml');
-const TABLES = ['org_units', 'people', 'courses', 'enrollments', 'assessment_results', 'xapi_statements'];
+const TABLES = ['org_units', 'people', 'courses', 'course_packages', 'enrollments', 'assessment_results', 'certificates', 'xapi_statements'];
 
+/** The LMS plan under another name, its files in buckets of the test's own. */
 function lmsPlan(name: string, change: (p: Plan) => Plan = (p) => p): Plan {
-  return change({ ...loadPlanFile(LMS_PLAN), name });
+  const plan = loadPlanFile(LMS_PLAN);
+  const entities = plan.entities.map((e) => ({ ...e, columns: e.columns.map((c) => (c.file ? { ...c, file: { sourceBucket: `${name}-src`, targetBucket: `${name}-dst` } } : c)) }));
+  return change({ ...plan, name, entities });
+}
+
+function filesFor(env: Isolated, name: string) {
+  return { s3: createS3Client(env.config.s3), sourceBucket: `${name}-src`, targetBucket: `${name}-dst` };
 }
 
 async function progress(env: Isolated, workflowId: string): Promise<MigrationReport> {
@@ -75,7 +83,8 @@ describe('a whole learning platform, phase by phase', () => {
   });
 
   it(`migrates ${users.toLocaleString('en')} users with their org units, courses, enrollments, results and xAPI statements, every reference pointing at the right row`, async () => {
-    const seeded = await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users, full: true, orphanRatio: 0.0005, seed: 21 });
+    const seeded = await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users, full: true, orphanRatio: 0.0005, seed: 21, files: filesFor(env, plan.name) });
+    expect(seeded.certificates).toBeGreaterThanOrEqual(100);
     expect(seeded.enrollments).toBeGreaterThanOrEqual(4 * users);
     expect(seeded.statements).toBeGreaterThanOrEqual(10 * users);
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
@@ -97,6 +106,21 @@ describe('a whole learning platform, phase by phase', () => {
     expect(report.status).toBe('completed');
     expect(report.clean).toBe(true);
     expect(report.approvals).toEqual([expect.objectContaining({ phase: 'people', approver: 'it-approver' })]);
+    // Files: every package and certificate is in the new bucket, byte for byte.
+    const s3 = createS3Client(env.config.s3);
+    try {
+      const keys = await sql<{ file_key: string }>(ownerUrl(env), 'select file_key from legacy_course_packages union all select file_key from legacy_certificates');
+      expect(keys).toHaveLength(seeded.packages + seeded.certificates);
+      for (const { file_key } of keys) {
+        const [a, b] = await Promise.all(
+          [`${plan.name}-src`, `${plan.name}-dst`].map(async (Bucket) => createHash('sha256').update(await (await s3.send(new GetObjectCommand({ Bucket, Key: file_key }))).Body!.transformToByteArray()).digest('hex')),
+        );
+        expect({ file_key, sha256: b }).toEqual({ file_key, sha256: a });
+      }
+    } finally {
+      s3.destroy();
+    }
+    expect(report.entities.find((e) => e.entity === 'certificates')).toMatchObject({ inserted: seeded.certificates, quarantined: 0 });
     expect(report.phases.map((p) => [p.phase, p.clean])).toEqual([
       ['people', true],
       ['learning', true],
@@ -166,7 +190,7 @@ describe('rollback after phase two', () => {
   });
 
   it('restores every target table to its checksum from before, on a target that already held rows the migration updated', async () => {
-    await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 2_000, full: true, seed: 8 });
+    await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 2_000, full: true, seed: 8, files: filesFor(env, plan.name) });
     // Rows already in the new LMS, which the migration will overwrite (and must give back).
     await sql(env.config.databases.targetUrl!, "insert into org_units (legacy_org_id, code, name) select g, 'OLD-' || g, 'Pre-existing unit ' || g from generate_series(1, 5) g");
     await sql(env.config.databases.targetUrl!, "insert into courses (legacy_course_id, code, title, created_at) values (1, 'OLD-1', 'Pre-existing course', '2001-01-01T00:00:00Z')");
@@ -187,6 +211,13 @@ describe('rollback after phase two', () => {
     expect(failure.cause.message).toBe('rolled back (target restored, checksums match): rollback requested by it-operator at the gate of learning');
 
     expect(await checksums(env)).toEqual(before);
+    // The packages phase two copied into the new bucket are gone again.
+    const s3objects = createS3Client(env.config.s3);
+    try {
+      expect((await s3objects.send(new ListObjectsV2Command({ Bucket: `${plan.name}-dst` }))).KeyCount ?? 0).toBe(0);
+    } finally {
+      s3objects.destroy();
+    }
     const [vaultAfter] = await sql<{ n: string }>(env.config.databases.controlUrl!, 'select count(*) as n from cutover.vault where created_by = $1', [migrationId]);
     expect(vaultAfter!.n).toBe('0');
     const s3 = createS3Client(env.config.s3);

@@ -1,16 +1,19 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
 import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
-import { stagingKeys } from '../../src/activities/migration/context';
+import { fileContext, stagingKeys } from '../../src/activities/migration/context';
 import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { connectClient } from '../../src/clients/temporal';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { startMigration, workflowIdOf } from '../../src/migration-client';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
+import { loadPlanFile } from '../../src/plan/load';
+import type { Plan } from '../../src/plan/types';
 import type { MigrationReport, RangePage, StagedBatch } from '../../src/shared/migration';
-import { isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, sql } from './helpers';
+import { isolated, Isolated, ownerUrl, planFor, removeStaged, ROOT, spawnWorker, sql } from './helpers';
 
 
 
@@ -123,6 +126,88 @@ describe('a staged object altered by one byte', () => {
       await expect(run.run(activities.loadBatch, { ...staged, runId: `restored-${part}` })).resolves.toMatchObject({ inserted: part === 'rows' ? 1000 : 0 });
     } finally {
       client.destroy();
+    }
+  });
+});
+
+describe('a staged file changed in staging', () => {
+  let env: Isolated;
+  let ctx: MigrationContext;
+  const name = `it-files-${Date.now().toString(36)}`;
+  const base = loadPlanFile(join(ROOT, 'examples', 'lms.plan.yaml'));
+  const plan: Plan = {
+    ...base,
+    name,
+    entities: base.entities
+      .filter((e) => e.name === 'courses' || e.name === 'course_packages')
+      .map((e) => ({ ...e, columns: e.columns.map((c) => (c.file ? { ...c, file: { sourceBucket: `${name}-src`, targetBucket: `${name}-dst` } } : c)) })),
+    phases: [{ name: 'learning', entities: ['courses', 'course_packages'] }],
+  };
+  const migrationId = idOf(plan);
+
+  beforeAll(async () => {
+    env = await isolated('files');
+    const control = createDb(env.config.databases.controlUrl!);
+    const kms = createKmsClient(env.config.kms);
+    ctx = createMigrationContext({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 300, full: true, seed: 9, files: { s3: ctx.deps.s3, sourceBucket: `${name}-src`, targetBucket: `${name}-dst`, largePackages: 1, certificates: 0 } });
+  });
+
+  afterAll(async () => {
+    await ctx?.close();
+    await ctx?.deps.control.destroy();
+    await removeStaged(env, migrationId);
+    await env?.cleanup();
+  });
+
+  it('is detected by its SHA-256 (or its signature), loads nothing, and leaves nothing in the target bucket', async () => {
+    const activities = createMigrationActivities(ctx);
+    const run = new MockActivityEnvironment();
+    await run.run(activities.prepareMigration, { plan, migrationId, planHash: planHash(plan), startedBy: 'it' });
+    for (const entity of ['courses', 'course_packages']) {
+      const page = (await run.run(activities.planRanges, { migrationId, entity, after: null, maxRanges: 10 })) as RangePage;
+      expect(page.ranges).toHaveLength(1);
+      const staged = (await run.run(activities.stageBatch, { migrationId, entity, ...page.ranges[0]! })) as StagedBatch;
+      if (entity === 'courses') {
+        await run.run(activities.loadBatch, { ...staged, runId: 'files' });
+        continue;
+      }
+      const s3 = ctx.deps.s3;
+      const prefix = `${stagingKeys(plan, migrationId, entity, staged.batchId).rows.replace(/rows\.json\.gz\.enc$/, '')}files/`;
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: env.config.s3.bucket, Prefix: prefix }));
+      const largest = [...listed.Contents!].sort((a, b) => b.Size! - a.Size!)[0]!;
+      const id = largest.Key!.slice(prefix.length, -'.enc'.length);
+      const original = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key! }))).Body!.transformToByteArray());
+      const loaded = await ctx.plan(migrationId);
+      const context = fileContext(migrationId, entity, staged.batchId, id);
+      const plaintext = await loaded.cipher.decrypt(original, context, largest.Key!);
+      expect(plaintext.length).toBeGreaterThan(10 * 1024 * 1024); // the multipart one
+
+      // 1. Re-encrypted properly, one byte of content changed: only the hash can tell.
+      const changed = Buffer.from(plaintext);
+      changed[5_000_000] = changed[5_000_000]! ^ 0x01;
+      await s3.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key!, Body: await loaded.cipher.encrypt(changed, context) }));
+      await expect(run.run(activities.loadBatch, { ...staged, runId: 'hash' })).rejects.toMatchObject({
+        type: 'IntegrityError',
+        nonRetryable: true,
+        message: expect.stringMatching(/SHA-256 of the staged file differs from the manifest's/),
+      });
+      // 2. One ciphertext byte flipped: the message no longer verifies.
+      const flipped = Buffer.from(original);
+      flipped[flipped.length - 100] = flipped[flipped.length - 100]! ^ 0x01;
+      await s3.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key!, Body: flipped }));
+      await expect(run.run(activities.loadBatch, { ...staged, runId: 'flip' })).rejects.toMatchObject({ type: 'IntegrityError', message: expect.stringContaining(largest.Key!) });
+
+      expect((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from course_packages'))[0]!.n).toBe('0');
+      const inTarget = await s3.send(new ListObjectsV2Command({ Bucket: `${name}-dst` }));
+      const largeInTarget = (inTarget.Contents ?? []).filter((o) => (o.Size ?? 0) > 10 * 1024 * 1024);
+      expect(largeInTarget).toEqual([]);
+
+      // With the original back, the batch loads and every file arrives.
+      await s3.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key!, Body: original }));
+      await expect(run.run(activities.loadBatch, { ...staged, runId: 'ok' })).resolves.toMatchObject({ inserted: staged.staged });
+      const reconciled = (await run.run(activities.reconcileBatch, staged)) as { clean: boolean };
+      expect(reconciled.clean).toBe(true);
     }
   });
 });

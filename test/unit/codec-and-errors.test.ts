@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { EncryptionCodec } from '../../src/codec/payload-codec';
 import { safeDbError, describeSafe, sanitizeDbErrors } from '../../src/activities/migration/errors';
-import { inLanes } from '../../src/workflows/pool';
+import { inLanes } from '../../src/core/lanes';
 
 describe('payload codec', () => {
   const codec = new EncryptionCodec(randomBytes(32));

@@ -129,3 +129,8 @@ export function stagingKeys(plan: Plan, migrationId: string, entity: string, bat
 export function encryptionContext(migrationId: string, entity: string, batchId: string, part: 'rows' | 'manifest'): Record<string, string> {
   return { 'cutover:migration': migrationId, 'cutover:entity': entity, 'cutover:batch': batchId, 'cutover:part': part };
 }
+
+export function fileContext(migrationId: string, entity: string, batchId: string, fileId: string): Record<string, string> {
+  return { 'cutover:migration': migrationId, 'cutover:entity': entity, 'cutover:batch': batchId, 'cutover:part': 'file', 'cutover:file': fileId };
+}
+

@@ -6,9 +6,11 @@ import { getPath, replaceAtPaths } from '../../core/json-paths';
 import { normalizeValue } from '../../core/digest';
 import { businessKeyOf, Value } from '../../core/mapping';
 import type { BatchRef, LoadedBatch } from '../../shared/migration';
-import { MigrationContext, withHeartbeat } from './context';
+import { fileContext, MigrationContext, withHeartbeat } from './context';
 import { describeSafe, safeDbError, withoutValues } from './errors';
-import { readManifest, readStagedRows } from './staged-objects';
+import { integrityFailure, readManifest, readStagedRows } from './staged-objects';
+import { loadFile } from './files';
+import { inLanes } from '../../core/lanes';
 import { QuarantineRecord, writeQuarantine } from './stage';
 
 export interface LoadRequest extends BatchRef {
@@ -78,6 +80,23 @@ export function createLoadActivities(ctx: MigrationContext) {
         }
         rows.push({ sourceKey, bk, values: out });
       });
+
+      // Files first, outside the transaction: each is verified against the manifest's hash
+      // before the rows that name it are written.
+      const keptKeys = new Set(rows.map((r) => r.bk));
+      const copied: { bucket: string; objectKey: string; sha256: string }[] = [];
+      await withHeartbeat({ phase: 'load-files', batchId: req.batchId }, () =>
+        inLanes(
+          manifest.files.filter((f) => keptKeys.has(f.businessKey)),
+          4,
+          async (f) => {
+            const target = spec.columns.find((c) => c.name === f.column)!.file!.targetBucket;
+            const id = f.stagedKey.replace(/^.*\/files\/(.+)\.enc$/, '$1');
+            const outcome = await loadFile(ctx.deps.s3, loaded.cipher, f, loaded.bucket, target, fileContext(req.migrationId, req.entity, req.batchId, id)).catch(integrityFailure);
+            if (outcome === 'copied') copied.push({ bucket: target, objectKey: f.sourceKey, sha256: f.sha256 });
+          },
+        ),
+      );
 
       const columns = mapper.columns;
       const bkColumns = spec.target.businessKey;
@@ -151,6 +170,12 @@ export function createLoadActivities(ctx: MigrationContext) {
             for (let i = 0; i < ledgerRows.length; i += 5000) {
               // First write wins: the pre-image kept is the one from before this migration touched the row.
               await trx(`${ledger}.ledger`).insert(ledgerRows.slice(i, i + 5000)).onConflict(['migration_id', 'target_table', 'business_key']).ignore();
+            }
+            if (copied.length) {
+              await trx(`${ledger}.files`)
+                .insert(copied.map((f) => ({ migration_id: req.migrationId, entity: req.entity, bucket: f.bucket, object_key: f.objectKey, sha256: f.sha256 })))
+                .onConflict(['migration_id', 'bucket', 'object_key'])
+                .ignore();
             }
             const refusedKeys = new Set(refused.map((r) => r.sourceKey));
             await recordKeys(

@@ -1,4 +1,5 @@
 import type { Value } from '../../core/mapping';
+import type { StagedFile } from './files';
 
 /** What a staged batch must produce in the target; sealed beside the rows in S3. */
 export interface Manifest {
@@ -15,6 +16,8 @@ export interface Manifest {
   quarantined: number;
   /** [business key, keyed digest of the expected target row] for every staged row. */
   digests: [string, string][];
+  /** Files the batch's rows refer to, staged encrypted beside it. */
+  files: StagedFile[];
 }
 
 /** The staged rows: target column order, personal data as tokens (or null when dropped). */

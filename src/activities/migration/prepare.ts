@@ -1,3 +1,4 @@
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
@@ -27,7 +28,7 @@ async function hasUniqueKey(db: Knex, schema: string, table: string, columns: st
   return rows.rows.some((r: { cols: string[] }) => [...r.cols].sort().join(',') === want);
 }
 
-async function checkEntity(e: EntitySpec, source: Knex, target: Knex): Promise<string[]> {
+async function checkEntity(e: EntitySpec, source: Knex, target: Knex, s3: S3Client): Promise<string[]> {
   const problems: string[] = [];
   const at = `entities.${e.name}`;
   const src = await columnsOf(source, e.source.schema, e.source.table);
@@ -43,6 +44,15 @@ async function checkEntity(e: EntitySpec, source: Knex, target: Knex): Promise<s
     for (const c of e.columns) if (!tgt.has(c.name)) problems.push(`${at}.columns.${c.name}: target column ${e.target.table}.${c.name} does not exist`);
     if (!(await hasUniqueKey(target, e.target.schema, e.target.table, e.target.businessKey))) {
       problems.push(`${at}.target.business_key: ${e.target.table} has no unique index on (${e.target.businessKey.join(', ')}); loads upsert on it`);
+    }
+  }
+  for (const c of e.columns.filter((x) => x.file)) {
+    for (const bucket of [c.file!.sourceBucket, c.file!.targetBucket]) {
+      const found = await s3.send(new HeadBucketCommand({ Bucket: bucket })).then(
+        () => true,
+        () => false,
+      );
+      if (!found) problems.push(`${at}.columns.${c.name}.file: bucket ${bucket} does not exist (or is not reachable with the worker's credentials)`);
     }
   }
   return problems;
@@ -69,7 +79,7 @@ export function createPrepareActivities(ctx: MigrationContext) {
       if (canWrite.length) {
         throw ApplicationFailure.nonRetryable(`refusing the source connection: role ${role.role} ${canWrite.join('; ')}; use a read-only role`, 'SourceWritable');
       }
-      const problems = (await Promise.all(input.plan.entities.map((e) => checkEntity(e, loaded.source, loaded.target)))).flat();
+      const problems = (await Promise.all(input.plan.entities.map((e) => checkEntity(e, loaded.source, loaded.target, ctx.deps.s3)))).flat();
       if (problems.length) throw ApplicationFailure.nonRetryable(`the plan does not match the databases:\n${problems.join('\n')}`, 'PlanMismatch', problems);
 
       await ensureLedgerSchema(loaded.target, input.plan.target.ledgerSchema);

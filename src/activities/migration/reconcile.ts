@@ -7,6 +7,7 @@ import type { BatchRef, BatchReconcile } from '../../shared/migration';
 import { MigrationContext, withHeartbeat } from './context';
 import { withoutValues } from './errors';
 import { readManifest } from './staged-objects';
+import { targetFileMatches } from './files';
 
 export function createReconcileActivities(ctx: MigrationContext) {
   return {
@@ -51,6 +52,12 @@ export function createReconcileActivities(ctx: MigrationContext) {
           }
         }
       });
+      // Each file must be in its target bucket with the hash it was staged with.
+      const badFiles = new Set<string>();
+      for (const f of manifest.files.filter((x) => expected.has(x.businessKey))) {
+        if (!(await targetFileMatches(ctx.deps.s3, spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f))) badFiles.add(f.businessKey);
+      }
+      for (const entry of found) if (badFiles.has(entry[0])) entry[1] = `file differs: ${entry[1]}`;
       const r = reconcileDigests(expected, found);
       const result: BatchReconcile = {
         ...req,

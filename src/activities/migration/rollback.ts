@@ -1,4 +1,4 @@
-import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Context } from '@temporalio/activity';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { openJson } from '../../crypto/seal-json';
@@ -51,6 +51,15 @@ export function createRollbackActivities(ctx: MigrationContext) {
         });
         heartbeat(tally);
         if (!more) break;
+      }
+      // Objects it copied into target buckets.
+      for (;;) {
+        const objects = await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).limit(1000);
+        if (!objects.length) break;
+        for (const o of objects) await ctx.deps.s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: o.object_key }));
+        await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).whereIn('object_key', objects.map((o) => o.object_key)).delete();
+        tally.deleted += objects.length;
+        heartbeat(tally);
       }
       await loaded.target(`${ledger}.key_map`).where({ migration_id: req.migrationId, entity: req.entity }).delete();
       const batchIds = (await ctx.deps.control(`${CONTROL_SCHEMA}.batches`).select('batch_id').where({ migration_id: req.migrationId, entity: req.entity })).map((b) => b.batch_id as string);

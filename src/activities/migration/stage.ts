@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
@@ -10,7 +11,9 @@ import { replaceAtPaths } from '../../core/json-paths';
 import { tokenFor } from '../../core/tokens';
 import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from './batch-id';
-import { encryptionContext, MigrationContext, stagingKeys, withHeartbeat } from './context';
+import { inLanes } from '../../core/lanes';
+import { encryptionContext, fileContext, MigrationContext, stagingKeys, withHeartbeat } from './context';
+import { StagedFile, stageFile } from './files';
 import { withoutValues } from './errors';
 import type { Manifest, StagedRows } from './manifest';
 
@@ -121,6 +124,34 @@ export function createStageActivities(ctx: MigrationContext) {
       }
 
       const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
+      // Files: each object a row names is streamed, hashed and encrypted into staging.
+      const files: StagedFile[] = [];
+      const fileColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.file);
+      if (fileColumns.length) {
+        const missing = new Set<number>();
+        const jobs = staged.rows.flatMap((row, r) => fileColumns.filter(({ i }) => typeof row[i] === 'string').map(({ c, i }) => ({ r, c, objectKey: row[i] as string })));
+        await withHeartbeat({ phase: 'stage-files', batchId }, () =>
+          inLanes(jobs, 4, async ({ r, c, objectKey }) => {
+            const id = createHash('sha256').update(`${c.name}\0${objectKey}`).digest('hex').slice(0, 32);
+            const stagedKey = `${keys.rows.replace(/\/rows\.json\.gz\.enc$/, '')}/files/${id}.enc`;
+            try {
+              const { sha256, bytes } = await stageFile(ctx.deps.s3, loaded.cipher, { bucket: c.file!.sourceBucket, key: objectKey }, { bucket: loaded.bucket, key: stagedKey, sse: loaded.sseKmsKeyId }, fileContext(req.migrationId, req.entity, batchId, id));
+              files.push({ column: c.name, businessKey: digests[r]![0], sourceKey: objectKey, stagedKey, sha256, bytes });
+            } catch (err) {
+              if ((err as Error).name !== 'NoSuchKey') throw err;
+              missing.add(r);
+              quarantined.push({ sourceKey: staged.sourceKeys[r]!, businessKey: digests[r]![0], reason: 'missing_file', column: c.name, detail: `the object is not in bucket ${c.file!.sourceBucket}`, row: {} });
+            }
+          }),
+        );
+        if (missing.size) {
+          const keep = (_: unknown, r: number) => !missing.has(r);
+          staged.rows = staged.rows.filter(keep);
+          staged.sourceKeys = staged.sourceKeys.filter(keep);
+          digests.splice(0, digests.length, ...digests.filter(keep));
+          files.splice(0, files.length, ...files.filter((f) => digests.some(([bk]) => bk === f.businessKey)));
+        }
+      }
       const manifest: Manifest = {
         version: 1,
         migrationId: req.migrationId,
@@ -134,6 +165,7 @@ export function createStageActivities(ctx: MigrationContext) {
         rowCount: staged.rows.length,
         quarantined: quarantined.length,
         digests,
+        files,
       };
       await withHeartbeat({ phase: 'stage', batchId }, async () => {
         await putVaultEntries(ctx.deps.control, vaultKey, req.migrationId, vault);

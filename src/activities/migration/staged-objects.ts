@@ -10,7 +10,8 @@ async function getObject(ctx: MigrationContext, bucket: string, key: string): Pr
   return Buffer.from(await out.Body!.transformToByteArray());
 }
 
-function integrity(err: unknown): never {
+/** An IntegrityError becomes a non-retryable failure; anything else passes through. */
+export function integrityFailure(err: unknown): never {
   if (err instanceof IntegrityError) throw ApplicationFailure.create({ message: err.message, type: 'IntegrityError', nonRetryable: true });
   throw err;
 }
@@ -24,7 +25,7 @@ export async function readManifest(ctx: MigrationContext, loaded: LoadedPlan, mi
     if (manifest.batchId !== batchId || manifest.planHash !== loaded.planHash) throw new IntegrityError(`${keys.manifest}: belongs to another batch or plan`);
     return manifest;
   } catch (err) {
-    return integrity(err);
+    return integrityFailure(err);
   }
 }
 
@@ -37,6 +38,6 @@ export async function readStagedRows(ctx: MigrationContext, loaded: LoadedPlan, 
     if (staged.rows.length !== manifest.rowCount) throw new IntegrityError(`${keys.rows}: ${staged.rows.length} rows, the manifest says ${manifest.rowCount}`);
     return staged;
   } catch (err) {
-    return integrity(err);
+    return integrityFailure(err);
   }
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { readLocalStack } from '../../config';
+import { createS3Client } from '../../clients/aws';
+import { loadConfig, readLocalStack } from '../../config';
 import { UsageError } from '../command';
 
 /** `cutover demo seed`: fills the demo legacy LMS (source) and creates the new LMS schema (target). */
@@ -26,11 +27,19 @@ export async function demoSeed(args: string[]): Promise<number> {
   // The demo lives outside src/: nothing of its schema is part of the product.
   const { seedLms } = require('../../../demo/lms/seed') as typeof import('../../../demo/lms/seed');
   const started = Date.now();
-  const result = await seedLms({ sourceUrl, targetUrl, users, badRatio, seed: Number(values.seed), full: values.lms, orphanRatio: Number(values['orphan-ratio']), resetTarget: !values['keep-target'] });
+  const s3 = createS3Client(loadConfig().s3);
+  let result;
+  try {
+    const files = { s3, sourceBucket: 'legacy-lms-files', targetBucket: 'new-lms-files' };
+    result = await seedLms({ sourceUrl, targetUrl, users, badRatio, seed: Number(values.seed), full: values.lms, orphanRatio: Number(values['orphan-ratio']), resetTarget: !values['keep-target'], files });
+  } finally {
+    s3.destroy();
+  }
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   console.log(`seeded ${result.users} legacy users (${result.badStatus} with an unknown status code, ${result.missingEmail} without an email) in ${seconds}s`);
   if (values.lms) {
     console.log(`  and ${result.orgUnits} org units, ${result.courses} courses, ${result.enrollments} enrollments (${result.orphanEnrollments} orphans), ${result.results} assessment results, ${result.statements} xAPI statements`);
+    console.log(`  and ${result.packages} SCORM packages and ${result.certificates} certificate PDFs in bucket legacy-lms-files`);
   }
   return 0;
 }
