@@ -62,12 +62,14 @@ entities:
   });
 
   it.each([
-    ['an unknown field', '      a: { from: x, colour: red }', 'entities.users.columns.a.colour: unknown field (expected one of from, constant, transform, pii, pii_paths, protect, reference)'],
+    ['an unknown field', '      a: { from: x, colour: red }', 'entities.users.columns.a.colour: unknown field (expected one of from, constant, transform, pii, pii_paths, protect, reference, file)'],
     ['from and constant together', '      a: { from: x, constant: 1 }', 'entities.users.columns.a: expected exactly one of `from` (source columns) or `constant`'],
     ['combine with one column', '      a: { from: x, transform: combine }', 'entities.users.columns.a.from: combine needs a list of two or more source columns'],
     ['two columns without combine', '      a: { from: [x, y] }', 'entities.users.columns.a.from: several source columns need the combine transform, not copy'],
     ['protect without pii', '      a: { from: x, protect: drop }', 'entities.users.columns.a.protect: only applies to a column marked `pii` or `pii_paths`'],
     ['a bad split part', '      a: { from: x, transform: { split: { separator: " ", part: middle } } }', 'entities.users.columns.a.transform.split.part: expected first, last, rest or a 0-based index, got "middle"'],
+    ['a file column with a transform', '      a: { from: x, transform: trim, file: { source_bucket: old-files, target_bucket: new-files } }', 'entities.users.columns.a.file: a file column holds the object key as it is (no pii, reference or transform)'],
+    ['a bad bucket name', '      a: { from: x, file: { source_bucket: Old_Files, target_bucket: new-files } }', 'entities.users.columns.a.file.source_bucket: expected an S3 bucket name, got "Old_Files"'],
     ['a non-identifier source column', '      a: { from: "x; drop table y" }', 'entities.users.columns.a.from: expected an SQL identifier, got "x; drop table y"'],
   ])('names %s by its path', (_what, column, expected) => {
     expect(issues(minimal(`      legacy_user_id: { from: user_id }\n${column}`))).toContain(expected);
