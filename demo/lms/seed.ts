@@ -53,6 +53,7 @@ export interface SeedResult {
   statements: number;
   packages: number;
   certificates: number;
+  attachments: number;
 }
 
 const ORG_UNITS = 50;
@@ -68,7 +69,7 @@ export async function seedLms(o: SeedOptions): Promise<SeedResult> {
   const pick = <T>(list: readonly T[]) => list[Math.floor(rand() * list.length)]!;
   const source = new Client({ connectionString: o.sourceUrl });
   await source.connect();
-  const result: SeedResult = { users: o.users, badStatus: 0, missingEmail: 0, orgUnits: ORG_UNITS, courses: 0, enrollments: 0, orphanEnrollments: 0, results: 0, statements: 0, packages: 0, certificates: 0 };
+  const result: SeedResult = { users: o.users, badStatus: 0, missingEmail: 0, orgUnits: ORG_UNITS, courses: 0, enrollments: 0, orphanEnrollments: 0, results: 0, statements: 0, packages: 0, certificates: 0, attachments: 0 };
   const people: { email: string | null; name: string; created: number }[] = [];
   try {
     await source.query(readFileSync(join(__dirname, 'source.sql'), 'utf8'));
@@ -122,7 +123,7 @@ export async function seedLms(o: SeedOptions): Promise<SeedResult> {
     const target = new Client({ connectionString: o.targetUrl });
     await target.connect();
     try {
-      if (o.resetTarget) await target.query('drop table if exists certificates, course_packages, xapi_statements, assessment_results, enrollments, courses, people, org_units cascade; drop schema if exists cutover cascade');
+      if (o.resetTarget) await target.query('drop table if exists attachments, certificates, course_packages, xapi_statements, assessment_results, enrollments, courses, people, org_units cascade; drop schema if exists cutover cascade');
       await target.query(readFileSync(join(__dirname, 'target.sql'), 'utf8'));
     } finally {
       await target.end();
@@ -248,6 +249,17 @@ async function seedFiles(
     uploads.push({ key, body: () => scormPackage(code, title, size, fill) });
   });
   await insertColumns(source, 'legacy_course_packages', ['package_id', 'course_id', 'file_key'], ['int', 'int', 'text'], packages);
+  // A syllabus handout per course.
+  const attachments: unknown[][] = [[], [], []];
+  courseCols[0]!.forEach((id, i) => {
+    const key = `attachments/${courseCols[1]![i] as string}/syllabus.pdf`;
+    attachments[0]!.push(id);
+    attachments[1]!.push(id);
+    attachments[2]!.push(key);
+    uploads.push({ key, body: () => certificatePdf('Syllabus', courseCols[2]![i] as string) });
+  });
+  await insertColumns(source, 'legacy_attachments', ['attachment_id', 'course_id', 'file_key'], ['int', 'int', 'text'], attachments);
+  result.attachments = attachments[0]!.length;
   const certificates: unknown[][] = [[], [], []];
   const count = Math.min(o.files!.certificates ?? 300, completed.length);
   for (let i = 0; i < count; i++) {

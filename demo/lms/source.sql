@@ -1,5 +1,5 @@
 -- The legacy LMS: wide tables, names in one field, status codes, epoch seconds, JSON blobs.
-drop table if exists legacy_certificates, legacy_course_packages, legacy_xapi, legacy_results, legacy_enrollments, legacy_courses, legacy_users, legacy_org_units;
+drop table if exists legacy_attachments, legacy_certificates, legacy_course_packages, legacy_xapi, legacy_results, legacy_enrollments, legacy_courses, legacy_users, legacy_org_units;
 create table legacy_org_units (
   org_id    integer primary key,
   org_code  varchar(20) not null,
@@ -52,4 +52,9 @@ create table legacy_certificates (
   certificate_id integer primary key,
   enrollment_id  integer not null,
   file_key       varchar(200) not null -- a PDF in the legacy object store
+);
+create table legacy_attachments (
+  attachment_id integer primary key,
+  course_id     integer not null,
+  file_key      varchar(200) not null -- a handout in the legacy object store
 );

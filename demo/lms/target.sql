@@ -78,3 +78,10 @@ create table if not exists certificates (
   enrollment_id         bigint not null references enrollments (id),
   file_key              varchar(200) not null
 );
+
+create table if not exists attachments (
+  id                   bigserial primary key,
+  legacy_attachment_id integer not null unique,
+  course_id            bigint not null references courses (id),
+  file_key             varchar(200) not null
+);

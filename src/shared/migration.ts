@@ -112,6 +112,8 @@ export interface EntityRunInput {
   lanes: number;
   throttleRowsPerSecond: number;
   maxQuarantineRatio: number;
+  /** Set on a partition of a large entity: its share of the ranges, planned by the entity's run. */
+  partition?: { index: number; of: number; ranges: KeyRange[] };
 }
 
 /** What an entity run carries over continue-as-new: the ranges still to do and the tally. */

@@ -1,4 +1,4 @@
-import { ApplicationFailure, continueAsNew, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, executeChild, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import { quarantineAbortReason } from '../core/abort';
 import { emptyProgress, EntityProgress, EntityRunInput, EntityRunState, RangePage } from '../shared/migration';
 import { entityProgressQuery } from '../shared/queries';
@@ -6,6 +6,8 @@ import { batch } from './proxies';
 import { inLanes } from '../core/lanes';
 
 const RANGES_PER_PAGE = 500;
+/** An entity with at least this many batches is split into partitions, one child workflow each. */
+export const PARTITION_MIN_BATCHES = 40;
 
 /**
  * One entity, as a child workflow: split the source into keyset ranges, then stage → load →
@@ -14,7 +16,12 @@ const RANGES_PER_PAGE = 500;
  */
 export async function migrateEntity(input: EntityRunInput, carried?: EntityRunState): Promise<EntityProgress> {
   const { migrationId, entity } = input;
-  const state: EntityRunState = carried ?? { planned: false, after: null, ranges: [], progress: emptyProgress(entity, input.sourceRows) };
+  const state: EntityRunState = carried ?? {
+    planned: input.partition !== undefined,
+    after: null,
+    ranges: input.partition?.ranges ?? [],
+    progress: { ...emptyProgress(entity, input.sourceRows), batches: input.partition?.ranges.length ?? 0 },
+  };
   const progress = state.progress;
   setHandler(entityProgressQuery, () => progress);
 
@@ -24,6 +31,24 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     progress.batches += page.ranges.length;
     state.planned = page.done;
     state.after = page.next;
+  }
+
+  // A large entity runs as partitions: contiguous slices of its ranges, each a child workflow.
+  if (!input.partition && !carried && input.lanes > 1 && state.ranges.length >= PARTITION_MIN_BATCHES) {
+    const of = input.lanes;
+    const size = Math.ceil(state.ranges.length / of);
+    const parts = await Promise.all(
+      Array.from({ length: of }, (_, index) =>
+        executeChild(migrateEntity, {
+          workflowId: `${workflowInfo().workflowId}/part-${index}`,
+          args: [{ ...input, lanes: 1, throttleRowsPerSecond: Math.floor(input.throttleRowsPerSecond / of), partition: { index, of, ranges: state.ranges.slice(index * size, (index + 1) * size) } }],
+        }),
+      ),
+    );
+    for (const p of parts) add(progress, p);
+    progress.batches = state.ranges.length;
+    checkReconcile(entity, progress);
+    return progress;
   }
 
   let abortReason: string | undefined;
@@ -47,6 +72,11 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   if (taken < state.ranges.length) {
     await continueAsNew<typeof migrateEntity>(input, { ...state, ranges: state.ranges.slice(taken) });
   }
+  checkReconcile(entity, progress);
+  return progress;
+}
+
+function checkReconcile(entity: string, progress: EntityProgress): void {
   const r = progress.reconcile;
   if (r.missing || r.mismatched || r.duplicated || r.found !== r.expected) {
     throw ApplicationFailure.create({
@@ -55,7 +85,16 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
       nonRetryable: true,
     });
   }
-  return progress;
+}
+
+/** Adds a partition's tally to its entity's. */
+function add(total: EntityProgress, part: EntityProgress): void {
+  for (const k of ['batchesDone', 'extracted', 'inserted', 'updated', 'unchanged', 'quarantined'] as const) total[k] += part[k];
+  const r = total.reconcile;
+  const p = part.reconcile;
+  for (const k of ['expected', 'found', 'missing', 'mismatched', 'duplicated'] as const) r[k] += p[k];
+  r.sampleMissing = [...r.sampleMissing, ...p.sampleMissing].slice(0, 10);
+  r.sampleMismatched = [...r.sampleMismatched, ...p.sampleMismatched].slice(0, 10);
 }
 
 function record(p: EntityProgress, extracted: number, stageQuarantined: number, loaded: { inserted: number; updated: number; unchanged: number; quarantined: number }, checked: { expected: number; found: number; missing: number; mismatched: number; duplicated: number; sampleMissing: string[]; sampleMismatched: string[] }): void {

@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  ContinueAsNew,
   continueAsNew,
   executeChild,
   isCancellation,
@@ -149,7 +150,8 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     report.phase = undefined;
     return report;
   } catch (err) {
-    if (isCancellation(err)) throw err; // cancel stops the migration; rollback is its own decision
+    // Continue-as-new is thrown, not a failure; cancel stops the migration (rollback is its own decision).
+    if (err instanceof ContinueAsNew || isCancellation(err)) throw err;
     const reason = err instanceof RollbackRequested ? err.message : describe(err);
     report.status = 'rolling-back';
     await CancellationScope.nonCancellable(async () => {

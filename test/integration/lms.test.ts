@@ -14,7 +14,7 @@ import { progressQuery } from '../../src/shared/queries';
 import { isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
 
 const LMS_PLAN = join(ROOT, 'examples', 'lms.plan.yaml');
-const TABLES = ['org_units', 'people', 'courses', 'course_packages', 'enrollments', 'assessment_results', 'certificates', 'xapi_statements'];
+const TABLES = ['org_units', 'people', 'courses', 'course_packages', 'attachments', 'enrollments', 'assessment_results', 'certificates', 'xapi_statements'];
 
 /** The LMS plan under another name, its files in buckets of the test's own. */
 function lmsPlan(name: string, change: (p: Plan) => Plan = (p) => p): Plan {
@@ -109,8 +109,8 @@ describe('a whole learning platform, phase by phase', () => {
     // Files: every package and certificate is in the new bucket, byte for byte.
     const s3 = createS3Client(env.config.s3);
     try {
-      const keys = await sql<{ file_key: string }>(ownerUrl(env), 'select file_key from legacy_course_packages union all select file_key from legacy_certificates');
-      expect(keys).toHaveLength(seeded.packages + seeded.certificates);
+      const keys = await sql<{ file_key: string }>(ownerUrl(env), 'select file_key from legacy_course_packages union all select file_key from legacy_attachments union all select file_key from legacy_certificates');
+      expect(keys).toHaveLength(seeded.packages + seeded.attachments + seeded.certificates);
       for (const { file_key } of keys) {
         const [a, b] = await Promise.all(
           [`${plan.name}-src`, `${plan.name}-dst`].map(async (Bucket) => createHash('sha256').update(await (await s3.send(new GetObjectCommand({ Bucket, Key: file_key }))).Body!.transformToByteArray()).digest('hex')),
@@ -121,6 +121,17 @@ describe('a whole learning platform, phase by phase', () => {
       s3.destroy();
     }
     expect(report.entities.find((e) => e.entity === 'certificates')).toMatchObject({ inserted: seeded.certificates, quarantined: 0 });
+    // The largest entity ran as partitions, each its own child workflow.
+    if (users >= 20_000) {
+      const { client, connection } = await connectClient(env.config);
+      try {
+        let parts = 0;
+        for await (const _ of client.workflow.list({ query: `WorkflowId STARTS_WITH '${started.workflowId}/xapi_statements/part-'` })) parts++;
+        expect(parts).toBe(plan.settings.parallelism);
+      } finally {
+        await connection.close();
+      }
+    }
     expect(report.phases.map((p) => [p.phase, p.clean])).toEqual([
       ['people', true],
       ['learning', true],

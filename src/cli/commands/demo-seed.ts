@@ -39,7 +39,7 @@ export async function demoSeed(args: string[]): Promise<number> {
   console.log(`seeded ${result.users} legacy users (${result.badStatus} with an unknown status code, ${result.missingEmail} without an email) in ${seconds}s`);
   if (values.lms) {
     console.log(`  and ${result.orgUnits} org units, ${result.courses} courses, ${result.enrollments} enrollments (${result.orphanEnrollments} orphans), ${result.results} assessment results, ${result.statements} xAPI statements`);
-    console.log(`  and ${result.packages} SCORM packages and ${result.certificates} certificate PDFs in bucket legacy-lms-files`);
+    console.log(`  and ${result.packages} SCORM packages, ${result.attachments} attachments and ${result.certificates} certificate PDFs in bucket legacy-lms-files`);
   }
   return 0;
 }
