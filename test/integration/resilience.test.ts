@@ -208,6 +208,9 @@ describe('a staged file changed in staging', () => {
       await expect(run.run(activities.loadBatch, { ...staged, runId: 'ok' })).resolves.toMatchObject({ inserted: staged.staged });
       const reconciled = (await run.run(activities.reconcileBatch, staged)) as { clean: boolean };
       expect(reconciled.clean).toBe(true);
+      // Files copied by the failed attempts are known to the ledger too, so a rollback removes them.
+      const ledgered = await sql<{ n: string }>(env.config.databases.targetUrl!, "select count(*) as n from cutover.files where entity = 'course_packages'");
+      expect(Number(ledgered[0]!.n)).toBe(staged.staged);
     }
   });
 });

@@ -8,6 +8,8 @@ import type { StagingCipher } from '../../crypto/staging-cipher';
 
 /** A file a batch carries: where it came from, where it is staged, what its bytes hash to. */
 export interface StagedFile {
+  /** Names the staged object and binds its encryption context. */
+  fileId: string;
   column: string;
   businessKey: string;
   sourceKey: string;
@@ -17,6 +19,8 @@ export interface StagedFile {
 }
 
 export const SHA_METADATA = 'cutover-sha256';
+/** Which migration copied a target object: a retry recognises its own copy and ledgers it. */
+export const MIGRATION_METADATA = 'cutover-migration';
 const PART_SIZE = 8 * 1024 * 1024; // multipart above this; at most QUEUE parts in memory
 const QUEUE = 2;
 
@@ -68,17 +72,19 @@ export async function stageFile(
 
 /**
  * Copies a staged file to the target bucket, decrypting on the way, and checks its SHA-256
- * against the manifest's: a file changed in staging never stays in the target.
+ * against the manifest's: a file changed in staging never stays in the target. Returns
+ * 'copied' for an object this migration wrote (now, or in an attempt whose transaction did not
+ * commit), so rollback knows it; 'unchanged' for one that was there before with the same bytes.
  */
-export async function loadFile(s3: S3Client, cipher: StagingCipher, file: StagedFile, staging: string, target: string, context: Record<string, string>): Promise<'copied' | 'unchanged'> {
+export async function loadFile(s3: S3Client, cipher: StagingCipher, file: StagedFile, staging: string, target: string, migrationId: string, context: Record<string, string>): Promise<'copied' | 'unchanged'> {
   const head = await s3.send(new HeadObjectCommand({ Bucket: target, Key: file.sourceKey })).catch(() => undefined);
-  if (head?.Metadata?.[SHA_METADATA] === file.sha256) return 'unchanged';
+  if (head?.Metadata?.[SHA_METADATA] === file.sha256) return head.Metadata[MIGRATION_METADATA] === migrationId ? 'copied' : 'unchanged';
   const m = meter();
   try {
     await streamToS3(s3, await open(s3, staging, file.stagedKey), [await cipher.decryptingStream(context, file.stagedKey), m.stream], {
       Bucket: target,
       Key: file.sourceKey,
-      Metadata: { [SHA_METADATA]: file.sha256 },
+      Metadata: { [SHA_METADATA]: file.sha256, [MIGRATION_METADATA]: migrationId },
     });
   } catch (err) {
     if (err instanceof IntegrityError) throw err;

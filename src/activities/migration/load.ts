@@ -91,8 +91,7 @@ export function createLoadActivities(ctx: MigrationContext) {
           4,
           async (f) => {
             const target = spec.columns.find((c) => c.name === f.column)!.file!.targetBucket;
-            const id = f.stagedKey.replace(/^.*\/files\/(.+)\.enc$/, '$1');
-            const outcome = await loadFile(ctx.deps.s3, loaded.cipher, f, loaded.bucket, target, fileContext(req.migrationId, req.entity, req.batchId, id)).catch(integrityFailure);
+            const outcome = await loadFile(ctx.deps.s3, loaded.cipher, f, loaded.bucket, target, req.migrationId, fileContext(req.migrationId, req.entity, req.batchId, f.fileId)).catch(integrityFailure);
             if (outcome === 'copied') copied.push({ bucket: target, objectKey: f.sourceKey, sha256: f.sha256 });
           },
         ),

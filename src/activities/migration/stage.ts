@@ -132,11 +132,11 @@ export function createStageActivities(ctx: MigrationContext) {
         const jobs = staged.rows.flatMap((row, r) => fileColumns.filter(({ i }) => typeof row[i] === 'string').map(({ c, i }) => ({ r, c, objectKey: row[i] as string })));
         await withHeartbeat({ phase: 'stage-files', batchId }, () =>
           inLanes(jobs, 4, async ({ r, c, objectKey }) => {
-            const id = createHash('sha256').update(`${c.name}\0${objectKey}`).digest('hex').slice(0, 32);
-            const stagedKey = `${keys.rows.replace(/\/rows\.json\.gz\.enc$/, '')}/files/${id}.enc`;
+            const fileId = createHash('sha256').update(`${c.name}\0${objectKey}`).digest('hex').slice(0, 32);
+            const stagedKey = keys.file(fileId);
             try {
-              const { sha256, bytes } = await stageFile(ctx.deps.s3, loaded.cipher, { bucket: c.file!.sourceBucket, key: objectKey }, { bucket: loaded.bucket, key: stagedKey, sse: loaded.sseKmsKeyId }, fileContext(req.migrationId, req.entity, batchId, id));
-              files.push({ column: c.name, businessKey: digests[r]![0], sourceKey: objectKey, stagedKey, sha256, bytes });
+              const { sha256, bytes } = await stageFile(ctx.deps.s3, loaded.cipher, { bucket: c.file!.sourceBucket, key: objectKey }, { bucket: loaded.bucket, key: stagedKey, sse: loaded.sseKmsKeyId }, fileContext(req.migrationId, req.entity, batchId, fileId));
+              files.push({ fileId, column: c.name, businessKey: digests[r]![0], sourceKey: objectKey, stagedKey, sha256, bytes });
             } catch (err) {
               if ((err as Error).name !== 'NoSuchKey') throw err;
               missing.add(r);
