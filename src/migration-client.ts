@@ -1,12 +1,13 @@
 import { userInfo } from 'node:os';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { connectClient } from './clients/temporal';
 import { CutoverConfig, workflowUrl } from './config';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
-import type { MigrationReport } from './shared/migration';
-import { approveUpdate, rollbackSignal } from './shared/queries';
+import type { Controls, MigrationReport } from './shared/migration';
+import { approveUpdate, pauseUpdate, resumeUpdate, rollbackSignal, TuneRequest, tuneUpdate } from './shared/queries';
 import type { Approval } from './shared/migration';
+import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
 import { migrate } from './workflows';
 
 export interface StartedMigration {
@@ -28,6 +29,57 @@ export function workflowIdOf(migrationId: string): string {
   return `cutover-${migrationId}`;
 }
 
+/** A migration named by its id (lms-0882549636e5) or its workflow id (cutover-lms-…). */
+export function workflowIdFrom(id: string): string {
+  return id.startsWith('cutover-') ? id : workflowIdOf(id);
+}
+
+export class MigrationNotFoundError extends Error {
+  constructor(readonly workflowId: string, namespace: string) {
+    super(`no migration ${workflowId.replace(/^cutover-/, '')}: workflow ${workflowId} is not in namespace ${namespace} (\`cutover list\` shows the migrations)`);
+    this.name = 'MigrationNotFoundError';
+  }
+}
+
+/** The workflow refused an operator's request (its validator said why). */
+export class RefusedError extends Error {
+  constructor(message: string) {
+    super(`refused: ${message}`);
+    this.name = 'RefusedError';
+  }
+}
+
+/** Runs `fn` with a client; closes the connection; turns "not found" and refused updates into clear errors. */
+export async function withClient<T>(config: CutoverConfig, workflowId: string | undefined, fn: (client: Client) => Promise<T>): Promise<T> {
+  const { client, connection } = await connectClient(config);
+  try {
+    return await fn(client);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError && workflowId) throw new MigrationNotFoundError(workflowId, config.temporal.namespace);
+    if (err instanceof WorkflowUpdateFailedError) throw new RefusedError((err.cause as Error | undefined)?.message ?? err.message);
+    throw err;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** A one-line summary and a Markdown description shown by the Web UI from the start. */
+function startMetadata(plan: Plan, hash: string, startedBy: string): { staticSummary: string; staticDetails: string } {
+  const rows = plan.phases.map((p) => `| ${p.name} | ${p.entities.join(', ')} | ${p.gate ? (p.gate.distinctApprover ? 'approval by a second person' : 'approval') : '–'} |`);
+  return {
+    staticSummary: `Cutover migration ${plan.name}: ${plan.entities.length} entities in ${plan.phases.length} phases, started by ${startedBy}`,
+    staticDetails: [
+      `**Plan** \`${plan.name}\` (hash \`${hash.slice(0, 12)}\`) · source \`$${plan.source.urlEnv}\` → target \`$${plan.target.urlEnv}\``,
+      '',
+      `Batch size ${plan.settings.batchSize} · parallelism ${plan.settings.parallelism} · throttle ${plan.settings.throttleRowsPerSecond || 'none'} · abort above ${(plan.settings.abort.maxQuarantineRatio * 100).toFixed(1)} % quarantined`,
+      '',
+      '| phase | entities | gate |',
+      '|---|---|---|',
+      ...rows,
+    ].join('\n'),
+  };
+}
+
 /** The operator, as recorded: a login name, never an email address. */
 export function defaultOperator(): string {
   return process.env.CUTOVER_OPERATOR || userInfo().username;
@@ -45,10 +97,19 @@ export async function startMigration(config: CutoverConfig, plan: Plan, options:
   try {
     let handle;
     try {
+      const startedBy = options.startedBy ?? defaultOperator();
       handle = await client.workflow.start(migrate, {
         workflowId,
         taskQueue: options.taskQueue ?? config.temporal.taskQueue,
-        args: [{ plan, migrationId, planHash: hash, startedBy: options.startedBy ?? defaultOperator() }],
+        args: [{ plan, migrationId, planHash: hash, startedBy }],
+        typedSearchAttributes: [
+          { key: CUTOVER_PLAN, value: plan.name },
+          { key: CUTOVER_STATUS, value: 'running' },
+          { key: CUTOVER_PHASE, value: plan.phases[0]!.name },
+          { key: CUTOVER_ROWS_LOADED, value: 0 },
+          { key: CUTOVER_PERCENT, value: 0 },
+        ],
+        ...startMetadata(plan, hash, startedBy),
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) throw new MigrationAlreadyRunningError(workflowId);
@@ -63,21 +124,34 @@ export async function startMigration(config: CutoverConfig, plan: Plan, options:
 }
 
 /** Approves (or rejects) the gate a migration waits at; the workflow refuses a forbidden approver. */
-export async function decideGate(config: CutoverConfig, workflowId: string, phase: string, approver: string, decision: 'approve' | 'reject' = 'approve'): Promise<Approval> {
-  const { client, connection } = await connectClient(config);
-  try {
-    return await client.workflow.getHandle(workflowId).executeUpdate(approveUpdate, { args: [{ phase, approver, decision }] });
-  } finally {
-    await connection.close();
-  }
+export function decideGate(config: CutoverConfig, workflowId: string, phase: string, approver: string, decision: 'approve' | 'reject' = 'approve'): Promise<Approval> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(approveUpdate, { args: [{ phase, approver, decision }] }));
 }
 
 /** Asks a running migration to stop and undo everything it did. */
-export async function requestRollback(config: CutoverConfig, workflowId: string, requestedBy: string, reason?: string): Promise<void> {
-  const { client, connection } = await connectClient(config);
-  try {
-    await client.workflow.getHandle(workflowId).signal(rollbackSignal, { requestedBy, reason });
-  } finally {
-    await connection.close();
-  }
+export function requestRollback(config: CutoverConfig, workflowId: string, requestedBy: string, reason?: string): Promise<void> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).signal(rollbackSignal, { requestedBy, reason }));
+}
+
+/** No new batch starts until resumed; batches in flight finish. */
+export function pauseMigration(config: CutoverConfig, workflowId: string, by: string, reason?: string): Promise<Controls> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(pauseUpdate, { args: [{ by, reason }] }));
+}
+
+export function resumeMigration(config: CutoverConfig, workflowId: string, by: string, reason?: string): Promise<Controls> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(resumeUpdate, { args: [{ by, reason }] }));
+}
+
+/** Changes the throttle and/or the batch size of a running migration; refused values throw RefusedError. */
+export function tuneMigration(config: CutoverConfig, workflowId: string, request: TuneRequest): Promise<Controls> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(tuneUpdate, { args: [request] }));
+}
+
+/** Stops a migration without undoing anything (`rollback` undoes); its entity runs are cancelled too. */
+export function cancelMigration(config: CutoverConfig, workflowId: string): Promise<void> {
+  return withClient(config, workflowId, async (client) => {
+    const handle = client.workflow.getHandle(workflowId);
+    await handle.describe(); // a clear "not found" before anything else
+    await handle.cancel();
+  });
 }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createKmsClient, createS3Client } from './clients/aws';
@@ -18,9 +19,35 @@ export interface RunningWorker {
   done: Promise<void>;
 }
 
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9464';
+
+function portFree(address: string): Promise<boolean> {
+  const i = address.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(Number(address.slice(i + 1)), address.slice(0, i), () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Where the worker serves Prometheus metrics: CUTOVER_METRICS_ADDRESS (host:port, or `off`),
+ * else 127.0.0.1:9464 when that port is free (a second worker on the machine goes without).
+ */
+export async function resolveMetricsAddress(env: NodeJS.ProcessEnv = process.env): Promise<{ address?: string; note?: string }> {
+  const wanted = env.CUTOVER_METRICS_ADDRESS;
+  if (wanted === 'off') return {};
+  if (wanted) {
+    if (!/^[^\s:]+:\d+$/.test(wanted)) throw new Error(`CUTOVER_METRICS_ADDRESS: expected host:port or off, got ${JSON.stringify(wanted)}`);
+    return { address: wanted };
+  }
+  if (await portFree(DEFAULT_METRICS_ADDRESS)) return { address: DEFAULT_METRICS_ADDRESS };
+  return { note: `metrics off: ${DEFAULT_METRICS_ADDRESS} is taken (another worker?); set CUTOVER_METRICS_ADDRESS` };
+}
+
 /** Builds a worker with its clients; `taskQueue` defaults to the configured one. */
-export async function startWorker(config: CutoverConfig, options: { taskQueue?: string } = {}): Promise<RunningWorker> {
-  installRuntime();
+export async function startWorker(config: CutoverConfig, options: { taskQueue?: string; metricsAddress?: string } = {}): Promise<RunningWorker> {
+  installRuntime({ metricsAddress: options.metricsAddress });
   if (!config.databases.controlUrl) throw new Error('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
   const s3 = createS3Client(config.s3);
   const kms = createKmsClient(config.kms);
@@ -81,8 +108,10 @@ export async function main(): Promise<void> {
     process.exitCode = 3;
     return;
   }
-  const running = await startWorker(config);
+  const metrics = await resolveMetricsAddress();
+  const running = await startWorker(config, { metricsAddress: metrics.address });
   console.log(`worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.connection.address} (namespace ${config.temporal.namespace})`);
+  console.log(metrics.address ? `metrics: http://${metrics.address}/metrics` : metrics.note);
   await running.done;
 }
 

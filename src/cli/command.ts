@@ -7,6 +7,8 @@ export const EXIT = {
   usage: 2,
   /** A dependency is unavailable (stack not up, Temporal unreachable). */
   unavailable: 3,
+  /** No such migration. */
+  notFound: 4,
 } as const;
 
 export class UsageError extends Error {

@@ -1,20 +1,45 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ConfigError } from '../config';
-import { MigrationAlreadyRunningError } from '../migration-client';
+import { MigrationAlreadyRunningError, MigrationNotFoundError, RefusedError } from '../migration-client';
 import { PlanError } from '../plan/validate';
 import { BinaryUnavailableError } from '../stack/binaries';
 import { StackError } from '../stack/stack';
 import { Command, EXIT, UsageError, wantsHelp } from './command';
+import { auditCommand } from './commands/audit';
+import { codecServerCommand } from './commands/codec-server';
 import { demoCommand } from './commands/demo';
 import { doctorCommand } from './commands/doctor';
 import { planCommand } from './commands/plan';
 import { startCommand } from './commands/start';
 import { approveCommand, rollbackCommand } from './commands/gate';
+import { statusCommand } from './commands/status';
+import { listCommand } from './commands/list';
+import { cancelCommand, pauseCommand, resumeCommand, tuneCommand } from './commands/controls';
+import { reportCommand } from './commands/report';
 import { stackCommand } from './commands/stack';
 import { wiringCheckCommand } from './commands/wiring-check';
 import { workerCommand } from './commands/worker';
 
-const COMMANDS: Command[] = [startCommand, approveCommand, rollbackCommand, planCommand, stackCommand, doctorCommand, workerCommand, wiringCheckCommand, demoCommand];
+const COMMANDS: Command[] = [
+  startCommand,
+  statusCommand,
+  listCommand,
+  pauseCommand,
+  resumeCommand,
+  tuneCommand,
+  approveCommand,
+  rollbackCommand,
+  cancelCommand,
+  reportCommand,
+  auditCommand,
+  planCommand,
+  doctorCommand,
+  stackCommand,
+  workerCommand,
+  codecServerCommand,
+  wiringCheckCommand,
+  demoCommand,
+];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -31,7 +56,8 @@ function help(): string {
 function explain(err: unknown): { message: string; code: number } {
   if (err instanceof UsageError) return { message: err.message, code: EXIT.usage };
   if (err instanceof PlanError) return { message: err.message, code: EXIT.usage };
-  if (err instanceof MigrationAlreadyRunningError) return { message: err.message, code: EXIT.failed };
+  if (err instanceof MigrationAlreadyRunningError || err instanceof RefusedError) return { message: err.message, code: EXIT.failed };
+  if (err instanceof MigrationNotFoundError) return { message: err.message, code: EXIT.notFound };
   if (err instanceof ConfigError) return { message: err.message, code: EXIT.usage };
   if (err instanceof StackError || err instanceof BinaryUnavailableError) return { message: err.message, code: EXIT.unavailable };
   if (err instanceof WorkflowFailedError) {

@@ -4,14 +4,21 @@ let installed = false;
 
 /**
  * Installs Temporal's worker runtime once, with the log level from CUTOVER_LOG_LEVEL
- * (default INFO). The runtime can only be installed before the first worker or
- * native connection is created; later calls keep the first setting.
+ * (default INFO) and, when `metricsAddress` is given, a Prometheus endpoint there
+ * (http://<address>/metrics) serving Temporal's runtime metrics and Cutover's own
+ * (cutover_rows_loaded, cutover_batches_staged, …, from the activities' metric meter).
+ * The runtime can only be installed before the first worker or native connection is
+ * created; later calls keep the first setting.
  */
-export function installRuntime(level: LogLevel = (process.env.CUTOVER_LOG_LEVEL as LogLevel) || 'INFO'): void {
+export function installRuntime(options: { level?: LogLevel; metricsAddress?: string } = {}): void {
   if (installed) return;
   installed = true;
+  const level = options.level ?? ((process.env.CUTOVER_LOG_LEVEL as LogLevel) || 'INFO');
   try {
-    Runtime.install({ logger: new DefaultLogger(level) });
+    Runtime.install({
+      logger: new DefaultLogger(level),
+      ...(options.metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: options.metricsAddress, countersTotalSuffix: true } } } } : {}),
+    });
   } catch {
     /* already installed by the embedding program (a test, say) */
   }

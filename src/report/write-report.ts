@@ -1,6 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MigrationReport } from '../shared/migration';
+import { renderReportHtml } from './html';
+import type { ReportData } from './report-data';
 
 /** A readable summary of a migration report: counts, reconcile results, approvals, rollback. */
 export function reportMarkdown(r: MigrationReport): string {
@@ -20,12 +22,13 @@ export function reportMarkdown(r: MigrationReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Writes the report as JSON and Markdown; returns the two paths. */
-export function writeReport(dir: string, r: MigrationReport): { json: string; markdown: string } {
+/** Writes a report as JSON (all its data), HTML (the page with the chart) and Markdown; returns the paths. */
+export function writeReportFiles(dir: string, data: ReportData): { json: string; html: string; markdown: string } {
   mkdirSync(dir, { recursive: true });
-  const json = join(dir, `${r.migrationId}.json`);
-  const markdown = join(dir, `${r.migrationId}.md`);
-  writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);
-  writeFileSync(markdown, reportMarkdown(r));
-  return { json, markdown };
+  const base = join(dir, data.report.migrationId);
+  const paths = { json: `${base}.json`, html: `${base}.html`, markdown: `${base}.md` };
+  writeFileSync(paths.json, `${JSON.stringify(data, null, 2)}\n`);
+  writeFileSync(paths.html, renderReportHtml(data));
+  writeFileSync(paths.markdown, reportMarkdown(data.report));
+  return paths;
 }

@@ -19,6 +19,8 @@ export interface KeyRange {
   afterKey: string | null;
   lastKey: string;
   rows: number;
+  /** The batch's number within its entity (1-based), for summaries: "users batch 12/40". */
+  seq?: number;
 }
 
 export interface RangePage {
@@ -89,11 +91,25 @@ export interface RollbackRecord {
   restored: boolean;
 }
 
+/** What an operator can change while a migration runs. */
+export interface Controls {
+  paused: boolean;
+  /** The whole migration's rate limit (0: none); entities running together share it. */
+  throttleRowsPerSecond: number;
+  /** Rows per batch for ranges planned from now on; unset: the plan's. */
+  batchSize?: number;
+}
+
+export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'completed' | 'failed' | 'rolling-back' | 'rolled-back';
+
 export interface MigrationReport {
   migrationId: string;
   planHash: string;
-  status: 'running' | 'awaiting-approval' | 'completed' | 'failed' | 'rolling-back' | 'rolled-back';
+  /** The plan's name (for listings). */
+  plan?: string;
+  status: MigrationStatus;
   phase?: string;
+  controls?: Controls;
   startedBy: string;
   entities: EntityProgress[];
   phases: PhaseReconcile[];
@@ -108,9 +124,14 @@ export interface EntityRunInput {
   migrationId: string;
   entity: string;
   runId: string;
+  /** The migration's workflow, which collects live progress. */
+  rootWorkflowId: string;
   sourceRows: number;
   lanes: number;
-  throttleRowsPerSecond: number;
+  /** The controls when this run started; later changes arrive by signal. */
+  controls: Controls;
+  /** How many entity runs share the migration's throttle with this one. */
+  throttleShare: number;
   maxQuarantineRatio: number;
   /** Set on a partition of a large entity: its share of the ranges, planned by the entity's run. */
   partition?: { index: number; of: number; ranges: KeyRange[] };
@@ -122,6 +143,7 @@ export interface EntityRunState {
   after: string | null;
   ranges: KeyRange[];
   progress: EntityProgress;
+  controls: Controls;
 }
 
 export type Compensation = { kind: 'unload'; entity: string } | { kind: 'delete-staged' } | { kind: 'purge-vault' };

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Approval, EntityProgress, MigrationReport } from './migration';
+import type { Approval, Controls, EntityProgress, MigrationReport } from './migration';
 
 /** The migration's current progress: counts and reconcile results per entity, no data. */
 export const progressQuery = defineQuery<MigrationReport>('progress');
@@ -19,3 +19,31 @@ export const approveUpdate = defineUpdate<Approval, [ApproveRequest]>('approve')
 
 /** Asks for the migration to stop and roll back everything it did. */
 export const rollbackSignal = defineSignal<[{ requestedBy: string; reason?: string }]>('rollback');
+
+export interface OperatorRequest {
+  /** The operator's login (never an email address). */
+  by: string;
+  reason?: string;
+}
+
+/** No new batch starts until `resume` (batches in flight finish). Refused when already paused or ended. */
+export const pauseUpdate = defineUpdate<Controls, [OperatorRequest]>('pause');
+
+/** Lets batches start again. Refused when not paused. */
+export const resumeUpdate = defineUpdate<Controls, [OperatorRequest]>('resume');
+
+export interface TuneRequest extends OperatorRequest {
+  /** Rows per second for the whole migration; 0 lifts the limit. */
+  throttleRowsPerSecond?: number;
+  /** Rows per batch for ranges not planned yet (1..100,000). */
+  batchSize?: number;
+}
+
+/** Changes the throttle or the batch size of a running migration; the validator refuses bad values. */
+export const tuneUpdate = defineUpdate<Controls, [TuneRequest]>('tune');
+
+/** Internal: the migration passes its controls down to entity runs and their partitions. */
+export const controlsSignal = defineSignal<[Controls]>('controls');
+
+/** Internal: an entity run (or one partition of it) reports its tally to the migration. */
+export const entityProgressSignal = defineSignal<[{ entity: string; part: string; progress: EntityProgress }]>('entityProgress');

@@ -23,6 +23,11 @@ export interface StackEndpoints {
     forcePathStyle: boolean;
   };
   kms: { endpoint: string; region: string; aliases: Record<string, string> };
+  /**
+   * The codec server that decrypts payloads for the Web UI. Without its token: a viewer's
+   * endpoint is `<url>/<token>` (`cutover stack codec-url`); the token is in secrets.json.
+   */
+  codec: { url: string };
 }
 
 export interface DatabaseNames {
@@ -109,5 +114,6 @@ export function buildEndpoints(i: EndpointInputs): StackEndpoints {
       forcePathStyle: true,
     },
     kms: { endpoint: `http://${i.host}:${i.ports.kms}`, region: i.region, aliases: { ...KMS_ALIASES } },
+    codec: { url: `http://${i.host}:${i.ports.codec}` },
   };
 }

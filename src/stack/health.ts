@@ -125,3 +125,30 @@ export async function waitHealthy(probe: () => Promise<Probe>, timeoutMs: number
   }
   return fail(`not healthy after ${Math.round(timeoutMs / 1000)}s: ${last.detail}`);
 }
+
+/**
+ * The codec server answers a round trip for this token: a probe payload encoded and decoded
+ * back. Proves the server runs, holds the codec key, and accepts the stack's token.
+ */
+export async function probeCodec(url: string, token: string, timeoutMs = 3000): Promise<Probe> {
+  const probe = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"cutover-codec-probe"').toString('base64') };
+  const call = async (action: 'encode' | 'decode', body: unknown) => {
+    const res = await fetch(`${url}/${token}/${action}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}/<token>/${action}${res.status === 401 ? ' (another codec server, with another token?)' : ''}`);
+    return (await res.json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
+  };
+  try {
+    const encoded = await call('encode', { payloads: [probe] });
+    if (Buffer.from(encoded.payloads[0]?.metadata.encoding ?? '', 'base64').toString() !== 'binary/encrypted') return fail(`${url}: encode did not encrypt`);
+    const decoded = await call('decode', encoded);
+    if (decoded.payloads[0]?.data !== probe.data) return fail(`${url}: decode did not give the probe back`);
+    return ok(`encode/decode round trip; ${url}/<token> (cutover stack codec-url)`);
+  } catch (err) {
+    return fail(describeError((err as { cause?: unknown }).cause ?? err));
+  }
+}

@@ -8,6 +8,8 @@ export interface PidRecord {
   pid: number;
   binary: string;
   startedAt: string;
+  /** What the process's command line must contain to be ours; the binary's name when absent (`node` alone says little). */
+  marker?: string;
 }
 
 export function pidFile(pidsDir: string, service: string): string {
@@ -33,7 +35,7 @@ export function isOurProcess(record: PidRecord): boolean {
   }
   try {
     const cmdline = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8');
-    return cmdline.includes(basename(record.binary));
+    return cmdline.includes(record.marker ?? basename(record.binary));
   } catch {
     return true; // no /proc: trust the signal check
   }
@@ -47,6 +49,8 @@ export interface StartOptions {
   cwd: string;
   logFile: string;
   pidsDir: string;
+  /** See PidRecord.marker. */
+  marker?: string;
 }
 
 /** Starts a service detached from this process, output appended to its log file. */
@@ -56,7 +60,7 @@ export function startDetached(o: StartOptions): PidRecord {
     const child = spawn(o.binary, o.args, { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', fd, fd] });
     if (child.pid === undefined) throw new Error(`${o.service}: could not start ${o.binary}`);
     child.unref();
-    const record: PidRecord = { pid: child.pid, binary: o.binary, startedAt: new Date().toISOString() };
+    const record: PidRecord = { pid: child.pid, binary: o.binary, startedAt: new Date().toISOString(), ...(o.marker ? { marker: o.marker } : {}) };
     writeFileAtomic(pidFile(o.pidsDir, o.service), JSON.stringify(record), 0o644);
     return record;
   } finally {

@@ -1,12 +1,29 @@
 /**
  * The local stack's catalogue: which services run, on which ports, from which pinned
  * binaries. Pure data and pure functions; docker-compose.yml must agree with it
- * (test/unit/compose-file.test.ts checks that).
+ * (test/integration/compose-file.test.ts checks that).
  */
 
-export type ServiceName = 'postgres' | 'kms' | 'minio' | 'temporal';
+export type ServiceName = 'postgres' | 'kms' | 'minio' | 'temporal' | 'codec';
 
-export const SERVICE_NAMES: readonly ServiceName[] = ['postgres', 'kms', 'minio', 'temporal'];
+/** In the order `up` brings them up: the codec server needs PostgreSQL and KMS for its key. */
+export const SERVICE_NAMES: readonly ServiceName[] = ['postgres', 'kms', 'minio', 'temporal', 'codec'];
+
+/**
+ * How each service runs: the machine's own server (`external`), a pinned binary, or this
+ * repository's code under Node (the codec server: `cutover codec-server`). docker-compose.yml
+ * offers the first two kinds; a Node service needs this checkout, so `stack up` runs it.
+ */
+export const SERVICE_KINDS: Record<ServiceName, 'external' | 'binary' | 'node'> = {
+  postgres: 'external',
+  kms: 'binary',
+  minio: 'binary',
+  temporal: 'binary',
+  codec: 'node',
+};
+
+/** The services docker-compose.yml offers. */
+export const COMPOSE_SERVICE_NAMES: readonly ServiceName[] = SERVICE_NAMES.filter((s) => SERVICE_KINDS[s] !== 'node');
 
 export interface StackPorts {
   /** Temporal frontend (gRPC). @default 7233 */
@@ -21,6 +38,8 @@ export interface StackPorts {
   minioConsole: number;
   /** local-kms (AWS KMS JSON API). @default 4599 */
   kms: number;
+  /** Codec server for the Web UI (HTTP, token in the path). @default 8234 */
+  codec: number;
 }
 
 export const DEFAULT_PORTS: StackPorts = {
@@ -30,15 +49,17 @@ export const DEFAULT_PORTS: StackPorts = {
   minio: 9000,
   minioConsole: 9001,
   kms: 4599,
+  codec: 8234,
 };
 
-/** Which ports each service listens on; docker-compose.yml publishes the same ones. */
+/** Which ports each service listens on; docker-compose.yml publishes the same ones (for the services it offers). */
 export function servicePorts(ports: StackPorts): Record<ServiceName, number[]> {
   return {
     postgres: [ports.postgres],
     kms: [ports.kms],
     minio: [ports.minio, ports.minioConsole],
     temporal: [ports.temporal, ports.temporalUi],
+    codec: [ports.codec],
   };
 }
 
@@ -145,6 +166,7 @@ export function portsFromEnv(env: Record<string, string | undefined>): StackPort
     minio: read('CUTOVER_MINIO_PORT', DEFAULT_PORTS.minio),
     minioConsole: read('CUTOVER_MINIO_CONSOLE_PORT', DEFAULT_PORTS.minioConsole),
     kms: read('CUTOVER_KMS_PORT', DEFAULT_PORTS.kms),
+    codec: read('CUTOVER_CODEC_PORT', DEFAULT_PORTS.codec),
   };
 }
 

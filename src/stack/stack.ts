@@ -7,12 +7,12 @@ import { createKmsClient, createS3Client } from '../clients/aws';
 import { CutoverConfig, loadConfig } from '../config';
 import { BinaryUnavailableError, resolveBinary } from './binaries';
 import { buildEndpoints, databaseNames, redactUrl, StackEndpoints } from './endpoints';
-import { httpOk, Probe, probeKms, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
+import { httpOk, Probe, probeCodec, probeKms, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
 import { kmsSeedYaml } from './kms-seed';
 import { provisionDatabases } from './postgres-provision';
 import { isOurProcess, readPid, startDetached, stopProcess } from './process';
 import { BINARIES, KMS_ALIASES, portsFromEnv, SEARCH_ATTRIBUTES, ServiceName, SERVICE_NAMES, StackPorts } from './services';
-import { ensureDirs, loadOrCreateSecrets, stackPaths, StackPaths, StackSecrets, writeFileAtomic } from './state';
+import { ensureDirs, loadOrCreateSecrets, PROJECT_ROOT, stackPaths, StackPaths, StackSecrets, writeFileAtomic } from './state';
 
 const HOST = '127.0.0.1';
 
@@ -85,7 +85,13 @@ function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Context {
 
 interface Runner {
   service: Exclude<ServiceName, 'postgres'>;
-  binary: keyof typeof BINARIES;
+  /** A pinned binary (built when missing), or this repository's CLI under the running Node. */
+  program: { binary: keyof typeof BINARIES } | { cli: true };
+  /**
+   * `start`: started together, first. `provisioned`: after them and after the stack is
+   * provisioned (key aliases, bucket, endpoints file), because it uses the stack as a client.
+   */
+  stage: 'start' | 'provisioned';
   ports: (p: StackPorts) => number[];
   args: (c: Context) => string[];
   env: (c: Context) => NodeJS.ProcessEnv;
@@ -97,7 +103,8 @@ interface Runner {
 const RUNNERS: Runner[] = [
   {
     service: 'kms',
-    binary: 'kms',
+    program: { binary: 'kms' },
+    stage: 'start',
     ports: (p) => [p.kms],
     args: () => [],
     env: (c) => ({
@@ -113,7 +120,8 @@ const RUNNERS: Runner[] = [
   },
   {
     service: 'minio',
-    binary: 'minio',
+    program: { binary: 'minio' },
+    stage: 'start',
     ports: (p) => [p.minio, p.minioConsole],
     args: (c) => ['server', join(c.paths.data, 'minio'), '--address', `${HOST}:${c.ports.minio}`, '--console-address', `${HOST}:${c.ports.minioConsole}`],
     env: (c) => ({
@@ -129,7 +137,8 @@ const RUNNERS: Runner[] = [
   },
   {
     service: 'temporal',
-    binary: 'temporal',
+    program: { binary: 'temporal' },
+    stage: 'start',
     ports: (p) => [p.temporal, p.temporalUi],
     args: (c) => {
       const args = [
@@ -155,7 +164,38 @@ const RUNNERS: Runner[] = [
     },
     startTimeoutMs: 90_000,
   },
+  {
+    // Decrypts payloads for the Web UI. It unwraps the codec key with KMS from the control
+    // database, like every client of the stack: it reads the endpoints file `up` writes, and
+    // its token from secrets.json (never from its command line, which `ps` shows to anyone).
+    service: 'codec',
+    program: { cli: true },
+    stage: 'provisioned',
+    ports: (p) => [p.codec],
+    args: (c) => ['codec-server', '--host', HOST, '--port', String(c.ports.codec)],
+    env: (c) => ({
+      CUTOVER_STATE_DIR: c.paths.root,
+      CUTOVER_SECRETS_FILE: c.paths.secretsFile,
+      ...(c.env.CUTOVER_CODEC_ALLOWED_ORIGINS ? { CUTOVER_CODEC_ALLOWED_ORIGINS: c.env.CUTOVER_CODEC_ALLOWED_ORIGINS } : {}),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    }),
+    probe: (c) => probeCodec(c.endpoints.codec.url, c.secrets.codecToken),
+    startTimeoutMs: 60_000,
+  },
 ];
+
+/** The CLI entry point the stack runs Node services from. */
+const CLI_ENTRY = join(PROJECT_ROOT, 'bin', 'cutover.js');
+
+/** What to execute for a runner; `marker` tells our process apart from any other `node`. */
+async function programOf(c: Context, r: Runner): Promise<{ path: string; args: string[]; marker?: string }> {
+  if ('cli' in r.program) {
+    const args = r.args(c);
+    return { path: process.execPath, args: [CLI_ENTRY, ...args], marker: args[0] };
+  }
+  const binary = await resolveBinary(BINARIES[r.program.binary], c.env, c.log);
+  return { path: binary.path, args: r.args(c) };
+}
 
 function logTail(file: string, lines = 8): string {
   if (!existsSync(file)) return '';
@@ -184,17 +224,18 @@ async function ensureService(c: Context, r: Runner): Promise<ServiceStatus> {
     if (health.ok) return { service: r.service, healthy: true, managedBy: 'external', endpoint, detail: `${health.detail} (already running, not started by the stack)` };
     throw new StackError(r.service, `port ${taken.join(', ')} is taken by another process that is not a healthy ${r.service}: stop it, or choose other ports (CUTOVER_*_PORT)`);
   }
-  const binary = await resolveBinary(BINARIES[r.binary], c.env, c.log);
+  const program = await programOf(c, r);
   r.prepare?.(c);
-  c.log(`starting ${r.service} (${binary.path})`);
+  c.log(`starting ${r.service} (${program.marker ? `${program.path} ${program.args.join(' ')}` : program.path})`);
   const started = startDetached({
     service: r.service,
-    binary: binary.path,
-    args: r.args(c),
+    binary: program.path,
+    args: program.args,
     env: { PATH: c.env.PATH, HOME: c.env.HOME, ...r.env(c) },
     cwd: c.paths.root,
     logFile: log,
     pidsDir: c.paths.pids,
+    marker: program.marker,
   });
   const health = await waitHealthy(() => r.probe(c), r.startTimeoutMs, () => isOurProcess(started));
   if (!health.ok) {
@@ -287,9 +328,10 @@ export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: 
   // Build any missing binary first (in parallel): a build failure should surface before anything starts.
   await Promise.all(
     RUNNERS.filter((r) => wanted(r.service)).map(async (r) => {
+      if (!('binary' in r.program)) return;
       const record = readPid(c.paths.pids, r.service);
       if (record && isOurProcess(record)) return;
-      await resolveBinary(BINARIES[r.binary], env, log).catch((err) => {
+      await resolveBinary(BINARIES[r.program.binary], env, log).catch((err) => {
         if (err instanceof BinaryUnavailableError) throw new StackError(r.service, err.hint);
         throw err;
       });
@@ -297,18 +339,22 @@ export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: 
   );
   const services: ServiceStatus[] = [];
   if (wanted('postgres')) services.push(await ensurePostgres(c));
-  const started = await Promise.allSettled(RUNNERS.filter((r) => wanted(r.service)).map((r) => ensureService(c, r)));
-  const errors: unknown[] = [];
-  for (const result of started) {
-    if (result.status === 'fulfilled') services.push(result.value);
-    else errors.push(result.reason);
-  }
-  if (errors.length === 1) throw errors[0];
-  if (errors.length) throw new StackError('stack', errors.map((e) => (e as Error).message).join('\n'));
+  const startStage = async (stage: Runner['stage']) => {
+    const started = await Promise.allSettled(RUNNERS.filter((r) => r.stage === stage && wanted(r.service)).map((r) => ensureService(c, r)));
+    const errors: unknown[] = [];
+    for (const result of started) {
+      if (result.status === 'fulfilled') services.push(result.value);
+      else errors.push(result.reason);
+    }
+    if (errors.length === 1) throw errors[0];
+    if (errors.length) throw new StackError('stack', errors.map((e) => (e as Error).message).join('\n'));
+  };
+  await startStage('start');
   if (wanted('kms')) await ensureKeyAliases(c);
   if (wanted('minio')) await ensureBucket(c);
   if (wanted('temporal')) await ensureSearchAttributes(c);
   writeEndpoints(c);
+  await startStage('provisioned');
   return { services: sortServices(services), endpoints: c.endpoints };
 }
 
@@ -351,6 +397,12 @@ export async function stackStatus(env: NodeJS.ProcessEnv = process.env): Promise
 
 function sortServices(s: ServiceStatus[]): ServiceStatus[] {
   return [...s].sort((a, b) => SERVICE_NAMES.indexOf(a.service) - SERVICE_NAMES.indexOf(b.service));
+}
+
+/** The codec endpoint a Web UI viewer configures, with its token: for people allowed to see payloads. */
+export function codecEndpointWithToken(env: NodeJS.ProcessEnv = process.env): string {
+  const c = context(env, () => {});
+  return `${c.endpoints.codec.url}/${c.secrets.codecToken}`;
 }
 
 

@@ -62,6 +62,8 @@ export interface StackSecrets {
   appPassword: string;
   /** KMS key ids and their hex backing keys, by alias. */
   kmsKeys: Record<string, { keyId: string; backingKeyHex: string }>;
+  /** Hex of 32 random bytes: what a Web UI viewer presents to the codec server. */
+  codecToken: string;
 }
 
 export function ensureDirs(paths: StackPaths): void {
@@ -75,6 +77,12 @@ export function writeFileAtomic(file: string, content: string, mode = 0o600): vo
   renameSync(tmp, file);
 }
 
+/** The stack's generated secrets, if `stack up` has created them; never creates any. */
+export function readSecrets(paths: StackPaths): Partial<StackSecrets> | undefined {
+  if (!existsSync(paths.secretsFile)) return undefined;
+  return JSON.parse(readFileSync(paths.secretsFile, 'utf8')) as Partial<StackSecrets>;
+}
+
 export function loadOrCreateSecrets(paths: StackPaths, aliases: readonly string[]): StackSecrets {
   let secrets: StackSecrets | undefined;
   if (existsSync(paths.secretsFile)) secrets = JSON.parse(readFileSync(paths.secretsFile, 'utf8')) as StackSecrets;
@@ -86,8 +94,13 @@ export function loadOrCreateSecrets(paths: StackPaths, aliases: readonly string[
     readerPassword: token(16),
     appPassword: token(16),
     kmsKeys: {},
+    codecToken: token(32),
   };
   let changed = secrets === undefined;
+  if (!fresh.codecToken) {
+    fresh.codecToken = token(32); // a secrets file from before the codec server
+    changed = true;
+  }
   for (const alias of aliases) {
     if (!fresh.kmsKeys[alias]) {
       fresh.kmsKeys[alias] = { keyId: randomUUID(), backingKeyHex: token(32) };

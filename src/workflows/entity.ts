@@ -1,13 +1,28 @@
-import { ApplicationFailure, continueAsNew, executeChild, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  ChildWorkflowHandle,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { quarantineAbortReason } from '../core/abort';
-import { emptyProgress, EntityProgress, EntityRunInput, EntityRunState, RangePage } from '../shared/migration';
-import { entityProgressQuery } from '../shared/queries';
+import { Controls, emptyProgress, EntityProgress, EntityRunInput, EntityRunState, KeyRange, RangePage } from '../shared/migration';
+import { loadedRows, thousands } from '../shared/progress';
+import { controlsSignal, entityProgressQuery, entityProgressSignal } from '../shared/queries';
 import { batch } from './proxies';
 import { inLanes } from '../core/lanes';
 
 const RANGES_PER_PAGE = 500;
 /** An entity with at least this many batches is split into partitions, one child workflow each. */
 export const PARTITION_MIN_BATCHES = 40;
+/** Each run reports its tally to the migration about this many times (bounds the migration's history). */
+const REPORTS_PER_RUN = 25;
 
 /**
  * One entity, as a child workflow: split the source into keyset ranges, then stage → load →
@@ -21,13 +36,31 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     after: null,
     ranges: input.partition?.ranges ?? [],
     progress: { ...emptyProgress(entity, input.sourceRows), batches: input.partition?.ranges.length ?? 0 },
+    controls: input.controls,
   };
-  const progress = state.progress;
+  const { progress, controls } = state;
+  const part = input.partition ? `${entity}/part-${input.partition.index}` : entity;
+  const partitions: ChildWorkflowHandle<typeof migrateEntity>[] = [];
   setHandler(entityProgressQuery, () => progress);
+  setHandler(controlsSignal, async (next: Controls) => {
+    Object.assign(controls, next);
+    showDetails();
+    // Partitions started before the change hear it from here.
+    await Promise.all(partitions.map((p) => p.signal(controlsSignal, next).catch(() => undefined)));
+  });
+  const showDetails = () =>
+    setCurrentDetails(
+      `**${part}**: batch ${progress.batchesDone}/${progress.batches} · ${thousands(progress.extracted)} extracted · ${thousands(loadedRows(progress))} loaded · ${thousands(progress.quarantined)} quarantined` +
+        (controls.paused ? ' · **PAUSED**' : ''),
+    );
+  const reportProgress = () => getExternalWorkflowHandle(input.rootWorkflowId).signal(entityProgressSignal, { entity, part, progress }).catch(() => undefined);
+  showDetails();
 
   while (!state.planned) {
-    const page: RangePage = await batch.planRanges({ migrationId, entity, after: state.after, maxRanges: RANGES_PER_PAGE });
-    state.ranges.push(...page.ranges);
+    const page: RangePage = await batch.planRanges.executeWithOptions({ summary: `${entity}: plan batches (keyset ranges of the source key)` }, [
+      { migrationId, entity, after: state.after, maxRanges: RANGES_PER_PAGE, batchSize: controls.batchSize },
+    ]);
+    state.ranges.push(...page.ranges.map((r, i) => ({ ...r, seq: progress.batches + i + 1 })));
     progress.batches += page.ranges.length;
     state.planned = page.done;
     state.after = page.next;
@@ -37,41 +70,57 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   if (!input.partition && !carried && input.lanes > 1 && state.ranges.length >= PARTITION_MIN_BATCHES) {
     const of = input.lanes;
     const size = Math.ceil(state.ranges.length / of);
-    const parts = await Promise.all(
-      Array.from({ length: of }, (_, index) =>
-        executeChild(migrateEntity, {
+    for (let index = 0; index < of; index++) {
+      const ranges = state.ranges.slice(index * size, (index + 1) * size);
+      partitions.push(
+        await startChild(migrateEntity, {
           workflowId: `${workflowInfo().workflowId}/part-${index}`,
-          args: [{ ...input, lanes: 1, throttleRowsPerSecond: Math.floor(input.throttleRowsPerSecond / of), partition: { index, of, ranges: state.ranges.slice(index * size, (index + 1) * size) } }],
+          staticSummary: `${entity} partition ${index + 1}/${of}: batches ${ranges[0]?.seq ?? '-'}–${ranges[ranges.length - 1]?.seq ?? '-'}`,
+          args: [{ ...input, lanes: 1, controls: { ...controls }, throttleShare: input.throttleShare * of, partition: { index, of, ranges } }],
         }),
-      ),
-    );
+      );
+    }
+    const parts = await Promise.all(partitions.map((p) => p.result()));
     for (const p of parts) add(progress, p);
     progress.batches = state.ranges.length;
+    showDetails();
+    await condition(allHandlersFinished);
     checkReconcile(entity, progress);
     return progress;
   }
 
+  const reportEvery = Math.max(1, Math.ceil(progress.batches / REPORTS_PER_RUN));
   let abortReason: string | undefined;
   const taken = await inLanes(
     state.ranges,
     input.lanes,
-    async (range) => {
-      const staged = await batch.stageBatch({ migrationId, entity, ...range });
-      const loaded = await batch.loadBatch({ migrationId, entity, batchId: staged.batchId, runId: input.runId });
-      const checked = await batch.reconcileBatch({ migrationId, entity, batchId: staged.batchId });
+    async (range: KeyRange) => {
+      const label = `${entity} batch ${range.seq ?? '?'}/${progress.batches}`;
+      const staged = await batch.stageBatch.executeWithOptions({ summary: `${label}: extract, tokenize and stage ${thousands(range.rows)} rows` }, [{ migrationId, entity, ...range }]);
+      const loaded = await batch.loadBatch.executeWithOptions({ summary: `${label}: load ${thousands(staged.staged)} rows (${thousands(staged.quarantined)} quarantined at staging)` }, [
+        { migrationId, entity, batchId: staged.batchId, runId: input.runId },
+      ]);
+      const checked = await batch.reconcileBatch.executeWithOptions({ summary: `${label}: reconcile ${thousands(staged.staged)} rows against the manifest` }, [{ migrationId, entity, batchId: staged.batchId }]);
       record(progress, staged.extracted, staged.quarantined, loaded, checked);
+      showDetails();
+      if (progress.batchesDone % reportEvery === 0) await reportProgress();
       abortReason ??= quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined }, input.maxQuarantineRatio);
-      if (input.throttleRowsPerSecond > 0) {
+      const rate = controls.throttleRowsPerSecond / input.throttleShare;
+      if (rate > 0) {
         // Each lane gets its share of the rate: pause as long as this batch's share of a second.
-        await sleep(Math.ceil((staged.extracted * input.lanes * 1000) / input.throttleRowsPerSecond));
+        await sleep(Math.ceil((staged.extracted * input.lanes * 1000) / rate));
       }
     },
     () => abortReason !== undefined || workflowInfo().continueAsNewSuggested,
+    // A paused migration starts no new batch; the ones in flight finish.
+    () => condition(() => !controls.paused),
   );
   if (abortReason) throw ApplicationFailure.create({ message: abortReason, type: 'AbortThresholdExceeded', nonRetryable: true });
+  await condition(allHandlersFinished);
   if (taken < state.ranges.length) {
     await continueAsNew<typeof migrateEntity>(input, { ...state, ranges: state.ranges.slice(taken) });
   }
+  await reportProgress();
   checkReconcile(entity, progress);
   return progress;
 }

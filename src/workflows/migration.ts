@@ -1,19 +1,37 @@
 import {
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
+  ChildWorkflowHandle,
   condition,
   ContinueAsNew,
   continueAsNew,
-  executeChild,
   isCancellation,
+  setCurrentDetails,
   setHandler,
+  startChild,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { phaseLevels } from '../plan/order';
-import { Compensation, emptyProgress, MigrationInput, MigrationReport, TableChecksum } from '../shared/migration';
-import { ApproveRequest, approveUpdate, progressQuery, rollbackSignal } from '../shared/queries';
+import { Compensation, Controls, emptyProgress, EntityProgress, MigrationInput, MigrationReport, MigrationStatus, TableChecksum } from '../shared/migration';
+import { percentDone, progressMarkdown, rowsLoaded } from '../shared/progress';
+import {
+  ApproveRequest,
+  approveUpdate,
+  controlsSignal,
+  entityProgressSignal,
+  OperatorRequest,
+  pauseUpdate,
+  progressQuery,
+  resumeUpdate,
+  rollbackSignal,
+  tuneUpdate,
+} from '../shared/queries';
+import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from '../shared/search-attributes';
 import { compensate, slow } from './proxies';
 import { migrateEntity } from './entity';
+import { validateTune } from './tune';
 
 /** What the migration carries over continue-as-new (between phases). */
 export interface MigrationState {
@@ -23,6 +41,7 @@ export interface MigrationState {
   /** Undo steps, most recent first: running them in order undoes children before parents. */
   compensations: Compensation[];
   checksumsBefore: TableChecksum[];
+  controls: Controls;
 }
 
 class RollbackRequested extends Error {}
@@ -39,18 +58,60 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
   const state: MigrationState = carried ?? {
     phaseIndex: 0,
     prepared: false,
-    report: { migrationId, planHash: input.planHash, status: 'running', startedBy: input.startedBy, entities: [], phases: [], approvals: [], clean: true },
+    report: { migrationId, planHash: input.planHash, plan: plan.name, status: 'running', startedBy: input.startedBy, entities: [], phases: [], approvals: [], clean: true },
     compensations: [],
     checksumsBefore: [],
+    controls: { paused: false, throttleRowsPerSecond: plan.settings.throttleRowsPerSecond },
   };
-  const report = state.report;
+  const { report, controls } = state;
+  report.controls = controls;
   let awaitingGate: { phase: string; distinctApprover: boolean } | undefined;
   let decision: ApproveRequest | undefined;
   let rollbackRequested: { requestedBy: string; reason?: string } | undefined;
+  /** Entity runs in flight: they hear control changes and report live progress. */
+  const running = new Map<string, ChildWorkflowHandle<typeof migrateEntity>>();
+  /** Live tallies of running entities, by entity and then by run or partition. */
+  const live = new Map<string, Map<string, EntityProgress>>();
+  const ended = () => report.status === 'completed' || report.status === 'rolling-back' || report.status === 'rolled-back' || report.status === 'failed';
+
+  let shown: { status?: string; phase?: string; percent?: number } = {};
+  /** Keeps the Web UI current: details always, search attributes when status, phase or whole percent change. */
+  const refresh = () => {
+    setCurrentDetails(progressMarkdown(report));
+    const percent = percentDone(report);
+    if (shown.status === report.status && shown.phase === report.phase && Math.floor(shown.percent ?? -1) === Math.floor(percent)) return;
+    shown = { status: report.status, phase: report.phase, percent };
+    upsertSearchAttributes([
+      { key: CUTOVER_STATUS, value: report.status },
+      { key: CUTOVER_PHASE, value: report.phase ?? null },
+      { key: CUTOVER_PERCENT, value: percent },
+      { key: CUTOVER_ROWS_LOADED, value: rowsLoaded(report) },
+    ]);
+  };
+  const setStatus = (status: MigrationStatus) => {
+    report.status = status === 'running' && controls.paused ? 'paused' : status;
+    refresh();
+  };
+  const broadcast = () => Promise.all([...running.values()].map((child) => child.signal(controlsSignal, { ...controls }).catch(() => undefined)));
+  const audit = (action: string, actor: string, details: Record<string, string | number | boolean | null>, via: typeof slow = slow) =>
+    via.recordAudit({ migrationId, actor, action, eventKey: `${migrationId}/${workflowInfo().runId}/${action}/${workflowInfo().historyLength}`, details });
+
+  // Read through a function: handlers set it while the main flow awaits (TypeScript cannot see that).
+  const rollbackAsked = () => rollbackRequested;
+  const rollbackMessage = () => `rollback requested by ${rollbackRequested?.requestedBy}${rollbackRequested?.reason ? `: ${rollbackRequested.reason}` : ''}`;
 
   setHandler(progressQuery, () => report);
   setHandler(rollbackSignal, (req) => {
     rollbackRequested ??= req;
+  });
+  setHandler(entityProgressSignal, ({ entity, part, progress }) => {
+    if (!running.has(entity)) return; // a late report of a run that has ended: its result counts
+    const parts = live.get(entity) ?? new Map<string, EntityProgress>();
+    live.set(entity, parts);
+    parts.set(part, progress);
+    const i = report.entities.findIndex((e) => e.entity === entity);
+    if (i >= 0) report.entities[i] = sumProgress(report.entities[i]!, [...parts.values()]);
+    refresh();
   });
   setHandler(
     approveUpdate,
@@ -59,6 +120,8 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       const recorded = await slow.recordApproval({ migrationId, phase: req.phase, approver: req.approver, decision: req.decision ?? 'approve' });
       const approval = { phase: req.phase, approver: req.approver, decision: req.decision ?? 'approve', decidedAt: recorded.decidedAt } as const;
       report.approvals.push(approval);
+      await audit(approval.decision === 'approve' ? 'approved' : 'rejected', req.approver, { phase: req.phase });
+      refresh();
       return approval;
     },
     {
@@ -72,6 +135,67 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       },
     },
   );
+  const operatorValidator = (req: OperatorRequest) => {
+    if (!req?.by) throw new Error('the operator is required (by)');
+    if (ended()) throw new Error(`migration ${migrationId} is ${report.status}`);
+  };
+  setHandler(
+    pauseUpdate,
+    async (req) => {
+      controls.paused = true;
+      if (report.status === 'running') setStatus('running');
+      await broadcast();
+      await audit('paused', req.by, { reason: req.reason ?? null });
+      refresh();
+      return { ...controls };
+    },
+    {
+      validator: (req) => {
+        operatorValidator(req);
+        if (controls.paused) throw new Error(`migration ${migrationId} is already paused`);
+      },
+    },
+  );
+  setHandler(
+    resumeUpdate,
+    async (req) => {
+      controls.paused = false;
+      if (report.status === 'paused') setStatus('running');
+      await broadcast();
+      await audit('resumed', req.by, { reason: req.reason ?? null });
+      refresh();
+      return { ...controls };
+    },
+    {
+      validator: (req) => {
+        operatorValidator(req);
+        if (!controls.paused) throw new Error(`migration ${migrationId} is not paused`);
+      },
+    },
+  );
+  setHandler(
+    tuneUpdate,
+    async (req) => {
+      const before = { ...controls };
+      if (req.throttleRowsPerSecond !== undefined) controls.throttleRowsPerSecond = req.throttleRowsPerSecond;
+      if (req.batchSize !== undefined) controls.batchSize = req.batchSize;
+      await broadcast();
+      await audit('tuned', req.by, {
+        throttleBefore: before.throttleRowsPerSecond,
+        throttleAfter: controls.throttleRowsPerSecond,
+        batchSizeBefore: before.batchSize ?? null,
+        batchSizeAfter: controls.batchSize ?? null,
+      });
+      refresh();
+      return { ...controls };
+    },
+    {
+      validator: (req) => {
+        operatorValidator(req);
+        validateTune(req);
+      },
+    },
+  );
 
   try {
     if (!state.prepared) {
@@ -81,48 +205,67 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       // Registered first, so they run last: staged objects and vault entries go after the rows.
       state.compensations.unshift({ kind: 'purge-vault' }, { kind: 'delete-staged' });
       state.prepared = true;
+      await audit('started', input.startedBy, { plan: plan.name, planHash: input.planHash, entities: plan.entities.length, phases: plan.phases.length });
     }
+    setStatus(report.status === 'paused' ? 'running' : report.status);
     for (; state.phaseIndex < plan.phases.length; state.phaseIndex++) {
       const phase = plan.phases[state.phaseIndex]!;
       report.phase = phase.name;
+      refresh();
       for (const level of phaseLevels(plan, phase.name)) {
+        // A paused migration starts no new entity either.
+        await condition(() => !controls.paused || rollbackRequested !== undefined);
+        if (rollbackAsked()) throw new RollbackRequested(rollbackMessage());
         // Registered before starting: a half-loaded entity is undone too (the ledger knows what it did).
         for (const entity of level) if (!state.compensations.some((c) => c.kind === 'unload' && c.entity === entity)) state.compensations.unshift({ kind: 'unload', entity });
         const scope = new CancellationScope();
         const lanes = Math.max(1, Math.floor(plan.settings.parallelism / level.length));
         const children = scope.run(() =>
           Promise.all(
-            level.map((entity) =>
-              executeChild(migrateEntity, {
+            level.map(async (entity) => {
+              const child = await startChild(migrateEntity, {
                 workflowId: `${workflowInfo().workflowId}/${entity}`,
+                staticSummary: `${entity}: extract, tokenize, stage, load and reconcile (phase ${phase.name})`,
                 args: [
                   {
                     migrationId,
                     entity,
                     runId: workflowInfo().firstExecutionRunId,
+                    rootWorkflowId: workflowInfo().workflowId,
                     sourceRows: report.entities.find((e) => e.entity === entity)?.sourceRows ?? 0,
                     lanes,
-                    throttleRowsPerSecond: Math.floor(plan.settings.throttleRowsPerSecond / level.length),
+                    controls: { ...controls },
+                    throttleShare: level.length,
                     maxQuarantineRatio: plan.settings.abort.maxQuarantineRatio,
                   },
                 ],
-              }),
-            ),
+              });
+              running.set(entity, child);
+              try {
+                return await child.result();
+              } finally {
+                running.delete(entity);
+                live.delete(entity);
+              }
+            }),
           ),
         );
         await Promise.race([children, condition(() => rollbackRequested !== undefined)]);
-        if (rollbackRequested) {
+        if (rollbackAsked()) {
           scope.cancel();
           await children.catch(() => undefined);
-          throw new RollbackRequested(`rollback requested by ${rollbackRequested.requestedBy}${rollbackRequested.reason ? `: ${rollbackRequested.reason}` : ''}`);
+          throw new RollbackRequested(rollbackMessage());
         }
         for (const progress of await children) {
           const i = report.entities.findIndex((e) => e.entity === progress.entity);
           report.entities[i] = progress;
         }
+        refresh();
       }
       const checked = await slow.reconcilePhase({ migrationId, phase: phase.name, entities: phase.entities });
       report.phases.push(checked);
+      refresh();
+      await audit('phase-reconciled', 'cutover', { phase: phase.name, clean: checked.clean });
       if (!checked.clean) {
         report.clean = false;
         const bad = checked.entities.filter((e) => !e.clean);
@@ -133,28 +276,32 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
         });
       }
       if (phase.gate) {
-        report.status = 'awaiting-approval';
+        setStatus('awaiting-approval');
         awaitingGate = { phase: phase.name, distinctApprover: phase.gate.distinctApprover };
         decision = undefined;
         await condition(() => (decision !== undefined && report.approvals.some((a) => a.phase === phase.name)) || rollbackRequested !== undefined);
         awaitingGate = undefined;
-        report.status = 'running';
+        setStatus('running');
         if (rollbackRequested) throw new RollbackRequested(`rollback requested by ${rollbackRequested.requestedBy} at the gate of ${phase.name}`);
         if (decision!.decision === 'reject') throw ApplicationFailure.create({ type: 'GateRefused', nonRetryable: true, message: `the gate of phase ${phase.name} was refused by ${decision!.approver}` });
       }
       if (workflowInfo().continueAsNewSuggested && state.phaseIndex + 1 < plan.phases.length) {
+        await condition(allHandlersFinished);
         await continueAsNew<typeof migrate>(input, { ...state, phaseIndex: state.phaseIndex + 1 });
       }
     }
-    report.status = 'completed';
     report.phase = undefined;
+    await audit('completed', 'cutover', { rowsLoaded: rowsLoaded(report), clean: report.clean });
+    setStatus('completed');
+    await condition(allHandlersFinished);
     return report;
   } catch (err) {
     // Continue-as-new is thrown, not a failure; cancel stops the migration (rollback is its own decision).
     if (err instanceof ContinueAsNew || isCancellation(err)) throw err;
     const reason = err instanceof RollbackRequested ? err.message : describe(err);
-    report.status = 'rolling-back';
+    setStatus('rolling-back');
     await CancellationScope.nonCancellable(async () => {
+      await audit('rollback-started', rollbackRequested?.requestedBy ?? 'cutover', { reason: reason.slice(0, 500) }, compensate);
       const steps: { step: string; result: Record<string, number> }[] = [];
       for (const c of state.compensations) {
         if (c.kind === 'unload') steps.push({ step: `unload ${c.entity}`, result: await compensate.unloadEntity({ migrationId, entity: c.entity }) });
@@ -164,8 +311,9 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       const after = state.prepared ? await compensate.checksumTargets({ migrationId }) : [];
       const restored = after.length === state.checksumsBefore.length && after.every((a, i) => a.md5 === state.checksumsBefore[i]!.md5 && a.rows === state.checksumsBefore[i]!.rows);
       report.rollback = { reason, requestedBy: rollbackRequested?.requestedBy, steps, before: state.checksumsBefore, after, restored };
+      await audit('rolled-back', rollbackRequested?.requestedBy ?? 'cutover', { restored, steps: steps.length }, compensate);
     });
-    report.status = 'rolled-back';
+    setStatus('rolled-back');
     throw ApplicationFailure.create({
       type: 'RolledBack',
       nonRetryable: true,
@@ -173,6 +321,17 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       details: [report],
     });
   }
+}
+
+/** An entity's tally from its runs' (or partitions') live reports; source rows stay the prepared count. */
+function sumProgress(current: EntityProgress, parts: EntityProgress[]): EntityProgress {
+  const total = emptyProgress(current.entity, current.sourceRows);
+  for (const p of parts) {
+    for (const k of ['batches', 'batchesDone', 'extracted', 'inserted', 'updated', 'unchanged', 'quarantined'] as const) total[k] += p[k];
+    for (const k of ['expected', 'found', 'missing', 'mismatched', 'duplicated'] as const) total.reconcile[k] += p.reconcile[k];
+  }
+  total.batches = Math.max(total.batches, current.batches);
+  return total;
 }
 
 /** The innermost message of a failure chain (a child's abort reason, say). */

@@ -25,7 +25,7 @@ describe('the cutover CLI against the real stack', () => {
     await env?.cleanup();
   });
 
-  it('stack status --json shows four healthy services and every endpoint', async () => {
+  it('stack status --json shows five healthy services and every endpoint', async () => {
     const r = await cli(['stack', 'status', '--json']);
     expect(r.code).toBe(0);
     const status = JSON.parse(r.stdout);
@@ -35,11 +35,31 @@ describe('the cutover CLI against the real stack', () => {
       ['kms', true],
       ['minio', true],
       ['temporal', true],
+      ['codec', true],
     ]);
     expect(status.endpoints.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', uiUrl: 'http://127.0.0.1:8233' });
     for (const key of ['sourceUrl', 'targetUrl', 'controlUrl']) expect(status.endpoints.postgres[key]).toMatch(/^postgres:\/\//);
     expect(status.endpoints.s3.endpoint).toBe('http://127.0.0.1:9000');
     expect(status.endpoints.kms.endpoint).toBe('http://127.0.0.1:4599');
+    expect(status.endpoints.codec).toEqual({ url: 'http://127.0.0.1:8234' });
+  });
+
+  it('stack codec-url prints the codec endpoint with its token, which status never shows, and the codec server refuses any other', async () => {
+    const r = await cli(['stack', 'codec-url']);
+    expect(r.code).toBe(0);
+    const endpoint = r.stdout.trim();
+    const token = /^http:\/\/127\.0\.0\.1:8234\/([0-9a-f]{64})$/.exec(endpoint)?.[1];
+    expect(token).toBeDefined();
+    for (const args of [['stack', 'status'], ['stack', 'status', '--json']]) expect((await cli(args)).stdout).not.toContain(token);
+
+    const probe = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"probe"').toString('base64') }] };
+    const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const encoded = await post(`${endpoint}/encode`, probe);
+    expect(encoded.status).toBe(200);
+    const decoded = await post(`${endpoint}/decode`, await encoded.json());
+    expect(await decoded.json()).toEqual(probe);
+    expect((await post(`http://127.0.0.1:8234/${'0'.repeat(64)}/decode`, probe)).status).toBe(401);
+    expect((await post('http://127.0.0.1:8234/decode', probe)).status).toBe(401);
   });
 
   it('doctor passes on the stack, and names MinIO when MinIO is stopped', async () => {
@@ -85,7 +105,9 @@ describe('the cutover CLI against the real stack', () => {
     for (const [entity, rows] of [['users', 1000], ['enrollments', 4000], ['xapi_statements', 10000]] as const) {
       expect(demo.stdout).toMatch(new RegExp(`${entity}: ${rows} extracted, ${rows} inserted, 0 updated, 0 unchanged, 0 quarantined; reconcile ${rows}/${rows} found, 0 missing, 0 mismatched`));
     }
-    const report = /report: +(\S+\.md)/.exec(demo.stdout)?.[1];
+    const html = /report: +(\S+\.html)/.exec(demo.stdout)?.[1];
+    expect(readFileSync(html!, 'utf8')).toContain('data-testid="throughput-chart"');
+    const report = /^ +(\S+\.md)$/m.exec(demo.stdout)?.[1];
     expect(readFileSync(report!, 'utf8')).toMatch(/^# Migration lms-[0-9a-f]{12}\n\nStatus: \*\*completed\*\*/);
     const id = /workflow id: (\S+)/.exec(demo.stdout)?.[1];
     expect(id).toMatch(/^cutover-lms-[0-9a-f]{12}$/);
@@ -94,7 +116,7 @@ describe('the cutover CLI against the real stack', () => {
     expect((await cli(['stack', 'down'])).code).toBe(0);
     const down = await cli(['stack', 'status', '--json']);
     expect(down.code).toBe(1);
-    expect(JSON.parse(down.stdout).services.filter((s: { healthy: boolean }) => !s.healthy).map((s: { service: string }) => s.service)).toEqual(['kms', 'minio', 'temporal']);
+    expect(JSON.parse(down.stdout).services.filter((s: { healthy: boolean }) => !s.healthy).map((s: { service: string }) => s.service)).toEqual(['kms', 'minio', 'temporal', 'codec']);
     expect((await cli(['stack', 'up'])).code).toBe(0);
 
     const { client, connection } = await connectClient(loadConfig());
@@ -142,9 +164,9 @@ describe('the cutover CLI against the real stack', () => {
     expect(unknown.stderr.split('\n')[0]).toBe('cutover: unknown command "migrate-everything"');
     const badAction = await cli(['stack', 'explode']);
     expect(badAction.code).toBe(2);
-    expect(badAction.stderr.trim()).toBe('cutover stack: unknown stack action "explode": expected up, down, status or reset');
+    expect(badAction.stderr.trim()).toBe('cutover stack: unknown stack action "explode": expected up, down, status, reset or codec-url');
     const badService = await cli(['stack', 'down', 'mysql']);
-    expect(badService.stderr.trim()).toBe('cutover stack: unknown service "mysql": expected one of postgres, kms, minio, temporal');
+    expect(badService.stderr.trim()).toBe('cutover stack: unknown service "mysql": expected one of postgres, kms, minio, temporal, codec');
     expect((await cli(['doctor', '--help'])).stdout).toContain('cutover doctor [--json]');
   });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveBinary } from '../../src/stack/binaries';
-import { DEFAULT_PORTS, SEARCH_ATTRIBUTES, SERVICE_NAMES, servicePorts, TOOLS } from '../../src/stack/services';
+import { COMPOSE_SERVICE_NAMES, DEFAULT_PORTS, SEARCH_ATTRIBUTES, SERVICE_KINDS, SERVICE_NAMES, servicePorts, TOOLS } from '../../src/stack/services';
 import { ROOT } from './helpers';
 
 // `docker compose config` parses and interpolates the file without an engine. Where the
@@ -41,13 +41,17 @@ describe('docker-compose.yml', () => {
     config = JSON.parse(r.stdout);
   }, 30 * 60_000); // a fresh machine builds the plugin first
 
-  it('offers the same services as the stack command', () => {
-    expect(Object.keys(config.services).sort()).toEqual([...SERVICE_NAMES].sort());
+  it('offers the same services as the stack command, except those it runs from this checkout with Node', () => {
+    expect(Object.keys(config.services).sort()).toEqual([...COMPOSE_SERVICE_NAMES].sort());
+    // The codec server is this repository's code (`cutover codec-server`): `stack up` runs it
+    // next to the composed services, once they are up.
+    expect(SERVICE_NAMES.filter((s) => !COMPOSE_SERVICE_NAMES.includes(s))).toEqual(['codec']);
+    expect(SERVICE_KINDS.codec).toBe('node');
   });
 
   it('publishes each service on the same loopback ports as the stack command', () => {
     const expected = servicePorts(DEFAULT_PORTS);
-    for (const name of SERVICE_NAMES) {
+    for (const name of COMPOSE_SERVICE_NAMES) {
       const ports = config.services[name]!.ports ?? [];
       expect({ name, ports: ports.map((p) => Number(p.published)).sort() }).toEqual({ name, ports: [...expected[name]].sort() });
       for (const p of ports) expect(p.host_ip).toBe('127.0.0.1');

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { join } from 'node:path';
 import { seedLms } from '../../demo/lms/seed';
 import { createS3Client } from '../../src/clients/aws';
 import { connectClient } from '../../src/clients/temporal';
-import { decideGate, requestRollback, startMigration } from '../../src/migration-client';
+import { decideGate, RefusedError, requestRollback, startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
@@ -95,10 +95,10 @@ describe('a whole learning platform, phase by phase', () => {
     expect((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from courses'))[0]!.n).toBe('0');
     // The plan wants a second person: the starter's approval is refused.
     const refused = await decideGate(env.config, started.workflowId, 'people', 'it-starter').catch((e) => e);
-    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
-    expect(refused.cause.message).toBe('phase people needs a second person: it-starter started this migration and cannot approve it');
+    expect(refused).toBeInstanceOf(RefusedError);
+    expect(refused.message).toBe('refused: phase people needs a second person: it-starter started this migration and cannot approve it');
     const wrongPhase = await decideGate(env.config, started.workflowId, 'learning', 'it-approver').catch((e) => e);
-    expect(wrongPhase.cause.message).toBe('phase people is waiting for approval, not learning');
+    expect(wrongPhase.message).toBe('refused: phase people is waiting for approval, not learning');
     const approval = await decideGate(env.config, started.workflowId, 'people', 'it-approver');
     expect(approval).toMatchObject({ phase: 'people', approver: 'it-approver', decision: 'approve' });
 

@@ -3,7 +3,7 @@ import { DEFAULT_PORTS, goVersionAtLeast, portsFromEnv, servicePorts } from '../
 describe('stack ports', () => {
   it('uses the documented defaults when nothing is set', () => {
     expect(portsFromEnv({})).toEqual(DEFAULT_PORTS);
-    expect(servicePorts(DEFAULT_PORTS)).toEqual({ postgres: [5432], kms: [4599], minio: [9000, 9001], temporal: [7233, 8233] });
+    expect(servicePorts(DEFAULT_PORTS)).toEqual({ postgres: [5432], kms: [4599], minio: [9000, 9001], temporal: [7233, 8233], codec: [8234] });
   });
 
   it('takes a port override from the environment', () => {

@@ -7,6 +7,7 @@ import { createStageActivities } from './stage';
 import { createPhaseActivities } from './phase';
 import { createRollbackActivities } from './rollback';
 import { sanitizeDbErrors } from './errors';
+import { createAuditActivities } from './audit';
 
 export { MigrationContext } from './context';
 export type { MigrationDeps } from './context';
@@ -20,6 +21,7 @@ export function createMigrationActivities(ctx: MigrationContext) {
     ...createReconcileActivities(ctx),
     ...createPhaseActivities(ctx),
     ...createRollbackActivities(ctx),
+    ...createAuditActivities(ctx),
   });
 }
 

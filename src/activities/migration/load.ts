@@ -12,6 +12,8 @@ import { integrityFailure, readManifest, readStagedRows } from './staged-objects
 import { loadFile } from './files';
 import { inLanes } from '../../core/lanes';
 import { QuarantineRecord, writeQuarantine } from './stage';
+import { appendAudit } from '../../audit/store';
+import { countLoaded } from './metrics';
 
 export interface LoadRequest extends BatchRef {
   /** The workflow run this load belongs to: counts are recorded once per run and batch. */
@@ -203,6 +205,15 @@ export function createLoadActivities(ctx: MigrationContext) {
           })
           .catch((err) => withoutValues(`load ${req.entity} batch ${req.batchId} into ${table}`, err)),
       );
+      // Recorded once per run and batch: a retried load finds the event already in the chain.
+      await appendAudit(ctx.deps.control, await ctx.deps.keys.get('audit'), {
+        migrationId: req.migrationId,
+        actor: 'worker',
+        action: 'batch-loaded',
+        eventKey: `${req.migrationId}/${req.runId}/batch/${req.batchId}/loaded`,
+        details: { entity: req.entity, batchId: req.batchId, ...result, detokenized: clear.size },
+      });
+      countLoaded({ migration: req.migrationId, entity: req.entity }, { ...result, detokenized: clear.size });
       return { migrationId: req.migrationId, entity: req.entity, batchId: req.batchId, ...result };
     },
   };

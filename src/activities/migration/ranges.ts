@@ -9,6 +9,8 @@ export interface RangeRequest {
   /** Start after this source key; null for the beginning. */
   after: string | null;
   maxRanges: number;
+  /** Rows per range, when an operator changed it while the migration runs; default: the plan's. */
+  batchSize?: number;
 }
 
 export function createRangeActivities(ctx: MigrationContext) {
@@ -22,7 +24,7 @@ export function createRangeActivities(ctx: MigrationContext) {
       const { spec } = loaded.entity(req.entity);
       const table = `${spec.source.schema}.${spec.source.table}`;
       const key = spec.source.key;
-      const batchSize = batchSizeOf(loaded.plan, spec);
+      const batchSize = req.batchSize ?? batchSizeOf(loaded.plan, spec);
       let resumed: { after: string | null; ranges: KeyRange[] } | undefined;
       try {
         resumed = Context.current().info.heartbeatDetails as typeof resumed;

@@ -15,6 +15,7 @@ import { inLanes } from '../../core/lanes';
 import { encryptionContext, fileContext, MigrationContext, stagingKeys, withHeartbeat } from './context';
 import { StagedFile, stageFile } from './files';
 import { withoutValues } from './errors';
+import { countStaged } from './metrics';
 import type { Manifest, StagedRows } from './manifest';
 
 export interface StageRequest extends KeyRange {
@@ -167,11 +168,13 @@ export function createStageActivities(ctx: MigrationContext) {
         digests,
         files,
       };
+      let stagedBytes = 0;
       await withHeartbeat({ phase: 'stage', batchId }, async () => {
         await putVaultEntries(ctx.deps.control, vaultKey, req.migrationId, vault);
         const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
         const rowsBody = await loaded.cipher.encrypt(gzipSync(Buffer.from(JSON.stringify(staged))), encryptionContext(req.migrationId, req.entity, batchId, 'rows'));
         const manifestBody = await loaded.cipher.encrypt(Buffer.from(JSON.stringify(manifest)), encryptionContext(req.migrationId, req.entity, batchId, 'manifest'));
+        stagedBytes = rowsBody.length + manifestBody.length;
         await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.rows, Body: rowsBody, ...sse }));
         await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
         await writeQuarantine(ctx.deps.control, vaultKey, ref, 'stage', quarantined);
@@ -191,6 +194,7 @@ export function createStageActivities(ctx: MigrationContext) {
           .onConflict('batch_id')
           .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
       });
+      countStaged({ migration: req.migrationId, entity: req.entity }, { extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, bytes: stagedBytes });
       return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length };
     },
   };

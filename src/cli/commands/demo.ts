@@ -4,13 +4,14 @@ import { connectClient } from '../../clients/temporal';
 import { loadConfig } from '../../config';
 import { decideGate, startMigration } from '../../migration-client';
 import { loadPlanFile } from '../../plan/load';
-import { writeReport } from '../../report/write-report';
+import { writeReportFiles } from '../../report/write-report';
+import { gatherReport } from '../../report/gather';
 import type { MigrationReport } from '../../shared/migration';
 import { progressQuery } from '../../shared/queries';
 import { stackUp } from '../../stack/stack';
 import { PROJECT_ROOT, stackPaths } from '../../stack/state';
 import { startWiringCheck } from '../../starter';
-import { startWorker } from '../../worker';
+import { resolveMetricsAddress, startWorker } from '../../worker';
 import { Command, EXIT } from '../command';
 import { demoSeed } from './demo-seed';
 import { summarize } from './start';
@@ -35,10 +36,12 @@ it in four phases. The plan's gate after "people" needs a second person: the dem
     console.log('bringing up the stack (the first run builds Temporal, MinIO and local-kms: several minutes)...');
     await stackUp(process.env, (line) => console.log(`  ${line}`));
     await demoSeed(['--users', users, '--lms']);
-    installRuntime((process.env.CUTOVER_LOG_LEVEL as 'WARN') || 'WARN');
+    const metrics = await resolveMetricsAddress();
+    installRuntime({ level: (process.env.CUTOVER_LOG_LEVEL as 'WARN') || 'WARN', metricsAddress: metrics.address });
     const config = loadConfig();
     const taskQueue = `cutover-demo-${process.pid}`;
     const worker = await startWorker(config, { taskQueue });
+    console.log(metrics.address ? `worker metrics: http://${metrics.address}/metrics` : metrics.note);
     try {
       const check = await startWiringCheck(config, { taskQueue, wait: true });
       console.log(`wiring check ${check.workflowId}: KMS, S3 (SSE ${check.result!.probe.sse}) and PostgreSQL verified`);
@@ -46,6 +49,7 @@ it in four phases. The plan's gate after "people" needs a second person: the dem
       const started = await startMigration(config, plan, { taskQueue });
       console.log(`migrating ${DEMO_PLAN.replace(`${PROJECT_ROOT}/`, '')}: ${started.workflowId}`);
       console.log(`  Web UI: ${started.url}`);
+      console.log(`  watch it: npx cutover status ${started.migrationId} --watch`);
       const { client, connection } = await connectClient(config);
       let report: MigrationReport;
       try {
@@ -54,7 +58,7 @@ it in four phases. The plan's gate after "people" needs a second person: the dem
           for (;;) {
             const r = await handle.query(progressQuery);
             if (r.status === 'awaiting-approval' && r.phase === phase.name) break;
-            if (r.status !== 'running') break;
+            if (r.status !== 'running' && r.status !== 'paused') break;
             await new Promise((res) => setTimeout(res, 500));
           }
           console.log(`  phase ${phase.name} done and reconciled; its gate waits for a second person: approving as ${DEMO_APPROVER}`);
@@ -64,12 +68,13 @@ it in four phases. The plan's gate after "people" needs a second person: the dem
       } finally {
         await connection.close();
       }
-      const written = writeReport(join(stackPaths().root, 'reports'), report);
+      const written = writeReportFiles(join(stackPaths().root, 'reports'), (await gatherReport(config, started.workflowId)).data);
       console.log('');
       console.log(summarize(report));
       console.log('');
-      console.log(`report:      ${written.markdown}`);
+      console.log(`report:      ${written.html}`);
       console.log(`             ${written.json}`);
+      console.log(`             ${written.markdown}`);
       console.log(`workflow id: ${started.workflowId}`);
       console.log(`Web UI:      ${started.url}`);
       return report.clean ? EXIT.ok : EXIT.failed;

@@ -1,13 +1,7 @@
 import { parseArgs } from 'node:util';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { loadConfig } from '../../config';
-import { decideGate, defaultOperator, requestRollback, workflowIdOf } from '../../migration-client';
+import { decideGate, defaultOperator, requestRollback, workflowIdFrom } from '../../migration-client';
 import { Command, EXIT, UsageError } from '../command';
-
-/** A migration named by its id (lms-0882549636e5) or its workflow id (cutover-lms-…). */
-function workflowIdFrom(id: string): string {
-  return id.startsWith('cutover-') ? id : workflowIdOf(id);
-}
 
 export const approveCommand: Command = {
   name: 'approve',
@@ -21,14 +15,10 @@ the gate, which rolls the migration back.`,
     const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reject: { type: 'boolean', default: false } }, allowPositionals: true });
     const [id, phase] = positionals;
     if (!id || !phase) throw new UsageError('expected: cutover approve <migration-id> <phase>');
-    try {
-      const approval = await decideGate(loadConfig(), workflowIdFrom(id), phase, values.as ?? defaultOperator(), values.reject ? 'reject' : 'approve');
-      console.log(`phase ${approval.phase}: ${approval.decision === 'approve' ? 'approved' : 'rejected'} by ${approval.approver} at ${approval.decidedAt}`);
-      return EXIT.ok;
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) throw new UsageError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-      throw err;
-    }
+    // A refused approval (wrong phase, the starter where a second person is needed) exits 1 with the reason.
+    const approval = await decideGate(loadConfig(), workflowIdFrom(id), phase, values.as ?? defaultOperator(), values.reject ? 'reject' : 'approve');
+    console.log(`phase ${approval.phase}: ${approval.decision === 'approve' ? 'approved' : 'rejected'} by ${approval.approver} at ${approval.decidedAt}`);
+    return EXIT.ok;
   },
 };
 

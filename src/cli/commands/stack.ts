@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { redactUrl } from '../../stack/endpoints';
 import { SERVICE_NAMES, ServiceName } from '../../stack/services';
-import { stackDown, stackReset, stackStatus, StackStatus, stackUp } from '../../stack/stack';
+import { codecEndpointWithToken, stackDown, stackReset, stackStatus, StackStatus, stackUp } from '../../stack/stack';
 import { Command, EXIT, UsageError } from '../command';
 
 function render(status: StackStatus): string {
@@ -21,6 +21,7 @@ function render(status: StackStatus): string {
     `control    ${redactUrl(e.postgres.controlUrl)}`,
     `S3         ${e.s3.endpoint}  bucket ${e.s3.bucket}`,
     `KMS        ${e.kms.endpoint}  ${Object.values(e.kms.aliases).join(', ')}`,
+    `codec      ${e.codec.url}/<token>  (the Web UI's codec endpoint: \`cutover stack codec-url\`)`,
   ].join('\n');
 }
 
@@ -32,14 +33,18 @@ function parseServices(list: string[]): ServiceName[] | undefined {
 
 export const stackCommand: Command = {
   name: 'stack',
-  summary: 'run the local stack: Temporal + Web UI, PostgreSQL, MinIO, local-kms',
+  summary: 'run the local stack: Temporal + Web UI, PostgreSQL, MinIO, local-kms, codec server',
   usage: `cutover stack up [service...]       start (idempotent) and wait until healthy
 cutover stack down [service...]     stop what \`up\` started (history and data are kept)
 cutover stack status [--json]       probe every service; --json prints every endpoint
 cutover stack reset                 delete the stack's data (only when it is down)
+cutover stack codec-url             print the codec server's endpoint WITH its token, for a
+                                    Web UI viewer allowed to see decrypted payloads
 
 Services: ${SERVICE_NAMES.join(', ')}. Binaries not on PATH are built once from pinned
-sources into ~/.cache/cutover/bin (override with CUTOVER_CACHE_DIR or CUTOVER_*_BIN).`,
+sources into ~/.cache/cutover/bin (override with CUTOVER_CACHE_DIR or CUTOVER_*_BIN).
+The codec server is \`cutover codec-server\` run by Node from this checkout; its token is
+generated once per machine, with the other credentials, in ~/.local/state/cutover/secrets.json.`,
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
     const [action, ...rest] = positionals;
@@ -62,8 +67,11 @@ sources into ~/.cache/cutover/bin (override with CUTOVER_CACHE_DIR or CUTOVER_*_
         stackReset();
         console.log('stack data removed');
         return EXIT.ok;
+      case 'codec-url':
+        console.log(codecEndpointWithToken());
+        return EXIT.ok;
       default:
-        throw new UsageError(action ? `unknown stack action ${JSON.stringify(action)}: expected up, down, status or reset` : 'stack: expected up, down, status or reset');
+        throw new UsageError(action ? `unknown stack action ${JSON.stringify(action)}: expected up, down, status, reset or codec-url` : 'stack: expected up, down, status, reset or codec-url');
     }
   },
 };

@@ -1,0 +1,89 @@
+import { parseArgs } from 'node:util';
+import { createKmsClient } from '../../clients/aws';
+import { createDb } from '../../clients/postgres';
+import { defaultAllowedOrigins, startCodecServer } from '../../codec/codec-server';
+import { EncryptionCodec } from '../../codec/payload-codec';
+import { ConfigError, loadConfig } from '../../config';
+import { createKeyRing } from '../../crypto/key-ring-factory';
+import { portsFromEnv } from '../../stack/services';
+import { readSecrets, stackPaths } from '../../stack/state';
+import { Command, EXIT, UsageError } from '../command';
+
+/** The token: CUTOVER_CODEC_TOKEN, else the one `cutover stack up` generated for this machine. */
+function codecToken(env: NodeJS.ProcessEnv): string {
+  const token = env.CUTOVER_CODEC_TOKEN || readSecrets(stackPaths(env))?.codecToken;
+  if (!token) throw new ConfigError('no codec token: run `cutover stack up` (it generates one) or set CUTOVER_CODEC_TOKEN');
+  return token;
+}
+
+export const codecServerCommand: Command = {
+  name: 'codec-server',
+  summary: 'serve decrypted payloads to the Temporal Web UI, for viewers holding the token',
+  usage: `cutover codec-server [--port N] [--host ADDR] [--allow-origin URL]... [--print-url]
+
+Temporal's remote codec protocol (POST <endpoint>/decode, <endpoint>/encode) with the
+payload codec's key, unwrapped by KMS from the control database. A viewer's endpoint is
+http://<host>:<port>/<token>: in the Web UI, click "Configure Codec Server" (the icon in
+the top bar), paste it as the "Codec Server browser endpoint" (stored in that browser only),
+leave "Pass the user access token" and "Include cross-origin credentials" off, and apply.
+The token is printed only with --print-url (or by \`cutover stack codec-url\`); a request
+without it gets 401 and the UI shows the payloads still encrypted.
+
+  --port N            default CUTOVER_CODEC_PORT or 8234 (0: any free port)
+  --host ADDR         default 127.0.0.1 (plain HTTP: keep it on loopback)
+  --allow-origin URL  a Web UI origin that may call it (repeatable); default
+                      CUTOVER_CODEC_ALLOWED_ORIGINS (comma-separated), else the Web UI's
+                      URL as 127.0.0.1 and localhost
+  --print-url         print the endpoint with its token
+
+The token comes from CUTOVER_CODEC_TOKEN, else the local stack's secrets.json. Runs until
+SIGINT or SIGTERM; \`cutover stack up\` runs it as the stack's "codec" service.`,
+  async run(args) {
+    const { values } = parseArgs({
+      args,
+      options: {
+        port: { type: 'string' },
+        host: { type: 'string', default: '127.0.0.1' },
+        'allow-origin': { type: 'string', multiple: true },
+        'print-url': { type: 'boolean', default: false },
+      },
+    });
+    const port = values.port === undefined ? portsFromEnv(process.env).codec : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: expected a port number 0-65535, got ${JSON.stringify(values.port)}`);
+    const config = loadConfig();
+    const token = codecToken(process.env);
+    const allowedOrigins = values['allow-origin']?.length
+      ? values['allow-origin']
+      : process.env.CUTOVER_CODEC_ALLOWED_ORIGINS
+        ? process.env.CUTOVER_CODEC_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+        : defaultAllowedOrigins(config.temporal.uiUrl);
+    for (const origin of allowedOrigins) {
+      if (!/^https?:\/\/[^/]+$/.test(origin.replace(/\/$/, ''))) throw new UsageError(`allowed origin: expected scheme://host[:port], got ${JSON.stringify(origin)}`);
+    }
+
+    if (!config.databases.controlUrl) throw new ConfigError('no control database (for the codec key): set CUTOVER_CONTROL_URL or run `cutover stack up`');
+    const control = createDb(config.databases.controlUrl, { max: 1, applicationName: 'cutover-codec-server' });
+    const kms = createKmsClient(config.kms);
+    let key: Buffer;
+    try {
+      key = await createKeyRing(config, control, kms).get('codec');
+    } finally {
+      kms.destroy();
+      await control.destroy();
+    }
+
+    const log = (line: string) => console.error(`${new Date().toISOString()} codec-server: ${line}`);
+    const server = await startCodecServer({ codec: new EncryptionCodec(key), token, allowedOrigins, host: values.host, port, log });
+    console.log(`codec server listening on ${server.url} for ${allowedOrigins.join(', ')}`);
+    console.log(`endpoint: ${values['print-url'] ? `${server.url}/${token}` : `${server.url}/<token> (print it with --print-url or \`cutover stack codec-url\`)`}`);
+
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    await server.close();
+    const { decoded, encoded, refused, failed } = server.stats;
+    log(`stopped (${signal}): ${decoded} payloads decoded, ${encoded} encoded, ${refused} requests refused, ${failed} failed`);
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,29 @@
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../../config';
+import { workflowIdFrom } from '../../migration-client';
+import { gatherReport } from '../../report/gather';
+import { writeReportFiles } from '../../report/write-report';
+import { stackPaths } from '../../stack/state';
+import { Command, EXIT, UsageError } from '../command';
+
+export const reportCommand: Command = {
+  name: 'report',
+  summary: 'write a migration report: JSON, HTML (with a throughput chart) and Markdown',
+  usage: `cutover report <migration-id> [--out DIR] [--json]
+
+Per-entity counts, batch and phase reconcile results, quarantine reasons (codes and counts,
+never row data), throughput over time, milestones, approvals, rollback, and the audit
+chain's verified head. Writes <DIR>/<migration-id>.json, .html and .md (default DIR:
+.cutover/reports) and prints their paths; --json prints the report data instead.`,
+  async run(args) {
+    const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
+    const [id] = positionals;
+    if (!id) throw new UsageError('expected: cutover report <migration-id>');
+    const { data, view } = await gatherReport(loadConfig(), workflowIdFrom(id));
+    const written = writeReportFiles(resolve(values.out ?? join(stackPaths().root, 'reports')), data);
+    if (values.json) console.log(JSON.stringify(data, null, 2));
+    else console.log(`report of ${view.migrationId} (${data.report.status}):\n  ${written.html}\n  ${written.json}\n  ${written.markdown}`);
+    return EXIT.ok;
+  },
+};

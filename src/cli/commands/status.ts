@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { connectClient } from '../../clients/temporal';
+import { loadConfig } from '../../config';
+import { MigrationNotFoundError, workflowIdFrom } from '../../migration-client';
+import { migrationView, MigrationView } from '../../migration-view';
+import { Command, EXIT, UsageError } from '../command';
+import { renderStatus, Sample, sampleOf } from '../status-view';
+
+/** Exit code of a view: 0 while it runs or when it completed, 1 when it failed or was rolled back. */
+function exitOf(view: MigrationView): number {
+  return view.execution === 'RUNNING' || view.execution === 'COMPLETED' ? EXIT.ok : EXIT.failed;
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show a migration: per-entity progress, rows/s, ETA, reconcile, approvals (--watch: live)',
+  usage: `cutover status <migration-id> [--watch] [--interval SECONDS] [--json]
+
+Queries the running migration (a worker must be up to answer; otherwise the search
+attributes are shown) or reads the result of an ended one. --watch redraws every
+--interval seconds (default 2) with a progress bar per entity, rows/s and ETA, and exits
+when the migration ends: 0 if it completed, 1 if it failed or was rolled back.`,
+  async run(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { watch: { type: 'boolean', default: false }, interval: { type: 'string', default: '2' }, json: { type: 'boolean', default: false } },
+      allowPositionals: true,
+    });
+    const [id] = positionals;
+    if (!id) throw new UsageError('expected: cutover status <migration-id>');
+    const interval = Number(values.interval);
+    if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`--interval: expected seconds (at least 0.2), got ${JSON.stringify(values.interval)}`);
+    const config = loadConfig();
+    const workflowId = workflowIdFrom(id);
+    const { client, connection } = await connectClient(config);
+    try {
+      const read = () =>
+        migrationView(client, connection, config, workflowId).catch((err) => {
+          throw err instanceof WorkflowNotFoundError ? new MigrationNotFoundError(workflowId, config.temporal.namespace) : err;
+        });
+      let view = await read();
+      if (!values.watch) {
+        console.log(values.json ? JSON.stringify(view, null, 2) : renderStatus(view));
+        return exitOf(view);
+      }
+      const samples: Sample[] = [sampleOf(view, Date.now())];
+      const tty = process.stdout.isTTY;
+      for (;;) {
+        const frame = values.json ? JSON.stringify({ at: new Date().toISOString(), ...view }) : renderStatus(view, samples);
+        if (tty && !values.json) process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
+        else console.log(values.json ? frame : `${frame}\n`);
+        if (view.execution !== 'RUNNING') return exitOf(view);
+        await new Promise((r) => setTimeout(r, interval * 1000));
+        view = await read();
+        samples.push(sampleOf(view, Date.now()));
+        if (samples.length > 200) samples.shift();
+      }
+    } finally {
+      await connection.close();
+    }
+  },
+};

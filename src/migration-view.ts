@@ -1,0 +1,118 @@
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { CutoverConfig } from './config';
+import { workflowUrl } from './config';
+import type { MigrationReport, MigrationStatus } from './shared/migration';
+import { progressQuery } from './shared/queries';
+import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
+
+/** What an operator sees of one migration: Temporal's view of the workflow and, when it can be had, its report. */
+export interface MigrationView {
+  workflowId: string;
+  migrationId: string;
+  url: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, … */
+  execution: string;
+  /** Cutover's status (from the report, or the search attribute when no worker answers). */
+  status: string;
+  phase?: string;
+  percent?: number;
+  rowsLoaded?: number;
+  plan?: string;
+  startTime?: string;
+  closeTime?: string;
+  /** The workflow's own report: live (query) while it runs, its result or failure details after. */
+  report?: MigrationReport;
+  /** The failure, when it ended by one (a rollback says why). */
+  failure?: string;
+  /** Why there is no report (no worker answering, say). */
+  note?: string;
+}
+
+const QUERY_DEADLINE_MS = 5000;
+
+/** Reads a migration's state; never hangs on a workflow no worker is serving (the query has a deadline). */
+export async function migrationView(client: Client, connection: Connection, config: CutoverConfig, workflowId: string): Promise<MigrationView> {
+  const handle = client.workflow.getHandle(workflowId);
+  const d = await handle.describe();
+  const sa = d.typedSearchAttributes;
+  const view: MigrationView = {
+    workflowId,
+    migrationId: workflowId.replace(/^cutover-/, ''),
+    url: workflowUrl(config, workflowId),
+    execution: d.status.name,
+    status: sa.get(CUTOVER_STATUS) ?? d.status.name.toLowerCase(),
+    phase: sa.get(CUTOVER_PHASE) ?? undefined,
+    percent: sa.get(CUTOVER_PERCENT) ?? undefined,
+    rowsLoaded: sa.get(CUTOVER_ROWS_LOADED) ?? undefined,
+    plan: sa.get(CUTOVER_PLAN) ?? undefined,
+    startTime: d.startTime.toISOString(),
+    closeTime: d.closeTime?.toISOString(),
+  };
+  if (d.status.name === 'RUNNING') {
+    try {
+      view.report = await connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
+    } catch (err) {
+      view.note = `no live progress (is a worker running on task queue ${d.taskQueue}?): ${(err as Error).message.split('\n')[0]}`;
+    }
+  } else if (d.status.name === 'COMPLETED') {
+    view.report = (await handle.result()) as MigrationReport;
+  } else if (d.status.name === 'FAILED') {
+    try {
+      await handle.result();
+    } catch (err) {
+      let cause: unknown = err instanceof WorkflowFailedError ? err.cause : err;
+      while (cause instanceof Error && cause.cause instanceof Error && !(cause instanceof ApplicationFailure && cause.details?.length)) cause = cause.cause;
+      if (cause instanceof ApplicationFailure && cause.details?.[0]) view.report = cause.details[0] as MigrationReport;
+      view.failure = `${cause instanceof ApplicationFailure && cause.type ? `${cause.type}: ` : ''}${(cause as Error).message}`;
+    }
+  } else {
+    view.note = `the workflow is ${d.status.name.toLowerCase()}: no report`;
+  }
+  if (view.report) {
+    view.status = view.report.status;
+    view.phase = view.report.phase;
+  }
+  return view;
+}
+
+export const LISTABLE_STATUSES: MigrationStatus[] = ['running', 'paused', 'awaiting-approval', 'completed', 'rolling-back', 'rolled-back', 'failed'];
+
+export interface MigrationListing {
+  workflowId: string;
+  migrationId: string;
+  plan?: string;
+  execution: string;
+  status?: string;
+  phase?: string;
+  percent?: number;
+  rowsLoaded?: number;
+  startTime: string;
+  closeTime?: string;
+}
+
+/** Migrations in the namespace, newest first, from the visibility store (search attributes; no worker needed). */
+export async function listMigrations(client: Client, options: { status?: string; limit?: number } = {}): Promise<MigrationListing[]> {
+  if (options.status && !LISTABLE_STATUSES.includes(options.status as MigrationStatus)) {
+    throw new Error(`unknown status ${JSON.stringify(options.status)}: expected one of ${LISTABLE_STATUSES.join(', ')}`);
+  }
+  const query = `WorkflowType = 'migrate' AND ExecutionStatus != 'ContinuedAsNew'${options.status ? ` AND CutoverStatus = '${options.status}'` : ''}`;
+  const out: MigrationListing[] = [];
+  for await (const w of client.workflow.list({ query })) {
+    const sa = w.typedSearchAttributes;
+    out.push({
+      workflowId: w.workflowId,
+      migrationId: w.workflowId.replace(/^cutover-/, ''),
+      plan: sa.get(CUTOVER_PLAN) ?? undefined,
+      execution: w.status.name,
+      status: sa.get(CUTOVER_STATUS) ?? undefined,
+      phase: sa.get(CUTOVER_PHASE) ?? undefined,
+      percent: sa.get(CUTOVER_PERCENT) ?? undefined,
+      rowsLoaded: sa.get(CUTOVER_ROWS_LOADED) ?? undefined,
+      startTime: w.startTime.toISOString(),
+      closeTime: w.closeTime?.toISOString(),
+    });
+    if (out.length >= (options.limit ?? 100)) break;
+  }
+  return out;
+}

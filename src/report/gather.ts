@@ -1,0 +1,101 @@
+import type { Knex } from 'knex';
+import type { AuditRow } from '../audit/chain';
+import { auditEvents, verifyAudit } from '../audit/store';
+import { createKmsClient } from '../clients/aws';
+import { createDb } from '../clients/postgres';
+import { connectClient } from '../clients/temporal';
+import { ConfigError, CutoverConfig } from '../config';
+import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
+import { createKeyRing } from '../crypto/key-ring-factory';
+import { migrationView, MigrationView } from '../migration-view';
+import { MigrationNotFoundError } from '../migration-client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { ReportData } from './report-data';
+
+/** What an audit event means on the report's timeline (details are counts and names, never data). */
+export function timingLabel(e: AuditRow): string | undefined {
+  const d = e.details;
+  switch (e.action) {
+    case 'started':
+      return `started by ${e.actor}`;
+    case 'phase-reconciled':
+      return `phase ${d.phase} reconciled ${d.clean ? 'clean' : 'with differences'}`;
+    case 'approved':
+    case 'rejected':
+      return `gate of ${d.phase} ${e.action} by ${e.actor}`;
+    case 'paused':
+    case 'resumed':
+      return `${e.action} by ${e.actor}`;
+    case 'tuned':
+      return `tuned by ${e.actor}: throttle ${d.throttleAfter || 'none'}, batch size ${d.batchSizeAfter ?? 'as planned'}`;
+    case 'cancel-requested':
+      return `cancel requested by ${e.actor}`;
+    case 'rollback-started':
+      return `rollback started (${e.actor})`;
+    case 'rolled-back':
+      return `rolled back, target ${d.restored ? 'restored' : 'NOT restored'}`;
+    case 'completed':
+      return 'completed';
+    default:
+      return undefined;
+  }
+}
+
+/** Report data from the audit events of one migration: throughput points and milestones. */
+export function fromAudit(events: readonly AuditRow[]): Pick<ReportData, 'throughput' | 'timings'> {
+  const throughput = events
+    .filter((e) => e.action === 'batch-loaded')
+    .map((e) => ({ at: e.at, rows: Number(e.details.inserted ?? 0) + Number(e.details.updated ?? 0) + Number(e.details.unchanged ?? 0) }));
+  const timings = events.flatMap((e) => {
+    const label = timingLabel(e);
+    return label ? [{ label, at: e.at }] : [];
+  });
+  return { throughput, timings };
+}
+
+async function quarantineCounts(control: Knex, migrationId: string): Promise<ReportData['quarantine']> {
+  await ensureControlSchema(control);
+  const result = await control.raw(`select entity, reason, count(*)::int as rows from ${CONTROL_SCHEMA}.quarantine where migration_id = ? group by entity, reason order by entity, reason`, [migrationId]);
+  return (result.rows as { entity: string; reason: string; rows: number }[]).map((r) => ({ entity: r.entity, reason: r.reason, rows: Number(r.rows) }));
+}
+
+/**
+ * Everything `cutover report` shows: the workflow's report (live or final), quarantine reasons,
+ * throughput and milestones from the audit chain, and the chain's verified head.
+ */
+export async function gatherReport(config: CutoverConfig, workflowId: string): Promise<{ data: ReportData; view: MigrationView }> {
+  if (!config.databases.controlUrl) throw new ConfigError('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
+  const { client, connection } = await connectClient(config);
+  let view: MigrationView;
+  try {
+    view = await migrationView(client, connection, config, workflowId);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new MigrationNotFoundError(workflowId, config.temporal.namespace);
+    throw err;
+  } finally {
+    await connection.close();
+  }
+  if (!view.report) throw new Error(`migration ${view.migrationId} has no report: ${view.note ?? view.failure ?? view.status}`);
+  const control = createDb(config.databases.controlUrl, { max: 2, applicationName: 'cutover-report' });
+  const kms = createKmsClient(config.kms);
+  try {
+    const key = await createKeyRing(config, control, kms).get('audit');
+    const [events, quarantine, verified] = await Promise.all([auditEvents(control, view.migrationId), quarantineCounts(control, view.migrationId), verifyAudit(control, key)]);
+    const audit = fromAudit(events);
+    return {
+      view,
+      data: {
+        generatedAt: new Date().toISOString(),
+        report: view.report,
+        workflow: { workflowId, url: view.url, status: view.execution, startTime: view.startTime, closeTime: view.closeTime },
+        quarantine,
+        throughput: audit.throughput,
+        timings: audit.timings,
+        audit: verified.head ? { head: verified.head, events: events.length, verified: verified.ok } : undefined,
+      },
+    };
+  } finally {
+    kms.destroy();
+    await control.destroy();
+  }
+}

@@ -1,0 +1,340 @@
+import type { EntityProgress, MigrationReport, RollbackRecord } from '../shared/migration';
+import { throughputSvg } from './chart';
+import { escapeHtml as esc, formatDuration, formatInt, formatOffset, formatRate, formatTimestamp, parseTime } from './format';
+import type { ReportData } from './report-data';
+import { throughputSeries, type ThroughputSeries } from './throughput';
+
+/** About four batches per bucket, at most 60: fewer and the line is noise, more and it is a comb. */
+function bucketCount(points: number): number {
+  return Math.min(60, Math.max(1, Math.ceil(points / 4)));
+}
+
+const loadedRows = (e: EntityProgress) => e.inserted + e.updated + e.unchanged;
+const sum = <T>(xs: readonly T[], f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0);
+const num = (n: number, cls = '') => `<td class="num${cls ? ` ${cls}` : ''}">${formatInt(n)}</td>`;
+/** A count that should be zero: red when it is not. */
+const bad = (n: number) => num(n, n ? 'bad' : 'zero');
+
+const statusTone: Record<MigrationReport['status'], string> = {
+  running: 'info',
+  paused: 'warn',
+  'awaiting-approval': 'warn',
+  completed: 'ok',
+  failed: 'bad',
+  'rolling-back': 'warn',
+  'rolled-back': 'neutral',
+};
+
+function badge(text: string, tone: string): string {
+  return `<span class="badge ${tone}">${esc(text)}</span>`;
+}
+
+function hasDifferences(r: MigrationReport): boolean {
+  return r.entities.some((e) => e.reconcile.missing + e.reconcile.mismatched + e.reconcile.duplicated > 0) || r.phases.some((p) => !p.clean);
+}
+
+function cleanBadge(r: MigrationReport): string {
+  if (r.clean) return badge('clean', 'ok');
+  if (!hasDifferences(r) && ['running', 'paused', 'awaiting-approval'].includes(r.status)) return badge('not yet reconciled', 'neutral');
+  return badge('differences', 'bad');
+}
+
+/** Only http(s) links: a javascript: URL in the data must not become clickable. */
+function link(url: string | undefined, text: string): string {
+  return url && /^https?:\/\//i.test(url) ? `<a href="${esc(url)}" rel="noopener noreferrer">${esc(text)}</a>` : '';
+}
+
+interface Clock {
+  startMs?: number;
+  endMs?: number;
+  /** No close time yet: the end is the report's own time. */
+  open: boolean;
+}
+
+function clockOf(data: ReportData): Clock {
+  const startMs = parseTime(data.workflow.startTime) ?? parseTime(data.timings[0]?.at);
+  const closeMs = parseTime(data.workflow.closeTime);
+  return { startMs, endMs: closeMs ?? parseTime(data.generatedAt), open: closeMs === undefined };
+}
+
+const elapsedSeconds = (c: Clock) => (c.startMs !== undefined && c.endMs !== undefined && c.endMs >= c.startMs ? (c.endMs - c.startMs) / 1000 : undefined);
+
+function header(data: ReportData, clock: Clock): string {
+  const r = data.report;
+  const w = data.workflow;
+  const elapsed = elapsedSeconds(clock);
+  const webUi = link(w.url, 'Open in Temporal Web UI ↗');
+  const meta: [string, string][] = [
+    ['Started by', esc(r.startedBy)],
+    ['Plan hash', `<code class="hash">${esc(r.planHash)}</code>`],
+    ['Workflow', `<code>${esc(w.workflowId)}</code> ${badge(w.status, 'neutral')}${webUi ? `<br>${webUi}` : ''}`],
+    ['Started', w.startTime ? esc(formatTimestamp(w.startTime)) : '—'],
+    [clock.open ? 'Elapsed so far' : 'Duration', elapsed === undefined ? '—' : esc(formatDuration(elapsed))],
+  ];
+  if (w.closeTime) meta.splice(4, 0, ['Closed', esc(formatTimestamp(w.closeTime))]);
+  if (r.plan) meta.unshift(['Plan', esc(r.plan)]);
+  if (r.phase) meta.push(['Current phase', esc(r.phase)]);
+  if (r.controls) {
+    const c = r.controls;
+    const throttle = c.throttleRowsPerSecond ? `${formatInt(c.throttleRowsPerSecond)} rows/s` : 'none';
+    meta.push(['Controls', `throttle ${esc(throttle)} · batch size ${c.batchSize ? formatInt(c.batchSize) : 'as planned'}${c.paused ? ` ${badge('paused', 'warn')}` : ''}`]);
+  }
+  return `<header>
+<div class="eyebrow">Cutover migration report</div>
+<h1>${esc(r.migrationId)} ${badge(r.status, statusTone[r.status] ?? 'neutral')} ${cleanBadge(r)}</h1>
+<dl class="meta">${meta.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join('')}</dl>
+</header>`;
+}
+
+function summary(data: ReportData, clock: Clock, series: ThroughputSeries): string {
+  const es = data.report.entities;
+  const elapsed = elapsedSeconds(clock);
+  const loaded = sum(es, loadedRows);
+  const average = series.series.length ? series.average : elapsed ? loaded / elapsed : undefined;
+  const done = es.filter((e) => e.batches > 0 && e.batchesDone >= e.batches).length;
+  const quarantined = sum(es, (e) => e.quarantined);
+  const cards: [string, string, string][] = [
+    ['Rows extracted', formatInt(sum(es, (e) => e.extracted)), `of ${formatInt(sum(es, (e) => e.sourceRows))} source rows`],
+    ['Rows loaded', formatInt(loaded), `${formatInt(sum(es, (e) => e.inserted))} inserted · ${formatInt(sum(es, (e) => e.updated))} updated · ${formatInt(sum(es, (e) => e.unchanged))} unchanged`],
+    ['Rows quarantined', formatInt(quarantined), `${formatInt(data.quarantine.length)} reason${data.quarantine.length === 1 ? '' : 's'}`],
+    ['Entities', formatInt(es.length), `${formatInt(done)} fully loaded`],
+    [clock.open ? 'Elapsed so far' : 'Elapsed', elapsed === undefined ? '—' : formatDuration(elapsed), clock.open ? 'still running' : 'start to close'],
+    ['Average rate', average === undefined ? '—' : `${formatRate(average)}`, series.series.length ? `rows/s · peak ${formatRate(series.peak)}` : 'rows/s'],
+  ];
+  return `<section class="cards">${cards
+    .map(([k, v, note]) => `<div class="card${k === 'Rows quarantined' && quarantined ? ' warn' : ''}"><div class="k">${esc(k)}</div><div class="v">${esc(v)}</div><div class="note">${esc(note)}</div></div>`)
+    .join('')}</section>`;
+}
+
+function chart(data: ReportData, series: ThroughputSeries): string {
+  let body: string;
+  if (data.throughput.length === 0) body = '<p class="empty">No batch has been loaded yet, so there is no throughput to chart.</p>';
+  else if (series.series.length === 0) body = `<p class="empty">${formatInt(sum(data.throughput, (p) => p.rows))} rows loaded at a single instant; a rate needs a span of time.</p>`;
+  else return `<section class="chart">${throughputSvg(series, { title: 'Throughput over time', width: 1200 })}</section>`;
+  return `<section><h2>Throughput over time</h2>${body}</section>`;
+}
+
+function progressBar(e: EntityProgress): string {
+  const fraction = e.batches > 0 ? Math.min(1, e.batchesDone / e.batches) : 0;
+  const pct = Math.round(fraction * 100);
+  return `<div class="progress" title="${pct}%"><div class="bar${fraction >= 1 ? ' done' : ''}" style="width:${pct}%"></div></div><div class="batches">${formatInt(e.batchesDone)}/${formatInt(e.batches)} batches</div>`;
+}
+
+function entities(r: MigrationReport): string {
+  if (r.entities.length === 0) return '<section><h2>Entities</h2><p class="empty">No entity has been prepared yet.</p></section>';
+  const row = (e: EntityProgress) => {
+    const c = e.reconcile;
+    return `<tr><th scope="row">${esc(e.entity)}</th><td class="prog">${progressBar(e)}</td>${num(e.sourceRows)}${num(e.extracted)}${num(e.inserted)}${num(e.updated)}${num(e.unchanged)}${num(e.quarantined, e.quarantined ? 'warn' : 'zero')}<td class="num sep${c.found === c.expected ? '' : ' bad'}">${formatInt(c.found)}/${formatInt(c.expected)}</td>${bad(c.missing)}${bad(c.mismatched)}${bad(c.duplicated)}</tr>`;
+  };
+  const es = r.entities;
+  const t = (f: (e: EntityProgress) => number) => num(sum(es, f));
+  const found = sum(es, (e) => e.reconcile.found);
+  const expected = sum(es, (e) => e.reconcile.expected);
+  const totals = `<tr><th scope="row">Total</th><td class="prog"><div class="batches">${formatInt(sum(es, (e) => e.batchesDone))}/${formatInt(sum(es, (e) => e.batches))} batches</div></td>${t((e) => e.sourceRows)}${t((e) => e.extracted)}${t((e) => e.inserted)}${t((e) => e.updated)}${t((e) => e.unchanged)}${t((e) => e.quarantined)}<td class="num sep">${formatInt(found)}/${formatInt(expected)}</td>${t((e) => e.reconcile.missing)}${t((e) => e.reconcile.mismatched)}${t((e) => e.reconcile.duplicated)}</tr>`;
+  return `<section><h2>Entities</h2><div class="scroll"><table data-testid="entities">
+<thead><tr><th rowspan="2">Entity</th><th rowspan="2">Progress</th><th colspan="6" class="group">Rows</th><th colspan="4" class="group sep">Batch reconcile</th></tr>
+<tr><th class="num">Source</th><th class="num">Extracted</th><th class="num">Inserted</th><th class="num">Updated</th><th class="num">Unchanged</th><th class="num">Quarantined</th><th class="num sep">Found/expected</th><th class="num">Missing</th><th class="num">Mismatched</th><th class="num">Duplicated</th></tr></thead>
+<tbody>
+${es.map(row).join('\n')}
+</tbody>
+<tfoot>${totals}</tfoot>
+</table></div></section>`;
+}
+
+function phases(r: MigrationReport): string {
+  if (r.phases.length === 0) return '<section><h2>Phase reconcile</h2><p class="empty">No phase has been reconciled yet.</p></section>';
+  const rows = r.phases.flatMap((p) =>
+    p.entities.map((e, i) => {
+      const refs = e.references.length
+        ? e.references.map((x) => `<span class="${x.dangling ? 'bad' : 'zero'}">${esc(x.column)} → ${esc(x.parent)}: ${formatInt(x.dangling)}</span>`).join('<br>')
+        : '<span class="zero">—</span>';
+      const phaseCell = i === 0 ? `<th scope="rowgroup" rowspan="${p.entities.length}">${esc(p.phase)}<br>${badge(p.clean ? 'clean' : 'differences', p.clean ? 'ok' : 'bad')}</th>` : '';
+      return `<tr${i === 0 ? ' class="group-start"' : ''}>${phaseCell}<td>${esc(e.entity)}</td>${bad(e.missing)}${bad(e.extra)}<td class="refs">${refs}</td><td class="num">${formatInt(e.checksum.rows)}</td><td><code class="hash">${esc(e.checksum.md5)}</code></td><td>${badge(e.clean ? 'clean' : 'differences', e.clean ? 'ok' : 'bad')}</td></tr>`;
+    }),
+  );
+  return `<section><h2>Phase reconcile</h2><div class="scroll"><table data-testid="phases">
+<thead><tr><th>Phase</th><th>Entity</th><th class="num">Missing</th><th class="num">Extra</th><th>Dangling references</th><th class="num">Checksum rows</th><th>Checksum md5</th><th>Result</th></tr></thead>
+<tbody>
+${rows.join('\n')}
+</tbody>
+</table></div></section>`;
+}
+
+function quarantine(data: ReportData): string {
+  const q = data.quarantine;
+  if (q.length === 0) return '<section><h2>Quarantine</h2><p class="empty">No rows quarantined.</p></section>';
+  return `<section><h2>Quarantine</h2><p class="hint">Reason codes and counts only; the rows stay in the quarantine store.</p><div class="scroll narrow"><table data-testid="quarantine">
+<thead><tr><th>Entity</th><th>Reason</th><th class="num">Rows</th></tr></thead>
+<tbody>
+${q.map((x) => `<tr><td>${esc(x.entity)}</td><td><code>${esc(x.reason)}</code></td>${num(x.rows)}</tr>`).join('\n')}
+</tbody>
+<tfoot><tr><th scope="row" colspan="2">Total</th>${num(sum(q, (x) => x.rows))}</tr></tfoot>
+</table></div></section>`;
+}
+
+function timings(data: ReportData, clock: Clock): string {
+  if (data.timings.length === 0) return '';
+  const offset = (at: string) => {
+    const ms = parseTime(at);
+    return ms === undefined || clock.startMs === undefined ? '—' : `+${formatOffset((ms - clock.startMs) / 1000)}`;
+  };
+  return `<section class="half"><h2>Timings</h2><table data-testid="timings">
+<thead><tr><th>Milestone</th><th>Time</th><th class="num">Since start</th></tr></thead>
+<tbody>
+${data.timings.map((t) => `<tr><td>${esc(t.label)}</td><td class="time">${esc(formatTimestamp(t.at))}</td><td class="num">${esc(offset(t.at))}</td></tr>`).join('\n')}
+</tbody>
+</table></section>`;
+}
+
+function approvals(r: MigrationReport): string {
+  const body = r.approvals.length
+    ? `<table data-testid="approvals">
+<thead><tr><th>Phase</th><th>Decision</th><th>Approver</th><th>Decided</th></tr></thead>
+<tbody>
+${r.approvals.map((a) => `<tr><td>${esc(a.phase)}</td><td>${badge(a.decision, a.decision === 'approve' ? 'ok' : 'bad')}</td><td>${esc(a.approver)}</td><td class="time">${esc(formatTimestamp(a.decidedAt))}</td></tr>`).join('\n')}
+</tbody>
+</table>`
+    : '<p class="empty">No approvals recorded.</p>';
+  return `<section class="half"><h2>Approvals</h2>${body}</section>`;
+}
+
+function rollback(rb: RollbackRecord | undefined): string {
+  if (!rb) return '';
+  const tables = [...new Set([...rb.before.map((c) => c.table), ...rb.after.map((c) => c.table)])];
+  const checksums = tables.map((table) => {
+    const b = rb.before.find((c) => c.table === table);
+    const a = rb.after.find((c) => c.table === table);
+    const same = !!a && !!b && a.rows === b.rows && a.md5 === b.md5;
+    const cell = (c: typeof a) => (c ? `${num(c.rows)}<td><code class="hash">${esc(c.md5)}</code></td>` : '<td class="num">—</td><td>—</td>');
+    return `<tr><td>${esc(table)}</td>${cell(b)}${cell(a)}<td>${badge(same ? 'match' : 'differs', same ? 'ok' : 'bad')}</td></tr>`;
+  });
+  const steps = rb.steps.map((s) => {
+    const result = Object.entries(s.result)
+      .map(([k, v]) => `${esc(k)}: ${formatInt(v)}`)
+      .join(' · ');
+    return `<tr><td>${esc(s.step)}</td><td>${result || '—'}</td></tr>`;
+  });
+  return `<section class="rollback" data-testid="rollback"><h2>Rollback ${badge(rb.restored ? 'target restored' : 'checksums differ', rb.restored ? 'ok' : 'bad')}</h2>
+<dl class="meta"><div class="wide"><dt>Reason</dt><dd>${esc(rb.reason)}</dd></div>${rb.requestedBy ? `<div><dt>Requested by</dt><dd>${esc(rb.requestedBy)}</dd></div>` : ''}<div><dt>Restored</dt><dd>${rb.restored ? 'yes' : 'no'}</dd></div></dl>
+<h3>Steps</h3>
+<table><thead><tr><th>Step</th><th>Result</th></tr></thead><tbody>
+${steps.join('\n')}
+</tbody></table>
+<h3>Target checksums</h3>
+<div class="scroll"><table><thead><tr><th rowspan="2">Table</th><th colspan="2" class="group">Before migration</th><th colspan="2" class="group">After rollback</th><th rowspan="2">Result</th></tr>
+<tr><th class="num">Rows</th><th>md5</th><th class="num">Rows</th><th>md5</th></tr></thead><tbody>
+${checksums.join('\n')}
+</tbody></table></div>
+</section>`;
+}
+
+function audit(data: ReportData): string {
+  const a = data.audit;
+  if (!a) return '';
+  const verified = a.verified === undefined ? badge('not checked', 'neutral') : a.verified ? badge('verified', 'ok') : badge('broken', 'bad');
+  return `<section data-testid="audit"><h2>Audit chain</h2><dl class="meta">
+<div><dt>Head</dt><dd>seq ${formatInt(a.head.seq)} · <code class="hash">${esc(a.head.hash)}</code></dd></div>
+<div><dt>Events</dt><dd>${formatInt(a.events)}</dd></div>
+<div><dt>Chain</dt><dd>${verified}</dd></div>
+</dl></section>`;
+}
+
+const css = `
+:root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#047857;--ok-bg:#d1fae5;--bad:#b91c1c;--bad-bg:#fee2e2;--warn:#b45309;--warn-bg:#fef3c7;--info:#1d4ed8;--info-bg:#dbeafe}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+main{max-width:1340px;margin:0 auto;padding:28px 32px 40px}
+header{margin-bottom:20px}
+.eyebrow{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.06em}
+h1{font-size:26px;margin:4px 0 12px;display:flex;flex-wrap:wrap;align-items:center;gap:10px;word-break:break-all}
+h2{font-size:17px;margin:0 0 12px;display:flex;align-items:center;gap:10px}
+h3{font-size:14px;margin:16px 0 8px;color:#374151}
+section{background:#fff;border:1px solid var(--line);border-radius:8px;padding:18px 20px;margin:0 0 18px}
+section.chart{padding:14px 16px 8px}
+.meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:10px 24px;margin:0}
+.meta div{min-width:0}
+.meta div.wide{grid-column:span 2}
+.meta dt{color:var(--muted);font-size:12px}
+.meta dd{margin:2px 0 0;overflow-wrap:anywhere}
+code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f3f4f6;border-radius:4px;padding:1px 5px}
+code.hash{overflow-wrap:anywhere;word-break:break-all}
+a{color:var(--info)}
+.badge{display:inline-block;font-size:12px;font-weight:600;line-height:1;padding:5px 9px;border-radius:999px;white-space:nowrap;vertical-align:middle;letter-spacing:.01em}
+.badge.ok{color:var(--ok);background:var(--ok-bg)}.badge.bad{color:var(--bad);background:var(--bad-bg)}.badge.warn{color:var(--warn);background:var(--warn-bg)}.badge.info{color:var(--info);background:var(--info-bg)}.badge.neutral{color:#374151;background:#e5e7eb}
+.cards{display:grid;grid-template-columns:repeat(6,1fr);gap:12px;background:none;border:0;padding:0}
+.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:14px 16px;min-width:0}
+.card.warn{border-color:#fcd34d}
+.card .k{color:var(--muted);font-size:12px}
+.card .v{font-size:24px;font-weight:650;margin:4px 0 2px;font-variant-numeric:tabular-nums;white-space:nowrap}
+.card .note{color:var(--muted);font-size:11.5px}
+.scroll{overflow-x:auto}
+.scroll.narrow{max-width:720px}
+table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums}
+th,td{padding:6px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:middle}
+thead th{font-size:12px;color:#4b5563;font-weight:600;background:#f9fafb;white-space:nowrap}
+thead th.group{text-align:center;border-bottom:1px solid #d1d5db}
+tbody th{font-weight:600}
+tfoot th,tfoot td{font-weight:650;border-top:2px solid #d1d5db;border-bottom:0}
+.num{text-align:right;white-space:nowrap}
+.sep{border-left:1px solid var(--line)}
+td.zero,span.zero{color:#9ca3af}
+td.bad,span.bad{color:var(--bad);font-weight:650}
+td.warn{color:var(--warn);font-weight:650}
+tr.group-start td,tr.group-start th{border-top:2px solid #d1d5db}
+tbody th[scope=rowgroup]{vertical-align:top;white-space:nowrap}
+td.prog{min-width:110px;width:130px}
+.progress{height:8px;background:#e5e7eb;border-radius:4px;overflow:hidden}
+.progress .bar{height:100%;background:#3b82f6}
+.progress .bar.done{background:#10b981}
+.batches{font-size:11.5px;color:var(--muted);margin-top:3px;white-space:nowrap}
+td.refs{font-size:12.5px}
+td.time{white-space:nowrap}
+.empty,.hint{color:var(--muted);margin:0}
+.hint{font-size:12.5px;margin:-6px 0 10px}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:18px}
+.pair section{margin:0}
+.pair+section,.pair+footer{margin-top:18px}
+.rollback{border-color:#fca5a5}
+footer{color:var(--muted);font-size:12px;text-align:center}
+@media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}.pair{grid-template-columns:1fr}}
+@media print{body{background:#fff}section,.card{break-inside:avoid}}
+`;
+
+/**
+ * The migration report as one self-contained HTML document: inline CSS and an inline SVG chart,
+ * no scripts, fonts or network (a Content-Security-Policy says so to the browser). Every value from
+ * the data is escaped. Pure: the page depends only on `data`.
+ */
+export function renderReportHtml(data: ReportData): string {
+  const r = data.report;
+  const clock = clockOf(data);
+  const series = throughputSeries(data.throughput, bucketCount(data.throughput.length), {
+    start: clock.startMs === undefined ? undefined : new Date(clock.startMs).toISOString(),
+  });
+  const pair = [timings(data, clock), approvals(r)].filter(Boolean);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>Migration ${esc(r.migrationId)} — ${esc(r.status)}</title>
+<style>${css}</style>
+</head>
+<body>
+<main>
+${header(data, clock)}
+${summary(data, clock, series)}
+${chart(data, series)}
+${entities(r)}
+${phases(r)}
+${quarantine(data)}
+<div class="pair">${pair.join('\n')}</div>
+${rollback(r.rollback)}
+${audit(data)}
+<footer>Generated ${esc(formatTimestamp(data.generatedAt))} by Cutover · counts, reason codes and checksums only; no row data.</footer>
+</main>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,19 @@
+import type { MigrationReport } from '../shared/migration';
+
+/**
+ * Everything the HTML report page shows, gathered by the caller (workflow query, Temporal
+ * describe, quarantine counts, audit chain). Counts and reason codes only — never row data.
+ */
+export interface ReportData {
+  /** When this snapshot was taken (ISO); the clock for a migration that is still running. */
+  generatedAt: string;
+  report: MigrationReport;
+  workflow: { workflowId: string; url?: string; status: string; startTime?: string; closeTime?: string };
+  /** Quarantined rows per entity and reason code. */
+  quarantine: { entity: string; reason: string; rows: number }[];
+  /** One point per loaded batch: when it finished and how many rows it loaded (inserted + updated + unchanged). */
+  throughput: { at: string; rows: number }[];
+  /** Milestones, e.g. started, phase people done, gate approved, completed. */
+  timings: { label: string; at: string }[];
+  audit?: { head: { seq: number; hash: string }; events: number; verified?: boolean };
+}

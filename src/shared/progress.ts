@@ -1,0 +1,71 @@
+import type { EntityProgress, MigrationReport } from './migration';
+
+/** Pure summaries of a migration's progress, shared by the workflow (current details) and the CLI. */
+
+export function loadedRows(e: EntityProgress): number {
+  return e.inserted + e.updated + e.unchanged;
+}
+
+export function rowsLoaded(report: MigrationReport): number {
+  return report.entities.reduce((n, e) => n + loadedRows(e), 0);
+}
+
+/** Source rows processed (loaded or quarantined) out of all source rows, 0..100. */
+export function percentDone(report: MigrationReport): number {
+  const total = report.entities.reduce((n, e) => n + e.sourceRows, 0);
+  if (total === 0) return report.status === 'completed' ? 100 : 0;
+  const done = report.entities.reduce((n, e) => n + Math.min(e.sourceRows, e.extracted), 0);
+  return Math.min(100, Math.floor((done * 1000) / total) / 10);
+}
+
+/** 1234567 → "1,234,567" (no Intl: this runs inside workflows too). */
+export function thousands(n: number): string {
+  const [int, frac] = String(n).split('.');
+  const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return frac ? `${grouped}.${frac}` : grouped;
+}
+
+function reconcileCell(e: EntityProgress): string {
+  const r = e.reconcile;
+  if (r.expected === 0 && e.batchesDone === 0) return '–';
+  const problems = [r.missing && `${thousands(r.missing)} missing`, r.mismatched && `${thousands(r.mismatched)} mismatched`, r.duplicated && `${thousands(r.duplicated)} duplicated`].filter(Boolean);
+  return problems.length ? `**${problems.join(', ')}**` : `clean (${thousands(r.found)}/${thousands(r.expected)})`;
+}
+
+/**
+ * The migration as a Markdown table (the Web UI shows it as the workflow's current details):
+ * status, phase, percent, controls, one row per entity, phase reconcile results, approvals.
+ * Counts and names only: never row data.
+ */
+export function progressMarkdown(report: MigrationReport): string {
+  const c = report.controls;
+  const lines = [
+    `### Migration ${report.plan ?? report.migrationId}: ${report.status}${report.phase ? `, phase ${report.phase}` : ''}`,
+    '',
+    `**${percentDone(report)} %** of source rows processed · **${thousands(rowsLoaded(report))}** rows loaded · ${thousands(report.entities.reduce((n, e) => n + e.quarantined, 0))} quarantined` +
+      (c ? ` · throttle ${c.throttleRowsPerSecond ? `${thousands(c.throttleRowsPerSecond)} rows/s` : 'none'} · batch size ${c.batchSize ? thousands(c.batchSize) : 'as planned'}${c.paused ? ' · **PAUSED**' : ''}` : ''),
+    '',
+    '#### Entity progress',
+    '',
+    '| entity | batches | source rows | extracted | loaded | quarantined | reconcile |',
+    '|---|---:|---:|---:|---:|---:|---|',
+    ...report.entities.map(
+      (e) => `| ${e.entity} | ${e.batchesDone}/${e.batches} | ${thousands(e.sourceRows)} | ${thousands(e.extracted)} | ${thousands(loadedRows(e))} | ${thousands(e.quarantined)} | ${reconcileCell(e)} |`,
+    ),
+  ];
+  if (report.phases.length) {
+    lines.push('', '#### Phase reconcile', '', '| phase | entity | missing | extra | dangling references | result |', '|---|---|---:|---:|---:|---|');
+    for (const p of report.phases) {
+      for (const e of p.entities) {
+        lines.push(`| ${p.phase} | ${e.entity} | ${e.missing} | ${e.extra} | ${e.references.reduce((n, r) => n + r.dangling, 0)} | ${e.clean ? 'clean' : '**differences**'} |`);
+      }
+    }
+  }
+  if (report.approvals.length) {
+    lines.push('', '#### Approvals', '', ...report.approvals.map((a) => `- ${a.phase}: ${a.decision} by ${a.approver} at ${a.decidedAt}`));
+  }
+  if (report.rollback) {
+    lines.push('', `#### Rollback: ${report.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'}`, '', report.rollback.reason);
+  }
+  return lines.join('\n');
+}
