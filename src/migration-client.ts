@@ -63,11 +63,13 @@ export async function withClient<T>(config: CutoverConfig, workflowId: string | 
   }
 }
 
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
 /** A one-line summary and a Markdown description shown by the Web UI from the start. */
 function startMetadata(plan: Plan, hash: string, startedBy: string): { staticSummary: string; staticDetails: string } {
   const rows = plan.phases.map((p) => `| ${p.name} | ${p.entities.join(', ')} | ${p.gate ? (p.gate.distinctApprover ? 'approval by a second person' : 'approval') : '–'} |`);
   return {
-    staticSummary: `Cutover migration ${plan.name}: ${plan.entities.length} entities in ${plan.phases.length} phases, started by ${startedBy}`,
+    staticSummary: `Cutover migration ${plan.name}: ${plural(plan.entities.length, 'entity', 'entities')} in ${plural(plan.phases.length, 'phase', 'phases')}, started by ${startedBy}`,
     staticDetails: [
       `**Plan** \`${plan.name}\` (hash \`${hash.slice(0, 12)}\`) · source \`$${plan.source.urlEnv}\` → target \`$${plan.target.urlEnv}\``,
       '',

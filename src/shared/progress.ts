@@ -29,7 +29,7 @@ function reconcileCell(e: EntityProgress): string {
   const r = e.reconcile;
   if (r.expected === 0 && e.batchesDone === 0) return '–';
   const problems = [r.missing && `${thousands(r.missing)} missing`, r.mismatched && `${thousands(r.mismatched)} mismatched`, r.duplicated && `${thousands(r.duplicated)} duplicated`].filter(Boolean);
-  return problems.length ? `**${problems.join(', ')}**` : `clean (${thousands(r.found)}/${thousands(r.expected)})`;
+  return problems.length ? `**${problems.join(', ')}**` : `clean (${thousands(r.found)} of ${thousands(r.expected)})`;
 }
 
 /**
@@ -50,7 +50,7 @@ export function progressMarkdown(report: MigrationReport): string {
     '| entity | batches | source rows | extracted | loaded | quarantined | reconcile |',
     '|---|---:|---:|---:|---:|---:|---|',
     ...report.entities.map(
-      (e) => `| ${e.entity} | ${e.batchesDone}/${e.batches} | ${thousands(e.sourceRows)} | ${thousands(e.extracted)} | ${thousands(loadedRows(e))} | ${thousands(e.quarantined)} | ${reconcileCell(e)} |`,
+      (e) => `| ${e.entity} | ${e.batchesDone} of ${e.batches} | ${thousands(e.sourceRows)} | ${thousands(e.extracted)} | ${thousands(loadedRows(e))} | ${thousands(e.quarantined)} | ${reconcileCell(e)} |`,
     ),
   ];
   if (report.phases.length) {

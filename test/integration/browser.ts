@@ -87,6 +87,19 @@ export async function waitForText(locator: Locator, text: string, timeoutMs = 30
   throw new Error(`${JSON.stringify(text)} did not appear within ${timeoutMs / 1000}s; the text was:\n${last}`);
 }
 
+/** Waits until the text of the page and all its frames (the UI renders Markdown in iframes) contains `text`. */
+export async function waitForFramesText(page: Page, text: string, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const texts = await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')));
+    last = texts.join('\n');
+    if (last.includes(text)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${JSON.stringify(text)} did not appear in the page or its frames within ${timeoutMs / 1000}s; the text was:\n${last}`);
+}
+
 export interface CodecServerProcess {
   /** Base URL, without the token. */
   url: string;

@@ -10,6 +10,7 @@ import { findBinary } from '../../src/stack/binaries';
 import { BINARIES } from '../../src/stack/services';
 import { cli, CliResult, isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
 import { loadPlanFile } from '../../src/plan/load';
+import { launchChromium, screenshotPath } from './browser';
 
 const USERS = 10_000;
 const STARTER = 'it-operator';
@@ -212,9 +213,23 @@ describe('an operator drives a migration through the CLI', () => {
       expect.arrayContaining([`started by ${STARTER}`, `paused by ${STARTER}`, `resumed by ${STARTER}`, `gate of people approved by ${APPROVER}`, 'phase people reconciled clean', 'completed']),
     );
     expect(data.audit).toMatchObject({ verified: true });
-    const html = readFileSync(join(dir, `${migrationId}.html`), 'utf8');
-    expect(html).toContain('data-testid="throughput-chart"');
-    expect(html).toContain('data-testid="entities"');
+    // Opened in a browser, the page shows the chart (a line with points) and the tables
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+      await page.goto(`file://${join(dir, `${migrationId}.html`)}`);
+      const chart = page.getByTestId('throughput-chart');
+      expect(await chart.isVisible()).toBe(true);
+      expect((await chart.boundingBox())!.height).toBeGreaterThan(150);
+      expect(await chart.locator('polyline, path').count()).toBeGreaterThan(0);
+      const entities = await page.getByTestId('entities').innerText();
+      expect(entities).toMatch(/users[\s\S]*10,000/);
+      expect(await page.getByTestId('phases').innerText()).toContain('people');
+      expect(await page.getByText(`${migrationId}`).count()).toBeGreaterThan(0);
+      await page.screenshot({ path: screenshotPath('report'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
 
     // The audit trail names who did what; the chain verifies
     const log = await run(['audit', 'log', migrationId]);

@@ -7,7 +7,7 @@ import { startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import type { Plan } from '../../src/plan/types';
 import { progressQuery } from '../../src/shared/queries';
-import { CodecServerProcess, launchChromium, openWorkflowPage, screenshotPath, startCodecServerFor, waitForText } from './browser';
+import { CodecServerProcess, launchChromium, openWorkflowPage, screenshotPath, startCodecServerFor, waitForFramesText, waitForText } from './browser';
 import { cli, isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, WorkerProcess } from './helpers';
 
 /** The UI shows an undecoded payload as stored: metadata in base64, "binary/encrypted" and the key id. */
@@ -85,6 +85,16 @@ describe('the Temporal Web UI with the codec server (headless Chromium)', () => 
     expect(await page.getByTestId('data-encoder-status-success').count()).toBe(1);
     expect(await page.getByText(workflowId).count()).toBeGreaterThan(0);
     expect((await codec.stats()).decoded).toBeGreaterThan(0);
+
+    // The migration as a business process: its summary, and its current details (the progress table).
+    await page.getByText('User Metadata', { exact: true }).click();
+    // The UI renders Markdown in sandboxed iframes: read the page and every frame.
+    const details = await waitForFramesText(page, 'Entity progress');
+    await page.screenshot({ path: screenshotPath('current-details'), fullPage: true });
+    expect(details).toContain(`Cutover migration ${plan.name}: 1 entity in 1 phase, started by it-operator`);
+    expect(details).toContain(`Migration ${plan.name}: awaiting-approval, phase people`);
+    expect(details).toMatch(/users\s+2 of 2\s+500\s+500\s+500\s+0\s+clean \(500 of 500\)/);
+    expect(details).toMatch(/people\s+users\s+0\s+0\s+0\s+clean/);
   });
 
   it('shows a viewer with a wrong token, or no codec endpoint, only the encrypted payload', async () => {
