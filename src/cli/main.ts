@@ -16,6 +16,7 @@ import { statusCommand } from './commands/status';
 import { listCommand } from './commands/list';
 import { cancelCommand, pauseCommand, resumeCommand, tuneCommand } from './commands/controls';
 import { reportCommand } from './commands/report';
+import { quarantineCommand } from './commands/quarantine';
 import { stackCommand } from './commands/stack';
 import { wiringCheckCommand } from './commands/wiring-check';
 import { workerCommand } from './commands/worker';
@@ -31,6 +32,7 @@ const COMMANDS: Command[] = [
   rollbackCommand,
   cancelCommand,
   reportCommand,
+  quarantineCommand,
   auditCommand,
   planCommand,
   doctorCommand,

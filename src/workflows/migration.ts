@@ -98,7 +98,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
 
   // Read through a function: handlers set it while the main flow awaits (TypeScript cannot see that).
   const rollbackAsked = () => rollbackRequested;
-  const rollbackMessage = () => `rollback requested by ${rollbackRequested?.requestedBy}${rollbackRequested?.reason ? `: ${rollbackRequested.reason}` : ''}`;
+  const rollbackMessage = (where = '') => `rollback requested by ${rollbackRequested?.requestedBy}${where}${rollbackRequested?.reason ? `: ${rollbackRequested.reason}` : ''}`;
 
   setHandler(progressQuery, () => report);
   setHandler(rollbackSignal, (req) => {
@@ -282,7 +282,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
         await condition(() => (decision !== undefined && report.approvals.some((a) => a.phase === phase.name)) || rollbackRequested !== undefined);
         awaitingGate = undefined;
         setStatus('running');
-        if (rollbackRequested) throw new RollbackRequested(`rollback requested by ${rollbackRequested.requestedBy} at the gate of ${phase.name}`);
+        if (rollbackAsked()) throw new RollbackRequested(rollbackMessage(` at the gate of ${phase.name}`));
         if (decision!.decision === 'reject') throw ApplicationFailure.create({ type: 'GateRefused', nonRetryable: true, message: `the gate of phase ${phase.name} was refused by ${decision!.approver}` });
       }
       if (workflowInfo().continueAsNewSuggested && state.phaseIndex + 1 < plan.phases.length) {

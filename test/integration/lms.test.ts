@@ -219,7 +219,7 @@ describe('rollback after phase two', () => {
     await requestRollback(env.config, started.workflowId, 'it-operator', 'test');
     const failure = await result(env, started.workflowId).catch((e) => e);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
-    expect(failure.cause.message).toBe('rolled back (target restored, checksums match): rollback requested by it-operator at the gate of learning');
+    expect(failure.cause.message).toBe('rolled back (target restored, checksums match): rollback requested by it-operator at the gate of learning: test');
 
     expect(await checksums(env)).toEqual(before);
     // The packages phase two copied into the new bucket are gone again.

@@ -11,7 +11,7 @@ import { describeSafe, safeDbError, withoutValues } from './errors';
 import { integrityFailure, readManifest, readStagedRows } from './staged-objects';
 import { loadFile } from './files';
 import { inLanes } from '../../core/lanes';
-import { QuarantineRecord, writeQuarantine } from './stage';
+import { QuarantineRecord, resolveQuarantine, writeQuarantine } from './stage';
 import { appendAudit } from '../../audit/store';
 import { countLoaded } from './metrics';
 
@@ -200,6 +200,8 @@ export function createLoadActivities(ctx: MigrationContext) {
             };
             // Quarantine before commit: if the commit fails, the retry finds and records the same rows.
             await writeQuarantine(ctx.deps.control, vaultKey, req, 'load', refused);
+            // Rows quarantined by an earlier run that land now (their source was fixed) leave the quarantine.
+            await resolveQuarantine(ctx.deps.control, req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey)).map((r) => r.sourceKey));
             await trx(`${ledger}.batch_loads`).insert({ run_id: req.runId, batch_id: req.batchId, ...counts });
             return counts;
           })

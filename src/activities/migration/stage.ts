@@ -50,6 +50,21 @@ export async function writeQuarantine(control: Knex, vaultKey: Uint8Array, ref: 
   await control(`${CONTROL_SCHEMA}.quarantine`).insert(rows).onConflict(['migration_id', 'entity', 'source_key']).merge(['batch_id', 'stage', 'business_key', 'reason', 'column_name', 'detail', 'payload']);
 }
 
+/**
+ * Clears quarantine entries of rows that have now gone through (an operator fixed the source
+ * row and ran the migration again): at `stage`, entries recorded at staging; at `load`, any.
+ * Returns how many entries were cleared.
+ */
+export async function resolveQuarantine(control: Knex, ref: { migrationId: string; entity: string }, step: 'stage' | 'load', sourceKeys: readonly string[]): Promise<number> {
+  let cleared = 0;
+  for (let i = 0; i < sourceKeys.length; i += 5000) {
+    const q = control(`${CONTROL_SCHEMA}.quarantine`).where({ migration_id: ref.migrationId, entity: ref.entity }).whereIn('source_key', sourceKeys.slice(i, i + 5000));
+    if (step === 'stage') q.where({ stage: 'stage' });
+    cleared += await q.del();
+  }
+  return cleared;
+}
+
 export function createStageActivities(ctx: MigrationContext) {
   return {
     /**
@@ -178,6 +193,7 @@ export function createStageActivities(ctx: MigrationContext) {
         await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.rows, Body: rowsBody, ...sse }));
         await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
         await writeQuarantine(ctx.deps.control, vaultKey, ref, 'stage', quarantined);
+        await resolveQuarantine(ctx.deps.control, ref, 'stage', staged.sourceKeys);
         await ctx.deps.control(`${CONTROL_SCHEMA}.batches`)
           .insert({
             batch_id: batchId,
