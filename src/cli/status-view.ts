@@ -41,8 +41,10 @@ export function duration(seconds: number): string {
 /** The status screen: header, one progress bar per entity with rows/s and ETA, phase results, notes. */
 export function renderStatus(view: MigrationView, samples: readonly Sample[] = [], width = 30): string {
   const r = view.report;
+  const plan = view.plan ?? r?.plan;
+  const phase = view.phase ?? r?.phase;
   const lines = [
-    `migration ${view.migrationId}${view.plan ? ` (plan ${view.plan})` : ''}: ${view.status}${view.phase ? `, phase ${view.phase}` : ''}${r?.controls?.paused ? ' — PAUSED' : ''}`,
+    `migration ${view.migrationId}${plan ? ` (plan ${plan})` : ''}: ${view.status}${phase ? `, phase ${phase}` : ''}${r?.controls?.paused ? ' — PAUSED' : ''}`,
     `  Web UI: ${view.url}`,
   ];
   if (r?.controls) lines.push(`  throttle ${r.controls.throttleRowsPerSecond ? `${thousands(r.controls.throttleRowsPerSecond)} rows/s` : 'none'}, batch size ${r.controls.batchSize ?? 'as planned'}`);
