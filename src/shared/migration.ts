@@ -100,6 +100,10 @@ export interface Controls {
   batchSize?: number;
 }
 
+export function sameControls(a: Controls, b: Controls): boolean {
+  return a.paused === b.paused && a.throttleRowsPerSecond === b.throttleRowsPerSecond && a.batchSize === b.batchSize;
+}
+
 export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'completed' | 'failed' | 'rolling-back' | 'rolled-back';
 
 export interface MigrationReport {

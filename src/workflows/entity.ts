@@ -12,7 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { quarantineAbortReason } from '../core/abort';
-import { Controls, emptyProgress, EntityProgress, EntityRunInput, EntityRunState, KeyRange, RangePage } from '../shared/migration';
+import { Controls, emptyProgress, sameControls, EntityProgress, EntityRunInput, EntityRunState, KeyRange, RangePage } from '../shared/migration';
 import { loadedRows, thousands } from '../shared/progress';
 import { controlsSignal, entityProgressQuery, entityProgressSignal } from '../shared/queries';
 import { batch } from './proxies';
@@ -72,13 +72,15 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     const size = Math.ceil(state.ranges.length / of);
     for (let index = 0; index < of; index++) {
       const ranges = state.ranges.slice(index * size, (index + 1) * size);
-      partitions.push(
-        await startChild(migrateEntity, {
-          workflowId: `${workflowInfo().workflowId}/part-${index}`,
-          staticSummary: `${entity} partition ${index + 1}/${of}: batches ${ranges[0]?.seq ?? '-'}–${ranges[ranges.length - 1]?.seq ?? '-'}`,
-          args: [{ ...input, lanes: 1, controls: { ...controls }, throttleShare: input.throttleShare * of, partition: { index, of, ranges } }],
-        }),
-      );
+      const passed = { ...controls };
+      const part = await startChild(migrateEntity, {
+        workflowId: `${workflowInfo().workflowId}/part-${index}`,
+        staticSummary: `${entity} partition ${index + 1}/${of}: batches ${ranges[0]?.seq ?? '-'}–${ranges[ranges.length - 1]?.seq ?? '-'}`,
+        args: [{ ...input, lanes: 1, controls: passed, throttleShare: input.throttleShare * of, partition: { index, of, ranges } }],
+      });
+      partitions.push(part);
+      // Controls changed while it was starting: the forwarding did not reach it yet.
+      if (!sameControls(passed, controls)) await part.signal(controlsSignal, { ...controls }).catch(() => undefined);
     }
     const parts = await Promise.all(partitions.map((p) => p.result()));
     for (const p of parts) add(progress, p);

@@ -14,7 +14,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { phaseLevels } from '../plan/order';
-import { Compensation, Controls, emptyProgress, EntityProgress, MigrationInput, MigrationReport, MigrationStatus, TableChecksum } from '../shared/migration';
+import { Compensation, Controls, emptyProgress, sameControls, EntityProgress, MigrationInput, MigrationReport, MigrationStatus, TableChecksum } from '../shared/migration';
 import { percentDone, progressMarkdown, rowsLoaded } from '../shared/progress';
 import {
   ApproveRequest,
@@ -223,6 +223,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
         const children = scope.run(() =>
           Promise.all(
             level.map(async (entity) => {
+              const passed = { ...controls };
               const child = await startChild(migrateEntity, {
                 workflowId: `${workflowInfo().workflowId}/${entity}`,
                 staticSummary: `${entity}: extract, tokenize, stage, load and reconcile (phase ${phase.name})`,
@@ -234,13 +235,15 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
                     rootWorkflowId: workflowInfo().workflowId,
                     sourceRows: report.entities.find((e) => e.entity === entity)?.sourceRows ?? 0,
                     lanes,
-                    controls: { ...controls },
+                    controls: passed,
                     throttleShare: level.length,
                     maxQuarantineRatio: plan.settings.abort.maxQuarantineRatio,
                   },
                 ],
               });
               running.set(entity, child);
+              // Controls changed while it was starting: the broadcast did not reach it yet.
+              if (!sameControls(passed, controls)) await child.signal(controlsSignal, { ...controls }).catch(() => undefined);
               try {
                 return await child.result();
               } finally {
