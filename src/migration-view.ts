@@ -31,6 +31,15 @@ export interface MigrationView {
 
 const QUERY_DEADLINE_MS = 5000;
 
+/**
+ * Cutover's status as last written by the workflow, unless Temporal ended it from outside
+ * (terminated, cancelled, timed out): then that, since the workflow could not say so.
+ */
+export function cutoverStatus(execution: string, written: string | undefined): string {
+  if (execution === 'RUNNING' || execution === 'COMPLETED' || execution === 'FAILED' || execution === 'CONTINUED_AS_NEW') return written ?? execution.toLowerCase();
+  return execution.toLowerCase().replace('_', '-');
+}
+
 /** Reads a migration's state; never hangs on a workflow no worker is serving (the query has a deadline). */
 export async function migrationView(client: Client, connection: Connection, config: CutoverConfig, workflowId: string): Promise<MigrationView> {
   const handle = client.workflow.getHandle(workflowId);
@@ -41,7 +50,7 @@ export async function migrationView(client: Client, connection: Connection, conf
     migrationId: workflowId.replace(/^cutover-/, ''),
     url: workflowUrl(config, workflowId),
     execution: d.status.name,
-    status: sa.get(CUTOVER_STATUS) ?? d.status.name.toLowerCase(),
+    status: cutoverStatus(d.status.name, sa.get(CUTOVER_STATUS) ?? undefined),
     phase: sa.get(CUTOVER_PHASE) ?? undefined,
     percent: sa.get(CUTOVER_PERCENT) ?? undefined,
     rowsLoaded: sa.get(CUTOVER_ROWS_LOADED) ?? undefined,
@@ -96,7 +105,9 @@ export async function listMigrations(client: Client, options: { status?: string;
   if (options.status && !LISTABLE_STATUSES.includes(options.status as MigrationStatus)) {
     throw new Error(`unknown status ${JSON.stringify(options.status)}: expected one of ${LISTABLE_STATUSES.join(', ')}`);
   }
-  const query = `WorkflowType = 'migrate' AND ExecutionStatus != 'ContinuedAsNew'${options.status ? ` AND CutoverStatus = '${options.status}'` : ''}`;
+  // A terminated workflow keeps the status it last wrote: in-flight statuses also need a running execution.
+  const inFlight = ['running', 'paused', 'awaiting-approval', 'rolling-back'].includes(options.status ?? '');
+  const query = `WorkflowType = 'migrate' AND ExecutionStatus != 'ContinuedAsNew'${options.status ? ` AND CutoverStatus = '${options.status}'` : ''}${inFlight ? " AND ExecutionStatus = 'Running'" : ''}`;
   const out: MigrationListing[] = [];
   for await (const w of client.workflow.list({ query })) {
     const sa = w.typedSearchAttributes;
@@ -105,7 +116,7 @@ export async function listMigrations(client: Client, options: { status?: string;
       migrationId: w.workflowId.replace(/^cutover-/, ''),
       plan: sa.get(CUTOVER_PLAN) ?? undefined,
       execution: w.status.name,
-      status: sa.get(CUTOVER_STATUS) ?? undefined,
+      status: cutoverStatus(w.status.name, sa.get(CUTOVER_STATUS) ?? undefined),
       phase: sa.get(CUTOVER_PHASE) ?? undefined,
       percent: sa.get(CUTOVER_PERCENT) ?? undefined,
       rowsLoaded: sa.get(CUTOVER_ROWS_LOADED) ?? undefined,

@@ -51,6 +51,8 @@ export function renderStatus(view: MigrationView, samples: readonly Sample[] = [
   if (!r) {
     lines.push(`  ${view.percent ?? 0} % done, ${thousands(view.rowsLoaded ?? 0)} rows loaded (from search attributes)`);
   } else {
+    // Rates need two observations of a running migration.
+    const live = view.execution === 'RUNNING' && samples.length >= 2;
     const rates = ratesOf(samples);
     const name = Math.max(6, ...r.entities.map((e) => e.entity.length));
     lines.push('');
@@ -59,9 +61,10 @@ export function renderStatus(view: MigrationView, samples: readonly Sample[] = [
       const rate = rates[e.entity] ?? 0;
       const left = Math.max(0, e.sourceRows - e.extracted);
       const eta = left === 0 ? 'done' : rate > 0 ? `ETA ${duration(left / rate)}` : 'ETA –';
+      const pace = live ? `${thousands(Math.round(rate)).padStart(7)} rows/s  ${eta.padEnd(12)} ` : '';
       lines.push(
         `  ${e.entity.padEnd(name)} ${bar(fraction, width)} ${(fraction * 100).toFixed(1).padStart(5)} %  ${thousands(e.extracted).padStart(9)}/${thousands(e.sourceRows).padEnd(9)} ` +
-          `${thousands(Math.round(rate)).padStart(7)} rows/s  ${eta.padEnd(12)} loaded ${thousands(loadedRows(e))}, quarantined ${thousands(e.quarantined)}, batches ${e.batchesDone}/${e.batches}`,
+          `${pace}loaded ${thousands(loadedRows(e))}, quarantined ${thousands(e.quarantined)}, batches ${e.batchesDone}/${e.batches}`,
       );
     }
     for (const p of r.phases) lines.push(`  phase ${p.phase}: ${p.clean ? 'reconciled clean' : 'RECONCILE DIFFERENCES'}`);

@@ -35,6 +35,7 @@ export function formatDuration(seconds: number): string {
 
 /** Seconds as a clock offset: "0:00", "1:30", "1:02:03". */
 export function formatOffset(seconds: number): string {
+  if (seconds < 0) return `-${formatOffset(-seconds)}`;
   const s = Math.round(seconds);
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);

@@ -41,7 +41,19 @@ export function timingLabel(e: AuditRow): string | undefined {
   }
 }
 
-/** Report data from the audit events of one migration: throughput points and milestones. */
+/**
+ * The events of a migration's latest run: from its last `started` event on. The same plan is
+ * the same migration id, so earlier runs' events are in the chain too.
+ */
+export function latestRun(events: readonly AuditRow[]): AuditRow[] {
+  let start = 0;
+  events.forEach((e, i) => {
+    if (e.action === 'started') start = i;
+  });
+  return events.slice(start);
+}
+
+/** Report data from the audit events of one migration run: throughput points and milestones. */
 export function fromAudit(events: readonly AuditRow[]): Pick<ReportData, 'throughput' | 'timings'> {
   const throughput = events
     .filter((e) => e.action === 'batch-loaded')
@@ -80,7 +92,8 @@ export async function gatherReport(config: CutoverConfig, workflowId: string): P
   const kms = createKmsClient(config.kms);
   try {
     const key = await createKeyRing(config, control, kms).get('audit');
-    const [events, quarantine, verified] = await Promise.all([auditEvents(control, view.migrationId), quarantineCounts(control, view.migrationId), verifyAudit(control, key)]);
+    const [all, quarantine, verified] = await Promise.all([auditEvents(control, view.migrationId), quarantineCounts(control, view.migrationId), verifyAudit(control, key)]);
+    const events = latestRun(all);
     const audit = fromAudit(events);
     return {
       view,

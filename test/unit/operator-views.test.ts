@@ -2,7 +2,8 @@ import type { AuditRow } from '../../src/audit/chain';
 import { renderStatus, ratesOf, bar, duration, sampleOf } from '../../src/cli/status-view';
 import { inLanes } from '../../src/core/lanes';
 import type { MigrationView } from '../../src/migration-view';
-import { fromAudit } from '../../src/report/gather';
+import { fromAudit, latestRun } from '../../src/report/gather';
+import { cutoverStatus } from '../../src/migration-view';
 import { emptyProgress, MigrationReport } from '../../src/shared/migration';
 import { percentDone, progressMarkdown, rowsLoaded, thousands } from '../../src/shared/progress';
 import { validateTune } from '../../src/workflows/tune';
@@ -84,6 +85,20 @@ describe('the status screen', () => {
     expect(text).toMatch(/courses +░{20} +0\.0 %/);
   });
 
+  it('shows no rate for one observation or an ended migration', () => {
+    const r = report();
+    const text = renderStatus({ ...view(r), execution: 'COMPLETED' }, [sampleOf(view(r), 0), sampleOf(view(r), 5_000)]);
+    expect(text).not.toContain('rows/s');
+    expect(renderStatus(view(r), [sampleOf(view(r), 0)])).not.toContain('rows/s');
+  });
+
+  it('says terminated or cancelled when Temporal ended it from outside, whatever it last wrote', () => {
+    expect(cutoverStatus('TERMINATED', 'awaiting-approval')).toBe('terminated');
+    expect(cutoverStatus('TIMED_OUT', 'running')).toBe('timed-out');
+    expect(cutoverStatus('RUNNING', 'paused')).toBe('paused');
+    expect(cutoverStatus('FAILED', 'rolled-back')).toBe('rolled-back');
+  });
+
   it('falls back to the search attributes without a report', () => {
     const text = renderStatus({ workflowId: 'cutover-x', migrationId: 'x', url: 'u', execution: 'RUNNING', status: 'running', percent: 12.5, rowsLoaded: 1_500, note: 'no live progress' });
     expect(text).toContain('12.5 % done, 1,500 rows loaded (from search attributes)');
@@ -146,5 +161,11 @@ describe('report data from the audit trail', () => {
     ]);
     expect(throughput).toEqual([{ at: '2026-01-01T00:00:02.000Z', rows: 15 }]);
     expect(timings.map((t) => t.label)).toEqual(['started by alice', 'paused by bob', 'gate of people approved by carol', 'rolled back, target restored']);
+  });
+
+  it('reports the latest run only: the same plan is the same migration id', () => {
+    const events = [row(1, 'started', {}), row(2, 'batch-loaded', { inserted: 5 }), row(3, 'completed', {}), row(4, 'started', {}), row(5, 'batch-loaded', { unchanged: 5 })];
+    expect(latestRun(events).map((e) => e.seq)).toEqual([4, 5]);
+    expect(latestRun(events.slice(1, 3)).map((e) => e.seq)).toEqual([2, 3]);
   });
 });

@@ -97,7 +97,7 @@ export function createRollbackActivities(ctx: MigrationContext) {
       await ctx.deps.control(`${CONTROL_SCHEMA}.approvals`)
         .insert({ migration_id: req.migrationId, phase: req.phase, approver: req.approver, decision: req.decision })
         .onConflict(['migration_id', 'phase'])
-        .merge(['approver', 'decision']);
+        .merge({ approver: req.approver, decision: req.decision, decided_at: ctx.deps.control.fn.now() });
       const row = await ctx.deps.control(`${CONTROL_SCHEMA}.approvals`).where({ migration_id: req.migrationId, phase: req.phase }).first();
       return { decidedAt: new Date(row.decided_at).toISOString() };
     },
