@@ -1,5 +1,6 @@
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { CutoverConfig } from './config';
 import { workflowUrl } from './config';
 import type { MigrationReport, MigrationStatus } from './shared/migration';
@@ -27,6 +28,38 @@ export interface MigrationView {
   failure?: string;
   /** Why there is no report (no worker answering, say). */
   note?: string;
+  /** Activities that failed and are being retried, in the migration and its entity runs. */
+  retrying?: RetryingActivity[];
+}
+
+export interface RetryingActivity {
+  workflowId: string;
+  activity: string;
+  attempt: number;
+  /** The last failure's message (database errors are already reduced to codes and names). */
+  lastFailure?: string;
+}
+
+/**
+ * Activities being retried after a failure, in a running migration's workflows (the parent,
+ * its entity runs and their partitions): what an operator needs during an outage.
+ */
+async function retryingActivities(client: Client, workflowId: string): Promise<RetryingActivity[]> {
+  const ids = [workflowId];
+  for await (const w of client.workflow.list({ query: `RootWorkflowId = '${workflowId.replace(/'/g, "''")}' AND ExecutionStatus = 'Running'` })) {
+    if (w.workflowId !== workflowId) ids.push(w.workflowId);
+    if (ids.length > 50) break;
+  }
+  const out: RetryingActivity[] = [];
+  for (const id of ids) {
+    const d = await client.workflow.getHandle(id).describe().catch(() => undefined);
+    for (const a of d?.raw.pendingActivities ?? []) {
+      if ((a.attempt ?? 1) <= 1 && !a.lastFailure) continue;
+      const err = await decodeOptionalFailureToOptionalError(client.workflow.options.loadedDataConverter, a.lastFailure).catch(() => undefined);
+      out.push({ workflowId: id, activity: a.activityType?.name ?? '?', attempt: a.attempt ?? 0, lastFailure: err?.message?.split('\n')[0] });
+    }
+  }
+  return out;
 }
 
 const QUERY_DEADLINE_MS = 5000;
@@ -64,6 +97,7 @@ export async function migrationView(client: Client, connection: Connection, conf
     } catch (err) {
       view.note = `no live progress (is a worker running on task queue ${d.taskQueue}?): ${(err as Error).message.split('\n')[0]}`;
     }
+    view.retrying = await retryingActivities(client, workflowId).catch(() => undefined);
   } else if (d.status.name === 'COMPLETED') {
     view.report = (await handle.result()) as MigrationReport;
   } else if (d.status.name === 'FAILED') {

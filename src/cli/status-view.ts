@@ -71,6 +71,10 @@ export function renderStatus(view: MigrationView, samples: readonly Sample[] = [
     for (const a of r.approvals) lines.push(`  phase ${a.phase}: ${a.decision === 'approve' ? 'approved' : 'rejected'} by ${a.approver} at ${a.decidedAt}`);
     if (r.rollback) lines.push(`  rollback: ${r.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'} — ${r.rollback.reason}`);
   }
+  for (const a of view.retrying ?? []) {
+    const where = a.workflowId === view.workflowId ? 'the migration' : a.workflowId.slice(view.workflowId.length + 1);
+    lines.push(`  retrying: ${a.activity} in ${where}, attempt ${a.attempt}${a.lastFailure ? ` — ${a.lastFailure}` : ''}`);
+  }
   if (view.failure) lines.push(`  failure: ${view.failure}`);
   if (view.note) lines.push(`  note: ${view.note}`);
   return lines.join('\n');

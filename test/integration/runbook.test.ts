@@ -89,8 +89,10 @@ describe('runbook', () => {
     await sleep(10_000);
     // Lanes wait on their failing load: at most one more batch per lane was staged meanwhile.
     expect((await staged(migrationId)) - during).toBeLessThanOrEqual(2 * 300);
+    // status says what is being retried, and why, without values
     const status = await run(['status', migrationId]);
-    expect(status.stdout).toContain('running');
+    expect(status.stdout).toContain(': running');
+    expect(status.stdout).toMatch(/retrying: loadBatch in users(\/part-\d)?, attempt \d+ — load users batch [0-9a-f]+ into public.people: (object_not_in_prerequisite_state|admin_shutdown|connection_failure)/);
 
     await sql(targetAdminUrl(), `alter database ${env.names.target} with allow_connections true`);
     const { code, view } = await finalStatus(migrationId);

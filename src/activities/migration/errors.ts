@@ -15,6 +15,20 @@ const SQLSTATE_REASONS: Record<string, string> = {
   '22008': 'datetime_out_of_range',
   '22P02': 'invalid_text_representation',
   '22P05': 'untranslatable_character',
+  // The database itself, not the row: retried (an outage, a restart, a full pool).
+  '08000': 'connection_exception',
+  '08003': 'connection_does_not_exist',
+  '08006': 'connection_failure',
+  '08001': 'sqlclient_unable_to_establish_sqlconnection',
+  '08004': 'sqlserver_rejected_establishment_of_sqlconnection',
+  '55000': 'object_not_in_prerequisite_state',
+  '55006': 'object_in_use',
+  '57P01': 'admin_shutdown',
+  '57P02': 'crash_shutdown',
+  '57P03': 'cannot_connect_now',
+  '53300': 'too_many_connections',
+  '40001': 'serialization_failure',
+  '40P01': 'deadlock_detected',
 };
 
 /** A PostgreSQL error without its values: PostgreSQL puts row data in `message` and `detail`. */
