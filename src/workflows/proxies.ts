@@ -2,16 +2,24 @@ import { proxyActivities, RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 const NON_RETRYABLE = ['IntegrityError', 'PlanMismatch', 'SourceWritable', 'AbortThresholdExceeded'];
-const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE };
+/**
+ * What a retry cannot fix fails at once (the types above, and database errors of class 42,
+ * marked non-retryable where they are raised). Anything else is treated as transient (a
+ * database, S3 or KMS outage, a worker without the plan's connection variable): retried at
+ * most a minute apart for up to a day, while `cutover status` shows it and an operator may
+ * pause, fix, or roll back. Only then does the migration fail (and roll back).
+ */
+const retry: RetryPolicy = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: NON_RETRYABLE };
+const RETRY_FOR = '24 hours';
 
 /** Preparing and whole-phase checks read catalogs and scan tables: minutes on a large source. */
-export const slow = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', heartbeatTimeout: '2 minutes', retry });
+export const slow = proxyActivities<Activities>({ startToCloseTimeout: '2 hours', scheduleToCloseTimeout: RETRY_FOR, heartbeatTimeout: '2 minutes', retry });
 
 /**
  * Batch activities: a batch is at most 100k rows and heartbeats every 5 s, so a killed
  * worker's batch is retried elsewhere after 30 s instead of after the start-to-close timeout.
  */
-export const batch = proxyActivities<Activities>({ startToCloseTimeout: '20 minutes', heartbeatTimeout: '30 seconds', retry });
+export const batch = proxyActivities<Activities>({ startToCloseTimeout: '20 minutes', scheduleToCloseTimeout: RETRY_FOR, heartbeatTimeout: '30 seconds', retry });
 
 /** Compensations must finish: they retry until they do (an operator can still terminate). */
 export const compensate = proxyActivities<Activities>({
