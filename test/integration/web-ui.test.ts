@@ -97,6 +97,20 @@ describe('the Temporal Web UI with the codec server (headless Chromium)', () => 
     expect(details).toMatch(/people\s+users\s+0\s+0\s+0\s+clean/);
   });
 
+  it('lists and filters migrations by their search attributes', async () => {
+    const page = await newPage();
+    const ui = env.config.temporal.uiUrl.replace(/\/$/, '');
+    const query = `CutoverStatus="awaiting-approval" AND CutoverPlan="${plan.name}"`;
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(query)}`);
+    await page.getByText(workflowId).first().waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: screenshotPath('list-filtered'), fullPage: true });
+    // A filter that does not match shows no such row.
+    await page.goto(`${ui}/namespaces/default/workflows?query=${encodeURIComponent(`CutoverStatus="completed" AND CutoverPlan="${plan.name}"`)}`);
+    await page.waitForLoadState('networkidle');
+    await page.waitForTimeout(1500);
+    expect(await page.getByText(workflowId).count()).toBe(0);
+  });
+
   it('shows a viewer with a wrong token, or no codec endpoint, only the encrypted payload', async () => {
     const refusedBefore = (await codec.stats()).refused;
     const wrongToken = randomBytes(32).toString('hex');
