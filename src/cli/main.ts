@@ -1,5 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ConfigError } from '../config';
+import { TemporalUnreachableError } from '../clients/temporal';
 import { MigrationAlreadyRunningError, MigrationNotFoundError, RefusedError } from '../migration-client';
 import { PlanError } from '../plan/validate';
 import { BinaryUnavailableError } from '../stack/binaries';
@@ -61,7 +62,7 @@ function explain(err: unknown): { message: string; code: number } {
   if (err instanceof MigrationAlreadyRunningError || err instanceof RefusedError) return { message: err.message, code: EXIT.failed };
   if (err instanceof MigrationNotFoundError) return { message: err.message, code: EXIT.notFound };
   if (err instanceof ConfigError) return { message: err.message, code: EXIT.usage };
-  if (err instanceof StackError || err instanceof BinaryUnavailableError) return { message: err.message, code: EXIT.unavailable };
+  if (err instanceof StackError || err instanceof BinaryUnavailableError || err instanceof TemporalUnreachableError) return { message: err.message, code: EXIT.unavailable };
   if (err instanceof WorkflowFailedError) {
     // The cause chain ends at what went wrong (an abort, a reconcile mismatch, a bad plan).
     let cause: unknown = err.cause;

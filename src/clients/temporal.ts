@@ -6,6 +6,13 @@ import { createKeyRing } from '../crypto/key-ring-factory';
 import { createKmsClient } from './aws';
 import { createDb } from './postgres';
 
+export class TemporalUnreachableError extends Error {
+  constructor(address: string, namespace: string, cause: unknown) {
+    super(`cannot reach Temporal at ${address} (namespace ${namespace}): ${((cause as Error)?.message ?? String(cause)).split('\n')[0]} — is it running? (\`cutover doctor\` checks)`);
+    this.name = 'TemporalUnreachableError';
+  }
+}
+
 /**
  * A client connection from the resolved configuration (address, TLS, API key), with the same
  * encrypting data converter as the workers: it needs the control database and KMS to unwrap
@@ -23,6 +30,11 @@ export async function connectClient(config: CutoverConfig, connectTimeout: Durat
     kms.destroy();
     await control.destroy();
   }
-  const connection = await Connection.connect({ address, tls, apiKey, metadata, connectTimeout });
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address, tls, apiKey, metadata, connectTimeout });
+  } catch (err) {
+    throw new TemporalUnreachableError(address ?? 'localhost:7233', config.temporal.namespace, err);
+  }
   return { connection, client: new Client({ connection, namespace: config.temporal.namespace, dataConverter }) };
 }

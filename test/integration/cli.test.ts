@@ -169,4 +169,10 @@ describe('the cutover CLI against the real stack', () => {
     expect(badService.stderr.trim()).toBe('cutover stack: unknown service "mysql": expected one of postgres, kms, minio, temporal, codec');
     expect((await cli(['doctor', '--help'])).stdout).toContain('cutover doctor [--json]');
   });
+
+  it('says in one line, exit 3, when Temporal cannot be reached', async () => {
+    const r = await cli(['list'], { TEMPORAL_ADDRESS: '127.0.0.1:7299' }, 60_000);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim()).toBe('cutover list: cannot reach Temporal at 127.0.0.1:7299 (namespace default): Failed to connect before the deadline — is it running? (`cutover doctor` checks)');
+  });
 });

@@ -169,8 +169,9 @@ describe('an operator drives a migration through the CLI', () => {
     expect(again.stderr).toContain(`migration ${migrationId} is already paused`);
 
     // Resume: it runs to the gate
-    const resumed = await run(['resume', migrationId, '--as', STARTER]);
+    const resumed = await run(['resume', migrationId, '--as', STARTER, '--json']);
     expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toEqual({ paused: false, throttleRowsPerSecond: 0 });
     const atGate = await waitFor('the gate', async () => {
       const s = await status();
       return s.status === 'awaiting-approval' ? s : undefined;

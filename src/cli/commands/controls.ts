@@ -18,11 +18,11 @@ function operatorCommand(name: 'pause' | 'resume', summary: string, usage: strin
     summary,
     usage,
     async run(args) {
-      const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' } }, allowPositionals: true });
+      const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
       const [id] = positionals;
       if (!id) throw new UsageError(`expected: cutover ${name} <migration-id>`);
       const controls = await act(loadConfig(), workflowIdFrom(id), values.as ?? defaultOperator(), values.reason);
-      console.log(`${workflowIdFrom(id)}: ${describeControls(controls)}`);
+      console.log(values.json ? JSON.stringify(controls) : `${workflowIdFrom(id)}: ${describeControls(controls)}`);
       return EXIT.ok;
     },
   };
@@ -31,7 +31,7 @@ function operatorCommand(name: 'pause' | 'resume', summary: string, usage: strin
 export const pauseCommand = operatorCommand(
   'pause',
   'pause a migration: no new batch starts (batches in flight finish)',
-  `cutover pause <migration-id> [--as NAME] [--reason TEXT]
+  `cutover pause <migration-id> [--as NAME] [--reason TEXT] [--json]
 
 Recorded in the audit chain with your login. Refused when it is already paused or has ended.`,
   pauseMigration,
@@ -40,7 +40,7 @@ Recorded in the audit chain with your login. Refused when it is already paused o
 export const resumeCommand = operatorCommand(
   'resume',
   'resume a paused migration',
-  `cutover resume <migration-id> [--as NAME] [--reason TEXT]
+  `cutover resume <migration-id> [--as NAME] [--reason TEXT] [--json]
 
 Recorded in the audit chain with your login. Refused when it is not paused.`,
   resumeMigration,
@@ -55,13 +55,13 @@ function wholeNumber(text: string | undefined, option: string): number | undefin
 export const tuneCommand: Command = {
   name: 'tune',
   summary: 'change the throttle or the batch size of a running migration',
-  usage: `cutover tune <migration-id> [--throttle ROWS_PER_SECOND] [--batch-size ROWS] [--as NAME]
+  usage: `cutover tune <migration-id> [--throttle ROWS_PER_SECOND] [--batch-size ROWS] [--as NAME] [--json]
 
 --throttle limits the whole migration (0: no limit) from its next batches on. --batch-size
 applies to ranges not planned yet (entities that have not started). The workflow's
 validator refuses values out of range (throttle 0..10,000,000, batch size 1..100,000).`,
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { throttle: { type: 'string' }, 'batch-size': { type: 'string' }, as: { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { throttle: { type: 'string' }, 'batch-size': { type: 'string' }, as: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
     const [id] = positionals;
     if (!id) throw new UsageError('expected: cutover tune <migration-id> --throttle N | --batch-size N');
     const controls = await tuneMigration(loadConfig(), workflowIdFrom(id), {
@@ -69,7 +69,7 @@ validator refuses values out of range (throttle 0..10,000,000, batch size 1..100
       throttleRowsPerSecond: wholeNumber(values.throttle, '--throttle'),
       batchSize: wholeNumber(values['batch-size'], '--batch-size'),
     });
-    console.log(`${workflowIdFrom(id)}: ${describeControls(controls)}`);
+    console.log(values.json ? JSON.stringify(controls) : `${workflowIdFrom(id)}: ${describeControls(controls)}`);
     return EXIT.ok;
   },
 };
