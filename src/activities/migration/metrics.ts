@@ -23,7 +23,7 @@ export function countStaged(tags: Tags, counts: { extracted: number; staged: num
   m.createCounter('cutover_rows_extracted', 'rows', 'Source rows read').add(counts.extracted, tags);
   m.createCounter('cutover_rows_staged', 'rows', 'Rows staged to encrypted S3').add(counts.staged, tags);
   m.createCounter('cutover_rows_quarantined', 'rows', 'Rows quarantined, by step').add(counts.quarantined, { ...tags, step: 'stage' });
-  m.createCounter('cutover_bytes_staged', 'bytes', 'Encrypted bytes written to staging (rows and manifest)').add(counts.bytes, tags);
+  m.createCounter('cutover_bytes_staged', 'bytes', 'Bytes written to staging: encrypted rows and manifest, and files').add(counts.bytes, tags);
 }
 
 export function countLoaded(tags: Tags, counts: { inserted: number; updated: number; unchanged: number; quarantined: number; detokenized: number }): void {

@@ -189,7 +189,7 @@ export function createStageActivities(ctx: MigrationContext) {
         const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
         const rowsBody = await loaded.cipher.encrypt(gzipSync(Buffer.from(JSON.stringify(staged))), encryptionContext(req.migrationId, req.entity, batchId, 'rows'));
         const manifestBody = await loaded.cipher.encrypt(Buffer.from(JSON.stringify(manifest)), encryptionContext(req.migrationId, req.entity, batchId, 'manifest'));
-        stagedBytes = rowsBody.length + manifestBody.length;
+        stagedBytes = rowsBody.length + manifestBody.length + files.reduce((n, f) => n + f.bytes, 0);
         await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.rows, Body: rowsBody, ...sse }));
         await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
         await writeQuarantine(ctx.deps.control, vaultKey, ref, 'stage', quarantined);
