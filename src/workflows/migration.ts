@@ -117,6 +117,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     approveUpdate,
     async (req) => {
       decision = req;
+      awaitingGate = undefined; // decided: a second approval is refused by the validator
       const recorded = await slow.recordApproval({ migrationId, phase: req.phase, approver: req.approver, decision: req.decision ?? 'approve' });
       const approval = { phase: req.phase, approver: req.approver, decision: req.decision ?? 'approve', decidedAt: recorded.decidedAt } as const;
       report.approvals.push(approval);
