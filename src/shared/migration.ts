@@ -96,7 +96,7 @@ export interface Controls {
   paused: boolean;
   /** The whole migration's rate limit (0: none); entities running together share it. */
   throttleRowsPerSecond: number;
-  /** Rows per batch for ranges planned from now on; unset: the plan's. */
+  /** Rows per batch for batches not started yet; unset: the plan's. */
   batchSize?: number;
 }
 

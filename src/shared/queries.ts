@@ -35,7 +35,7 @@ export const resumeUpdate = defineUpdate<Controls, [OperatorRequest]>('resume');
 export interface TuneRequest extends OperatorRequest {
   /** Rows per second for the whole migration; 0 lifts the limit. */
   throttleRowsPerSecond?: number;
-  /** Rows per batch for ranges not planned yet (1..100,000). */
+  /** Rows per batch for every batch not started yet (1..100,000). */
   batchSize?: number;
 }
 

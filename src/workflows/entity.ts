@@ -42,7 +42,10 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   const part = input.partition ? `${entity}/part-${input.partition.index}` : entity;
   const partitions: ChildWorkflowHandle<typeof migrateEntity>[] = [];
   setHandler(entityProgressQuery, () => progress);
+  /** Set when an operator changed the batch size: the ranges not yet taken are planned again. */
+  let replan = false;
   setHandler(controlsSignal, async (next: Controls) => {
+    if (next.batchSize !== undefined && next.batchSize !== controls.batchSize && state.planned) replan = true;
     Object.assign(controls, next);
     showDetails();
     // Partitions started before the change hear it from here.
@@ -91,36 +94,59 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     return progress;
   }
 
+  /** The ranges not taken yet, planned again at the new batch size: same keys, other boundaries. */
+  const replanRanges = async (rest: KeyRange[]): Promise<KeyRange[]> => {
+    const upTo = rest[rest.length - 1]!.lastKey;
+    const out: KeyRange[] = [];
+    let after = rest[0]!.afterKey;
+    for (;;) {
+      const page: RangePage = await batch.planRanges.executeWithOptions({ summary: `${part}: plan the remaining batches again at ${thousands(controls.batchSize ?? 0)} rows` }, [
+        { migrationId, entity, after, upTo, maxRanges: RANGES_PER_PAGE, batchSize: controls.batchSize },
+      ]);
+      out.push(...page.ranges.map((r, i) => ({ ...r, seq: progress.batchesDone + out.length + i + 1 })));
+      if (page.done) return out;
+      after = page.next;
+    }
+  };
+
   const reportEvery = Math.max(1, Math.ceil(progress.batches / REPORTS_PER_RUN));
   let abortReason: string | undefined;
-  const taken = await inLanes(
-    state.ranges,
-    input.lanes,
-    async (range: KeyRange) => {
-      const label = `${entity} batch ${range.seq ?? '?'}/${progress.batches}`;
-      const staged = await batch.stageBatch.executeWithOptions({ summary: `${label}: extract, tokenize and stage ${thousands(range.rows)} rows` }, [{ migrationId, entity, ...range }]);
-      const loaded = await batch.loadBatch.executeWithOptions({ summary: `${label}: load ${thousands(staged.staged)} rows (${thousands(staged.quarantined)} quarantined at staging)` }, [
-        { migrationId, entity, batchId: staged.batchId, runId: input.runId },
-      ]);
-      const checked = await batch.reconcileBatch.executeWithOptions({ summary: `${label}: reconcile ${thousands(staged.staged)} rows against the manifest` }, [{ migrationId, entity, batchId: staged.batchId }]);
-      record(progress, staged.extracted, staged.quarantined, loaded, checked);
-      showDetails();
-      if (progress.batchesDone % reportEvery === 0) await reportProgress();
-      abortReason ??= quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined }, input.maxQuarantineRatio);
-      const rate = controls.throttleRowsPerSecond / input.throttleShare;
-      if (rate > 0) {
-        // Each lane gets its share of the rate: pause as long as this batch's share of a second.
-        await sleep(Math.ceil((staged.extracted * input.lanes * 1000) / rate));
-      }
-    },
-    () => abortReason !== undefined || workflowInfo().continueAsNewSuggested,
-    // A paused migration starts no new batch; the ones in flight finish.
-    () => condition(() => !controls.paused),
-  );
-  if (abortReason) throw ApplicationFailure.create({ message: abortReason, type: 'AbortThresholdExceeded', nonRetryable: true });
+  for (;;) {
+    const taken = await inLanes(
+      state.ranges,
+      input.lanes,
+      async (range: KeyRange) => {
+        const label = `${entity} batch ${range.seq ?? '?'}/${progress.batches}`;
+        const staged = await batch.stageBatch.executeWithOptions({ summary: `${label}: extract, tokenize and stage ${thousands(range.rows)} rows` }, [{ migrationId, entity, ...range }]);
+        const loaded = await batch.loadBatch.executeWithOptions({ summary: `${label}: load ${thousands(staged.staged)} rows (${thousands(staged.quarantined)} quarantined at staging)` }, [
+          { migrationId, entity, batchId: staged.batchId, runId: input.runId },
+        ]);
+        const checked = await batch.reconcileBatch.executeWithOptions({ summary: `${label}: reconcile ${thousands(staged.staged)} rows against the manifest` }, [{ migrationId, entity, batchId: staged.batchId }]);
+        record(progress, staged.extracted, staged.quarantined, loaded, checked);
+        showDetails();
+        if (progress.batchesDone % reportEvery === 0) await reportProgress();
+        abortReason ??= quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined }, input.maxQuarantineRatio);
+        const rate = controls.throttleRowsPerSecond / input.throttleShare;
+        if (rate > 0) {
+          // Each lane gets its share of the rate: pause as long as this batch's share of a second.
+          await sleep(Math.ceil((staged.extracted * input.lanes * 1000) / rate));
+        }
+      },
+      () => abortReason !== undefined || replan || workflowInfo().continueAsNewSuggested,
+      // A paused migration starts no new batch; the ones in flight finish.
+      () => condition(() => !controls.paused),
+    );
+    if (abortReason) throw ApplicationFailure.create({ message: abortReason, type: 'AbortThresholdExceeded', nonRetryable: true });
+    state.ranges = state.ranges.slice(taken);
+    if (!replan || !state.ranges.length) break;
+    replan = false;
+    state.ranges = await replanRanges(state.ranges);
+    progress.batches = progress.batchesDone + state.ranges.length;
+    showDetails();
+  }
   await condition(allHandlersFinished);
-  if (taken < state.ranges.length) {
-    await continueAsNew<typeof migrateEntity>(input, { ...state, ranges: state.ranges.slice(taken) });
+  if (state.ranges.length) {
+    await continueAsNew<typeof migrateEntity>(input, state);
   }
   await reportProgress();
   checkReconcile(entity, progress);

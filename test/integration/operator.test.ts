@@ -245,6 +245,37 @@ describe('an operator drives a migration through the CLI', () => {
     expect(metrics).toMatch(/^temporal_activity_execution_latency/m);
   });
 
+  it('a batch size changed while an entity runs applies to the batches it has not started', async () => {
+    const name = `it-resize-${Date.now().toString(36)}`;
+    const file = join(dir, 'resize.plan.yaml');
+    writeFileSync(
+      file,
+      readFileSync(join(ROOT, 'examples', 'lms-users.plan.yaml'), 'utf8')
+        .replace(/^name: .*$/m, `name: ${name}`)
+        .replace(/batch_size: \d+/, 'batch_size: 250')
+        .replace(/parallelism: \d+/, 'parallelism: 1') // one run, no partitions
+        .replace(/throttle_rows_per_second: \d+/, 'throttle_rows_per_second: 500'),
+    );
+    const id = idOf(loadPlanFile(file));
+    expect((await run(['start', file, '--started-by', STARTER])).code).toBe(0);
+    const batches = () => sql<{ rows: number; n: number }>(env.config.databases.controlUrl!, 'select rows_extracted as rows, count(*)::int as n from cutover.batches where migration_id = $1 group by 1 order by 1', [id]);
+    await waitFor('two batches', async () => (await batches()).reduce((n, b) => n + b.n, 0) >= 2);
+    const tuned = await run(['tune', id, '--batch-size', '2000', '--throttle', '0', '--json']);
+    expect(tuned.code).toBe(0);
+    expect(JSON.parse(tuned.stdout)).toMatchObject({ batchSize: 2000, throttleRowsPerSecond: 0 });
+    const done = await run(['status', id, '--watch', '--interval', '1', '--json'], 300_000);
+    expect(done.code).toBe(0);
+    const final = JSON.parse(done.stdout.trim().split('\n').pop()!);
+    expect(final.report).toMatchObject({ status: 'completed', clean: true, entities: [{ entity: 'users', extracted: USERS, unchanged: USERS }] });
+    // Early batches at 250 rows, the rest at 2,000 (the last may be shorter); every row exactly once
+    const sizes = await batches();
+    expect(sizes.find((b) => b.rows === 250)!.n).toBeGreaterThanOrEqual(2);
+    expect(sizes.find((b) => b.rows === 2000)!.n).toBeGreaterThanOrEqual(3);
+    expect(sizes.reduce((n, b) => n + b.rows * b.n, 0)).toBe(USERS);
+    expect(final.report.entities[0].batches).toBe(sizes.reduce((n, b) => n + b.n, 0));
+    await removeStaged(env, id);
+  });
+
   it('names an unknown migration in one line, exit 4, for every command that takes an id', async () => {
     for (const args of [['status', 'nope-000000000000'], ['pause', 'nope-000000000000'], ['report', 'nope-000000000000'], ['cancel', 'nope-000000000000']]) {
       const r = await run(args);

@@ -11,6 +11,8 @@ export interface RangeRequest {
   maxRanges: number;
   /** Rows per range, when an operator changed it while the migration runs; default: the plan's. */
   batchSize?: number;
+  /** Stop at this source key (inclusive): planning the rest of a span again at another batch size. */
+  upTo?: string;
 }
 
 export function createRangeActivities(ctx: MigrationContext) {
@@ -36,6 +38,7 @@ export function createRangeActivities(ctx: MigrationContext) {
       while (ranges.length < req.maxRanges) {
         const inner = loaded.source(table).select(key).orderBy(key).limit(batchSize);
         if (after !== null) inner.where(key, '>', after);
+        if (req.upTo !== undefined) inner.where(key, '<=', req.upTo);
         const row = await loaded.source.from(inner.as('page')).max({ last: key }).count({ n: '*' }).first();
         const rows = Number(row?.n ?? 0);
         if (rows === 0) return { ranges, next: null, done: true };

@@ -58,7 +58,8 @@ export const tuneCommand: Command = {
   usage: `cutover tune <migration-id> [--throttle ROWS_PER_SECOND] [--batch-size ROWS] [--as NAME] [--json]
 
 --throttle limits the whole migration (0: no limit) from its next batches on. --batch-size
-applies to ranges not planned yet (entities that have not started). The workflow's
+applies to every batch not started yet (a running entity plans its remaining keys again
+once its batches in flight finish). The workflow's
 validator refuses values out of range (throttle 0..10,000,000, batch size 1..100,000).`,
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { throttle: { type: 'string' }, 'batch-size': { type: 'string' }, as: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
