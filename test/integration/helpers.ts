@@ -45,6 +45,29 @@ export async function isolated(label: string): Promise<Isolated> {
   return { config, names, taskQueue: config.temporal.taskQueue, adminUrl, cleanup: () => dropDatabases(adminUrl, names) };
 }
 
+/** The environment a CLI child process needs to work on the test's databases and task queue. */
+export function cliEnv(env: Isolated): NodeJS.ProcessEnv {
+  return {
+    CUTOVER_SOURCE_URL: env.config.databases.sourceUrl,
+    CUTOVER_TARGET_URL: env.config.databases.targetUrl,
+    CUTOVER_CONTROL_URL: env.config.databases.controlUrl,
+    CUTOVER_TASK_QUEUE: env.taskQueue,
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns something truthy; fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000, context: () => string = () => ''): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${context()}`);
+    await sleep(300);
+  }
+}
+
 export interface CliResult {
   code: number;
   stdout: string;

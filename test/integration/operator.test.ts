@@ -8,7 +8,7 @@ import { seedLms } from '../../demo/lms/seed';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { findBinary } from '../../src/stack/binaries';
 import { BINARIES } from '../../src/stack/services';
-import { cli, CliResult, isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
+import { cli, CliResult, cliEnv, isolated, Isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 import { loadPlanFile } from '../../src/plan/load';
 import { launchChromium, screenshotPath } from './browser';
 
@@ -26,8 +26,6 @@ function freePort(): Promise<number> {
     });
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Everything here goes through the `cutover` CLI in a child process, as an operator would:
@@ -52,15 +50,6 @@ describe('an operator drives a migration through the CLI', () => {
     expect(r.stderr).toBe('');
     return JSON.parse(r.stdout);
   };
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(300);
-    }
-  }
   /** Rows per second staged over the next `rows` rows (wall clock of this test). */
   async function rateOver(rows: number): Promise<number> {
     const from = await staged();
@@ -74,12 +63,7 @@ describe('an operator drives a migration through the CLI', () => {
 
   beforeAll(async () => {
     env = await isolated('ops');
-    dbEnv = {
-      CUTOVER_SOURCE_URL: env.config.databases.sourceUrl,
-      CUTOVER_TARGET_URL: env.config.databases.targetUrl,
-      CUTOVER_CONTROL_URL: env.config.databases.controlUrl,
-      CUTOVER_TASK_QUEUE: env.taskQueue,
-    };
+    dbEnv = cliEnv(env);
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: USERS, seed: 11 });
     metricsPort = await freePort();
     worker = await spawnWorker(env, { CUTOVER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });

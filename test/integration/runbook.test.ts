@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { seedLms } from '../../demo/lms/seed';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
-import { cli, CliResult, isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { cli, CliResult, cliEnv, isolated, Isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 
 /**
  * The README's runbook, tried for real through the CLI: a target outage, a Temporal restart,
@@ -28,15 +26,6 @@ describe('runbook', () => {
   const people = async () => Number((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from people'))[0]!.n);
   const staged = async (migrationId: string) =>
     Number((await sql<{ n: number }>(env.config.databases.controlUrl!, 'select coalesce(sum(rows_extracted), 0)::int as n from cutover.batches where migration_id = $1', [migrationId]))[0]!.n);
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 180_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${worker.output().slice(-3000)}`);
-      await sleep(500);
-    }
-  }
   /** A copy of the users plan under its own name, with settings and an optional gate. */
   function planFile(name: string, settings: { batch: number; throttle: number }, gate = false): { file: string; migrationId: string } {
     const yaml = readFileSync(join(ROOT, 'examples', 'lms-users.plan.yaml'), 'utf8')
@@ -57,12 +46,7 @@ describe('runbook', () => {
 
   beforeAll(async () => {
     env = await isolated('runbook');
-    dbEnv = {
-      CUTOVER_SOURCE_URL: env.config.databases.sourceUrl,
-      CUTOVER_TARGET_URL: env.config.databases.targetUrl,
-      CUTOVER_CONTROL_URL: env.config.databases.controlUrl,
-      CUTOVER_TASK_QUEUE: env.taskQueue,
-    };
+    dbEnv = cliEnv(env);
     worker = await spawnWorker(env, { CUTOVER_METRICS_ADDRESS: 'off' });
     dir = mkdtempSync(join(tmpdir(), 'cutover-runbook-'));
   });
@@ -84,17 +68,19 @@ describe('runbook', () => {
 
     // The outage: no new connection to the target, and the open ones cut.
     await sql(targetAdminUrl(), `alter database ${env.names.target} with allow_connections false`);
-    await sql(targetAdminUrl(), 'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [env.names.target]);
-    const during = await staged(migrationId);
-    await sleep(10_000);
-    // Lanes wait on their failing load: at most one more batch per lane was staged meanwhile.
-    expect((await staged(migrationId)) - during).toBeLessThanOrEqual(2 * 300);
-    // status says what is being retried, and why, without values
-    const status = await run(['status', migrationId]);
-    expect(status.stdout).toContain(': running');
-    expect(status.stdout).toMatch(/retrying: loadBatch in users(\/part-\d)?, attempt \d+ — load users batch [0-9a-f]+ into public.people: (object_not_in_prerequisite_state|admin_shutdown|connection_failure)/);
-
-    await sql(targetAdminUrl(), `alter database ${env.names.target} with allow_connections true`);
+    try {
+      await sql(targetAdminUrl(), 'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [env.names.target]);
+      const during = await staged(migrationId);
+      await sleep(10_000);
+      // Lanes wait on their failing load or reconcile: at most one more batch per lane was staged meanwhile.
+      expect((await staged(migrationId)) - during).toBeLessThanOrEqual(2 * 300);
+      // status says what is being retried, and why, without values
+      const status = await run(['status', migrationId]);
+      expect(status.stdout).toContain(': running');
+      expect(status.stdout).toMatch(/retrying: (loadBatch|reconcileBatch) in users(\/part-\d)?, attempt \d+ — (load|reconcile) users batch [0-9a-f]+( into public.people)?: (object_not_in_prerequisite_state|admin_shutdown|connection_failure)/);
+    } finally {
+      await sql(targetAdminUrl(), `alter database ${env.names.target} with allow_connections true`);
+    }
     const { code, view } = await finalStatus(migrationId);
     expect(code).toBe(0);
     expect(view.report).toMatchObject({ status: 'completed', clean: true, entities: [{ entity: 'users', extracted: 6_000, inserted: 6_000, quarantined: 0 }] });
