@@ -41,6 +41,13 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   const { progress, controls } = state;
   const part = input.partition ? `${entity}/part-${input.partition.index}` : entity;
   const partitions: ChildWorkflowHandle<typeof migrateEntity>[] = [];
+  const showDetails = () =>
+    setCurrentDetails(
+      `**${part}**: batch ${progress.batchesDone}/${progress.batches} · ${thousands(progress.extracted)} extracted · ${thousands(loadedRows(progress))} loaded · ${thousands(progress.quarantined)} quarantined` +
+        (controls.paused ? ' · **PAUSED**' : ''),
+    );
+  const reportProgress = () => getExternalWorkflowHandle(input.rootWorkflowId).signal(entityProgressSignal, { entity, part, progress }).catch(() => undefined);
+  // Handlers last: a signal buffered before the run started is delivered as soon as its handler is set.
   setHandler(entityProgressQuery, () => progress);
   /** Set when an operator changed the batch size: the ranges not yet taken are planned again. */
   let replan = false;
@@ -51,12 +58,6 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     // Partitions started before the change hear it from here.
     await Promise.all(partitions.map((p) => p.signal(controlsSignal, next).catch(() => undefined)));
   });
-  const showDetails = () =>
-    setCurrentDetails(
-      `**${part}**: batch ${progress.batchesDone}/${progress.batches} · ${thousands(progress.extracted)} extracted · ${thousands(loadedRows(progress))} loaded · ${thousands(progress.quarantined)} quarantined` +
-        (controls.paused ? ' · **PAUSED**' : ''),
-    );
-  const reportProgress = () => getExternalWorkflowHandle(input.rootWorkflowId).signal(entityProgressSignal, { entity, part, progress }).catch(() => undefined);
   showDetails();
 
   while (!state.planned) {
