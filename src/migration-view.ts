@@ -1,4 +1,4 @@
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { CutoverConfig } from './config';
@@ -74,7 +74,7 @@ export function cutoverStatus(execution: string, written: string | undefined): s
 }
 
 /** Reads a migration's state; never hangs on a workflow no worker is serving (the query has a deadline). */
-export async function migrationView(client: Client, connection: Connection, config: CutoverConfig, workflowId: string): Promise<MigrationView> {
+export async function migrationView(client: Client, config: CutoverConfig, workflowId: string): Promise<MigrationView> {
   const handle = client.workflow.getHandle(workflowId);
   const d = await handle.describe();
   const sa = d.typedSearchAttributes;
@@ -93,7 +93,7 @@ export async function migrationView(client: Client, connection: Connection, conf
   };
   if (d.status.name === 'RUNNING') {
     try {
-      view.report = await connection.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
+      view.report = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
     } catch (err) {
       view.note = `no live progress (is a worker running on task queue ${d.taskQueue}?): ${(err as Error).message.split('\n')[0]}`;
     }

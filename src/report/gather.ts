@@ -1,15 +1,11 @@
 import type { Knex } from 'knex';
 import type { AuditRow } from '../audit/chain';
 import { auditEvents, verifyAudit } from '../audit/store';
-import { createKmsClient } from '../clients/aws';
-import { createDb } from '../clients/postgres';
-import { connectClient } from '../clients/temporal';
+import { withControl } from '../clients/control';
 import { ConfigError, CutoverConfig } from '../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
-import { createKeyRing } from '../crypto/key-ring-factory';
 import { migrationView, MigrationView } from '../migration-view';
-import { MigrationNotFoundError } from '../migration-client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { withClient } from '../migration-client';
 import type { ReportData } from './report-data';
 
 /** What an audit event means on the report's timeline (details are counts and names, never data). */
@@ -77,38 +73,28 @@ async function quarantineCounts(control: Knex, migrationId: string): Promise<Rep
  */
 export async function gatherReport(config: CutoverConfig, workflowId: string): Promise<{ data: ReportData; view: MigrationView }> {
   if (!config.databases.controlUrl) throw new ConfigError('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
-  const { client, connection } = await connectClient(config);
-  let view: MigrationView;
-  try {
-    view = await migrationView(client, connection, config, workflowId);
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new MigrationNotFoundError(workflowId, config.temporal.namespace);
-    throw err;
-  } finally {
-    await connection.close();
-  }
+  const view = await withClient(config, workflowId, (client) => migrationView(client, config, workflowId));
   if (!view.report) throw new Error(`migration ${view.migrationId} has no report: ${view.note ?? view.failure ?? view.status}`);
-  const control = createDb(config.databases.controlUrl, { max: 2, applicationName: 'cutover-report' });
-  const kms = createKmsClient(config.kms);
-  try {
-    const key = await createKeyRing(config, control, kms).get('audit');
-    const [all, quarantine, verified] = await Promise.all([auditEvents(control, view.migrationId), quarantineCounts(control, view.migrationId), verifyAudit(control, key)]);
-    const events = latestRun(all);
-    const audit = fromAudit(events);
-    return {
-      view,
-      data: {
-        generatedAt: new Date().toISOString(),
-        report: view.report,
-        workflow: { workflowId, url: view.url, status: view.execution, startTime: view.startTime, closeTime: view.closeTime },
-        quarantine,
-        throughput: audit.throughput,
-        timings: audit.timings,
-        audit: verified.head ? { head: verified.head, events: events.length, verified: verified.ok } : undefined,
-      },
-    };
-  } finally {
-    kms.destroy();
-    await control.destroy();
-  }
+  const report = view.report;
+  return withControl(
+    config,
+    async (control, keys) => {
+      const [all, quarantine, verified] = await Promise.all([auditEvents(control, view.migrationId), quarantineCounts(control, view.migrationId), verifyAudit(control, await keys().get('audit'))]);
+      const events = latestRun(all);
+      const audit = fromAudit(events);
+      return {
+        view,
+        data: {
+          generatedAt: new Date().toISOString(),
+          report,
+          workflow: { workflowId, url: view.url, status: view.execution, startTime: view.startTime, closeTime: view.closeTime },
+          quarantine,
+          throughput: audit.throughput,
+          timings: audit.timings,
+          audit: verified.head ? { head: verified.head, events: events.length, verified: verified.ok } : undefined,
+        },
+      };
+    },
+    'cutover-report',
+  );
 }

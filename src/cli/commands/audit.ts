@@ -1,11 +1,8 @@
 import { parseArgs } from 'node:util';
-import type { Knex } from 'knex';
 import { AuditHead, AuditRow, describeBreak } from '../../audit/chain';
 import { auditEvents, verifyAudit } from '../../audit/store';
-import { createKmsClient } from '../../clients/aws';
-import { createDb } from '../../clients/postgres';
-import { ConfigError, CutoverConfig, loadConfig } from '../../config';
-import { createKeyRing } from '../../crypto/key-ring-factory';
+import { withControl } from '../../clients/control';
+import { loadConfig } from '../../config';
 import { Command, EXIT, UsageError } from '../command';
 
 const USAGE = `cutover audit verify [--anchor SEQ:HASH] [--json]
@@ -18,16 +15,6 @@ removed at the end leave a valid, shorter chain: pass a head printed earlier as 
 
 log prints recorded events in order, for one migration or all; --limit N the latest N.`;
 
-async function withControl<T>(fn: (control: Knex, config: CutoverConfig) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  if (!config.databases.controlUrl) throw new ConfigError('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
-  const control = createDb(config.databases.controlUrl, { max: 1, applicationName: 'cutover-audit' });
-  try {
-    return await fn(control, config);
-  } finally {
-    await control.destroy();
-  }
-}
 
 function parseAnchor(text: string): AuditHead {
   const m = /^#?(\d+):([0-9a-f]{12,64})$/i.exec(text);
@@ -39,15 +26,7 @@ async function verify(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, anchor: { type: 'string' } }, allowPositionals: true });
   if (positionals.length) throw new UsageError(`audit verify takes no arguments, got ${JSON.stringify(positionals[0])}`);
   const anchor = values.anchor === undefined ? undefined : parseAnchor(values.anchor);
-  const result = await withControl(async (control, config) => {
-    const kms = createKmsClient(config.kms);
-    try {
-      const key = await createKeyRing(config, control, kms).get('audit');
-      return await verifyAudit(control, key, { anchor });
-    } finally {
-      kms.destroy();
-    }
-  });
+  const result = await withControl(loadConfig(), async (control, keys) => verifyAudit(control, await keys().get('audit'), { anchor }), 'cutover-audit');
   if (values.json) console.log(JSON.stringify(result, null, 2));
   else if (result.broken) console.log(describeBreak(result.broken));
   else if (result.head) console.log(`audit chain intact: ${result.rows} rows, head #${result.head.seq} ${result.head.hash.slice(0, 12)}`);
@@ -73,7 +52,7 @@ async function log(args: string[]): Promise<number> {
   }
   // A migration named by its id (lms-0882549636e5) or its workflow id (cutover-lms-…).
   const migrationId = positionals[0]?.replace(/^cutover-/, '');
-  const events = await withControl((control) => auditEvents(control, migrationId, { limit }));
+  const events = await withControl(loadConfig(), (control) => auditEvents(control, migrationId, { limit }), 'cutover-audit');
   if (values.json) {
     console.log(JSON.stringify(events, null, 2));
     return EXIT.ok;

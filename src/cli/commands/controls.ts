@@ -1,9 +1,7 @@
 import { parseArgs } from 'node:util';
 import { appendAudit } from '../../audit/store';
-import { createKmsClient } from '../../clients/aws';
-import { createDb } from '../../clients/postgres';
+import { withControl } from '../../clients/control';
 import { CutoverConfig, loadConfig } from '../../config';
-import { createKeyRing } from '../../crypto/key-ring-factory';
 import { cancelMigration, defaultOperator, pauseMigration, resumeMigration, tuneMigration, workflowIdFrom } from '../../migration-client';
 import type { Controls } from '../../shared/migration';
 import { Command, EXIT, UsageError } from '../command';
@@ -76,17 +74,10 @@ validator refuses values out of range (throttle 0..10,000,000, batch size 1..100
 };
 
 /** The CLI records a cancel itself: the workflow does not learn who asked. */
-async function auditCancel(config: CutoverConfig, migrationId: string, actor: string, reason?: string): Promise<void> {
-  if (!config.databases.controlUrl) return;
-  const control = createDb(config.databases.controlUrl, { max: 1, applicationName: 'cutover-cli' });
-  const kms = createKmsClient(config.kms);
-  try {
-    const key = await createKeyRing(config, control, kms).get('audit');
-    await appendAudit(control, key, { migrationId, actor, action: 'cancel-requested', eventKey: `${migrationId}/cancel/${new Date().toISOString()}`, details: { reason: reason ?? null } });
-  } finally {
-    kms.destroy();
-    await control.destroy();
-  }
+function auditCancel(config: CutoverConfig, migrationId: string, actor: string, reason?: string): Promise<unknown> {
+  return withControl(config, async (control, keys) =>
+    appendAudit(control, await keys().get('audit'), { migrationId, actor, action: 'cancel-requested', eventKey: `${migrationId}/cancel/${new Date().toISOString()}`, details: { reason: reason ?? null } }),
+  );
 }
 
 export const cancelCommand: Command = {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { connectClient } from '../../clients/temporal';
 import { loadConfig } from '../../config';
+import { withClient } from '../../migration-client';
 import { LISTABLE_STATUSES, listMigrations } from '../../migration-view';
 import { thousands } from '../../shared/progress';
 import { Command, EXIT, UsageError } from '../command';
@@ -18,8 +18,7 @@ CutoverRowsLoaded search attributes the migrations keep current); no worker need
     if (values.status && !(LISTABLE_STATUSES as string[]).includes(values.status)) throw new UsageError(`--status: expected one of ${LISTABLE_STATUSES.join(', ')}, got ${JSON.stringify(values.status)}`);
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, got ${JSON.stringify(values.limit)}`);
-    const { client, connection } = await connectClient(loadConfig());
-    try {
+    return withClient(loadConfig(), undefined, async (client) => {
       const rows = await listMigrations(client, { status: values.status, limit });
       if (values.json) {
         console.log(JSON.stringify(rows, null, 2));
@@ -33,8 +32,6 @@ CutoverRowsLoaded search attributes the migrations keep current); no worker need
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
       return EXIT.ok;
-    } finally {
-      await connection.close();
-    }
+    });
   },
 };

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { createDb } from '../../clients/postgres';
-import { ConfigError, loadConfig } from '../../config';
+import { withControl } from '../../clients/control';
+import { loadConfig } from '../../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
 import { workflowIdFrom } from '../../migration-client';
 import { Command, EXIT, UsageError } from '../command';
@@ -31,11 +31,8 @@ that now load leave the quarantine (the report and this list show what is left).
     if (!id) throw new UsageError('expected: cutover quarantine <migration-id>');
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, got ${JSON.stringify(values.limit)}`);
-    const config = loadConfig();
-    if (!config.databases.controlUrl) throw new ConfigError('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
     const migrationId = workflowIdFrom(id).replace(/^cutover-/, '');
-    const control = createDb(config.databases.controlUrl, { max: 1, applicationName: 'cutover-cli' });
-    try {
+    return withControl(loadConfig(), async (control) => {
       await ensureControlSchema(control);
       const q = control(`${CONTROL_SCHEMA}.quarantine`).where({ migration_id: migrationId });
       if (values.entity) q.where({ entity: values.entity });
@@ -58,8 +55,6 @@ that now load leave the quarantine (the report and this list show what is left).
         for (const e of entries) console.log(`  ${e.entity} ${e.sourceKey}: ${e.reason}${e.column ? ` (${e.column})` : ''} at ${e.stage} — ${e.detail}`);
       }
       return EXIT.ok;
-    } finally {
-      await control.destroy();
-    }
+    });
   },
 };

@@ -1,8 +1,6 @@
 import { parseArgs } from 'node:util';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { connectClient } from '../../clients/temporal';
 import { loadConfig } from '../../config';
-import { MigrationNotFoundError, workflowIdFrom } from '../../migration-client';
+import { withClient, workflowIdFrom } from '../../migration-client';
 import { migrationView, MigrationView } from '../../migration-view';
 import { Command, EXIT, UsageError } from '../command';
 import { renderStatus, Sample, sampleOf } from '../status-view';
@@ -33,13 +31,8 @@ when the migration ends: 0 if it completed, 1 if it failed or was rolled back.`,
     if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`--interval: expected seconds (at least 0.2), got ${JSON.stringify(values.interval)}`);
     const config = loadConfig();
     const workflowId = workflowIdFrom(id);
-    const { client, connection } = await connectClient(config);
-    try {
-      const read = () =>
-        migrationView(client, connection, config, workflowId).catch((err) => {
-          throw err instanceof WorkflowNotFoundError ? new MigrationNotFoundError(workflowId, config.temporal.namespace) : err;
-        });
-      let view = await read();
+    return withClient(config, workflowId, async (client) => {
+      let view = await migrationView(client, config, workflowId);
       if (!values.watch) {
         console.log(values.json ? JSON.stringify(view, null, 2) : renderStatus(view));
         return exitOf(view);
@@ -52,12 +45,10 @@ when the migration ends: 0 if it completed, 1 if it failed or was rolled back.`,
         else console.log(values.json ? frame : `${frame}\n`);
         if (view.execution !== 'RUNNING') return exitOf(view);
         await new Promise((r) => setTimeout(r, interval * 1000));
-        view = await read();
+        view = await migrationView(client, config, workflowId);
         samples.push(sampleOf(view, Date.now()));
         if (samples.length > 200) samples.shift();
       }
-    } finally {
-      await connection.close();
-    }
+    });
   },
 };
