@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { Isolated, ROOT } from './helpers';
+import { Isolated, ROOT, spawnCli } from './helpers';
 
 /** Debian's Chromium (test tools cannot download browsers here); CUTOVER_CHROMIUM names another. */
 export const CHROMIUM = process.env.CUTOVER_CHROMIUM || '/usr/bin/chromium';
@@ -118,30 +117,14 @@ export interface CodecServerProcess {
  */
 export async function startCodecServerFor(env: Isolated): Promise<CodecServerProcess> {
   const token = randomBytes(32).toString('hex');
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), 'codec-server', '--port', '0'], {
-    cwd: ROOT,
-    env: { ...process.env, CUTOVER_CONTROL_URL: env.config.databases.controlUrl, CUTOVER_CODEC_TOKEN: token },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += d));
-  child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const deadline = Date.now() + 60_000;
-  let url: string | undefined;
-  while (!(url = /listening on (http:\/\/\S+)/.exec(output)?.[1])) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`codec server did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const child = await spawnCli(['codec-server', '--port', '0'], { CUTOVER_CONTROL_URL: env.config.databases.controlUrl, CUTOVER_CODEC_TOKEN: token }, /listening on (http:\/\/\S+)/, 'codec server');
+  const url = child.ready[1]!;
   return {
     url,
     endpoint: `${url}/${token}`,
     token,
-    output: () => output,
+    output: child.output,
     stats: async () => (await (await fetch(`${url}/healthz`)).json()) as { decoded: number; encoded: number; refused: number; failed: number },
-    async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => child.kill('SIGTERM'),
   };
 }

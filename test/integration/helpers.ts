@@ -100,37 +100,39 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Runs `cutover worker` as its own process on the test's task queue and databases. */
-export async function spawnWorker(env: Isolated, extraEnv: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), 'worker'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      CUTOVER_TASK_QUEUE: env.taskQueue,
-      CUTOVER_SOURCE_URL: env.config.databases.sourceUrl,
-      CUTOVER_TARGET_URL: env.config.databases.targetUrl,
-      CUTOVER_CONTROL_URL: env.config.databases.controlUrl,
-      CUTOVER_LOG_LEVEL: 'INFO',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export interface CliProcess {
+  output(): string;
+  /** What the `ready` pattern matched in the output. */
+  ready: RegExpExecArray;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Runs a long-lived `cutover` command (a worker, a codec server) and waits until its output matches `ready`. */
+export async function spawnCli(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, what: string): Promise<CliProcess> {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const deadline = Date.now() + 60_000;
-  while (!output.includes('worker polling task queue')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`worker did not start:\n${output}`);
+  let matched: RegExpExecArray | null;
+  while (!(matched = ready.exec(output))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} did not start:\n${output}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   return {
     output: () => output,
+    ready: matched,
     async kill(signal = 'SIGTERM') {
       if (child.exitCode === null) child.kill(signal);
       await exited;
     },
   };
+}
+
+/** Runs `cutover worker` as its own process on the test's task queue and databases. */
+export function spawnWorker(env: Isolated, extraEnv: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
+  return spawnCli(['worker'], { ...cliEnv(env), CUTOVER_LOG_LEVEL: 'INFO', ...extraEnv }, /worker polling task queue/, 'worker');
 }
 
 /** The example plan under another name (each test its own migration id), with settings changed. */
