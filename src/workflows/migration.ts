@@ -140,40 +140,29 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     if (!req?.by) throw new Error('the operator is required (by)');
     if (ended()) throw new Error(`migration ${migrationId} is ${report.status}`);
   };
-  setHandler(
-    pauseUpdate,
-    async (req) => {
-      controls.paused = true;
-      if (report.status === 'running') setStatus('running');
-      await broadcast();
-      await audit('paused', req.by, { reason: req.reason ?? null });
-      refresh();
-      return { ...controls };
-    },
-    {
-      validator: (req) => {
-        operatorValidator(req);
-        if (controls.paused) throw new Error(`migration ${migrationId} is already paused`);
+  // Pause and resume: the same update but for the state it sets (the validator refuses a no-op).
+  for (const [update, paused, action] of [
+    [pauseUpdate, true, 'paused'],
+    [resumeUpdate, false, 'resumed'],
+  ] as const) {
+    setHandler(
+      update,
+      async (req) => {
+        controls.paused = paused;
+        if (report.status === 'running' || report.status === 'paused') setStatus('running');
+        else refresh();
+        await broadcast();
+        await audit(action, req.by, { reason: req.reason ?? null });
+        return { ...controls };
       },
-    },
-  );
-  setHandler(
-    resumeUpdate,
-    async (req) => {
-      controls.paused = false;
-      if (report.status === 'paused') setStatus('running');
-      await broadcast();
-      await audit('resumed', req.by, { reason: req.reason ?? null });
-      refresh();
-      return { ...controls };
-    },
-    {
-      validator: (req) => {
-        operatorValidator(req);
-        if (!controls.paused) throw new Error(`migration ${migrationId} is not paused`);
+      {
+        validator: (req) => {
+          operatorValidator(req);
+          if (controls.paused === paused) throw new Error(`migration ${migrationId} is ${paused ? 'already paused' : 'not paused'}`);
+        },
       },
-    },
-  );
+    );
+  }
   setHandler(
     tuneUpdate,
     async (req) => {
