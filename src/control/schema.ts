@@ -27,6 +27,15 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         created_at timestamptz not null default now()
       );
       create index if not exists vault_created_by on ${CONTROL_SCHEMA}.vault (created_by);
+      -- The value's keyed MAC: one token per value (entries from before it was kept get it on first use).
+      alter table ${CONTROL_SCHEMA}.vault add column if not exists value_mac bytea;
+      create unique index if not exists vault_value_mac on ${CONTROL_SCHEMA}.vault (value_mac);
+      -- Migrations that use an entry another migration created: its rollback hands the entry over.
+      create table if not exists ${CONTROL_SCHEMA}.vault_shares (
+        token text not null references ${CONTROL_SCHEMA}.vault (token) on delete cascade,
+        migration_id text not null,
+        primary key (token, migration_id)
+      );
       create table if not exists ${CONTROL_SCHEMA}.migrations (
         migration_id text primary key,
         plan_name text not null,

@@ -6,10 +6,22 @@ import type { PiiKind } from '../plan/types';
  * and business rules survive) and nobody without the key can link a token to a value. Each
  * kind keeps the column valid: an email token is an email address, a phone token a phone
  * number (+999 is not an assigned country code), a name token a single word.
+ *
+ * A token is short (a phone token has 10^10 values), so two values can map to the same
+ * candidate. The vault decides: a value's token is the first of its candidates (attempt 0, 1,
+ * 2, ...) that no other value holds (see `token-assignment.ts`).
  */
-export function tokenFor(kind: PiiKind, value: string, key: Uint8Array): string {
-  const mac = createHmac('sha256', key).update(kind).update('\0').update(value, 'utf8').digest();
-  const hex = mac.toString('hex');
+
+/** The value's full keyed MAC (32 bytes): its identity in the vault, whatever token it gets. */
+export function valueMac(kind: PiiKind, value: string, key: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(kind).update('\0').update(value, 'utf8').digest();
+}
+
+/** Turns 32 pseudo-random bytes into a token of the kind's shape. */
+export type TokenShape = (kind: PiiKind, digest: Buffer) => string;
+
+export const tokenShape: TokenShape = (kind, digest) => {
+  const hex = digest.toString('hex');
   switch (kind) {
     case 'email':
       return `u${hex.slice(0, 24)}@token.invalid`;
@@ -20,6 +32,20 @@ export function tokenFor(kind: PiiKind, value: string, key: Uint8Array): string 
     case 'text':
       return `tok_${hex.slice(0, 32)}`;
   }
+};
+
+/**
+ * The value's candidate token at `attempt`. Attempt 0 is the MAC itself in the kind's shape
+ * (the token every earlier version gave); later attempts derive fresh bytes from the MAC.
+ */
+export function candidateToken(kind: PiiKind, mac: Buffer, attempt: number, key: Uint8Array, shape: TokenShape = tokenShape): string {
+  if (attempt === 0) return shape(kind, mac);
+  return shape(kind, createHmac('sha256', key).update('cutover-token-retry\0').update(mac).update(`\0${attempt}`).digest());
+}
+
+/** The first candidate of a value: its token unless another value took it first. */
+export function tokenFor(kind: PiiKind, value: string, key: Uint8Array): string {
+  return candidateToken(kind, valueMac(kind, value, key), 0, key);
 }
 
 const TOKEN_SHAPES: Record<PiiKind, RegExp> = {

@@ -1,26 +1,109 @@
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA } from '../control/schema';
+import { assignTokens, TokenClaim, TokenClaimStore } from '../core/token-assignment';
+import { tokenShape, TokenShape, valueMac } from '../core/tokens';
 import type { PiiKind } from '../plan/types';
 import { openJson, sealJson } from './seal-json';
 
-export interface VaultEntry {
-  token: string;
-  kind: PiiKind;
-  value: string;
-}
+const VAULT = `${CONTROL_SCHEMA}.vault`;
+const SHARES = `${CONTROL_SCHEMA}.vault_shares`;
 
 /**
  * The token vault: original values, each sealed under the vault key with its token as
- * associated data (a ciphertext moved to another token does not open). Idempotent: a token
- * already present is left alone, so its creator stays the first migration that made it.
+ * associated data (a ciphertext moved to another token does not open), and indexed by the
+ * value's keyed MAC. Two unique keys make a token stand for one value and a value have one
+ * token. A value first stored by another migration is recorded as shared, so that
+ * migration's rollback does not take the entry away from this one.
  */
-export async function putVaultEntries(control: Knex, key: Uint8Array, migrationId: string, entries: VaultEntry[]): Promise<void> {
-  const unique = new Map(entries.map((e) => [e.token, e]));
-  // Sorted, so concurrent batches sharing tokens lock them in one order and never deadlock.
-  const rows = [...unique.values()].sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : 0)).map((e) => ({ token: e.token, kind: e.kind, ciphertext: sealJson(e.value, key, `vault:${e.token}`), created_by: migrationId }));
-  for (let i = 0; i < rows.length; i += 1000) {
-    await control(`${CONTROL_SCHEMA}.vault`).insert(rows.slice(i, i + 1000)).onConflict('token').ignore();
+export function vaultClaimStore(control: Knex, vaultKey: Uint8Array, migrationId: string): TokenClaimStore {
+  return {
+    async claim(claims: readonly TokenClaim[]): Promise<Map<string, string>> {
+      // Sorted, so concurrent batches sharing values take their index entries in one order.
+      const rows = [...claims]
+        .sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : Buffer.compare(a.mac, b.mac)))
+        .map((c) => ({ mac: c.mac.toString('hex'), token: c.token, kind: c.kind, sealed: sealJson(c.value, vaultKey, `vault:${c.token}`).toString('hex') }));
+      const settled = new Map<string, string>();
+      for (let i = 0; i < rows.length; i += 5000) {
+        const found = await withDeadlockRetry(() =>
+          control.raw(
+            `with input as (
+               select decode(i.mac, 'hex') as value_mac, i.token, i.kind, decode(i.sealed, 'hex') as ciphertext, n
+               from json_to_recordset(?::json) with ordinality as i(mac text, token text, kind text, sealed text, n)
+             ),
+             existing as (
+               select v.value_mac, v.token, v.created_by from ${VAULT} v join input i on v.value_mac = i.value_mac
+             ),
+             inserted as (
+               insert into ${VAULT} (token, value_mac, kind, ciphertext, created_by)
+               select i.token, i.value_mac, i.kind, i.ciphertext, ? from input i
+               where not exists (select 1 from existing e where e.value_mac = i.value_mac)
+               order by i.n
+               on conflict do nothing
+               returning value_mac, token
+             ),
+             shared as (
+               insert into ${SHARES} (token, migration_id)
+               select e.token, ? from existing e where e.created_by <> ?
+               on conflict do nothing
+             )
+             select encode(value_mac, 'hex') as mac, token from existing
+             union all
+             select encode(value_mac, 'hex') as mac, token from inserted`,
+            [JSON.stringify(rows.slice(i, i + 5000)), migrationId, migrationId, migrationId],
+          ),
+        );
+        for (const r of found.rows as { mac: string; token: string }[]) settled.set(r.mac, r.token);
+      }
+      return settled;
+    },
+  };
+}
+
+/** Concurrent claims of overlapping values can deadlock in PostgreSQL (40P01): the loser runs again. */
+async function withDeadlockRetry<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err;
+    }
   }
+}
+
+const indexed = new WeakSet<Knex>();
+
+/**
+ * Entries written before the vault kept the value's MAC get it now, once per control
+ * database and process: their token stays theirs, and the same value asks for it again.
+ */
+export async function indexLegacyVaultEntries(control: Knex, tokenKey: Uint8Array, vaultKey: Uint8Array): Promise<number> {
+  if (indexed.has(control)) return 0;
+  let done = 0;
+  for (;;) {
+    const rows: { token: string; kind: PiiKind; ciphertext: Buffer }[] = await control(VAULT).select('token', 'kind', 'ciphertext').whereNull('value_mac').limit(2000);
+    if (!rows.length) break;
+    const macs = rows.map((r) => ({ token: r.token, mac: valueMac(r.kind, openJson<string>(r.ciphertext, vaultKey, `vault:${r.token}`, 'vault entry'), tokenKey).toString('hex') }));
+    await control.raw(`update ${VAULT} v set value_mac = decode(m.mac, 'hex') from json_to_recordset(?::json) as m(token text, mac text) where v.token = m.token and v.value_mac is null`, [JSON.stringify(macs)]);
+    done += rows.length;
+  }
+  indexed.add(control);
+  return done;
+}
+
+/**
+ * Tokens for personal values: each value's token from the vault, or a new one stored with the
+ * value sealed. A token stands for exactly one value (see `assignTokens`). Returns tokens by
+ * `valueId(kind, value)`.
+ */
+export async function tokenize(
+  control: Knex,
+  keys: { token: Uint8Array; vault: Uint8Array },
+  migrationId: string,
+  values: Iterable<{ kind: PiiKind; value: string }>,
+  shape: TokenShape = tokenShape,
+): Promise<Map<string, string>> {
+  await indexLegacyVaultEntries(control, keys.token, keys.vault);
+  return assignTokens(values, keys.token, vaultClaimStore(control, keys.vault, migrationId), shape);
 }
 
 /** Original values of the given tokens; a token missing from the vault is an error naming the count. */
@@ -28,10 +111,34 @@ export async function lookupTokens(control: Knex, key: Uint8Array, tokens: Itera
   const wanted = [...new Set(tokens)];
   const out = new Map<string, string>();
   for (let i = 0; i < wanted.length; i += 5000) {
-    const rows = await control(`${CONTROL_SCHEMA}.vault`).select('token', 'ciphertext').whereIn('token', wanted.slice(i, i + 5000));
+    const rows = await control(VAULT).select('token', 'ciphertext').whereIn('token', wanted.slice(i, i + 5000));
     for (const r of rows) out.set(r.token, openJson<string>(r.ciphertext, key, `vault:${r.token}`, 'vault entry'));
   }
   const missing = wanted.length - out.size;
   if (missing > 0) throw new Error(`token vault: ${missing} token(s) have no entry`);
   return out;
+}
+
+/**
+ * Removes what a migration holds in the vault: its uses of other migrations' entries, and the
+ * entries it created — except those another migration uses too, which pass to that migration.
+ */
+export async function purgeVaultEntries(control: Knex, migrationId: string, progress: (purged: number) => void = () => undefined): Promise<{ purged: number; handedOver: number }> {
+  await control(SHARES).where({ migration_id: migrationId }).delete();
+  const handed = await control.raw(
+    `with heir as (
+       select distinct on (s.token) s.token, s.migration_id from ${SHARES} s join ${VAULT} v on v.token = s.token
+       where v.created_by = ? order by s.token, s.migration_id
+     ),
+     moved as (update ${VAULT} v set created_by = h.migration_id from heir h where v.token = h.token returning v.token, v.created_by)
+     delete from ${SHARES} s using moved m where s.token = m.token and s.migration_id = m.created_by`,
+    [migrationId],
+  );
+  let purged = 0;
+  for (;;) {
+    const n = await control.raw(`delete from ${VAULT} where token in (select token from ${VAULT} where created_by = ? limit 5000)`, [migrationId]);
+    purged += n.rowCount ?? 0;
+    progress(purged);
+    if (!n.rowCount) return { purged, handedOver: handed.rowCount ?? 0 };
+  }
 }

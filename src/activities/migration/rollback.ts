@@ -2,6 +2,7 @@ import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from 
 import { Context } from '@temporalio/activity';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { openJson } from '../../crypto/seal-json';
+import { purgeVaultEntries } from '../../crypto/vault';
 import { MigrationContext } from './context';
 
 function heartbeat(details: unknown): void {
@@ -81,15 +82,9 @@ export function createRollbackActivities(ctx: MigrationContext) {
       }
     },
 
-    /** Deletes the vault entries this migration created (tokens first made by another migration stay). */
-    async purgeVault(req: { migrationId: string }): Promise<{ purged: number }> {
-      let purged = 0;
-      for (;;) {
-        const n = await ctx.deps.control.raw(`delete from ${CONTROL_SCHEMA}.vault where token in (select token from ${CONTROL_SCHEMA}.vault where created_by = ? limit 5000)`, [req.migrationId]);
-        purged += n.rowCount ?? 0;
-        heartbeat({ purged });
-        if (!n.rowCount) return { purged };
-      }
+    /** Deletes the vault entries this migration created; entries another migration also uses pass to it. */
+    async purgeVault(req: { migrationId: string }): Promise<{ purged: number; handedOver: number }> {
+      return purgeVaultEntries(ctx.deps.control, req.migrationId, (purged) => heartbeat({ purged }));
     },
 
     /** Records an operator's decision at a gate, with the time it was taken. */

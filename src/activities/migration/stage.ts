@@ -4,11 +4,12 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { sealJson } from '../../crypto/seal-json';
-import { putVaultEntries, VaultEntry } from '../../crypto/vault';
+import { tokenize } from '../../crypto/vault';
+import { valueId } from '../../core/token-assignment';
+import type { PiiKind } from '../../plan/types';
 import { rowDigest } from '../../core/digest';
 import { businessKeyOf, RowProblem, Value } from '../../core/mapping';
-import { replaceAtPaths } from '../../core/json-paths';
-import { tokenFor } from '../../core/tokens';
+import { getPath, replaceAtPaths } from '../../core/json-paths';
 import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from './batch-id';
 import { inLanes } from '../../core/lanes';
@@ -96,8 +97,10 @@ export function createStageActivities(ctx: MigrationContext) {
       const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
       const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
       const digests: [string, string][] = [];
-      const vault: VaultEntry[] = [];
       const quarantined: QuarantineRecord[] = [];
+      // First the mapping, and every personal value a token must stand for (dropped ones need none).
+      const mappedRows: { sourceKey: string; values: Value[] }[] = [];
+      const personal: { kind: PiiKind; value: string }[] = [];
       for (const row of sourceRows) {
         const sourceKey = String(row[spec.source.key]);
         const mapped = mapper.map(row);
@@ -106,37 +109,45 @@ export function createStageActivities(ctx: MigrationContext) {
           quarantined.push({ sourceKey, reason: p.reason, column: p.column, detail: p.detail, row });
           continue;
         }
-        const stagedValues: Value[] = [...mapped.values];
-        const expected: Value[] = [...mapped.values];
+        mappedRows.push({ sourceKey, values: mapped.values });
+        for (const { c, i } of piiColumns) if (c.protect !== 'drop' && mapped.values[i] !== null) personal.push({ kind: c.pii!, value: String(mapped.values[i]) });
+        for (const { c, i } of jsonPiiColumns) {
+          const doc = mapped.values[i];
+          if (c.protect === 'drop' || doc === null || typeof doc !== 'object') continue;
+          for (const p of c.piiPaths!) {
+            const value = getPath(doc, p.path);
+            if (typeof value === 'string') personal.push({ kind: p.kind, value });
+          }
+        }
+      }
+      // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
+      const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => tokenize(ctx.deps.control, { token: tokenKey, vault: vaultKey }, req.migrationId, personal));
+      const tokenOf = (kind: PiiKind, value: string) => tokens.get(valueId(kind, value))!;
+      for (const { sourceKey, values } of mappedRows) {
+        const stagedValues: Value[] = [...values];
+        const expected: Value[] = [...values];
         for (const { c, i } of piiColumns) {
-          const value = mapped.values[i];
+          const value = values[i];
           if (value === null) continue;
-          const token = tokenFor(c.pii!, String(value), tokenKey);
           if (c.protect === 'drop') {
             stagedValues[i] = null;
             expected[i] = null;
             continue;
           }
-          stagedValues[i] = token;
-          vault.push({ token, kind: c.pii!, value: String(value) });
-          if (c.protect === 'keep_token') expected[i] = token;
+          stagedValues[i] = tokenOf(c.pii!, String(value));
+          if (c.protect === 'keep_token') expected[i] = stagedValues[i]!;
         }
         for (const { c, i } of jsonPiiColumns) {
-          const doc = mapped.values[i];
+          const doc = values[i];
           if (doc === null || typeof doc !== 'object') continue;
           const stagedDoc = structuredClone(doc);
-          replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => {
-            if (c.protect === 'drop') return null;
-            const token = tokenFor(p.kind, value, tokenKey);
-            vault.push({ token, kind: p.kind, value });
-            return token;
-          });
+          replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => (c.protect === 'drop' ? null : tokenOf(p.kind, value)));
           stagedValues[i] = stagedDoc;
           if (c.protect !== 'detokenize') expected[i] = structuredClone(stagedDoc);
         }
         staged.rows.push(stagedValues);
         staged.sourceKeys.push(sourceKey);
-        digests.push([businessKeyOf(mapped.values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected)]);
+        digests.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected)]);
       }
 
       const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
@@ -185,7 +196,6 @@ export function createStageActivities(ctx: MigrationContext) {
       };
       let stagedBytes = 0;
       await withHeartbeat({ phase: 'stage', batchId }, async () => {
-        await putVaultEntries(ctx.deps.control, vaultKey, req.migrationId, vault);
         const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
         const rowsBody = await loaded.cipher.encrypt(gzipSync(Buffer.from(JSON.stringify(staged))), encryptionContext(req.migrationId, req.entity, batchId, 'rows'));
         const manifestBody = await loaded.cipher.encrypt(Buffer.from(JSON.stringify(manifest)), encryptionContext(req.migrationId, req.entity, batchId, 'manifest'));
