@@ -183,11 +183,13 @@ describe('a staged file changed in staging', () => {
       const plaintext = await loaded.cipher.decrypt(original, context, largest.Key!);
       expect(plaintext.length).toBeGreaterThan(10 * 1024 * 1024); // the multipart one
 
+      // Every attempt below is a retry within the one run that loaded the courses (the load fence
+      // refuses loads of any other run).
       // 1. Re-encrypted properly, one byte of content changed: only the hash can tell.
       const changed = Buffer.from(plaintext);
       changed[5_000_000] = changed[5_000_000]! ^ 0x01;
       await s3.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key!, Body: await loaded.cipher.encrypt(changed, context) }));
-      await expect(run.run(activities.loadBatch, { ...staged, runId: 'hash' })).rejects.toMatchObject({
+      await expect(run.run(activities.loadBatch, { ...staged, runId: 'files' })).rejects.toMatchObject({
         type: 'IntegrityError',
         nonRetryable: true,
         message: expect.stringMatching(/SHA-256 of the staged file differs from the manifest's/),
@@ -196,7 +198,7 @@ describe('a staged file changed in staging', () => {
       const flipped = Buffer.from(original);
       flipped[flipped.length - 100] = flipped[flipped.length - 100]! ^ 0x01;
       await s3.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key!, Body: flipped }));
-      await expect(run.run(activities.loadBatch, { ...staged, runId: 'flip' })).rejects.toMatchObject({ type: 'IntegrityError', message: expect.stringContaining(largest.Key!) });
+      await expect(run.run(activities.loadBatch, { ...staged, runId: 'files' })).rejects.toMatchObject({ type: 'IntegrityError', message: expect.stringContaining(largest.Key!) });
 
       expect((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from course_packages'))[0]!.n).toBe('0');
       const inTarget = await s3.send(new ListObjectsV2Command({ Bucket: `${name}-dst` }));
@@ -205,7 +207,7 @@ describe('a staged file changed in staging', () => {
 
       // With the original back, the batch loads and every file arrives.
       await s3.send(new PutObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key!, Body: original }));
-      await expect(run.run(activities.loadBatch, { ...staged, runId: 'ok' })).resolves.toMatchObject({ inserted: staged.staged });
+      await expect(run.run(activities.loadBatch, { ...staged, runId: 'files' })).resolves.toMatchObject({ inserted: staged.staged });
       const reconciled = (await run.run(activities.reconcileBatch, staged)) as { clean: boolean };
       expect(reconciled.clean).toBe(true);
       // Files copied by the failed attempts are known to the ledger too, so a rollback removes them.

@@ -7,7 +7,8 @@ import type { BatchRef, BatchReconcile } from '../../shared/migration';
 import { MigrationContext, withHeartbeat } from './context';
 import { withoutValues } from './errors';
 import { readManifest } from './staged-objects';
-import { targetFileMatches } from './files';
+import { checkStoredFile } from './files';
+import { inLanes } from '../../core/lanes';
 
 export function createReconcileActivities(ctx: MigrationContext) {
   return {
@@ -52,11 +53,19 @@ export function createReconcileActivities(ctx: MigrationContext) {
           }
         }
       });
-      // Each file must be in its target bucket with the hash it was staged with.
+      // Each file must be in its target bucket with the bytes it was staged with: checked on what
+      // is stored (S3's own SHA-256, or read back and hashed), never on what a writer claimed.
       const badFiles = new Set<string>();
-      for (const f of manifest.files.filter((x) => expected.has(x.businessKey))) {
-        if (!(await targetFileMatches(ctx.deps.s3, spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f))) badFiles.add(f.businessKey);
-      }
+      await withHeartbeat({ phase: 'reconcile-files', batchId: req.batchId }, () =>
+        inLanes(
+          manifest.files.filter((x) => expected.has(x.businessKey)),
+          4,
+          async (f) => {
+            const stored = await checkStoredFile(ctx.deps.s3, spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f.sourceKey, f);
+            if (!stored.matches) badFiles.add(f.businessKey);
+          },
+        ),
+      );
       for (const entry of found) if (badFiles.has(entry[0])) entry[1] = `file differs: ${entry[1]}`;
       const r = reconcileDigests(expected, found);
       const result: BatchReconcile = {
