@@ -48,7 +48,7 @@ describe('database errors without values', () => {
 });
 
 describe('activities wrapped by sanitizeDbErrors', () => {
-  it('rethrow a database error as a failure without its values, and other errors as they are', async () => {
+  it('rethrow a database error as a failure without its values, and other errors without their message', async () => {
     const wrapped = sanitizeDbErrors({
       async load() {
         throw Object.assign(new Error('insert into "people" ... duplicate key value: (email)=(ada@example.com)'), { code: '23505', constraint: 'people_email_key', table: 'people' });
@@ -60,7 +60,8 @@ describe('activities wrapped by sanitizeDbErrors', () => {
     const failure = await wrapped.load().catch((e) => e);
     expect(failure).toMatchObject({ type: 'DatabaseError', message: 'load: unique_violation, table people, constraint people_email_key, SQLSTATE 23505' });
     expect(JSON.stringify(failure)).not.toContain('ada@example.com');
-    await expect(wrapped.other()).rejects.toThrow('not a database error');
+    // Other errors keep their class, not their message (test/unit/errors-without-values.test.ts).
+    await expect(wrapped.other()).rejects.toMatchObject({ type: 'Error', message: 'other: Error (message withheld: it may carry values)' });
     expect(failure.nonRetryable).toBe(false); // a unique violation may pass once the data changes
     const missing = await sanitizeDbErrors({
       async load() {
@@ -87,5 +88,19 @@ describe('lanes', () => {
     });
     expect(peak).toBe(3);
     expect(done.sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('fail only once the items in flight have finished, and start none after a failure', async () => {
+    const finished: number[] = [];
+    let running = 0;
+    const failed = await inLanes([1, 2, 3, 4, 5, 6], 3, async (n) => {
+      running++;
+      await new Promise((r) => setTimeout(r, n === 1 ? 1 : 30));
+      running--;
+      if (n === 1) throw new Error('batch 1 failed');
+      finished.push(n);
+    }).catch((e: Error) => ({ message: e.message, runningWhenThrown: running }));
+    expect(failed).toEqual({ message: 'batch 1 failed', runningWhenThrown: 0 });
+    expect(finished.sort()).toEqual([2, 3]); // in flight when 1 failed: finished; 4..6: never started
   });
 });
