@@ -50,6 +50,8 @@ describe('a wrong file in the target bucket that claims the right hash', () => {
   afterAll(async () => {
     await ctx?.close();
     await ctx?.deps.control.destroy();
+    ctx?.deps.kms.destroy();
+    ctx?.deps.s3.destroy();
     await removeStaged(env, migrationId);
     await env?.cleanup();
   });

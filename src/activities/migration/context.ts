@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { KMS } from '@aws-sdk/client-kms';
-import { Context } from '@temporalio/activity';
+import { DescribeKeyCommand, KMS } from '@aws-sdk/client-kms';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { createDb } from '../../clients/postgres';
 import type { CutoverConfig } from '../../config';
@@ -10,6 +10,7 @@ import { StagingCipher } from '../../crypto/staging-cipher';
 import { AsyncCache } from '../../core/async-cache';
 import { compileMapper, RowMapper } from '../../core/mapping';
 import type { EntitySpec, Plan } from '../../plan/types';
+import { SafeError } from './errors';
 
 export interface MigrationDeps {
   config: CutoverConfig;
@@ -28,13 +29,24 @@ export interface LoadedPlan {
   bucket: string;
   sseKmsKeyId?: string;
   entity(name: string): { spec: EntitySpec; mapper: RowMapper };
+  /**
+   * The vault's data key (it seals vault entries, quarantined rows and pre-images), after checking
+   * that the plan's `keys.vault`, when set, names the KMS key that protects this control
+   * database's vault: the token, digest and vault keys. A plan naming another key is refused
+   * (PlanMismatch) rather than having its personal data sealed under a key it did not ask for.
+   */
+  vaultKey(): Promise<Buffer>;
 }
+
+/** The long-lived keys personal data depends on; all are wrapped by the vault's KMS key. */
+const VAULT_WRAPPED = ['token', 'digest', 'vault'] as const;
 
 /** Per-worker state the activities share: database pools by URL, plans by migration id. */
 export class MigrationContext {
   private readonly pools = new Map<string, Knex>();
   private readonly plans = new AsyncCache<string, LoadedPlan>();
   private readonly ciphers = new Map<string, StagingCipher>();
+  private readonly vaultChecks = new AsyncCache<string, void>();
 
   constructor(readonly deps: MigrationDeps) {}
 
@@ -45,7 +57,7 @@ export class MigrationContext {
     const fallback = role === 'source' ? this.deps.config.databases.sourceUrl : this.deps.config.databases.targetUrl;
     const defaultName = role === 'source' ? 'CUTOVER_SOURCE_URL' : 'CUTOVER_TARGET_URL';
     if (envName === defaultName && fallback) return fallback;
-    throw new Error(`the plan's ${role} connection ${envName} is not set in the worker's environment`);
+    throw new SafeError(`the plan's ${role} connection ${envName} is not set in the worker's environment`);
   }
 
   db(url: string, name: string): Knex {
@@ -74,8 +86,41 @@ export class MigrationContext {
   private async loadPlan(migrationId: string): Promise<LoadedPlan> {
     await ensureControlSchema(this.deps.control);
     const row = await this.deps.control(`${CONTROL_SCHEMA}.migrations`).where({ migration_id: migrationId }).first();
-    if (!row) throw new Error(`migration ${migrationId} is not registered (prepare did not run)`);
+    if (!row) throw new SafeError(`migration ${migrationId} is not registered (prepare did not run)`);
     return this.bind(row.plan as Plan, row.plan_hash);
+  }
+
+  /**
+   * The vault key for a plan: `keys.vault` is checked once per worker and alias (see
+   * `LoadedPlan.vaultKey`). The vault is one per control database, shared by every migration
+   * on it (equal values give equal tokens across migrations, and an entry is shared by all the
+   * migrations whose rows carry its token), so a plan cannot bring a key of its own: it can only
+   * require the one the vault has. A separate vault key means a separate control database.
+   */
+  async vaultKeyFor(plan: Plan): Promise<Buffer> {
+    if (plan.keys.vault) await this.vaultChecks.get(plan.keys.vault, (wanted) => this.checkVaultKms(wanted));
+    return this.deps.keys.get('vault');
+  }
+
+  private async checkVaultKms(wanted: string): Promise<void> {
+    const refuse = (why: string) => ApplicationFailure.nonRetryable(`keys.vault ${wanted}: ${why}`, 'PlanMismatch');
+    const arnOf = async (keyId: string): Promise<string | undefined> => (await this.deps.kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.Arn;
+    const wantedArn = await arnOf(wanted).catch((err: Error) => {
+      if (err.name === 'NotFoundException') throw refuse('KMS has no such key or alias');
+      throw err;
+    });
+    await ensureControlSchema(this.deps.control);
+    const rows: { purpose: string; kms_key_id: string }[] = await this.deps.control(`${CONTROL_SCHEMA}.data_keys`).select('purpose', 'kms_key_id').whereIn('purpose', [...VAULT_WRAPPED]);
+    for (const row of rows) {
+      const arn = await arnOf(row.kms_key_id).catch(() => row.kms_key_id);
+      if (arn !== wantedArn) throw refuse(`this control database's ${row.purpose} key is wrapped by KMS key ${arn}, not by ${wantedArn}; the vault is shared by every migration on the control database and has one key (use another control database for a vault of its own)`);
+    }
+    if (rows.length < VAULT_WRAPPED.length) {
+      // Keys not generated yet are generated under the worker's vault alias.
+      const workerAlias = this.deps.config.kms.aliases.vault;
+      const workerArn = await arnOf(workerAlias);
+      if (workerArn !== wantedArn) throw refuse(`the worker generates the vault's keys under ${workerAlias} (${workerArn}), not under ${wantedArn}: set CUTOVER_KMS_ALIAS_VAULT=${wanted} for the worker`);
+    }
   }
 
   bind(plan: Plan, planHash: string): LoadedPlan {
@@ -89,9 +134,10 @@ export class MigrationContext {
       cipher: this.cipher(plan.keys.staging ?? this.deps.config.kms.aliases.staging),
       bucket: plan.staging.bucket ?? this.deps.config.s3.bucket,
       sseKmsKeyId: plan.staging.sseKmsKeyId ?? this.deps.config.s3.sseKmsKeyId,
+      vaultKey: () => this.vaultKeyFor(plan),
       entity(name) {
         const found = mappers.get(name);
-        if (!found) throw new Error(`the plan has no entity ${name}`);
+        if (!found) throw new SafeError(`the plan has no entity ${name}`);
         return found;
       },
     };
