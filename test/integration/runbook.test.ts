@@ -5,6 +5,7 @@ import { seedLms } from '../../demo/lms/seed';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import { cli, CliResult, cliEnv, isolated, Isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { peopleRows, seedPreexistingPeople, targetChecksums } from './target-state';
 
 /**
  * The README's runbook, tried for real through the CLI: a target outage, a Temporal restart,
@@ -136,13 +137,31 @@ describe('runbook', () => {
     expect(log.stdout.match(/\bstarted\b/g)?.length).toBeGreaterThanOrEqual(2);
   });
 
-  it('rollback: an operator rolls back at the gate; the target is as before, the report says so', async () => {
+  it('rollback: an operator rolls back at the gate on a target that already held rows; every table is as before, updated rows back to their pre-images, the report says so', async () => {
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 2_000, seed: 24, resetTarget: true });
-    const before = await sql<{ n: string; x: string }>(env.config.databases.targetUrl!, "select count(*) as n, md5(coalesce(string_agg(p::text, '|' order by p::text), '')) as x from people p");
+    const tgt = env.config.databases.targetUrl!;
+    // The new LMS is not empty: 40 people the migration will overwrite, 25 it must not touch, their org units.
+    const pre = await seedPreexistingPeople(tgt, Array.from({ length: 40 }, (_, i) => 1 + i * 50), Array.from({ length: 25 }, (_, i) => 500_001 + i));
+    const before = await targetChecksums(tgt);
+    expect(Object.keys(before)).toEqual(expect.arrayContaining(['people', 'org_units', 'courses', 'enrollments', 'xapi_statements']));
+    expect(before.people).toMatch(/^65 rows/);
+    const preImages = await peopleRows(tgt, pre.updated);
+    const untouched = await peopleRows(tgt, pre.untouched);
+
     const { file, migrationId } = planFile('rollback', { batch: 500, throttle: 0 }, true);
     expect((await run(['start', file])).code).toBe(0);
     await waitFor('the gate', async () => (await run(['status', migrationId])).stdout.includes('awaiting-approval'));
-    expect(await people()).toBe(2_000);
+    // At the gate the migration has done its work: 1,960 rows inserted, the 40 pre-existing ones overwritten, the others as they were.
+    const atGate = JSON.parse((await run(['status', migrationId, '--json'])).stdout);
+    expect(atGate.report.entities).toEqual([expect.objectContaining({ entity: 'users', inserted: 1_960, updated: 40, unchanged: 0, quarantined: 0 })]);
+    expect(await people()).toBe(2_025);
+    const overwritten = await peopleRows(tgt, pre.updated);
+    expect(overwritten.map((r) => r.id)).toEqual(preImages.map((r) => r.id));
+    for (const [i, r] of overwritten.entries()) {
+      expect(r).toMatchObject({ source_system: 'legacy-lms', org_unit_id: preImages[i]!.org_unit_id });
+      expect(r.username).not.toBe(preImages[i]!.username);
+    }
+    expect(await peopleRows(tgt, pre.untouched)).toEqual(untouched);
 
     const rolled = await run(['rollback', migrationId, '--reason', 'runbook drill']);
     expect(rolled.code).toBe(0);
@@ -151,8 +170,11 @@ describe('runbook', () => {
     expect(view.status).toBe('rolled-back');
     expect(view.report.rollback).toMatchObject({ restored: true });
     expect(view.report.rollback.reason).toContain('runbook drill');
-    const after = await sql<{ n: string; x: string }>(env.config.databases.targetUrl!, "select count(*) as n, md5(coalesce(string_agg(p::text, '|' order by p::text), '')) as x from people p");
-    expect(after).toEqual(before);
+    expect(view.report.rollback.steps).toEqual(expect.arrayContaining([{ step: 'unload users', result: expect.objectContaining({ deleted: 1_960, restored: 40 }) }]));
+    // Independently of the migration's own checksums: every table of the target, row for row.
+    expect(await targetChecksums(tgt)).toEqual(before);
+    expect(await peopleRows(tgt, pre.updated)).toEqual(preImages);
+    expect(await peopleRows(tgt, pre.untouched)).toEqual(untouched);
 
     const report = await run(['report', migrationId, '--out', dir]);
     expect(report.code).toBe(0);
