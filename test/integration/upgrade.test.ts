@@ -159,8 +159,13 @@ describe('a worker deployed with changed workflow code while a migration waits a
       const log = await run(['audit', 'log', migrationId]);
       expect(log.stdout).toContain('upgrade-test-after-gate');
       expect(log.stdout).not.toContain('upgrade-test-before-gate');
-      const events = JSON.parse(historyToJSON(await client.workflow.getHandle(workflowId).fetchHistory())).events as { markerRecordedEventAttributes?: { markerName: string } }[];
-      expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toHaveLength(1);
+      type Marker = { markerName: string; details?: { 'patch-data'?: { payloads: { data: string }[] } } };
+      const events = JSON.parse(historyToJSON(await client.workflow.getHandle(workflowId).fetchHistory())).events as { markerRecordedEventAttributes?: Marker }[];
+      const patches = events
+        .map((e) => e.markerRecordedEventAttributes)
+        .filter((m): m is Marker => m?.markerName === 'core_patch')
+        .map((m) => JSON.parse(Buffer.from(m.details!['patch-data']!.payloads[0]!.data, 'base64').toString('utf8')).id as string);
+      expect(patches.filter((id) => id.startsWith('upgrade-test-'))).toEqual(['upgrade-test-after-gate']);
     } finally {
       await connection.close();
       kms.destroy();
