@@ -6,8 +6,10 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 /**
  * Temporal's remote codec protocol, for the Web UI: `POST <endpoint>/decode` and
  * `POST <endpoint>/encode` with `{ "payloads": [{ "metadata": { k: base64 }, "data": base64 }] }`,
- * answered in the same shape. The endpoint a viewer configures is `http://host:port/<token>`
- * (the UI appends `/decode`); `Authorization: Bearer <token>` on `/decode` works too.
+ * answered in the same shape. The token goes in `Authorization: Bearer <token>` (the temporal
+ * CLI's `--codec-auth`), where proxies and browser history do not keep it; the Web UI, which
+ * cannot send a header of its own, uses `http://host:port/<token>` as its endpoint (it appends
+ * `/decode`).
  * Nothing is decoded for a wrong or missing token, and no payload content is ever logged.
  */
 export interface CodecServerOptions {

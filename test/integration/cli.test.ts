@@ -44,22 +44,34 @@ describe('the cutover CLI against the real stack', () => {
     expect(status.endpoints.codec).toEqual({ url: 'http://127.0.0.1:8234' });
   });
 
-  it('stack codec-url prints the codec endpoint with its token, which status never shows, and the codec server refuses any other', async () => {
+  it('stack codec-url prints the codec endpoint without its token and the Authorization header that carries it (--web-ui: the token in the path, for the Web UI); status never shows it; the codec server refuses any other', async () => {
     const r = await cli(['stack', 'codec-url']);
     expect(r.code).toBe(0);
-    const endpoint = r.stdout.trim();
-    const token = /^http:\/\/127\.0\.0\.1:8234\/([0-9a-f]{64})$/.exec(endpoint)?.[1];
+    const [endpoint, header, ...rest] = r.stdout.trim().split('\n');
+    expect(rest).toEqual([]);
+    expect(endpoint).toBe('http://127.0.0.1:8234');
+    const token = /^Authorization: Bearer ([0-9a-f]{64})$/.exec(header!)?.[1];
     expect(token).toBeDefined();
+    expect(r.stderr).toContain('--codec-auth "Bearer <token>"');
+    expect(r.stderr).not.toContain(token);
     for (const args of [['stack', 'status'], ['stack', 'status', '--json']]) expect((await cli(args)).stdout).not.toContain(token);
 
     const probe = { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('"probe"').toString('base64') }] };
-    const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const encoded = await post(`${endpoint}/encode`, probe);
+    const post = (url: string, body: unknown, headers: Record<string, string> = {}) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const authorization = header!.slice('Authorization: '.length);
+    const encoded = await post(`${endpoint}/encode`, probe, { authorization });
     expect(encoded.status).toBe(200);
-    const decoded = await post(`${endpoint}/decode`, await encoded.json());
+    const decoded = await post(`${endpoint}/decode`, await encoded.json(), { authorization });
     expect(await decoded.json()).toEqual(probe);
+    expect((await post(`${endpoint}/decode`, probe, { authorization: `Bearer ${'0'.repeat(64)}` })).status).toBe(401);
+    expect((await post(`${endpoint}/decode`, probe)).status).toBe(401);
+
+    // The Web UI cannot send a header of its own: its endpoint carries the token in the path.
+    const webUi = await cli(['stack', 'codec-url', '--web-ui']);
+    expect(webUi.code).toBe(0);
+    expect(webUi.stdout.trim()).toBe(`${endpoint}/${token}`);
+    expect((await post(`${webUi.stdout.trim()}/encode`, probe)).status).toBe(200);
     expect((await post(`http://127.0.0.1:8234/${'0'.repeat(64)}/decode`, probe)).status).toBe(401);
-    expect((await post('http://127.0.0.1:8234/decode', probe)).status).toBe(401);
   });
 
   it('doctor passes on the stack, and names MinIO when MinIO is stopped', async () => {

@@ -137,9 +137,9 @@ describe('the Temporal Web UI with the codec server (headless Chromium)', () => 
 });
 
 describe("the stack's codec service in the Web UI", () => {
-  it('decodes, for a viewer with `cutover stack codec-url`, a workflow a client of the stack started', async () => {
+  it('decodes, for a viewer with `cutover stack codec-url --web-ui`, a workflow a client of the stack started', async () => {
     const status = JSON.parse((await cli(['stack', 'status', '--json'])).stdout);
-    const codecUrl = (await cli(['stack', 'codec-url'])).stdout.trim();
+    const codecUrl = (await cli(['stack', 'codec-url', '--web-ui'])).stdout.trim();
     expect(codecUrl).toMatch(new RegExp(`^${status.endpoints.codec.url}/[0-9a-f]{64}$`));
 
     // No worker polls this task queue: the workflow stays open with its input in history.

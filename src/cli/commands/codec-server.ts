@@ -22,10 +22,13 @@ export const codecServerCommand: Command = {
   usage: `cutover codec-server [--port N] [--host ADDR] [--allow-origin URL]... [--print-url]
 
 Temporal's remote codec protocol (POST <endpoint>/decode, <endpoint>/encode) with the
-payload codec's key, unwrapped by KMS from the control database. A viewer's endpoint is
-http://<host>:<port>/<token>: in the Web UI, click "Configure Codec Server" (the icon in
-the top bar), paste it as the "Codec Server browser endpoint" (stored in that browser only),
-leave "Pass the user access token" and "Include cross-origin credentials" off, and apply.
+payload codec's key, unwrapped by KMS from the control database. A client presents the
+token as "Authorization: Bearer <token>" (temporal CLI: --codec-endpoint http://<host>:<port>
+--codec-auth "Bearer <token>"). The Temporal Web UI cannot send a header of your choosing
+(its "pass access token" sends the viewer's own OIDC login token, and only to https), so for
+it the token goes in the path: http://<host>:<port>/<token>. Click "Configure Codec Server"
+(the icon in the top bar), paste that as the "Codec Server browser endpoint" (stored in that
+browser only), leave "Pass the user access token" and "Include cross-origin credentials" off.
 The token is printed only with --print-url (or by \`cutover stack codec-url\`); a request
 without it gets 401 and the UI shows the payloads still encrypted.
 
@@ -34,7 +37,7 @@ without it gets 401 and the UI shows the payloads still encrypted.
   --allow-origin URL  a Web UI origin that may call it (repeatable); default
                       CUTOVER_CODEC_ALLOWED_ORIGINS (comma-separated), else the Web UI's
                       URL as 127.0.0.1 and localhost
-  --print-url         print the endpoint with its token
+  --print-url         print the Web UI's endpoint (the token in its path)
 
 The token comes from CUTOVER_CODEC_TOKEN, else the local stack's secrets.json. Runs until
 SIGINT or SIGTERM; \`cutover stack up\` runs it as the stack's "codec" service.`,

@@ -21,7 +21,7 @@ function render(status: StackStatus): string {
     `control    ${redactUrl(e.postgres.controlUrl)}`,
     `S3         ${e.s3.endpoint}  bucket ${e.s3.bucket}`,
     `KMS        ${e.kms.endpoint}  ${Object.values(e.kms.aliases).join(', ')}`,
-    `codec      ${e.codec.url}/<token>  (the Web UI's codec endpoint: \`cutover stack codec-url\`)`,
+    `codec      ${e.codec.url}  (token: Authorization: Bearer <token>; \`cutover stack codec-url\`)`,
   ].join('\n');
 }
 
@@ -38,15 +38,17 @@ export const stackCommand: Command = {
 cutover stack down [service...]     stop what \`up\` started (history and data are kept)
 cutover stack status [--json]       probe every service; --json prints every endpoint
 cutover stack reset                 delete the stack's data (only when it is down)
-cutover stack codec-url             print the codec server's endpoint WITH its token, for a
-                                    Web UI viewer allowed to see decrypted payloads
+cutover stack codec-url [--web-ui]  for a viewer allowed to see decrypted payloads: the codec
+                                    server's endpoint and the Authorization header that carries
+                                    its token; --web-ui: the endpoint with the token in its path,
+                                    for the Temporal Web UI, which cannot send such a header
 
 Services: ${SERVICE_NAMES.join(', ')}. Binaries not on PATH are built once from pinned
 sources into ~/.cache/cutover/bin (override with CUTOVER_CACHE_DIR or CUTOVER_*_BIN).
 The codec server is \`cutover codec-server\` run by Node from this checkout; its token is
 generated once per machine, with the other credentials, in ~/.local/state/cutover/secrets.json.`,
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, 'web-ui': { type: 'boolean', default: false } }, allowPositionals: true });
     const [action, ...rest] = positionals;
     const log = (line: string) => console.error(`stack: ${line}`);
     switch (action) {
@@ -67,9 +69,21 @@ generated once per machine, with the other credentials, in ~/.local/state/cutove
         stackReset();
         console.log('stack data removed');
         return EXIT.ok;
-      case 'codec-url':
-        console.log(codecEndpointWithToken());
+      case 'codec-url': {
+        const withToken = codecEndpointWithToken();
+        if (values['web-ui']) {
+          console.log(withToken);
+          console.error('stack: the Web UI cannot send an Authorization header of your choosing ("pass access token" sends its own OIDC login token, and only to https): paste this as its codec endpoint; it holds the token, so keep it to this browser');
+          return EXIT.ok;
+        }
+        // `<url>/<token>`: the token is hex, the URL has no path of its own.
+        const cut = withToken.lastIndexOf('/');
+        const [endpoint, token] = [withToken.slice(0, cut), withToken.slice(cut + 1)];
+        console.log(endpoint);
+        console.log(`Authorization: Bearer ${token}`);
+        console.error(`stack: send the token as that header, not in the URL (temporal CLI: --codec-endpoint ${endpoint} --codec-auth "Bearer <token>"); for the Web UI: \`cutover stack codec-url --web-ui\``);
         return EXIT.ok;
+      }
       default:
         throw new UsageError(action ? `unknown stack action ${JSON.stringify(action)}: expected up, down, status, reset or codec-url` : 'stack: expected up, down, status, reset or codec-url');
     }
