@@ -21,14 +21,14 @@ export function vaultClaimStore(control: Knex, vaultKey: Uint8Array, migrationId
       // Sorted, so concurrent batches sharing values take their index entries in one order.
       const rows = [...claims]
         .sort((a, b) => (a.token < b.token ? -1 : a.token > b.token ? 1 : Buffer.compare(a.mac, b.mac)))
-        .map((c) => ({ mac: c.mac.toString('hex'), token: c.token, kind: c.kind, sealed: sealJson(c.value, vaultKey, `vault:${c.token}`).toString('hex') }));
+        .map((c, n) => ({ mac: c.mac.toString('hex'), token: c.token, kind: c.kind, sealed: sealJson(c.value, vaultKey, `vault:${c.token}`).toString('hex'), n }));
       const settled = new Map<string, string>();
       for (let i = 0; i < rows.length; i += 5000) {
         const found = await withDeadlockRetry(() =>
           control.raw(
             `with input as (
                select decode(i.mac, 'hex') as value_mac, i.token, i.kind, decode(i.sealed, 'hex') as ciphertext, n
-               from json_to_recordset(?::json) with ordinality as i(mac text, token text, kind text, sealed text, n)
+               from json_to_recordset(?::json) as i(mac text, token text, kind text, sealed text, n int)
              ),
              existing as (
                select v.value_mac, v.token, v.created_by from ${VAULT} v join input i on v.value_mac = i.value_mac

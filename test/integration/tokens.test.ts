@@ -45,9 +45,9 @@ describe('a token stands for exactly one value', () => {
     await env?.cleanup();
   });
 
-  it('gives 400,000 distinct phone numbers 400,000 tokens, from two workers at once, each opening to its own number', async () => {
+  it('gives 200,000 distinct phone numbers 200,000 tokens, from two workers at once, each opening to its own number', async () => {
     const keys = { token: fixedKey('tokens-it-token'), vault: fixedKey('tokens-it-vault') };
-    const n = 400_000;
+    const n = 200_000;
     const firsts = new Set<string>();
     for (let i = 0; i < n; i++) firsts.add(tokenFor('phone', phone(i), keys.token));
     // Under this fixed key the first candidates of these numbers collide: the proof is not vacuous.
@@ -55,6 +55,7 @@ describe('a token stands for exactly one value', () => {
 
     const batch = 5000;
     const tokens = new Map<string, string>();
+    const differing: number[] = [];
     const worker = async (db: Knex, start: number) => {
       // The two workers overlap by half a batch each time: equal values must settle to one token.
       for (let b = start; b * batch < n; b += 2) {
@@ -62,15 +63,16 @@ describe('a token stands for exactly one value', () => {
         const got = await tokenize(db, keys, 'it-tokens-a', values);
         for (const [id, t] of got) {
           const seen = tokens.get(id);
-          if (seen !== undefined) expect(t).toBe(seen);
+          if (seen !== undefined && seen !== t) differing.push(id.length);
           tokens.set(id, t);
         }
       }
     };
     await Promise.all([worker(control, 0), worker(otherWorker, 1)]);
+    expect(differing).toEqual([]); // the overlapping halves got the same tokens from both workers
     expect(tokens.size).toBe(n);
     expect(new Set(tokens.values()).size).toBe(n);
-    for (const t of tokens.values()) expect(t).toMatch(/^\+999\d{10}$/);
+    expect([...tokens.values()].filter((t) => !/^\+999\d{10}$/.test(t))).toEqual([]);
     const [stored] = await sql<{ entries: string }>(env.config.databases.controlUrl!, `select count(*) as entries from ${CONTROL_SCHEMA}.vault`);
     expect(Number(stored!.entries)).toBe(n);
 
@@ -78,11 +80,11 @@ describe('a token stands for exactly one value', () => {
     for (let i = 0; i < byToken.length; i += 50_000) {
       const slice = byToken.slice(i, i + 50_000);
       const opened = await lookupTokens(control, keys.vault, slice.map(([t]) => t));
-      for (const [t, value] of slice) expect(opened.get(t)).toBe(value);
+      expect(slice.filter(([t, value]) => opened.get(t) !== value).length).toBe(0);
     }
     // A later batch (another migration sharing the vault) gets the same tokens back.
-    const again = await tokenize(control, keys, 'it-tokens-b', Array.from({ length: 2000 }, (_, i) => ({ kind: 'phone' as const, value: phone(i * 199) })));
-    for (const [id, t] of again) expect(t).toBe(tokens.get(id));
+    const again = await tokenize(control, keys, 'it-tokens-b', Array.from({ length: 2000 }, (_, i) => ({ kind: 'phone' as const, value: phone(i * 97) })));
+    expect([...again].filter(([id, t]) => t !== tokens.get(id)).length).toBe(0);
 
     // A rollback of the migration that created them leaves the entries the other one uses.
     expect(await purgeVaultEntries(control, 'it-tokens-a')).toEqual({ purged: n - 2000, handedOver: 2000 });
