@@ -119,7 +119,7 @@ export async function migrationView(client: Client, config: CutoverConfig, workf
   return view;
 }
 
-export const LISTABLE_STATUSES: MigrationStatus[] = ['running', 'paused', 'awaiting-approval', 'completed', 'rolling-back', 'rolled-back', 'failed'];
+export const LISTABLE_STATUSES: MigrationStatus[] = ['running', 'paused', 'awaiting-approval', 'completed', 'rolling-back', 'rollback-blocked', 'rolled-back', 'failed'];
 
 export interface MigrationListing {
   workflowId: string;
@@ -140,7 +140,7 @@ export async function listMigrations(client: Client, options: { status?: string;
     throw new Error(`unknown status ${JSON.stringify(options.status)}: expected one of ${LISTABLE_STATUSES.join(', ')}`);
   }
   // A terminated workflow keeps the status it last wrote: in-flight statuses also need a running execution.
-  const inFlight = ['running', 'paused', 'awaiting-approval', 'rolling-back'].includes(options.status ?? '');
+  const inFlight = ['running', 'paused', 'awaiting-approval', 'rolling-back', 'rollback-blocked'].includes(options.status ?? '');
   const query = `WorkflowType = 'migrate' AND ExecutionStatus != 'ContinuedAsNew'${options.status ? ` AND CutoverStatus = '${options.status}'` : ''}${inFlight ? " AND ExecutionStatus = 'Running'" : ''}`;
   const out: MigrationListing[] = [];
   for await (const w of client.workflow.list({ query })) {

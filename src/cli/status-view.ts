@@ -69,7 +69,8 @@ export function renderStatus(view: MigrationView, samples: readonly Sample[] = [
     }
     for (const p of r.phases) lines.push(`  phase ${p.phase}: ${p.clean ? 'reconciled clean' : 'RECONCILE DIFFERENCES'}`);
     for (const a of r.approvals) lines.push(`  phase ${a.phase}: ${a.decision === 'approve' ? 'approved' : 'rejected'} by ${a.approver} at ${a.decidedAt}`);
-    if (r.rollback) lines.push(`  rollback: ${r.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'} — ${r.rollback.reason}`);
+    if (r.rollback?.blocked) lines.push(`  rollback BLOCKED: ${r.rollback.blocked}`);
+    else if (r.rollback) lines.push(`  rollback: ${r.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'} — ${r.rollback.reason}`);
   }
   for (const a of view.retrying ?? []) {
     const where = a.workflowId === view.workflowId ? 'the migration' : a.workflowId.slice(view.workflowId.length + 1);

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { fenceTableSql } from './load-fence';
 
 /**
  * The ledger lives in the target database, so every load writes its ledger rows in the same
@@ -50,6 +51,8 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       )`,
       [schema],
     );
+    const fence = fenceTableSql(schema);
+    await trx.raw(fence.sql, fence.bindings);
     await trx.raw(
       `create table if not exists ??.batch_loads (
         run_id text not null,

@@ -22,6 +22,7 @@ const statusTone: Record<MigrationReport['status'], string> = {
   completed: 'ok',
   failed: 'bad',
   'rolling-back': 'warn',
+  'rollback-blocked': 'bad',
   'rolled-back': 'neutral',
 };
 
@@ -214,7 +215,7 @@ function rollback(rb: RollbackRecord | undefined): string {
       .join(' · ');
     return `<tr><td>${esc(s.step)}</td><td>${result || '—'}</td></tr>`;
   });
-  return `<section class="rollback" data-testid="rollback"><h2>Rollback ${badge(rb.restored ? 'target restored' : 'checksums differ', rb.restored ? 'ok' : 'bad')}</h2>
+  return `<section class="rollback" data-testid="rollback"><h2>Rollback ${badge(rb.blocked ? 'blocked' : rb.restored ? 'target restored' : 'checksums differ', rb.restored ? 'ok' : 'bad')}</h2>${rb.blocked ? `<p class="blocked">${esc(rb.blocked)}</p>` : ''}
 <dl class="meta"><div class="wide"><dt>Reason</dt><dd>${esc(rb.reason)}</dd></div>${rb.requestedBy ? `<div><dt>Requested by</dt><dd>${esc(rb.requestedBy)}</dd></div>` : ''}<div><dt>Restored</dt><dd>${rb.restored ? 'yes' : 'no'}</dd></div></dl>
 <h3>Steps</h3>
 <table><thead><tr><th>Step</th><th>Result</th></tr></thead><tbody>

@@ -17,7 +17,7 @@ export function reportMarkdown(r: MigrationReport): string {
   }
   if (r.approvals.length) lines.push('', '## Approvals', '', ...r.approvals.map((a) => `- phase ${a.phase}: ${a.decision} by ${a.approver} at ${a.decidedAt}`));
   if (r.rollback) {
-    lines.push('', `## Rollback: ${r.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'}`, '', `Reason: ${r.rollback.reason}`, '', ...r.rollback.steps.map((s) => `- ${s.step}: ${JSON.stringify(s.result)}`));
+    lines.push('', `## Rollback: ${r.rollback.blocked ? 'BLOCKED' : r.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'}`, '', `Reason: ${r.rollback.reason}`, ...(r.rollback.blocked ? ['', `Blocked: ${r.rollback.blocked}`] : []), '', ...r.rollback.steps.map((s) => `- ${s.step}: ${JSON.stringify(s.result)}`));
   }
   return `${lines.join('\n')}\n`;
 }

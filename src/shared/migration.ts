@@ -89,6 +89,8 @@ export interface RollbackRecord {
   before: TableChecksum[];
   after: TableChecksum[];
   restored: boolean;
+  /** While the target refuses a compensation: the one line saying what blocks it and what to do. */
+  blocked?: string;
 }
 
 /** What an operator can change while a migration runs. */
@@ -104,7 +106,7 @@ export function sameControls(a: Controls, b: Controls): boolean {
   return a.paused === b.paused && a.throttleRowsPerSecond === b.throttleRowsPerSecond && a.batchSize === b.batchSize;
 }
 
-export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'completed' | 'failed' | 'rolling-back' | 'rolled-back';
+export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'completed' | 'failed' | 'rolling-back' | 'rollback-blocked' | 'rolled-back';
 
 export interface MigrationReport {
   migrationId: string;

@@ -4,7 +4,9 @@ import {
   ChildWorkflowHandle,
   condition,
   continueAsNew,
+  CancellationScope,
   getExternalWorkflowHandle,
+  patched,
   setCurrentDetails,
   setHandler,
   sleep,
@@ -15,8 +17,9 @@ import { quarantineAbortReason } from '../core/abort';
 import { Controls, emptyProgress, sameControls, EntityProgress, EntityRunInput, EntityRunState, KeyRange, RangePage } from '../shared/migration';
 import { loadedRows, thousands } from '../shared/progress';
 import { controlsSignal, entityProgressQuery, entityProgressSignal } from '../shared/queries';
-import { batch } from './proxies';
+import { batch as batchTryingCancel, batchWaitingOnCancel } from './proxies';
 import { inLanes } from '../core/lanes';
+import { STOP_RUNS_BEFORE_ROLLBACK } from './patches';
 
 const RANGES_PER_PAGE = 500;
 /** An entity with at least this many batches is split into partitions, one child workflow each. */
@@ -39,6 +42,9 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     controls: input.controls,
   };
   const { progress, controls } = state;
+  // A failing batch or partition stops the others and waits for them (see the migration's patch).
+  const stopsRunsFirst = patched(STOP_RUNS_BEFORE_ROLLBACK);
+  const batch = stopsRunsFirst ? batchWaitingOnCancel : batchTryingCancel;
   const part = input.partition ? `${entity}/part-${input.partition.index}` : entity;
   const partitions: ChildWorkflowHandle<typeof migrateEntity>[] = [];
   const showDetails = () =>
@@ -74,19 +80,36 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   if (!input.partition && !carried && input.lanes > 1 && state.ranges.length >= PARTITION_MIN_BATCHES) {
     const of = input.lanes;
     const size = Math.ceil(state.ranges.length / of);
-    for (let index = 0; index < of; index++) {
-      const ranges = state.ranges.slice(index * size, (index + 1) * size);
-      const passed = { ...controls };
-      const part = await startChild(migrateEntity, {
-        workflowId: `${workflowInfo().workflowId}/part-${index}`,
-        staticSummary: `${entity} partition ${index + 1}/${of}: batches ${ranges[0]?.seq ?? '-'}–${ranges[ranges.length - 1]?.seq ?? '-'}`,
-        args: [{ ...input, lanes: 1, controls: passed, throttleShare: input.throttleShare * of, partition: { index, of, ranges } }],
-      });
-      partitions.push(part);
-      // Controls changed while it was starting: the forwarding did not reach it yet.
-      if (!sameControls(passed, controls)) await part.signal(controlsSignal, { ...controls }).catch(() => undefined);
+    const scope = new CancellationScope();
+    await scope.run(async () => {
+      for (let index = 0; index < of; index++) {
+        const ranges = state.ranges.slice(index * size, (index + 1) * size);
+        const passed = { ...controls };
+        const part = await startChild(migrateEntity, {
+          workflowId: `${workflowInfo().workflowId}/part-${index}`,
+          staticSummary: `${entity} partition ${index + 1}/${of}: batches ${ranges[0]?.seq ?? '-'}–${ranges[ranges.length - 1]?.seq ?? '-'}`,
+          args: [{ ...input, lanes: 1, controls: passed, throttleShare: input.throttleShare * of, partition: { index, of, ranges } }],
+        });
+        partitions.push(part);
+        // Controls changed while it was starting: the forwarding did not reach it yet.
+        if (!sameControls(passed, controls)) await part.signal(controlsSignal, { ...controls }).catch(() => undefined);
+      }
+    });
+    const results = scope.run(() => Promise.resolve(partitions.map((p) => p.result())));
+    const all = results.then((r) => Promise.all(r));
+    if (stopsRunsFirst) {
+      // The first failing partition stops the others; the entity fails once none is running.
+      const failed = await all.then(
+        () => undefined,
+        (error) => ({ error }),
+      );
+      if (failed) {
+        scope.cancel();
+        await results.then((r) => Promise.allSettled(r));
+        throw failed.error;
+      }
     }
-    const parts = await Promise.all(partitions.map((p) => p.result()));
+    const parts = await all;
     for (const p of parts) add(progress, p);
     progress.batches = state.ranges.length;
     showDetails();
@@ -118,7 +141,9 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
       input.lanes,
       async (range: KeyRange) => {
         const label = `${entity} batch ${range.seq ?? '?'}/${progress.batches}`;
-        const staged = await batch.stageBatch.executeWithOptions({ summary: `${label}: extract, tokenize and stage ${thousands(range.rows)} rows` }, [{ migrationId, entity, ...range }]);
+        const staged = await batch.stageBatch.executeWithOptions({ summary: `${label}: extract, tokenize and stage ${thousands(range.rows)} rows` }, [
+          { migrationId, entity, ...range, ...(stopsRunsFirst ? { runId: input.runId } : {}) },
+        ]);
         const loaded = await batch.loadBatch.executeWithOptions({ summary: `${label}: load ${thousands(staged.staged)} rows (${thousands(staged.quarantined)} quarantined at staging)` }, [
           { migrationId, entity, batchId: staged.batchId, runId: input.runId },
         ]);
@@ -136,6 +161,7 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
       () => abortReason !== undefined || replan || workflowInfo().continueAsNewSuggested,
       // A paused migration starts no new batch; the ones in flight finish.
       () => condition(() => !controls.paused),
+      stopsRunsFirst ? 'settle' : 'propagate',
     );
     if (abortReason) throw ApplicationFailure.create({ message: abortReason, type: 'AbortThresholdExceeded', nonRetryable: true });
     state.ranges = state.ranges.slice(taken);

@@ -7,6 +7,7 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  patched,
   setCurrentDetails,
   setHandler,
   startChild,
@@ -32,6 +33,7 @@ import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } f
 import { compensate, slow } from './proxies';
 import { migrateEntity } from './entity';
 import { validateTune } from './tune';
+import { STOP_RUNS_BEFORE_ROLLBACK } from './patches';
 
 /** What the migration carries over continue-as-new (between phases). */
 export interface MigrationState {
@@ -45,6 +47,8 @@ export interface MigrationState {
 }
 
 class RollbackRequested extends Error {}
+
+
 
 /**
  * A whole migration: prepare, then each phase in order, its entities level by level (parents
@@ -64,6 +68,10 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     controls: { paused: false, throttleRowsPerSecond: plan.settings.throttleRowsPerSecond },
   };
   const { report, controls } = state;
+  // A failing entity stops its siblings and waits for them, and the rollback closes the load
+  // fence first, then waits for an operator where the target refuses an undo. Runs started
+  // before this replay as they ran.
+  const stopsRunsFirst = patched(STOP_RUNS_BEFORE_ROLLBACK);
   report.controls = controls;
   let awaitingGate: { phase: string; distinctApprover: boolean } | undefined;
   let decision: ApproveRequest | undefined;
@@ -72,7 +80,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
   const running = new Map<string, ChildWorkflowHandle<typeof migrateEntity>>();
   /** Live tallies of running entities, by entity and then by run or partition. */
   const live = new Map<string, Map<string, EntityProgress>>();
-  const ended = () => report.status === 'completed' || report.status === 'rolling-back' || report.status === 'rolled-back' || report.status === 'failed';
+  const ended = () => ['completed', 'rolling-back', 'rollback-blocked', 'rolled-back', 'failed'].includes(report.status);
 
   let shown: { status?: string; phase?: string; percent?: number } = {};
   /** Keeps the Web UI current: details always, search attributes when status, phase or whole percent change. */
@@ -101,7 +109,10 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
   const rollbackMessage = (where = '') => `rollback requested by ${rollbackRequested?.requestedBy}${where}${rollbackRequested?.reason ? `: ${rollbackRequested.reason}` : ''}`;
 
   setHandler(progressQuery, () => report);
+  /** A `rollback` while a compensation is blocked: the operator has acted, run the rest again. */
+  let retryBlocked: { requestedBy: string; reason?: string } | undefined;
   setHandler(rollbackSignal, (req) => {
+    if (report.status === 'rollback-blocked') retryBlocked = req;
     rollbackRequested ??= req;
   });
   setHandler(entityProgressSignal, ({ entity, part, progress }) => {
@@ -189,7 +200,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
 
   try {
     if (!state.prepared) {
-      const prepared = await slow.prepareMigration(input);
+      const prepared = await slow.prepareMigration(stopsRunsFirst ? { ...input, runId: workflowInfo().firstExecutionRunId } : input);
       report.entities = prepared.entities.map((e) => emptyProgress(e.name, e.sourceRows));
       state.checksumsBefore = await slow.checksumTargets({ migrationId });
       // Registered first, so they run last: staged objects and vault entries go after the rows.
@@ -210,8 +221,8 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
         for (const entity of level) if (!state.compensations.some((c) => c.kind === 'unload' && c.entity === entity)) state.compensations.unshift({ kind: 'unload', entity });
         const scope = new CancellationScope();
         const lanes = Math.max(1, Math.floor(plan.settings.parallelism / level.length));
-        const children = scope.run(() =>
-          Promise.all(
+        const runs = scope.run(() =>
+          Promise.resolve(
             level.map(async (entity) => {
               const passed = { ...controls };
               const child = await startChild(migrateEntity, {
@@ -243,11 +254,29 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
             }),
           ),
         );
-        await Promise.race([children, condition(() => rollbackRequested !== undefined)]);
-        if (rollbackAsked()) {
-          scope.cancel();
-          await children.catch(() => undefined);
-          throw new RollbackRequested(rollbackMessage());
+        const children = runs.then((r) => Promise.all(r));
+        if (stopsRunsFirst) {
+          // The first failure, or a rollback, stops every run of the level, and waits until each
+          // has ended: nothing of theirs is still loading when the compensations start.
+          let failure: { error: unknown } | undefined;
+          const firstFailure = children.then(
+            () => undefined,
+            (error) => void (failure = { error }),
+          );
+          await Promise.race([firstFailure, condition(() => rollbackRequested !== undefined)]);
+          if (failure || rollbackAsked()) {
+            scope.cancel();
+            await runs.then((r) => Promise.allSettled(r));
+            if (failure) throw failure.error;
+            throw new RollbackRequested(rollbackMessage());
+          }
+        } else {
+          await Promise.race([children, condition(() => rollbackRequested !== undefined)]);
+          if (rollbackAsked()) {
+            scope.cancel();
+            await children.catch(() => undefined);
+            throw new RollbackRequested(rollbackMessage());
+          }
         }
         for (const progress of await children) {
           const i = report.entities.findIndex((e) => e.entity === progress.entity);
@@ -296,10 +325,32 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     await CancellationScope.nonCancellable(async () => {
       await audit('rollback-started', rollbackRequested?.requestedBy ?? 'cutover', { reason: reason.slice(0, 500) }, compensate);
       const steps: { step: string; result: Record<string, number> }[] = [];
+      // No load or stage can commit once the fence is closed: what the compensations undo is all there is.
+      if (stopsRunsFirst && state.prepared) steps.push({ step: 'close the load fence', result: await compensate.fenceLoads({ migrationId }) });
+      const undo = async (c: Compensation): Promise<Record<string, number>> => {
+        if (c.kind === 'unload') return compensate.unloadEntity({ migrationId, entity: c.entity });
+        if (c.kind === 'delete-staged') return compensate.deleteStaged({ migrationId });
+        return compensate.purgeVault({ migrationId });
+      };
+      const stepName = (c: Compensation) => (c.kind === 'unload' ? `unload ${c.entity}` : c.kind === 'delete-staged' ? 'delete staged objects' : 'purge vault entries');
       for (const c of state.compensations) {
-        if (c.kind === 'unload') steps.push({ step: `unload ${c.entity}`, result: await compensate.unloadEntity({ migrationId, entity: c.entity }) });
-        else if (c.kind === 'delete-staged') steps.push({ step: 'delete staged objects', result: await compensate.deleteStaged({ migrationId }) });
-        else steps.push({ step: 'purge vault entries', result: await compensate.purgeVault({ migrationId }) });
+        for (;;) {
+          try {
+            steps.push({ step: stepName(c), result: await undo(c) });
+            break;
+          } catch (err) {
+            // The target refuses an undo no retry can fix: say so, keep the rest, wait for the operator.
+            if (!stopsRunsFirst || rootType(err) !== 'RollbackBlocked') throw err;
+            const blocked = describe(err).replace(/^RollbackBlocked: /, '');
+            report.rollback = { reason, requestedBy: rollbackRequested?.requestedBy, steps: [...steps], before: state.checksumsBefore, after: [], restored: false, blocked };
+            setStatus('rollback-blocked');
+            await audit('rollback-blocked', 'cutover', { step: stepName(c), blocked: blocked.slice(0, 500) }, compensate);
+            retryBlocked = undefined;
+            await condition(() => retryBlocked !== undefined);
+            await audit('rollback-resumed', retryBlocked!.requestedBy, { step: stepName(c) }, compensate);
+            setStatus('rolling-back');
+          }
+        }
       }
       const after = state.prepared ? await compensate.checksumTargets({ migrationId }) : [];
       const restored = after.length === state.checksumsBefore.length && after.every((a, i) => a.md5 === state.checksumsBefore[i]!.md5 && a.rows === state.checksumsBefore[i]!.rows);
@@ -325,6 +376,13 @@ function sumProgress(current: EntityProgress, parts: EntityProgress[]): EntityPr
   }
   total.batches = Math.max(total.batches, current.batches);
   return total;
+}
+
+/** The type of the innermost failure of a chain (an activity's ApplicationFailure, say). */
+function rootType(err: unknown): string | undefined {
+  let e = err as { cause?: unknown; type?: string };
+  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  return e?.type;
 }
 
 /** The innermost message of a failure chain (a child's abort reason, say). */

@@ -1,4 +1,4 @@
-import { proxyActivities, RetryPolicy } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 const NON_RETRYABLE = ['IntegrityError', 'PlanMismatch', 'SourceWritable', 'AbortThresholdExceeded'];
@@ -20,6 +20,20 @@ export const slow = proxyActivities<Activities>({ startToCloseTimeout: '2 hours'
  * worker's batch is retried elsewhere after 30 s instead of after the start-to-close timeout.
  */
 export const batch = proxyActivities<Activities>({ startToCloseTimeout: '20 minutes', scheduleToCloseTimeout: RETRY_FOR, heartbeatTimeout: '30 seconds', retry });
+
+/**
+ * The same, but a cancelled batch activity is waited for: its promise settles only once the
+ * activity has ended (cancelled, failed or completed), so nothing of it can still commit. The
+ * SDK's default is to resolve at once (TRY_CANCEL), whatever its documentation says. Runs
+ * started before the STOP_RUNS_BEFORE_ROLLBACK patch keep `batch`.
+ */
+export const batchWaitingOnCancel = proxyActivities<Activities>({
+  startToCloseTimeout: '20 minutes',
+  scheduleToCloseTimeout: RETRY_FOR,
+  heartbeatTimeout: '30 seconds',
+  retry,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 
 /** Compensations must finish: they retry until they do (an operator can still terminate). */
 export const compensate = proxyActivities<Activities>({

@@ -89,4 +89,18 @@ describe('lanes', () => {
     expect(peak).toBe(3);
     expect(done.sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
+
+  it('fail only once the items in flight have finished, and start none after a failure', async () => {
+    const finished: number[] = [];
+    let running = 0;
+    const failed = await inLanes([1, 2, 3, 4, 5, 6], 3, async (n) => {
+      running++;
+      await new Promise((r) => setTimeout(r, n === 1 ? 1 : 30));
+      running--;
+      if (n === 1) throw new Error('batch 1 failed');
+      finished.push(n);
+    }).catch((e: Error) => ({ message: e.message, runningWhenThrown: running }));
+    expect(failed).toEqual({ message: 'batch 1 failed', runningWhenThrown: 0 });
+    expect(finished.sort()).toEqual([2, 3]); // in flight when 1 failed: finished; 4..6: never started
+  });
 });

@@ -7,6 +7,8 @@ import { normalizeValue } from '../../core/digest';
 import { businessKeyOf, Value } from '../../core/mapping';
 import type { BatchRef, LoadedBatch } from '../../shared/migration';
 import { fileContext, MigrationContext, withHeartbeat } from './context';
+import { throwIfCancelled } from './cancellation';
+import { ensureLoadFence, holdLoadFence } from '../../control/load-fence';
 import { describeSafe, safeDbError, withoutValues } from './errors';
 import { integrityFailure, readManifest, readStagedRows } from './staged-objects';
 import { loadFile } from './files';
@@ -51,6 +53,7 @@ export function createLoadActivities(ctx: MigrationContext) {
       }
       const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => lookupTokens(ctx.deps.control, vaultKey, tokens));
       const ledger = loaded.plan.target.ledgerSchema;
+      await ensureLoadFence(loaded.target, ledger);
 
       // References: a parent's source key becomes the target key it was loaded under.
       const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
@@ -109,6 +112,8 @@ export function createLoadActivities(ctx: MigrationContext) {
       const result = await withHeartbeat({ phase: 'load', batchId: req.batchId }, () =>
         loaded.target
           .transaction(async (trx) => {
+            // Held until commit: a rollback waits for this load to end, and a load after it is refused.
+            await holdLoadFence(trx, ledger, req.migrationId, req.runId, `load ${req.entity} batch ${req.batchId}`);
             const prior = await trx(`${ledger}.batch_loads`).where({ run_id: req.runId, batch_id: req.batchId }).first();
             if (prior) return { inserted: prior.inserted, updated: prior.updated, unchanged: prior.unchanged, quarantined: prior.quarantined };
 
@@ -202,6 +207,8 @@ export function createLoadActivities(ctx: MigrationContext) {
             await writeQuarantine(ctx.deps.control, vaultKey, req, 'load', refused);
             // Rows quarantined by an earlier run that land now (their source was fixed) leave the quarantine.
             await resolveQuarantine(ctx.deps.control, req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey)).map((r) => r.sourceKey));
+            // Cancelled meanwhile (the migration is stopping its runs): nothing of this batch commits.
+            throwIfCancelled();
             await trx(`${ledger}.batch_loads`).insert({ run_id: req.runId, batch_id: req.batchId, ...counts });
             return counts;
           })

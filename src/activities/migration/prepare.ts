@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
 import { ensureLedgerSchema } from '../../control/ledger-schema';
+import { openLoadFence } from '../../control/load-fence';
 import { writeCapabilities } from '../../doctor/read-only';
 import { readSourceRole } from '../../doctor/source-role';
 import type { EntitySpec } from '../../plan/types';
@@ -62,9 +63,10 @@ export function createPrepareActivities(ctx: MigrationContext) {
   return {
     /**
      * Registers the plan, refuses a source role that can write, checks every table and column
-     * the plan names, creates the ledger schema, and counts source rows. Idempotent.
+     * the plan names, creates the ledger schema, opens the load fence to this run, and counts
+     * source rows. Idempotent.
      */
-    async prepareMigration(input: MigrationInput): Promise<PreparedMigration> {
+    async prepareMigration(input: MigrationInput & { runId?: string }): Promise<PreparedMigration> {
       const { control } = ctx.deps;
       await ensureControlSchema(control);
       await control(`${CONTROL_SCHEMA}.migrations`)
@@ -83,6 +85,8 @@ export function createPrepareActivities(ctx: MigrationContext) {
       if (problems.length) throw ApplicationFailure.nonRetryable(`the plan does not match the databases:\n${problems.join('\n')}`, 'PlanMismatch', problems);
 
       await ensureLedgerSchema(loaded.target, input.plan.target.ledgerSchema);
+      // This run loads from now on; an older run's loads still in flight finish first, later ones are refused.
+      if (input.runId) await openLoadFence(loaded.target, input.plan.target.ledgerSchema, input.migrationId, input.runId);
       await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), ctx.deps.keys.get('vault')]);
       const entities = [];
       for (const e of input.plan.entities) {

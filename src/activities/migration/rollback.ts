@@ -1,5 +1,8 @@
 import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { Context } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import { closeLoadFence } from '../../control/load-fence';
+import { describeSafe, SafeDbError, safeDbError } from './errors';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { openJson } from '../../crypto/seal-json';
 import { purgeVaultEntries } from '../../crypto/vault';
@@ -10,6 +13,53 @@ function heartbeat(details: unknown): void {
     Context.current().heartbeat(details);
   } catch {
     /* not in an activity */
+  }
+}
+
+/** SQLSTATE classes of the database, not the rows: a retry may well succeed. */
+const TRANSIENT_CLASSES = ['08', '40', '53', '55', '57', '58'];
+const isTransient = (e: SafeDbError) => TRANSIENT_CLASSES.includes(e.sqlstate.slice(0, 2));
+
+/**
+ * The one line an operator needs when the target refuses an unload: the table, the constraint,
+ * how many rows block it, how many entries are still to undo, and what to run after fixing it.
+ */
+async function blockedRollback(db: Knex, ledger: string, migrationId: string, entity: string, table: string, bkColumns: string[], e: SafeDbError): Promise<string> {
+  const [left] = await db(`${ledger}.ledger`).where({ migration_id: migrationId, target_table: table }).count<{ n: string }[]>({ n: '*' });
+  const rest = `${Number(left!.n).toLocaleString('en')} ledger entries of ${table} are kept; fix it, then \`cutover rollback ${migrationId}\` runs the rest of the rollback`;
+  if (e.sqlstate === '23503' && e.constraint) {
+    const blocking = await countReferencing(db, ledger, migrationId, table, bkColumns, e.constraint).catch(() => undefined);
+    const by = blocking?.referencing ?? e.table ?? 'another table';
+    return `rollback of ${entity} blocked: ${blocking ? `${blocking.rows.toLocaleString('en')} row(s) of ${by}` : `rows of ${by}`} reference rows this migration inserted into ${table} (foreign key ${e.constraint}); remove or re-point them. ${rest}`;
+  }
+  return `rollback of ${entity} blocked at ${table}: ${describeSafe(e)}. ${rest}`;
+}
+
+/** Rows of the constraint's table that reference rows the migration inserted (and would delete). */
+async function countReferencing(db: Knex, ledger: string, migrationId: string, table: string, bkColumns: string[], constraint: string): Promise<{ referencing: string; rows: number }> {
+  const [schema, name] = table.split('.') as [string, string];
+  const fk = await db.raw(
+    `select cn.nspname || '.' || cl.relname as referencing,
+       array(select a.attname::text from unnest(c.conkey) with ordinality k(n, o) join pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.n order by k.o) as cols,
+       array(select a.attname::text from unnest(c.confkey) with ordinality k(n, o) join pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.n order by k.o) as refcols
+     from pg_constraint c join pg_class cl on cl.oid = c.conrelid join pg_namespace cn on cn.oid = cl.relnamespace
+     join pg_class rl on rl.oid = c.confrelid join pg_namespace rn on rn.oid = rl.relnamespace
+     where c.conname = ? and c.contype = 'f' and rn.nspname = ? and rl.relname = ?`,
+    [constraint, schema, name],
+  );
+  const { referencing, cols, refcols } = fk.rows[0] as { referencing: string; cols: string[]; refcols: string[] };
+  let rows = 0;
+  let after = '';
+  for (;;) {
+    const page = await db(`${ledger}.ledger`).select('business_key').where({ migration_id: migrationId, target_table: table, action: 'inserted' }).where('business_key', '>', after).orderBy('business_key').limit(5000);
+    if (!page.length) return { referencing, rows };
+    after = page[page.length - 1]!.business_key;
+    const keys = page.map((e) => (bkColumns.length === 1 ? e.business_key : JSON.parse(e.business_key)));
+    const parents = db(table).select(refcols);
+    if (bkColumns.length === 1) parents.whereIn(bkColumns[0]!, keys);
+    else parents.whereIn(bkColumns, keys);
+    const [n] = await db(referencing).whereIn(cols, parents).count<{ n: string }[]>({ n: '*' });
+    rows += Number(n!.n);
   }
 }
 
@@ -49,6 +99,11 @@ export function createRollbackActivities(ctx: MigrationContext) {
           }
           await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).whereIn('business_key', entries.map((e) => e.business_key)).delete();
           return true;
+        }).catch(async (err) => {
+          // What a retry cannot fix (a reference, a trigger, a permission) stops the rollback with one line; the chunk's ledger stays.
+          const safe = safeDbError(err);
+          if (!safe || isTransient(safe)) throw err;
+          throw ApplicationFailure.create({ type: 'RollbackBlocked', nonRetryable: true, message: await blockedRollback(loaded.target, ledger, req.migrationId, req.entity, table, bkColumns, safe) });
         });
         heartbeat(tally);
         if (!more) break;
@@ -66,6 +121,16 @@ export function createRollbackActivities(ctx: MigrationContext) {
       const batchIds = (await ctx.deps.control(`${CONTROL_SCHEMA}.batches`).select('batch_id').where({ migration_id: req.migrationId, entity: req.entity })).map((b) => b.batch_id as string);
       for (let i = 0; i < batchIds.length; i += 5000) await loaded.target(`${ledger}.batch_loads`).whereIn('batch_id', batchIds.slice(i, i + 5000)).delete();
       return tally;
+    },
+
+    /**
+     * Closes the load fence: waits until no load or stage of the migration can still commit, and
+     * refuses every later one. The first compensation, so the others see all there is to undo.
+     */
+    async fenceLoads(req: { migrationId: string }): Promise<{ fenced: number }> {
+      const loaded = await ctx.plan(req.migrationId);
+      await closeLoadFence(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId);
+      return { fenced: 1 };
     },
 
     /** Deletes every object the migration staged (their wrapped per-object data keys go with them). */

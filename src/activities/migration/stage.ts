@@ -5,6 +5,7 @@ import type { Knex } from 'knex';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { sealJson } from '../../crypto/seal-json';
 import { tokenize } from '../../crypto/vault';
+import { ensureLoadFence, holdLoadFence } from '../../control/load-fence';
 import { valueId } from '../../core/token-assignment';
 import type { PiiKind } from '../../plan/types';
 import { rowDigest } from '../../core/digest';
@@ -22,6 +23,8 @@ import type { Manifest, StagedRows } from './manifest';
 export interface StageRequest extends KeyRange {
   migrationId: string;
   entity: string;
+  /** The migration's run (its first run id): its stage writes hold the load fence. Absent from runs of older workflow code. */
+  runId?: string;
 }
 
 /** Quarantined row as stored: the source row sealed, the reason in clear (codes and names only). */
@@ -93,135 +96,146 @@ export function createStageActivities(ctx: MigrationContext) {
           .catch((err) => withoutValues(`extract ${req.entity} batch ${batchId}`, err)),
       );
 
-      const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
-      const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
-      const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
-      const digests: [string, string][] = [];
-      const quarantined: QuarantineRecord[] = [];
-      // First the mapping, and every personal value a token must stand for (dropped ones need none).
-      const mappedRows: { sourceKey: string; values: Value[] }[] = [];
-      const personal: { kind: PiiKind; value: string }[] = [];
-      for (const row of sourceRows) {
-        const sourceKey = String(row[spec.source.key]);
-        const mapped = mapper.map(row);
-        if (!mapped.ok) {
-          const p: RowProblem = mapped.problem;
-          quarantined.push({ sourceKey, reason: p.reason, column: p.column, detail: p.detail, row });
-          continue;
-        }
-        mappedRows.push({ sourceKey, values: mapped.values });
-        for (const { c, i } of piiColumns) if (c.protect !== 'drop' && mapped.values[i] !== null) personal.push({ kind: c.pii!, value: String(mapped.values[i]) });
-        for (const { c, i } of jsonPiiColumns) {
-          const doc = mapped.values[i];
-          if (c.protect === 'drop' || doc === null || typeof doc !== 'object') continue;
-          for (const p of c.piiPaths!) {
-            const value = getPath(doc, p.path);
-            if (typeof value === 'string') personal.push({ kind: p.kind, value });
-          }
-        }
-      }
-      // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
-      const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => tokenize(ctx.deps.control, { token: tokenKey, vault: vaultKey }, req.migrationId, personal));
-      const tokenOf = (kind: PiiKind, value: string) => tokens.get(valueId(kind, value))!;
-      for (const { sourceKey, values } of mappedRows) {
-        const stagedValues: Value[] = [...values];
-        const expected: Value[] = [...values];
-        for (const { c, i } of piiColumns) {
-          const value = values[i];
-          if (value === null) continue;
-          if (c.protect === 'drop') {
-            stagedValues[i] = null;
-            expected[i] = null;
+      // From the first vault write to the last object: the load fence is held (see load-fence.ts), so a
+      // rollback waits for this stage to end and cleans up all it wrote; a stage after it is refused.
+      if (req.runId !== undefined) await ensureLoadFence(loaded.target, loaded.plan.target.ledgerSchema);
+      const fence = req.runId === undefined ? undefined : await loaded.target.transaction();
+      try {
+        let stagedBytes = 0;
+        if (fence) await holdLoadFence(fence, loaded.plan.target.ledgerSchema, req.migrationId, req.runId!, `stage ${req.entity} batch ${batchId}`);
+        const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
+        const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
+        const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
+        const digests: [string, string][] = [];
+        const quarantined: QuarantineRecord[] = [];
+        // First the mapping, and every personal value a token must stand for (dropped ones need none).
+        const mappedRows: { sourceKey: string; values: Value[] }[] = [];
+        const personal: { kind: PiiKind; value: string }[] = [];
+        for (const row of sourceRows) {
+          const sourceKey = String(row[spec.source.key]);
+          const mapped = mapper.map(row);
+          if (!mapped.ok) {
+            const p: RowProblem = mapped.problem;
+            quarantined.push({ sourceKey, reason: p.reason, column: p.column, detail: p.detail, row });
             continue;
           }
-          stagedValues[i] = tokenOf(c.pii!, String(value));
-          if (c.protect === 'keep_token') expected[i] = stagedValues[i]!;
-        }
-        for (const { c, i } of jsonPiiColumns) {
-          const doc = values[i];
-          if (doc === null || typeof doc !== 'object') continue;
-          const stagedDoc = structuredClone(doc);
-          replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => (c.protect === 'drop' ? null : tokenOf(p.kind, value)));
-          stagedValues[i] = stagedDoc;
-          if (c.protect !== 'detokenize') expected[i] = structuredClone(stagedDoc);
-        }
-        staged.rows.push(stagedValues);
-        staged.sourceKeys.push(sourceKey);
-        digests.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected)]);
-      }
-
-      const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
-      // Files: each object a row names is streamed, hashed and encrypted into staging.
-      const files: StagedFile[] = [];
-      const fileColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.file);
-      if (fileColumns.length) {
-        const missing = new Set<number>();
-        const jobs = staged.rows.flatMap((row, r) => fileColumns.filter(({ i }) => typeof row[i] === 'string').map(({ c, i }) => ({ r, c, objectKey: row[i] as string })));
-        await withHeartbeat({ phase: 'stage-files', batchId }, () =>
-          inLanes(jobs, 4, async ({ r, c, objectKey }) => {
-            const fileId = createHash('sha256').update(`${c.name}\0${objectKey}`).digest('hex').slice(0, 32);
-            const stagedKey = keys.file(fileId);
-            try {
-              const { sha256, bytes } = await stageFile(ctx.deps.s3, loaded.cipher, { bucket: c.file!.sourceBucket, key: objectKey }, { bucket: loaded.bucket, key: stagedKey, sse: loaded.sseKmsKeyId }, fileContext(req.migrationId, req.entity, batchId, fileId));
-              files.push({ fileId, column: c.name, businessKey: digests[r]![0], sourceKey: objectKey, stagedKey, sha256, bytes });
-            } catch (err) {
-              if ((err as Error).name !== 'NoSuchKey') throw err;
-              missing.add(r);
-              quarantined.push({ sourceKey: staged.sourceKeys[r]!, businessKey: digests[r]![0], reason: 'missing_file', column: c.name, detail: `the object is not in bucket ${c.file!.sourceBucket}`, row: {} });
+          mappedRows.push({ sourceKey, values: mapped.values });
+          for (const { c, i } of piiColumns) if (c.protect !== 'drop' && mapped.values[i] !== null) personal.push({ kind: c.pii!, value: String(mapped.values[i]) });
+          for (const { c, i } of jsonPiiColumns) {
+            const doc = mapped.values[i];
+            if (c.protect === 'drop' || doc === null || typeof doc !== 'object') continue;
+            for (const p of c.piiPaths!) {
+              const value = getPath(doc, p.path);
+              if (typeof value === 'string') personal.push({ kind: p.kind, value });
             }
-          }),
-        );
-        if (missing.size) {
-          const keep = (_: unknown, r: number) => !missing.has(r);
-          staged.rows = staged.rows.filter(keep);
-          staged.sourceKeys = staged.sourceKeys.filter(keep);
-          digests.splice(0, digests.length, ...digests.filter(keep));
-          files.splice(0, files.length, ...files.filter((f) => digests.some(([bk]) => bk === f.businessKey)));
+          }
         }
+        // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
+        const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => tokenize(ctx.deps.control, { token: tokenKey, vault: vaultKey }, req.migrationId, personal));
+        const tokenOf = (kind: PiiKind, value: string) => tokens.get(valueId(kind, value))!;
+        for (const { sourceKey, values } of mappedRows) {
+          const stagedValues: Value[] = [...values];
+          const expected: Value[] = [...values];
+          for (const { c, i } of piiColumns) {
+            const value = values[i];
+            if (value === null) continue;
+            if (c.protect === 'drop') {
+              stagedValues[i] = null;
+              expected[i] = null;
+              continue;
+            }
+            stagedValues[i] = tokenOf(c.pii!, String(value));
+            if (c.protect === 'keep_token') expected[i] = stagedValues[i]!;
+          }
+          for (const { c, i } of jsonPiiColumns) {
+            const doc = values[i];
+            if (doc === null || typeof doc !== 'object') continue;
+            const stagedDoc = structuredClone(doc);
+            replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => (c.protect === 'drop' ? null : tokenOf(p.kind, value)));
+            stagedValues[i] = stagedDoc;
+            if (c.protect !== 'detokenize') expected[i] = structuredClone(stagedDoc);
+          }
+          staged.rows.push(stagedValues);
+          staged.sourceKeys.push(sourceKey);
+          digests.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected)]);
+        }
+
+        const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
+        // Files: each object a row names is streamed, hashed and encrypted into staging.
+        const files: StagedFile[] = [];
+        const fileColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.file);
+        if (fileColumns.length) {
+          const missing = new Set<number>();
+          const jobs = staged.rows.flatMap((row, r) => fileColumns.filter(({ i }) => typeof row[i] === 'string').map(({ c, i }) => ({ r, c, objectKey: row[i] as string })));
+          await withHeartbeat({ phase: 'stage-files', batchId }, () =>
+            inLanes(jobs, 4, async ({ r, c, objectKey }) => {
+              const fileId = createHash('sha256').update(`${c.name}\0${objectKey}`).digest('hex').slice(0, 32);
+              const stagedKey = keys.file(fileId);
+              try {
+                const { sha256, bytes } = await stageFile(ctx.deps.s3, loaded.cipher, { bucket: c.file!.sourceBucket, key: objectKey }, { bucket: loaded.bucket, key: stagedKey, sse: loaded.sseKmsKeyId }, fileContext(req.migrationId, req.entity, batchId, fileId));
+                files.push({ fileId, column: c.name, businessKey: digests[r]![0], sourceKey: objectKey, stagedKey, sha256, bytes });
+              } catch (err) {
+                if ((err as Error).name !== 'NoSuchKey') throw err;
+                missing.add(r);
+                quarantined.push({ sourceKey: staged.sourceKeys[r]!, businessKey: digests[r]![0], reason: 'missing_file', column: c.name, detail: `the object is not in bucket ${c.file!.sourceBucket}`, row: {} });
+              }
+            }),
+          );
+          if (missing.size) {
+            const keep = (_: unknown, r: number) => !missing.has(r);
+            staged.rows = staged.rows.filter(keep);
+            staged.sourceKeys = staged.sourceKeys.filter(keep);
+            digests.splice(0, digests.length, ...digests.filter(keep));
+            files.splice(0, files.length, ...files.filter((f) => digests.some(([bk]) => bk === f.businessKey)));
+          }
+        }
+        const manifest: Manifest = {
+          version: 1,
+          migrationId: req.migrationId,
+          entity: req.entity,
+          batchId,
+          planHash: loaded.planHash,
+          afterKey: req.afterKey,
+          lastKey: req.lastKey,
+          columns: mapper.columns,
+          businessKey: spec.target.businessKey,
+          rowCount: staged.rows.length,
+          quarantined: quarantined.length,
+          digests,
+          files,
+        };
+        await withHeartbeat({ phase: 'stage', batchId }, async () => {
+          const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
+          const rowsBody = await loaded.cipher.encrypt(gzipSync(Buffer.from(JSON.stringify(staged))), encryptionContext(req.migrationId, req.entity, batchId, 'rows'));
+          const manifestBody = await loaded.cipher.encrypt(Buffer.from(JSON.stringify(manifest)), encryptionContext(req.migrationId, req.entity, batchId, 'manifest'));
+          stagedBytes = rowsBody.length + manifestBody.length + files.reduce((n, f) => n + f.bytes, 0);
+          await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.rows, Body: rowsBody, ...sse }));
+          await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
+          await writeQuarantine(ctx.deps.control, vaultKey, ref, 'stage', quarantined);
+          await resolveQuarantine(ctx.deps.control, ref, 'stage', staged.sourceKeys);
+          await ctx.deps.control(`${CONTROL_SCHEMA}.batches`)
+            .insert({
+              batch_id: batchId,
+              migration_id: req.migrationId,
+              entity: req.entity,
+              after_key: req.afterKey,
+              last_key: req.lastKey,
+              rows_extracted: sourceRows.length,
+              rows_staged: staged.rows.length,
+              rows_quarantined: quarantined.length,
+              object_key: keys.rows,
+              manifest_key: keys.manifest,
+            })
+            .onConflict('batch_id')
+            .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
+        });
+        await fence?.commit();
+        countStaged({ migration: req.migrationId, entity: req.entity }, { extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, bytes: stagedBytes });
+        return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length };
+      } catch (err) {
+        await fence?.rollback().catch(() => undefined);
+        throw err;
       }
-      const manifest: Manifest = {
-        version: 1,
-        migrationId: req.migrationId,
-        entity: req.entity,
-        batchId,
-        planHash: loaded.planHash,
-        afterKey: req.afterKey,
-        lastKey: req.lastKey,
-        columns: mapper.columns,
-        businessKey: spec.target.businessKey,
-        rowCount: staged.rows.length,
-        quarantined: quarantined.length,
-        digests,
-        files,
-      };
-      let stagedBytes = 0;
-      await withHeartbeat({ phase: 'stage', batchId }, async () => {
-        const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
-        const rowsBody = await loaded.cipher.encrypt(gzipSync(Buffer.from(JSON.stringify(staged))), encryptionContext(req.migrationId, req.entity, batchId, 'rows'));
-        const manifestBody = await loaded.cipher.encrypt(Buffer.from(JSON.stringify(manifest)), encryptionContext(req.migrationId, req.entity, batchId, 'manifest'));
-        stagedBytes = rowsBody.length + manifestBody.length + files.reduce((n, f) => n + f.bytes, 0);
-        await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.rows, Body: rowsBody, ...sse }));
-        await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
-        await writeQuarantine(ctx.deps.control, vaultKey, ref, 'stage', quarantined);
-        await resolveQuarantine(ctx.deps.control, ref, 'stage', staged.sourceKeys);
-        await ctx.deps.control(`${CONTROL_SCHEMA}.batches`)
-          .insert({
-            batch_id: batchId,
-            migration_id: req.migrationId,
-            entity: req.entity,
-            after_key: req.afterKey,
-            last_key: req.lastKey,
-            rows_extracted: sourceRows.length,
-            rows_staged: staged.rows.length,
-            rows_quarantined: quarantined.length,
-            object_key: keys.rows,
-            manifest_key: keys.manifest,
-          })
-          .onConflict('batch_id')
-          .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
-      });
-      countStaged({ migration: req.migrationId, entity: req.entity }, { extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, bytes: stagedBytes });
-      return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length };
     },
   };
 }
