@@ -41,7 +41,7 @@ export function createLoadActivities(ctx: MigrationContext) {
       const { spec, mapper } = loaded.entity(req.entity);
       const manifest = await readManifest(ctx, loaded, req.migrationId, req.entity, req.batchId);
       const staged = await readStagedRows(ctx, loaded, manifest);
-      const vaultKey = await ctx.deps.keys.get('vault');
+      const vaultKey = await loaded.vaultKey();
 
       // Detokenize what the target needs in clear: whole columns and paths inside JSON documents.
       const clearColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii && c.protect === 'detokenize');

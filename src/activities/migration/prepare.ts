@@ -87,7 +87,7 @@ export function createPrepareActivities(ctx: MigrationContext) {
       await ensureLedgerSchema(loaded.target, input.plan.target.ledgerSchema);
       // This run loads from now on; an older run's loads still in flight finish first, later ones are refused.
       if (input.runId) await openLoadFence(loaded.target, input.plan.target.ledgerSchema, input.migrationId, input.runId);
-      await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), ctx.deps.keys.get('vault')]);
+      await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), loaded.vaultKey()]);
       const entities = [];
       for (const e of input.plan.entities) {
         const count = await loaded.source(`${e.source.schema}.${e.source.table}`).count<{ n: string }[]>({ n: '*' });

@@ -81,7 +81,7 @@ export function createStageActivities(ctx: MigrationContext) {
       const { spec, mapper } = loaded.entity(req.entity);
       const batchId = batchIdOf(loaded.planHash, req.entity, req.afterKey, req.lastKey);
       const ref = { migrationId: req.migrationId, entity: req.entity, batchId };
-      const [tokenKey, digestKey, vaultKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), ctx.deps.keys.get('vault')]);
+      const [tokenKey, digestKey, vaultKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), loaded.vaultKey()]);
 
       const sourceRows = await withHeartbeat({ phase: 'extract', batchId }, () =>
         loaded.source
