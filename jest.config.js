@@ -2,6 +2,11 @@
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 
 module.exports = {
+  // A test that times out keeps running in the background (e.g. awaiting a workflow's result on
+  // an open gRPC connection), which would keep jest alive for ever after the last file. Exit once
+  // every file has run; the exit handler from test/integration/global-setup.ts then kills any
+  // process a test spawned and left running (each file's afterAll kills its own first).
+  forceExit: true,
   projects: [
     {
       displayName: 'unit',

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// `npm test`: typecheck, lint, unit tests, then the real stack and the integration tests.
-// Ends with one "N passed, N failed" line summing every jest run.
+// `npm test`: typecheck, lint, unit tests, then Chromium, the real stack and the integration
+// tests. Installs what it can (dependencies in ensure-install.js; Chromium through apt-get when
+// missing and root), says what to do where it cannot. Ends with one "N passed, N failed" line
+// summing every jest run, and the time the whole run took.
 const { spawnSync } = require('node:child_process');
 const { mkdirSync, readFileSync, existsSync } = require('node:fs');
 const { join } = require('node:path');
+const { ensureChromium } = require('./ensure-install');
 
 const root = join(__dirname, '..');
 const out = join(root, 'test-output');
@@ -32,10 +35,15 @@ function jest(title, project, extra = []) {
   return ok;
 }
 
+const began = Date.now();
 let ok = true;
 ok = step('typecheck', bin('tsc'), ['--noEmit', '-p', '.']) && ok;
 ok = step('lint', bin('eslint'), ['.']) && ok;
 ok = jest('unit tests', 'unit') && ok;
+console.log('\n=== browser (Chromium for the Web UI tests)');
+const chromiumStarted = Date.now();
+const chromium = ensureChromium(env);
+console.log(`=== browser: ${chromium ? 'ok' : 'MISSING (the Web UI tests will fail; see the line above)'} in ${((Date.now() - chromiumStarted) / 1000).toFixed(1)}s`);
 const stackUp = step('stack up', process.execPath, [join(root, 'bin', 'cutover.js'), 'stack', 'up']);
 if (stackUp) ok = jest('integration tests', 'integration', ['--runInBand']) && ok;
 else {
@@ -43,5 +51,6 @@ else {
   totals.failed += 1;
 }
 
-console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}`);
+const minutes = ((Date.now() - began) / 60_000).toFixed(1);
+console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''} in ${minutes} min`);
 process.exit(ok && totals.failed === 0 ? 0 : 1);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { Isolated, ROOT, spawnCli } from './helpers';
 
-/** Debian's Chromium (test tools cannot download browsers here); CUTOVER_CHROMIUM names another. */
+/** Debian's Chromium (test tools cannot download browsers here; `npm test` installs it, see scripts/ensure-install.js); CUTOVER_CHROMIUM names another. */
 export const CHROMIUM = process.env.CUTOVER_CHROMIUM || '/usr/bin/chromium';
 
 /** Where browser tests save screenshots (git-ignored). */
@@ -13,7 +13,9 @@ export const SCREENSHOTS = join(ROOT, 'test-output');
 /** Headless Chromium; fails, never skips, when the browser is missing. */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install it with \`apt-get install chromium\` (or set CUTOVER_CHROMIUM to a Chromium binary)`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: \`npm test\` installs it when run as root with apt-get; otherwise run \`sudo apt-get update && sudo apt-get install -y chromium\` (or set CUTOVER_CHROMIUM to a Chromium binary)`,
+    );
   }
   mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { Client as PgClient } from 'pg';
@@ -74,14 +75,91 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the real CLI as a user would, in a child process. */
+/**
+ * Every child process a test spawned (CLI runs, workers, codec servers) until it exits. A test
+ * that fails or times out may never reach its own `kill()`: `setup-timeout.ts` kills what is
+ * left after each test file (`killChildren`). A timed-out test's body keeps running and may
+ * spawn more after that, so each child's pid is also recorded under `runChildrenDir()`, and
+ * the exit (and SIGINT/SIGTERM) handler that `global-setup.ts` installs in jest's own process
+ * kills whatever is recorded there. (A test file's `process` is a copy inside jest's sandbox:
+ * its 'exit' event never fires, so the handler cannot live here.) Services that `stack up`
+ * starts are detached, not children of the CLI process: none of this touches them.
+ */
+const children = new Map<ChildProcess, string>();
+
+const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+/** This jest run's record of live children: one file per pid (global-setup.ts names the run). */
+export function runChildrenDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(ROOT, 'test-output', 'children', env.CUTOVER_TEST_RUN || `pid-${process.pid}`);
+}
+
+/** SIGKILLs every recorded child of this run that is still a `cutover` process (never a reused pid); returns how many. */
+export function killRecordedChildren(dir = runChildrenDir()): number {
+  if (!existsSync(dir)) return 0;
+  let killed = 0;
+  for (const name of readdirSync(dir)) {
+    const pid = Number(name);
+    try {
+      const cmdline = existsSync('/proc') ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : 'cutover.js';
+      if (pid > 0 && cmdline.includes('cutover.js')) {
+        process.kill(pid, 'SIGKILL');
+        killed++;
+      }
+    } catch {
+      // already gone
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return killed;
+}
+
+function track(child: ChildProcess, what: string): ChildProcess {
+  children.set(child, what);
+  const dir = runChildrenDir();
+  const record = child.pid ? join(dir, String(child.pid)) : undefined;
+  if (record) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(record, `${what}\n`);
+  }
+  child.once('exit', () => {
+    children.delete(child);
+    if (record) rmSync(record, { force: true });
+  });
+  return child;
+}
+
+/** Stops `child`: `signal`, then SIGKILL if it has not exited after `graceMs`. */
+async function stop(child: ChildProcess, signal: NodeJS.Signals, graceMs: number): Promise<void> {
+  if (!alive(child)) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)));
+  if (await Promise.race([exited.then(() => false), late])) {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  clearTimeout(timer);
+}
+
+/** Kills every child process still running (SIGTERM, then SIGKILL after `graceMs`); returns what it killed. */
+export async function killChildren(graceMs = 5_000): Promise<string[]> {
+  const left = [...children].filter(([child]) => alive(child));
+  await Promise.all(left.map(([child]) => stop(child, 'SIGTERM', graceMs)));
+  return left.map(([child, what]) => `${what} (pid ${child.pid})`);
+}
+
+function spawnCutover(args: string[], env: NodeJS.ProcessEnv, what: string): ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream } {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  track(child, what);
+  return child;
+}
+
+/** Runs the real CLI as a user would, in a child process; SIGKILLed after `timeoutMs`. */
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCutover(args, env, `cutover ${args.join(' ')}`);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -97,36 +175,37 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120
 
 export interface WorkerProcess {
   output(): string;
-  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** `signal` (SIGTERM by default), then SIGKILL if the process has not exited after `graceMs` (30 s by default). */
+  kill(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
 }
 
 export interface CliProcess {
   output(): string;
   /** What the `ready` pattern matched in the output. */
   ready: RegExpExecArray;
-  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** `signal` (SIGTERM by default), then SIGKILL if the process has not exited after `graceMs` (30 s by default). */
+  kill(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
 }
 
 /** Runs a long-lived `cutover` command (a worker, a codec server) and waits until its output matches `ready`. */
 export async function spawnCli(args: string[], env: NodeJS.ProcessEnv, ready: RegExp, what: string): Promise<CliProcess> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'cutover.js'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnCutover(args, env, what);
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const deadline = Date.now() + 60_000;
   let matched: RegExpExecArray | null;
   while (!(matched = ready.exec(output))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} did not start:\n${output}`);
+    if (!alive(child) || Date.now() > deadline) {
+      await stop(child, 'SIGKILL', 0);
+      throw new Error(`${what} did not start:\n${output}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   return {
     output: () => output,
     ready: matched,
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode === null) child.kill(signal);
-      await exited;
-    },
+    kill: (signal = 'SIGTERM', graceMs = 30_000) => stop(child, signal, graceMs),
   };
 }
 
