@@ -6,6 +6,12 @@ import type { PiiKind } from '../plan/types';
 import { openJson, sealJson } from './seal-json';
 
 const VAULT = `${CONTROL_SCHEMA}.vault`;
+/**
+ * Claims hold this lock shared, a purge's chunk exclusively: no claim can take up an entry (or
+ * record a share of it) between the purge's hand-over and its delete.
+ */
+const VAULT_LOCK_SHARED = "select pg_advisory_xact_lock_shared(hashtext('cutover.vault'))";
+const VAULT_LOCK = "select pg_advisory_xact_lock(hashtext('cutover.vault'))";
 const SHARES = `${CONTROL_SCHEMA}.vault_shares`;
 
 /**
@@ -25,7 +31,10 @@ export function vaultClaimStore(control: Knex, vaultKey: Uint8Array, migrationId
       const settled = new Map<string, string>();
       for (let i = 0; i < rows.length; i += 5000) {
         const found = await withDeadlockRetry(() =>
-          control.raw(
+          control.transaction(async (trx): Promise<{ rows: { mac: string; token: string }[] }> => {
+            // Shared: claims run side by side; a purge takes it exclusively (see purgeVaultEntries).
+            await trx.raw(VAULT_LOCK_SHARED);
+            return trx.raw(
             `with input as (
                select decode(i.mac, 'hex') as value_mac, i.token, i.kind, decode(i.sealed, 'hex') as ciphertext, n
                from json_to_recordset(?::json) as i(mac text, token text, kind text, sealed text, n int)
@@ -50,9 +59,10 @@ export function vaultClaimStore(control: Knex, vaultKey: Uint8Array, migrationId
              union all
              select encode(value_mac, 'hex') as mac, token from inserted`,
             [JSON.stringify(rows.slice(i, i + 5000)), migrationId, migrationId, migrationId],
-          ),
+            );
+          }),
         );
-        for (const r of found.rows as { mac: string; token: string }[]) settled.set(r.mac, r.token);
+        for (const r of found.rows) settled.set(r.mac, r.token);
       }
       return settled;
     },
@@ -125,20 +135,27 @@ export async function lookupTokens(control: Knex, key: Uint8Array, tokens: Itera
  */
 export async function purgeVaultEntries(control: Knex, migrationId: string, progress: (purged: number) => void = () => undefined): Promise<{ purged: number; handedOver: number }> {
   await control(SHARES).where({ migration_id: migrationId }).delete();
-  const handed = await control.raw(
-    `with heir as (
-       select distinct on (s.token) s.token, s.migration_id from ${SHARES} s join ${VAULT} v on v.token = s.token
-       where v.created_by = ? order by s.token, s.migration_id
-     ),
-     moved as (update ${VAULT} v set created_by = h.migration_id from heir h where v.token = h.token returning v.token, v.created_by)
-     delete from ${SHARES} s using moved m where s.token = m.token and s.migration_id = m.created_by`,
-    [migrationId],
-  );
   let purged = 0;
+  let handedOver = 0;
   for (;;) {
-    const n = await control.raw(`delete from ${VAULT} where token in (select token from ${VAULT} where created_by = ? limit 5000)`, [migrationId]);
-    purged += n.rowCount ?? 0;
+    const n = await control.transaction(async (trx) => {
+      await trx.raw(VAULT_LOCK);
+      // Entries another migration uses too pass to it (one heir each) instead of going.
+      const handed = await trx.raw(
+        `with heir as (
+           select distinct on (s.token) s.token, s.migration_id from ${SHARES} s join ${VAULT} v on v.token = s.token
+           where v.created_by = ? order by s.token, s.migration_id
+         ),
+         moved as (update ${VAULT} v set created_by = h.migration_id from heir h where v.token = h.token returning v.token, v.created_by)
+         delete from ${SHARES} s using moved m where s.token = m.token and s.migration_id = m.created_by`,
+        [migrationId],
+      );
+      handedOver += handed.rowCount ?? 0;
+      const deleted = await trx.raw(`delete from ${VAULT} where token in (select token from ${VAULT} where created_by = ? limit 5000)`, [migrationId]);
+      return deleted.rowCount ?? 0;
+    });
+    purged += n;
     progress(purged);
-    if (!n.rowCount) return { purged, handedOver: handed.rowCount ?? 0 };
+    if (!n) return { purged, handedOver };
   }
 }
