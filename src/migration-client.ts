@@ -55,7 +55,15 @@ export async function withClient<T>(config: CutoverConfig, workflowId: string | 
   try {
     return await fn(client);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError && workflowId) throw new MigrationNotFoundError(workflowId, config.temporal.namespace);
+    if (err instanceof WorkflowNotFoundError && workflowId) {
+      // Temporal says "not found" for an update or signal to a workflow that has ended, too.
+      const ended = await client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .then((d) => d.status.name, () => undefined);
+      if (ended && ended !== 'RUNNING') throw new RefusedError(`migration ${workflowId.replace(/^cutover-/, '')} has ended (${ended.toLowerCase().replace(/_/g, ' ')}) and takes no more requests; \`cutover status\` shows how it ended`);
+      throw new MigrationNotFoundError(workflowId, config.temporal.namespace);
+    }
     if (err instanceof WorkflowUpdateFailedError) throw new RefusedError((err.cause as Error | undefined)?.message ?? err.message);
     throw err;
   } finally {

@@ -153,5 +153,8 @@ describe('rollback while a sibling entity is loading', () => {
     expect(await checksums(env)).toEqual(before);
     const actions = (await sql<{ action: string }>(env.config.databases.controlUrl!, 'select action from cutover.audit where migration_id = $1 order by seq', [idOf(plan)])).map((r) => r.action);
     expect(actions.slice(actions.indexOf('rollback-started'))).toEqual(['rollback-started', 'rollback-blocked', 'rollback-resumed', 'rolled-back']);
+    // A request to the ended migration is refused as such (exit 1), not answered "no migration" (exit 4).
+    const late = await cli(['approve', idOf(plan), 'all', '--as', 'it-reviewer'], cliEnv(env));
+    expect({ code: late.code, stderr: late.stderr.trim() }).toEqual({ code: 1, stderr: `cutover approve: refused: migration ${idOf(plan)} has ended (failed) and takes no more requests; \`cutover status\` shows how it ended` });
   });
 });
