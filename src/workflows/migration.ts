@@ -48,8 +48,6 @@ export interface MigrationState {
 
 class RollbackRequested extends Error {}
 
-
-
 /**
  * A whole migration: prepare, then each phase in order, its entities level by level (parents
  * before children, the entities of a level in parallel as child workflows), a whole-phase
@@ -343,9 +341,9 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
             if (!stopsRunsFirst || rootType(err) !== 'RollbackBlocked') throw err;
             const blocked = describe(err).replace(/^RollbackBlocked: /, '');
             report.rollback = { reason, requestedBy: rollbackRequested?.requestedBy, steps: [...steps], before: state.checksumsBefore, after: [], restored: false, blocked };
+            retryBlocked = undefined;
             setStatus('rollback-blocked');
             await audit('rollback-blocked', 'cutover', { step: stepName(c), blocked: blocked.slice(0, 500) }, compensate);
-            retryBlocked = undefined;
             await condition(() => retryBlocked !== undefined);
             await audit('rollback-resumed', retryBlocked!.requestedBy, { step: stepName(c) }, compensate);
             setStatus('rolling-back');
