@@ -97,7 +97,8 @@ describe('a staged object altered by one byte', () => {
   it.each(['rows', 'manifest'] as const)('fails the load with a non-retryable integrity error naming the %s object, and loads nothing', async (part) => {
     const activities = createMigrationActivities(ctx);
     const run = new MockActivityEnvironment();
-    await run.run(activities.prepareMigration, { plan, migrationId, planHash: planHash(plan), startedBy: 'it' });
+    // Each part is a run of its own, prepared as a workflow run is: the load fence is handed to it.
+    await run.run(activities.prepareMigration, { plan, migrationId, planHash: planHash(plan), startedBy: 'it', runId: `restored-${part}` });
     const page = (await run.run(activities.planRanges, { migrationId, entity: 'users', after: null, maxRanges: 10 })) as RangePage;
     expect(page.ranges.map((r) => r.rows)).toEqual([1000, 1000, 500]);
     const staged = (await run.run(activities.stageBatch, { migrationId, entity: 'users', ...page.ranges[0]! })) as StagedBatch;
