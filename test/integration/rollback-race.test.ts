@@ -13,18 +13,8 @@ import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
 import type { MigrationReport } from '../../src/shared/migration';
 import { progressQuery } from '../../src/shared/queries';
+import { targetChecksums } from './target-state';
 import { cli, cliEnv, isolated, Isolated, ownerUrl, planFor, removeStaged, ROOT, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
-
-const TABLES = ['org_units', 'people'];
-
-async function checksums(env: Isolated): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const t of TABLES) {
-    const [r] = await sql<{ n: string; x: string }>(env.config.databases.targetUrl!, `select count(*) as n, md5(coalesce(string_agg(t::text, '|' order by t::text), '')) as x from ${t} t`);
-    out[t] = `${r!.n}:${r!.x}`;
-  }
-  return out;
-}
 
 async function progress(env: Isolated, workflowId: string): Promise<MigrationReport | undefined> {
   const { client, connection } = await connectClient(env.config);
@@ -83,7 +73,7 @@ describe('rollback while a sibling entity is loading', () => {
     // Each insert into people takes 3 s: users' loads are surely in flight when org_units aborts.
     await sql(env.config.databases.targetUrl!, `create or replace function it_slow_load() returns trigger language plpgsql as $$ begin perform pg_sleep(3); return null; end $$`);
     await sql(env.config.databases.targetUrl!, 'create trigger it_slow_load before insert on people for each statement execute function it_slow_load()');
-    const before = await checksums(env);
+    const before = await targetChecksums(env.config.databases.targetUrl!);
 
     const plan = usersAndOrgUnits(`it-race-${Date.now().toString(36)}`, true);
     plans.push(plan);
@@ -94,7 +84,7 @@ describe('rollback while a sibling entity is loading', () => {
     // Whatever was still running had its chance to commit: nothing may appear later.
     await new Promise((r) => setTimeout(r, 8_000));
     await sql(env.config.databases.targetUrl!, 'drop trigger it_slow_load on people');
-    expect(await checksums(env)).toEqual(before);
+    expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
 
     // Every batch load the audit chain records came before the rollback started.
     const events = await sql<{ seq: string; action: string }>(env.config.databases.controlUrl!, 'select seq, action from cutover.audit where migration_id = $1 order by seq', [idOf(plan)]);
@@ -124,7 +114,7 @@ describe('rollback while a sibling entity is loading', () => {
     const base = usersAndOrgUnits(`it-blocked-${Date.now().toString(36)}`, false);
     const plan: Plan = { ...base, phases: [{ name: 'all', entities: base.entities.map((e) => e.name), gate: { distinctApprover: false } }] };
     plans.push(plan);
-    const before = await checksums(env);
+    const before = await targetChecksums(env.config.databases.targetUrl!);
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-operator' });
     await waitFor('the gate', async () => (await progress(env, started.workflowId))?.status === 'awaiting-approval', 180_000, () => worker.output().slice(-3000));
     // The new LMS is in use: someone gave three of the migrated people a badge.
@@ -150,7 +140,7 @@ describe('rollback while a sibling entity is loading', () => {
     expect(again.code).toBe(0);
     const failure = (await outcome(env, started.workflowId)) as WorkflowFailedError;
     expect(failure.cause?.message).toBe('rolled back (target restored, checksums match): rollback requested by it-operator at the gate of all: trial');
-    expect(await checksums(env)).toEqual(before);
+    expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
     const actions = (await sql<{ action: string }>(env.config.databases.controlUrl!, 'select action from cutover.audit where migration_id = $1 order by seq', [idOf(plan)])).map((r) => r.action);
     expect(actions.slice(actions.indexOf('rollback-started'))).toEqual(['rollback-started', 'rollback-blocked', 'rollback-resumed', 'rolled-back']);
     // A request to the ended migration is refused as such (exit 1), not answered "no migration" (exit 4).
