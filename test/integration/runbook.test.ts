@@ -73,12 +73,15 @@ describe('runbook', () => {
       await sql(targetAdminUrl(), 'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [env.names.target]);
       const during = await staged(migrationId);
       await sleep(10_000);
-      // Lanes wait on their failing load or reconcile: at most one more batch per lane was staged meanwhile.
+      // Lanes wait on their failing stage, load or reconcile: at most one more batch per lane was staged meanwhile.
       expect((await staged(migrationId)) - during).toBeLessThanOrEqual(2 * 300);
       // status says what is being retried, and why, without values
       const status = await run(['status', migrationId]);
       expect(status.stdout).toContain(': running');
-      expect(status.stdout).toMatch(/retrying: (loadBatch|reconcileBatch) in users(\/part-\d)?, attempt \d+ — (load|reconcile) users batch [0-9a-f]+( into public.people)?: (object_not_in_prerequisite_state|admin_shutdown|connection_failure)/);
+      // (A stage holds the load fence in the target, so it waits for the target too.)
+      expect(status.stdout).toMatch(
+        /retrying: (loadBatch|reconcileBatch|stageBatch) in users(\/part-\d)?, attempt \d+ — (load|reconcile|stage) users batch [0-9a-f]+( into public.people| \(load fence in the target\))?: (object_not_in_prerequisite_state|admin_shutdown|connection_failure)/,
+      );
     } finally {
       await sql(targetAdminUrl(), `alter database ${env.names.target} with allow_connections true`);
     }

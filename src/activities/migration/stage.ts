@@ -98,11 +98,19 @@ export function createStageActivities(ctx: MigrationContext) {
 
       // From the first vault write to the last object: the load fence is held (see load-fence.ts), so a
       // rollback waits for this stage to end and cleans up all it wrote; a stage after it is refused.
-      if (req.runId !== undefined) await ensureLoadFence(loaded.target, loaded.plan.target.ledgerSchema);
-      const fence = req.runId === undefined ? undefined : await loaded.target.transaction();
+      const fence =
+        req.runId === undefined
+          ? undefined
+          : await ensureLoadFence(loaded.target, loaded.plan.target.ledgerSchema)
+              .then(() => loaded.target.transaction())
+              .catch((err) => withoutValues(`stage ${req.entity} batch ${batchId} (load fence in the target)`, err));
       try {
         let stagedBytes = 0;
-        if (fence) await holdLoadFence(fence, loaded.plan.target.ledgerSchema, req.migrationId, req.runId!, `stage ${req.entity} batch ${batchId}`);
+        if (fence) {
+          await holdLoadFence(fence, loaded.plan.target.ledgerSchema, req.migrationId, req.runId!, `stage ${req.entity} batch ${batchId}`).catch((err) =>
+            withoutValues(`stage ${req.entity} batch ${batchId} (load fence in the target)`, err),
+          );
+        }
         const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
         const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
         const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
