@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
@@ -10,10 +9,8 @@ import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
-import { loadPlanFile } from '../../src/plan/load';
-import type { Plan } from '../../src/plan/types';
 import type { BatchReconcile, RangePage, StagedBatch } from '../../src/shared/migration';
-import { isolated, Isolated, ownerUrl, removeStaged, ROOT } from './helpers';
+import { coursePackagesPlan, isolated, Isolated, ownerUrl, removeStaged } from './helpers';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -27,15 +24,7 @@ describe('a wrong file in the target bucket that claims the right hash', () => {
   let env: Isolated;
   let ctx: MigrationContext;
   const name = `it-fileint-${Date.now().toString(36)}`;
-  const base = loadPlanFile(join(ROOT, 'examples', 'lms.plan.yaml'));
-  const plan: Plan = {
-    ...base,
-    name,
-    entities: base.entities
-      .filter((e) => e.name === 'courses' || e.name === 'course_packages')
-      .map((e) => ({ ...e, columns: e.columns.map((c) => (c.file ? { ...c, file: { sourceBucket: `${name}-src`, targetBucket: `${name}-dst` } } : c)) })),
-    phases: [{ name: 'learning', entities: ['courses', 'course_packages'] }],
-  };
+  const plan = coursePackagesPlan(name);
   const migrationId = idOf(plan);
   const target = `${name}-dst`;
 

@@ -220,6 +220,22 @@ export function planFor(name: string, settings: Partial<Plan['settings']> = {}):
   return { ...plan, name, settings: { ...plan.settings, ...settings } };
 }
 
+/** The whole-LMS example plan under another name, its files in buckets of the test's own (`<name>-src`, `<name>-dst`). */
+export function lmsPlan(name: string, change: (p: Plan) => Plan = (p) => p): Plan {
+  const plan = loadPlanFile(join(ROOT, 'examples', 'lms.plan.yaml'));
+  const entities = plan.entities.map((e) => ({ ...e, columns: e.columns.map((c) => (c.file ? { ...c, file: { sourceBucket: `${name}-src`, targetBucket: `${name}-dst` } } : c)) }));
+  return change({ ...plan, name, entities });
+}
+
+/** Courses and their packages (files) alone, from the LMS plan: the smallest plan that copies files. */
+export function coursePackagesPlan(name: string): Plan {
+  return lmsPlan(name, (p) => ({
+    ...p,
+    entities: p.entities.filter((e) => e.name === 'courses' || e.name === 'course_packages'),
+    phases: [{ name: 'learning', entities: ['courses', 'course_packages'] }],
+  }));
+}
+
 /** The test's source database through its owner (to seed it; migrations use the read-only role). */
 export function ownerUrl(env: Isolated): string {
   const url = new URL(env.adminUrl);

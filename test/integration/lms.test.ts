@@ -1,28 +1,17 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
-import { join } from 'node:path';
 import { seedLms } from '../../demo/lms/seed';
 import { createS3Client } from '../../src/clients/aws';
 import { connectClient } from '../../src/clients/temporal';
 import { decideGate, RefusedError, requestRollback, startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
-import { loadPlanFile } from '../../src/plan/load';
-import type { Plan } from '../../src/plan/types';
 import type { MigrationReport } from '../../src/shared/migration';
 import { progressQuery } from '../../src/shared/queries';
 import { PARTITION_MIN_BATCHES } from '../../src/workflows/entity';
-import { isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
+import { isolated, Isolated, lmsPlan, ownerUrl, removeStaged, spawnWorker, sql, WorkerProcess } from './helpers';
 
-const LMS_PLAN = join(ROOT, 'examples', 'lms.plan.yaml');
 const TABLES = ['org_units', 'people', 'courses', 'course_packages', 'attachments', 'enrollments', 'assessment_results', 'certificates', 'xapi_statements'];
-
-/** The LMS plan under another name, its files in buckets of the test's own. */
-function lmsPlan(name: string, change: (p: Plan) => Plan = (p) => p): Plan {
-  const plan = loadPlanFile(LMS_PLAN);
-  const entities = plan.entities.map((e) => ({ ...e, columns: e.columns.map((c) => (c.file ? { ...c, file: { sourceBucket: `${name}-src`, targetBucket: `${name}-dst` } } : c)) }));
-  return change({ ...plan, name, entities });
-}
 
 function filesFor(env: Isolated, name: string) {
   return { s3: createS3Client(env.config.s3), sourceBucket: `${name}-src`, targetBucket: `${name}-dst` };

@@ -1,5 +1,4 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
 import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
@@ -10,10 +9,8 @@ import { connectClient } from '../../src/clients/temporal';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { startMigration, workflowIdOf } from '../../src/migration-client';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
-import { loadPlanFile } from '../../src/plan/load';
-import type { Plan } from '../../src/plan/types';
 import type { MigrationReport, RangePage, StagedBatch } from '../../src/shared/migration';
-import { isolated, Isolated, ownerUrl, planFor, removeStaged, ROOT, spawnWorker, sql } from './helpers';
+import { coursePackagesPlan, isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, sql } from './helpers';
 
 
 
@@ -135,15 +132,7 @@ describe('a staged file changed in staging', () => {
   let env: Isolated;
   let ctx: MigrationContext;
   const name = `it-files-${Date.now().toString(36)}`;
-  const base = loadPlanFile(join(ROOT, 'examples', 'lms.plan.yaml'));
-  const plan: Plan = {
-    ...base,
-    name,
-    entities: base.entities
-      .filter((e) => e.name === 'courses' || e.name === 'course_packages')
-      .map((e) => ({ ...e, columns: e.columns.map((c) => (c.file ? { ...c, file: { sourceBucket: `${name}-src`, targetBucket: `${name}-dst` } } : c)) })),
-    phases: [{ name: 'learning', entities: ['courses', 'course_packages'] }],
-  };
+  const plan = coursePackagesPlan(name);
   const migrationId = idOf(plan);
 
   beforeAll(async () => {
