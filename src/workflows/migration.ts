@@ -338,8 +338,9 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
             break;
           } catch (err) {
             // The target refuses an undo no retry can fix: say so, keep the rest, wait for the operator.
-            if (!stopsRunsFirst || rootType(err) !== 'RollbackBlocked') throw err;
-            const blocked = describe(err).replace(/^RollbackBlocked: /, '');
+            const root = innermost(err);
+            if (!stopsRunsFirst || root?.type !== 'RollbackBlocked') throw err;
+            const blocked = root.message ?? '';
             report.rollback = { reason, requestedBy: rollbackRequested?.requestedBy, steps: [...steps], before: state.checksumsBefore, after: [], restored: false, blocked };
             retryBlocked = undefined;
             setStatus('rollback-blocked');
@@ -376,16 +377,15 @@ function sumProgress(current: EntityProgress, parts: EntityProgress[]): EntityPr
   return total;
 }
 
-/** The type of the innermost failure of a chain (an activity's ApplicationFailure, say). */
-function rootType(err: unknown): string | undefined {
-  let e = err as { cause?: unknown; type?: string };
+/** The innermost failure of a chain (an activity's ApplicationFailure inside a child's failure, say). */
+function innermost(err: unknown): { message?: string; type?: string } | undefined {
+  let e = err as { message?: string; cause?: unknown; type?: string } | undefined;
   while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  return e?.type;
+  return e;
 }
 
 /** The innermost message of a failure chain (a child's abort reason, say). */
 function describe(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown; type?: string };
-  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
+  const e = innermost(err);
   return `${e?.type ? `${e.type}: ` : ''}${e?.message ?? String(err)}`;
 }
