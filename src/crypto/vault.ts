@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA } from '../control/schema';
 import { assignTokens, TokenClaim, TokenClaimStore } from '../core/token-assignment';
-import { tokenShape, TokenShape, valueMac } from '../core/tokens';
+import { valueMac } from '../core/tokens';
 import type { PiiKind } from '../plan/types';
 import { openJson, sealJson } from './seal-json';
 
@@ -110,10 +110,9 @@ export async function tokenize(
   keys: { token: Uint8Array; vault: Uint8Array },
   migrationId: string,
   values: Iterable<{ kind: PiiKind; value: string }>,
-  shape: TokenShape = tokenShape,
 ): Promise<Map<string, string>> {
   await indexLegacyVaultEntries(control, keys.token, keys.vault);
-  return assignTokens(values, keys.token, vaultClaimStore(control, keys.vault, migrationId), shape);
+  return assignTokens(values, keys.token, vaultClaimStore(control, keys.vault, migrationId));
 }
 
 /** Original values of the given tokens; a token missing from the vault is an error naming the count. */
