@@ -1,4 +1,5 @@
-import type { ColumnSpec, EntitySpec, Transform } from '../plan/types';
+import { stepsOf, type ColumnSpec, type EntitySpec, type Scalar, type Transform } from '../plan/types';
+import { castTo, parseTargetType, TypeMismatch, utcDate } from './target-types';
 import { normalizeValue } from './digest';
 
 /** A value as staged and loaded: JSON-safe (timestamps as ISO strings; JSON documents as objects). */
@@ -25,19 +26,64 @@ function asText(v: unknown): string {
   throw new ConversionError(`expected text, got ${v === null ? 'null' : typeof v}`);
 }
 
-function apply(t: Transform, inputs: unknown[]): Value {
-  const [first] = inputs;
-  if (t.kind === 'combine') {
-    const parts = inputs.filter((v) => v !== null && v !== undefined).map(asText);
-    return parts.length ? parts.join(t.separator) : null;
+/** Equality of a source value and a plan's scalar, as text (`0`, `'0'` and `0.0` are not all equal: `'0'` and `0` are). */
+function sameScalar(v: unknown, s: Scalar): boolean {
+  if (v === null || v === undefined || s === null) return (v === null || v === undefined) && s === null;
+  if (v instanceof Date || (typeof v === 'object' && !Buffer.isBuffer(v))) return false;
+  return asText(v) === String(s);
+}
+
+function epochMs(first: unknown, unit: 's' | 'ms'): number {
+  const n = typeof first === 'number' ? first : Number(asText(first));
+  if (!Number.isFinite(n)) throw new ConversionError('not a number of seconds');
+  const ms = unit === 's' ? n * 1000 : n;
+  if (Math.abs(ms) > 8.64e15) throw new ConversionError('out of the timestamp range');
+  return ms;
+}
+
+/** Multi-input steps: they take all of the column's source values (and come first). */
+const MULTI = new Set<Transform['kind']>(['combine', 'coalesce', 'template', 'case']);
+
+function applyMulti(t: Transform, inputs: unknown[], from: readonly string[]): unknown {
+  switch (t.kind) {
+    case 'combine': {
+      const parts = inputs.filter((v) => v !== null && v !== undefined).map(asText);
+      return parts.length ? parts.join(t.separator) : null;
+    }
+    case 'coalesce':
+      return inputs.find((v) => v !== null && v !== undefined && !(typeof v === 'string' && v === '')) ?? null;
+    case 'template': {
+      let missing = false;
+      const out = t.template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+        const v = inputs[from.indexOf(name)];
+        if (v === null || v === undefined) missing = true;
+        return missing ? '' : asText(v);
+      });
+      return missing ? null : out;
+    }
+    case 'case': {
+      const valueOf = (name: string) => inputs[from.indexOf(name)];
+      for (const arm of t.arms) {
+        const holds = Object.entries(arm.when).every(([col, want]) => (Array.isArray(want) ? want : [want]).some((w) => sameScalar(valueOf(col), w)));
+        if (holds) return arm.then;
+      }
+      return t.otherwise;
+    }
+    default:
+      return inputs[0];
   }
+}
+
+function applyOne(t: Transform, first: unknown): unknown {
+  if (t.kind === 'null_if') return t.values.some((v) => sameScalar(first, v)) ? null : first;
   if (first === null || first === undefined) return null;
   switch (t.kind) {
     case 'copy':
-      if (first instanceof Date) return first.toISOString();
-      if (typeof first === 'bigint') return first.toString();
-      if (typeof first === 'object') return JSON.stringify(first);
-      return first as Value;
+    case 'combine':
+    case 'coalesce':
+    case 'template':
+    case 'case':
+      return first;
     case 'trim':
       return asText(first).trim();
     case 'lowercase':
@@ -57,14 +103,10 @@ function apply(t: Transform, inputs: unknown[]): Value {
       if (!Object.prototype.hasOwnProperty.call(t.map, key)) throw new ConversionError('value not in the enum map');
       return t.map[key]!;
     }
-    case 'epoch_to_timestamp': {
-      const n = typeof first === 'number' ? first : Number(asText(first));
-      if (!Number.isFinite(n)) throw new ConversionError('not a number of seconds');
-      const ms = t.unit === 's' ? n * 1000 : n;
-      const d = new Date(ms);
-      if (Number.isNaN(d.getTime()) || Math.abs(ms) > 8.64e15) throw new ConversionError('out of the timestamp range');
-      return d.toISOString();
-    }
+    case 'epoch_to_timestamp':
+      return new Date(epochMs(first, t.unit)).toISOString();
+    case 'epoch_to_date':
+      return utcDate(epochMs(first, t.unit));
     case 'integer': {
       const n = typeof first === 'number' ? first : Number(asText(first).trim());
       if (!Number.isSafeInteger(n)) throw new ConversionError('not an integer');
@@ -88,7 +130,36 @@ function apply(t: Transform, inputs: unknown[]): Value {
       if (['f', 'false', 'n', 'no', '0'].includes(s)) return false;
       throw new ConversionError('not a boolean');
     }
+    case 'cast': {
+      const type = parseTargetType(t.type);
+      if (!type) throw new ConversionError(`no cast to ${t.type}`);
+      try {
+        return castTo(type, first);
+      } catch (err) {
+        if (err instanceof TypeMismatch) throw new ConversionError(err.message);
+        throw err;
+      }
+    }
   }
+}
+
+/** What a step list leaves as a staged value: JSON-safe (dates as ISO text, bigints as text, objects kept only from `json`/`cast`). */
+function finish(v: unknown, steps: readonly Transform[]): Value {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'bigint') return v.toString();
+  if (Buffer.isBuffer(v)) return `\\x${v.toString('hex')}`;
+  if (typeof v === 'object') return steps.some((s) => s.kind === 'json' || s.kind === 'cast') ? (v as Value) : JSON.stringify(v);
+  return v as Value;
+}
+
+/** Runs a column's steps on its source values. */
+export function applySteps(steps: readonly Transform[], inputs: unknown[], from: readonly string[]): Value {
+  let v: unknown = inputs[0];
+  steps.forEach((t, i) => {
+    v = i === 0 && MULTI.has(t.kind) ? applyMulti(t, inputs, from) : applyOne(t, v);
+  });
+  return finish(v, steps);
 }
 
 /** The pure mapping of one entity: source row in, target values (in column order) out. */
@@ -104,9 +175,10 @@ export function compileMapper(entity: EntitySpec): RowMapper {
   const columns = entity.columns.map((c) => c.name);
   const sourceColumns = [...new Set([entity.source.key, ...entity.columns.flatMap((c) => c.from)])];
   const businessKeyIndexes = entity.target.businessKey.map((k) => columns.indexOf(k));
+  const steps = new Map(entity.columns.map((c) => [c, stepsOf(c)]));
   const convert = (c: ColumnSpec, row: Record<string, unknown>): Value => {
     if (c.from.length === 0) return c.constant ?? null;
-    return apply(c.transform, c.from.map((f) => row[f]));
+    return applySteps(steps.get(c)!, c.from.map((f) => row[f]), c.from);
   };
   return {
     columns,
@@ -119,7 +191,8 @@ export function compileMapper(entity: EntitySpec): RowMapper {
           values.push(convert(c, row));
         } catch (err) {
           if (!(err instanceof ConversionError)) throw err;
-          return { ok: false, problem: { reason: 'conversion_failed', column: c.name, detail: `${c.transform.kind}: ${err.message}` } };
+          const failed = steps.get(c)!.map((t) => t.kind).join(' → ');
+          return { ok: false, problem: { reason: 'conversion_failed', column: c.name, detail: `${failed}: ${err.message}` } };
         }
       }
       for (const i of businessKeyIndexes) {

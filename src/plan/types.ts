@@ -7,6 +7,21 @@ export type PiiKind = (typeof PII_KINDS)[number];
 export const PROTECTIONS = ['detokenize', 'keep_token', 'drop'] as const;
 export type Protection = (typeof PROTECTIONS)[number];
 
+/** A scalar a plan may write: a constant, an enum's code, a `case` result, a `null_if` value. */
+export type Scalar = string | number | boolean | null;
+
+/** One arm of a `case`: when every named source column equals its value (or one of a list), the result is `then`. */
+export interface CaseArm {
+  when: Record<string, Scalar | Scalar[]>;
+  then: Scalar;
+}
+
+/**
+ * One step of a column's transform. Steps run in order, each on the previous step's result.
+ * Multi-input steps (`combine`, `coalesce`, `template`, `case`) take all of the column's
+ * `from` values and must come first; the others take one value. NULL passes through the
+ * single-value steps (except `null_if`, `cast`, which see it too).
+ */
 export type Transform =
   | { kind: 'copy' }
   | { kind: 'trim' }
@@ -14,11 +29,23 @@ export type Transform =
   | { kind: 'uppercase' }
   | { kind: 'split'; separator: string; part: 'first' | 'last' | 'rest' | number }
   | { kind: 'combine'; separator: string }
+  /** The first of the `from` values that is neither NULL nor empty text. */
+  | { kind: 'coalesce' }
+  /** Text with `{column}` placeholders filled from the `from` columns; NULL when any is NULL. */
+  | { kind: 'template'; template: string }
+  /** A value decided by several source columns: the first arm whose `when` holds, else `otherwise`. */
+  | { kind: 'case'; arms: CaseArm[]; otherwise: Scalar }
   | { kind: 'enum'; map: Record<string, string | number | boolean | null> }
+  /** Values standing for "none" (compared as text: `''`, `0`, `'0'`) become NULL. */
+  | { kind: 'null_if'; values: Scalar[] }
   | { kind: 'epoch_to_timestamp'; unit: 's' | 'ms' }
+  /** Epoch seconds (or ms) to a calendar date, `YYYY-MM-DD` in UTC. */
+  | { kind: 'epoch_to_date'; unit: 's' | 'ms' }
   | { kind: 'integer' }
   | { kind: 'boolean' }
-  | { kind: 'json' };
+  | { kind: 'json' }
+  /** The value as a column of this PostgreSQL type stores it (`inet`, `numeric(10,5)`, `char(2)`, `date`, ...); one that does not fit is a conversion failure. */
+  | { kind: 'cast'; type: string };
 
 /** A personal value inside a JSON document, by its path (`actor.mbox` is ['actor', 'mbox']). */
 export interface PiiPath {
@@ -32,20 +59,41 @@ export interface ColumnSpec {
   /** Source column(s) the value comes from; empty for a constant. */
   from: string[];
   constant?: string | number | boolean | null;
-  transform: Transform;
+  /**
+   * One step (`{ kind: 'copy' }` when the plan names none), or the steps in order. A single
+   * step stays an object, as plans before step lists had it, so their hash (and migration id)
+   * does not change; read it through `stepsOf`.
+   */
+  transform: Transform | Transform[];
   pii?: PiiKind;
   /** Personal values inside a JSON column (with the `json` transform). */
   piiPaths?: PiiPath[];
   protect?: Protection;
-  /** The value is a source key of another entity: loaded as that row's target key. */
+  /** The value is a source key of another entity (or of this one: a tree): loaded as that row's target key. */
   reference?: { entity: string };
   /** The value is an object key: the object is copied (encrypted in staging) to the target bucket under the same key. */
   file?: { sourceBucket: string; targetBucket: string };
 }
 
+/**
+ * Where an entity's rows come from: a table, or one read-only SELECT (joined rows) whose
+ * result has the `key` column. Either way rows are read in keyset ranges of `key`, which must
+ * be unique in the relation, in a read-only snapshot through the source's read-only role.
+ */
+export interface SourceSpec {
+  schema: string;
+  /** Set when the source is a table. */
+  table?: string;
+  /** Set when the source is a query: one SELECT (or WITH … SELECT), no semicolon. */
+  query?: string;
+  key: string;
+  /** Row filters by name: an SQL boolean over the relation's columns; rows where it is true are skipped and counted by name. Absent: none. */
+  skip?: { name: string; when: string }[];
+}
+
 export interface EntitySpec {
   name: string;
-  source: { schema: string; table: string; key: string };
+  source: SourceSpec;
   /** `key`: the target's own key column, which other entities' references receive. */
   target: { schema: string; table: string; businessKey: string[]; key?: string };
   columns: ColumnSpec[];
@@ -82,4 +130,19 @@ export interface PhaseSpec {
 /** Rows per batch for an entity: its own setting, else the plan's. */
 export function batchSizeOf(plan: Plan, entity: EntitySpec): number {
   return entity.batchSize ?? plan.settings.batchSize;
+}
+
+/** A column's transform steps, in order. */
+export function stepsOf(column: ColumnSpec): Transform[] {
+  return Array.isArray(column.transform) ? column.transform : [column.transform];
+}
+
+/** A name for the entity's source in messages: `public.mdl_user`, or `query of enrolments`. */
+export function sourceLabel(entity: EntitySpec): string {
+  return entity.source.table ? `${entity.source.schema}.${entity.source.table}` : `the source query of ${entity.name}`;
+}
+
+/** The column that makes an entity a tree (it references the entity itself), if any. */
+export function treeColumnOf(entity: EntitySpec): ColumnSpec | undefined {
+  return entity.columns.find((c) => c.reference?.entity === entity.name);
 }

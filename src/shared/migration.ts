@@ -21,6 +21,12 @@ export interface KeyRange {
   rows: number;
   /** The batch's number within its entity (1-based), for summaries: "users batch 12/40". */
   seq?: number;
+  /**
+   * A tree's depth (an entity with a column referencing itself): every range of one level
+   * loads before any of the next, so parents come before children whatever their ids; -1 for
+   * rows no root reaches (a cycle), last. Absent for other entities.
+   */
+  level?: number;
 }
 
 export interface RangePage {
@@ -40,6 +46,8 @@ export interface StagedBatch extends BatchRef {
   extracted: number;
   staged: number;
   quarantined: number;
+  /** Rows a plan's skip filter left out, by filter name (absent from older workers). */
+  skipped?: Record<string, number>;
 }
 
 export interface LoadedBatch extends BatchRef {
@@ -71,6 +79,8 @@ export interface EntityProgress {
   updated: number;
   unchanged: number;
   quarantined: number;
+  /** Rows the plan's skip filters left out, by filter name: counted, never loaded. */
+  skipped?: Record<string, number>;
   reconcile: { expected: number; found: number; missing: number; mismatched: number; duplicated: number; sampleMissing: string[]; sampleMismatched: string[] };
 }
 
@@ -91,6 +101,12 @@ export interface RollbackRecord {
   restored: boolean;
   /** While the target refuses a compensation: the one line saying what blocks it and what to do. */
   blocked?: string;
+  /** Set when the rollback ran after the migration had completed (its own workflow, `<workflow id>/rollback`). */
+  afterCompletion?: boolean;
+  /** The completed run of the migration workflow that a rollback after completion undid. */
+  migrationRunId?: string;
+  /** Tables whose checksums after the rollback differ from before the migration (the target changed meanwhile). */
+  differs?: string[];
 }
 
 /** What an operator can change while a migration runs. */
@@ -121,6 +137,11 @@ export interface MigrationReport {
   phases: PhaseReconcile[];
   approvals: Approval[];
   rollback?: RollbackRecord;
+  /**
+   * The target tables' checksums taken at prepare, before anything was loaded; set at completion,
+   * so that a rollback after completion can prove the target restored.
+   */
+  checksumsBefore?: TableChecksum[];
   /** True when every batch and phase reconciled with no difference. */
   clean: boolean;
 }
@@ -179,7 +200,9 @@ export interface EntityPhaseReconcile {
   entity: string;
   sourceRows: number;
   quarantined: number;
-  /** Source rows neither loaded nor quarantined. */
+  /** Source rows the plan's skip filters leave out, by filter name. */
+  skipped?: Record<string, number>;
+  /** Source rows neither loaded nor quarantined (nor skipped). */
   missing: number;
   /** Loaded rows whose source row is gone. */
   extra: number;

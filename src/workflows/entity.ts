@@ -76,8 +76,10 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     state.after = page.next;
   }
 
+  // A tree loads level by level (parents before children): one run, each level's ranges in lanes.
+  const levelled = state.ranges.some((r) => r.level !== undefined);
   // A large entity runs as partitions: contiguous slices of its ranges, each a child workflow.
-  if (!input.partition && !carried && input.lanes > 1 && state.ranges.length >= PARTITION_MIN_BATCHES) {
+  if (!input.partition && !carried && !levelled && input.lanes > 1 && state.ranges.length >= PARTITION_MIN_BATCHES) {
     const of = input.lanes;
     const size = Math.ceil(state.ranges.length / of);
     const scope = new CancellationScope();
@@ -136,8 +138,10 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   const reportEvery = Math.max(1, Math.ceil(progress.batches / REPORTS_PER_RUN));
   let abortReason: string | undefined;
   for (;;) {
+    // A tree takes one level at a time: every batch of a level has loaded before the next starts.
+    const group = levelled ? sameLevelPrefix(state.ranges) : state.ranges.length;
     const taken = await inLanes(
-      state.ranges,
+      levelled ? state.ranges.slice(0, group) : state.ranges,
       input.lanes,
       async (range: KeyRange) => {
         const label = `${entity} batch ${range.seq ?? '?'}/${progress.batches}`;
@@ -148,7 +152,7 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
           { migrationId, entity, batchId: staged.batchId, runId: input.runId },
         ]);
         const checked = await batch.reconcileBatch.executeWithOptions({ summary: `${label}: reconcile ${thousands(staged.staged)} rows against the manifest` }, [{ migrationId, entity, batchId: staged.batchId }]);
-        record(progress, staged.extracted, staged.quarantined, loaded, checked);
+        record(progress, staged.extracted, staged.quarantined, loaded, checked, staged.skipped);
         showDetails();
         if (progress.batchesDone % reportEvery === 0) await reportProgress();
         abortReason ??= quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined }, input.maxQuarantineRatio);
@@ -165,6 +169,12 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     );
     if (abortReason) throw ApplicationFailure.create({ message: abortReason, type: 'AbortThresholdExceeded', nonRetryable: true });
     state.ranges = state.ranges.slice(taken);
+    if (levelled) {
+      // A tree's ranges are levels of its walk, not spans of keys: a new batch size applies to the next plan.
+      replan = false;
+      if (taken === group && state.ranges.length && !workflowInfo().continueAsNewSuggested) continue;
+      break;
+    }
     if (!replan || !state.ranges.length) break;
     replan = false;
     state.ranges = await replanRanges(state.ranges);
@@ -180,11 +190,28 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   return progress;
 }
 
+/** How many ranges at the head of the list are of the first one's level. */
+function sameLevelPrefix(ranges: readonly KeyRange[]): number {
+  const level = ranges[0]?.level;
+  const n = ranges.findIndex((r) => r.level !== level);
+  return n < 0 ? ranges.length : n;
+}
+
+/** Adds counts of rows left out by skip filters, by filter name. */
+function addSkipped(p: EntityProgress, skipped: Record<string, number> | undefined): void {
+  if (!skipped) return;
+  p.skipped ??= {};
+  for (const [name, n] of Object.entries(skipped)) p.skipped[name] = (p.skipped[name] ?? 0) + n;
+}
+
 function checkReconcile(entity: string, progress: EntityProgress): void {
   const r = progress.reconcile;
   if (r.missing || r.mismatched || r.duplicated || r.found !== r.expected) {
     throw ApplicationFailure.create({
-      message: `${entity}: reconcile found ${r.missing} missing, ${r.mismatched} mismatched, ${r.duplicated} duplicated of ${r.expected} expected rows`,
+      message:
+        `${entity}: reconcile found ${r.missing} missing, ${r.mismatched} mismatched, ${r.duplicated} duplicated of ${r.expected} expected rows` +
+        (r.sampleMismatched.length ? `; mismatched: ${r.sampleMismatched.slice(0, 3).join('; ')}` : '') +
+        (r.sampleMissing.length ? `; missing business keys: ${r.sampleMissing.slice(0, 3).join(', ')}` : ''),
       type: 'ReconcileMismatch',
       nonRetryable: true,
     });
@@ -194,6 +221,7 @@ function checkReconcile(entity: string, progress: EntityProgress): void {
 /** Adds a partition's tally to its entity's. */
 function add(total: EntityProgress, part: EntityProgress): void {
   for (const k of ['batchesDone', 'extracted', 'inserted', 'updated', 'unchanged', 'quarantined'] as const) total[k] += part[k];
+  addSkipped(total, part.skipped);
   const r = total.reconcile;
   const p = part.reconcile;
   for (const k of ['expected', 'found', 'missing', 'mismatched', 'duplicated'] as const) r[k] += p[k];
@@ -201,8 +229,16 @@ function add(total: EntityProgress, part: EntityProgress): void {
   r.sampleMismatched = [...r.sampleMismatched, ...p.sampleMismatched].slice(0, 10);
 }
 
-function record(p: EntityProgress, extracted: number, stageQuarantined: number, loaded: { inserted: number; updated: number; unchanged: number; quarantined: number }, checked: { expected: number; found: number; missing: number; mismatched: number; duplicated: number; sampleMissing: string[]; sampleMismatched: string[] }): void {
+function record(
+  p: EntityProgress,
+  extracted: number,
+  stageQuarantined: number,
+  loaded: { inserted: number; updated: number; unchanged: number; quarantined: number },
+  checked: { expected: number; found: number; missing: number; mismatched: number; duplicated: number; sampleMissing: string[]; sampleMismatched: string[] },
+  skipped?: Record<string, number>,
+): void {
   p.batchesDone++;
+  addSkipped(p, skipped);
   p.extracted += extracted;
   p.inserted += loaded.inserted;
   p.updated += loaded.updated;

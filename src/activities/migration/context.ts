@@ -9,6 +9,7 @@ import { KeyRing } from '../../crypto/key-ring';
 import { StagingCipher } from '../../crypto/staging-cipher';
 import { AsyncCache } from '../../core/async-cache';
 import { compileMapper, RowMapper } from '../../core/mapping';
+import { catalogType, type TargetType } from '../../core/target-types';
 import type { EntitySpec, Plan } from '../../plan/types';
 import { SafeError } from './errors';
 
@@ -30,12 +31,29 @@ export interface LoadedPlan {
   sseKmsKeyId?: string;
   entity(name: string): { spec: EntitySpec; mapper: RowMapper };
   /**
+   * The target's type of each mapped column (from its catalog), in the mapper's column order;
+   * undefined for a reference (its value is compared as the source key it maps back to) and
+   * for a column the catalog does not have. Read once per worker and plan.
+   */
+  targetTypes(entity: string): Promise<(TargetType | undefined)[]>;
+  /**
    * The vault's data key (it seals vault entries, quarantined rows and pre-images), after checking
    * that the plan's `keys.vault`, when set, names the KMS key that protects this control
    * database's vault: the token, digest and vault keys. A plan naming another key is refused
    * (PlanMismatch) rather than having its personal data sealed under a key it did not ask for.
    */
   vaultKey(): Promise<Buffer>;
+}
+
+/** The type of each column of a target table, as its catalog prints it (`numeric(10,5)`, `character(2)`). */
+async function readColumnTypes(db: Knex, schema: string, table: string): Promise<Map<string, TargetType>> {
+  const r = await db.raw(
+    `select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type
+     from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = ? and c.relname = ? and a.attnum > 0 and not a.attisdropped`,
+    [schema, table],
+  );
+  return new Map((r.rows as { name: string; type: string }[]).map((x) => [x.name, catalogType(x.type)]));
 }
 
 /** The long-lived keys personal data depends on; all are wrapped by the vault's KMS key. */
@@ -60,11 +78,12 @@ export class MigrationContext {
     throw new SafeError(`the plan's ${role} connection ${envName} is not set in the worker's environment`);
   }
 
-  db(url: string, name: string): Knex {
-    let db = this.pools.get(url);
+  db(url: string, name: string, readOnly = false): Knex {
+    const id = `${readOnly ? 'ro' : 'rw'} ${url}`;
+    let db = this.pools.get(id);
     if (!db) {
-      db = createDb(url, { max: 8, applicationName: `cutover-${name}` });
-      this.pools.set(url, db);
+      db = createDb(url, { max: 8, applicationName: `cutover-${name}`, readOnly });
+      this.pools.set(id, db);
     }
     return db;
   }
@@ -126,20 +145,30 @@ export class MigrationContext {
   bind(plan: Plan, planHash: string): LoadedPlan {
     const mappers = new Map<string, { spec: EntitySpec; mapper: RowMapper }>();
     for (const spec of plan.entities) mappers.set(spec.name, { spec, mapper: compileMapper(spec) });
+    const entity = (name: string) => {
+      const found = mappers.get(name);
+      if (!found) throw new SafeError(`the plan has no entity ${name}`);
+      return found;
+    };
+    const target = this.db(this.resolveUrl(plan.target.urlEnv, 'target'), 'target');
+    const types = new AsyncCache<string, (TargetType | undefined)[]>();
     return {
       plan,
       planHash,
-      source: this.db(this.resolveUrl(plan.source.urlEnv, 'source'), 'source'),
-      target: this.db(this.resolveUrl(plan.target.urlEnv, 'target'), 'target'),
+      // Every session of the source pool is read-only by default too: the plan's queries and filters are SQL.
+      source: this.db(this.resolveUrl(plan.source.urlEnv, 'source'), 'source', true),
+      target,
       cipher: this.cipher(plan.keys.staging ?? this.deps.config.kms.aliases.staging),
       bucket: plan.staging.bucket ?? this.deps.config.s3.bucket,
       sseKmsKeyId: plan.staging.sseKmsKeyId ?? this.deps.config.s3.sseKmsKeyId,
       vaultKey: () => this.vaultKeyFor(plan),
-      entity(name) {
-        const found = mappers.get(name);
-        if (!found) throw new SafeError(`the plan has no entity ${name}`);
-        return found;
-      },
+      entity,
+      targetTypes: (name) =>
+        types.get(name, async () => {
+          const { spec, mapper } = entity(name);
+          const byColumn = await readColumnTypes(target, spec.target.schema, spec.target.table);
+          return mapper.columns.map((c, i) => (spec.columns[i]!.reference ? undefined : byColumn.get(c)));
+        }),
     };
   }
 

@@ -4,6 +4,8 @@ import { lookupTokens } from '../../crypto/vault';
 import { recordKeys, targetKeysOf } from '../../control/key-map';
 import { getPath, replaceAtPaths } from '../../core/json-paths';
 import { normalizeValue } from '../../core/digest';
+import { storedForm } from '../../core/target-types';
+import { quarantinedKeys } from '../../control/quarantine';
 import { businessKeyOf, Value } from '../../core/mapping';
 import type { BatchRef, LoadedBatch } from '../../shared/migration';
 import { fileContext, MigrationContext, withHeartbeat } from './context';
@@ -42,6 +44,7 @@ export function createLoadActivities(ctx: MigrationContext) {
       const manifest = await readManifest(ctx, loaded, req.migrationId, req.entity, req.batchId);
       const staged = await readStagedRows(ctx, loaded, manifest);
       const vaultKey = await loaded.vaultKey();
+      const types = await loaded.targetTypes(req.entity);
 
       // Detokenize what the target needs in clear: whole columns and paths inside JSON documents.
       const clearColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii && c.protect === 'detokenize');
@@ -62,33 +65,50 @@ export function createLoadActivities(ctx: MigrationContext) {
         const keys = staged.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v)));
         parentKeys.set(i, await targetKeysOf(loaded.target, ledger, req.migrationId, c.reference!.entity, keys));
       }
+      // A reference whose parent was quarantined is told apart from a true orphan.
+      const parentQuarantined = new Map<number, Set<string>>();
+      for (const { c, i } of refColumns) {
+        const wanted = [...new Set(staged.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v))))].filter((k) => !parentKeys.get(i)!.has(k));
+        parentQuarantined.set(i, wanted.length ? await quarantinedKeys(ctx.deps.control, req.migrationId, c.reference!.entity, wanted) : new Set());
+      }
       const orphans: QuarantineRecord[] = [];
-      const rows: { sourceKey: string; bk: string; values: Value[] }[] = [];
+      /** `stagedBk`: the business key as staged (references as source keys, as the manifest has it); `bk`: as the target holds it. */
+      const rows: { sourceKey: string; stagedBk: string; bk: string; values: Value[] }[] = [];
       staged.rows.forEach((values, r) => {
         const out = [...values];
-        for (const { i } of clearColumns) if (typeof out[i] === 'string') out[i] = clear.get(out[i] as string)!;
+        for (const { i } of clearColumns) if (typeof out[i] === 'string' && out[i] !== '') out[i] = clear.get(out[i] as string)!;
         for (const { c, i } of clearDocs) {
           if (out[i] === null || typeof out[i] !== 'object') continue;
           out[i] = structuredClone(out[i]);
           replaceAtPaths(out[i], c.piiPaths!, (token) => clear.get(token) ?? token);
         }
         const sourceKey = staged.sourceKeys[r]!;
-        const bk = businessKeyOf(out, mapper.businessKeyIndexes);
+        const stagedBk = businessKeyOf(out, mapper.businessKeyIndexes);
         for (const { c, i } of refColumns) {
           if (out[i] === null || out[i] === undefined) continue;
-          const target = parentKeys.get(i)!.get(String(normalizeValue(out[i])));
+          const parentKey = String(normalizeValue(out[i]));
+          const target = parentKeys.get(i)!.get(parentKey);
           if (target === undefined) {
-            orphans.push({ sourceKey, businessKey: bk, reason: 'orphan_reference', column: c.name, detail: `no ${c.reference!.entity} row was loaded for the referenced source key`, row: {} });
+            const quarantinedParent = parentQuarantined.get(i)!.has(parentKey);
+            orphans.push({
+              sourceKey,
+              businessKey: stagedBk,
+              reason: quarantinedParent ? 'parent_quarantined' : 'orphan_reference',
+              column: c.name,
+              detail: quarantinedParent ? `its ${c.reference!.entity} row is quarantined: fix that row and run the plan again` : `no ${c.reference!.entity} row was loaded for the referenced source key`,
+              row: {},
+            });
             return;
           }
           out[i] = target;
         }
-        rows.push({ sourceKey, bk, values: out });
+        // The business key as the target holds it: references translated (ledger, key map and rollback use it).
+        rows.push({ sourceKey, stagedBk, bk: businessKeyOf(out, mapper.businessKeyIndexes), values: out });
       });
 
       // Files first, outside the transaction: each is verified against the manifest's hash
       // before the rows that name it are written.
-      const keptKeys = new Set(rows.map((r) => r.bk));
+      const keptKeys = new Set(rows.map((r) => r.stagedBk));
       const copied: { bucket: string; objectKey: string; sha256: string }[] = [];
       await withHeartbeat({ phase: 'load-files', batchId: req.batchId }, () =>
         inLanes(
@@ -130,7 +150,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             let unchanged = 0;
             for (const row of rows) {
               const pre = existing.get(row.bk);
-              if (pre && columns.every((c, i) => normalizeValue(pre[c]) === normalizeValue(row.values[i]))) unchanged++;
+              if (pre && columns.every((c, i) => storedForm(types[i], pre[c]) === storedForm(types[i], row.values[i]))) unchanged++;
               else writes.push({ row, pre });
             }
 

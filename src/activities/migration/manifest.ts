@@ -14,8 +14,16 @@ export interface Manifest {
   businessKey: string[];
   rowCount: number;
   quarantined: number;
-  /** [business key, keyed digest of the expected target row] for every staged row. */
-  digests: [string, string][];
+  /**
+   * [business key as mapped (references still source keys), keyed digest of the expected
+   * target row, source key] for every staged row. Manifests staged before the source key was
+   * added have two elements.
+   */
+  digests: [string, string, string?][];
+  /** Rows a skip filter left out, by filter name. */
+  skipped?: Record<string, number>;
+  /** A tree's level this batch belongs to. */
+  level?: number;
   /** Files the batch's rows refer to, staged encrypted beside it. */
   files: StagedFile[];
 }

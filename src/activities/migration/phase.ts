@@ -1,5 +1,6 @@
 import { CONTROL_SCHEMA } from '../../control/schema';
-import { normalizeValue } from '../../core/digest';
+import { keysSql } from '../../plan/source-sql';
+import { withoutValues } from './errors';
 import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
 import { MigrationContext, withHeartbeat } from './context';
 
@@ -29,23 +30,28 @@ export function createPhaseActivities(ctx: MigrationContext) {
           );
           let sourceRows = 0;
           let missing = 0;
+          const skipped: Record<string, number> = {};
           const sampleMissing: string[] = [];
-          const key = spec.source.key;
-          for (let after: unknown = null; ; ) {
-            const q = loaded.source(`${spec.source.schema}.${spec.source.table}`).select(key).orderBy(key).limit(20_000);
-            if (after !== null) q.where(key, '>', after as string);
-            const page = await q;
+          for (let after: string | null = null; ; ) {
+            const q = keysSql(spec, after, 20_000);
+            const page: { key: string; skipped: string | null }[] = await loaded.source
+              .transaction(async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows, { readOnly: true })
+              .catch((err) => withoutValues(`reconcile ${name}: read the source keys`, err));
             for (const r of page) {
-              const k = String(normalizeValue(r[key]));
               sourceRows++;
-              if (mapped.delete(k)) continue;
-              if (!quarantined.has(k)) {
+              if (r.skipped !== null) {
+                // Left out by a skip filter: neither loaded nor missing (a row loaded before the filter stays extra).
+                skipped[r.skipped] = (skipped[r.skipped] ?? 0) + 1;
+                continue;
+              }
+              if (mapped.delete(r.key)) continue;
+              if (!quarantined.has(r.key)) {
                 missing++;
-                if (sampleMissing.length < 10) sampleMissing.push(k);
+                if (sampleMissing.length < 10) sampleMissing.push(r.key);
               }
             }
             if (page.length < 20_000) break;
-            after = page[page.length - 1]![key];
+            after = page[page.length - 1]!.key;
           }
           const extra = mapped.size; // loaded, but no longer in the source
           const references: { column: string; parent: string; dangling: number }[] = [];
@@ -57,7 +63,7 @@ export function createPhaseActivities(ctx: MigrationContext) {
             );
             references.push({ column: col.name, parent: parent.name, dangling: dangling.rows[0].n });
           }
-          return { sourceRows, missing, extra, sampleMissing, sampleExtra: [...mapped].slice(0, 10), references, quarantined: quarantined.size };
+          return { sourceRows, missing, extra, sampleMissing, sampleExtra: [...mapped].slice(0, 10), references, quarantined: quarantined.size, ...(spec.source.skip?.length ? { skipped } : {}) };
         });
         const checksum = await tableChecksum(loaded.target, spec.target.schema, spec.target.table);
         const clean = stats.missing === 0 && stats.extra === 0 && stats.references.every((r) => r.dangling === 0);

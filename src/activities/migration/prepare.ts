@@ -6,7 +6,8 @@ import { ensureLedgerSchema } from '../../control/ledger-schema';
 import { openLoadFence } from '../../control/load-fence';
 import { writeCapabilities } from '../../doctor/read-only';
 import { readSourceRole } from '../../doctor/source-role';
-import type { EntitySpec } from '../../plan/types';
+import { sourceLabel, type EntitySpec } from '../../plan/types';
+import { columnsSql, countSql, keysSql } from '../../plan/source-sql';
 import type { MigrationInput, PreparedMigration } from '../../shared/migration';
 import { MigrationContext } from './context';
 
@@ -29,15 +30,38 @@ async function hasUniqueKey(db: Knex, schema: string, table: string, columns: st
   return rows.rows.some((r: { cols: string[] }) => [...r.cols].sort().join(',') === want);
 }
 
+/** The columns of an entity's source relation (a table, or the plan's query run for no rows); a query that fails is a problem named by its SQLSTATE. */
+async function sourceColumnsOf(db: Knex, e: EntitySpec): Promise<Set<string> | string> {
+  if (e.source.table !== undefined) return (await columnsOf(db, e.source.schema, e.source.table)) ?? `${e.source.schema}.${e.source.table} does not exist in the source (or the role cannot see it)`;
+  const q = columnsSql(e);
+  return db
+    .transaction(async (trx) => (await trx.raw(q.sql, q.bindings as never)) as { fields: { name: string }[] }, { readOnly: true })
+    .then(
+      (r) => new Set(r.fields.map((f) => f.name)),
+      (err: { code?: string }) => `the source query does not run (SQLSTATE ${err.code ?? 'unknown'}${err.code === '42501' ? ': permission denied' : ''})`,
+    );
+}
+
+/** Each skip filter runs on the source relation (a bad expression is named, not its rows). */
+async function checkSkips(db: Knex, e: EntitySpec, at: string): Promise<string[]> {
+  if (!e.source.skip?.length) return [];
+  const q = keysSql(e, null, 1);
+  return db.transaction(async (trx) => trx.raw(q.sql, q.bindings as never), { readOnly: true }).then(
+    () => [],
+    (err: { code?: string }) => [`${at}.source.skip: a filter does not run on ${sourceLabel(e)} (SQLSTATE ${err.code ?? 'unknown'})`],
+  );
+}
+
 async function checkEntity(e: EntitySpec, source: Knex, target: Knex, s3: S3Client): Promise<string[]> {
   const problems: string[] = [];
   const at = `entities.${e.name}`;
-  const src = await columnsOf(source, e.source.schema, e.source.table);
-  if (!src) problems.push(`${at}.source.table: ${e.source.schema}.${e.source.table} does not exist in the source (or the role cannot see it)`);
+  const src = await sourceColumnsOf(source, e);
+  if (typeof src === 'string') problems.push(`${at}.source.${e.source.table !== undefined ? 'table' : 'query'}: ${src}`);
   else {
     for (const col of [e.source.key, ...e.columns.flatMap((c) => c.from)]) {
-      if (!src.has(col)) problems.push(`${at}: source column ${e.source.table}.${col} does not exist`);
+      if (!src.has(col)) problems.push(`${at}: source column ${col} does not exist in ${sourceLabel(e)}`);
     }
+    if (src.has(e.source.key)) problems.push(...(await checkSkips(source, e, at)));
   }
   const tgt = await columnsOf(target, e.target.schema, e.target.table);
   if (!tgt) problems.push(`${at}.target.table: ${e.target.schema}.${e.target.table} does not exist in the target`);
@@ -90,8 +114,9 @@ export function createPrepareActivities(ctx: MigrationContext) {
       await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), loaded.vaultKey()]);
       const entities = [];
       for (const e of input.plan.entities) {
-        const count = await loaded.source(`${e.source.schema}.${e.source.table}`).count<{ n: string }[]>({ n: '*' });
-        entities.push({ name: e.name, sourceRows: Number(count[0]!.n) });
+        const q = countSql(e);
+        const count = await loaded.source.raw(q.sql, q.bindings as never);
+        entities.push({ name: e.name, sourceRows: Number(count.rows[0].n) });
       }
       return { entities };
     },

@@ -1,46 +1,104 @@
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { normalizeValue, rowDigest } from '../../core/digest';
-import { sourceKeysOf } from '../../control/key-map';
-import { businessKeyOf } from '../../core/mapping';
+import { sourceKeysOf, targetKeysOf } from '../../control/key-map';
+import { businessKeyOf, Value } from '../../core/mapping';
 import { isClean, reconcileDigests } from '../../core/reconcile';
+import { storedForm } from '../../core/target-types';
+import { getPath, replaceAtPaths } from '../../core/json-paths';
+import { lookupTokens } from '../../crypto/vault';
 import type { BatchRef, BatchReconcile } from '../../shared/migration';
-import { MigrationContext, withHeartbeat } from './context';
+import { LoadedPlan, MigrationContext, withHeartbeat } from './context';
 import { withoutValues } from './errors';
-import { readManifest } from './staged-objects';
+import { readManifest, readStagedRows } from './staged-objects';
 import { checkStoredFile } from './files';
 import { inLanes } from '../../core/lanes';
+import type { Manifest } from './manifest';
+
+/** A business key's values, from its one-string form (see businessKeyOf). */
+const componentsOf = (bk: string, width: number): string[] => (width === 1 ? [bk] : (JSON.parse(bk) as string[]));
+
+/**
+ * The columns in which rows differ from what was staged, named (never their values): the
+ * staged rows are read again, detokenized where the plan detokenizes, and compared column by
+ * column in the target's types. Only for the few rows a report shows.
+ */
+async function differingColumns(ctx: MigrationContext, loaded: LoadedPlan, entity: string, manifest: Manifest, found: Map<string, unknown[]>): Promise<Map<string, string[]>> {
+  const { spec, mapper } = loaded.entity(entity);
+  const types = await loaded.targetTypes(entity);
+  const staged = await readStagedRows(ctx, loaded, manifest);
+  const wanted = staged.rows.map((values) => ({ values, bk: businessKeyOf(values, mapper.businessKeyIndexes) })).filter((r) => found.has(r.bk));
+  const clearColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii && c.protect === 'detokenize');
+  const clearDocs = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length && c.protect === 'detokenize');
+  const tokens = new Set<string>();
+  for (const { values } of wanted) {
+    for (const { i } of clearColumns) if (typeof values[i] === 'string' && values[i] !== '') tokens.add(values[i] as string);
+    for (const { c, i } of clearDocs) for (const p of c.piiPaths!) if (typeof getPath(values[i], p.path) === 'string') tokens.add(getPath(values[i], p.path) as string);
+  }
+  const clear = await lookupTokens(ctx.deps.control, await loaded.vaultKey(), tokens);
+  const out = new Map<string, string[]>();
+  for (const { values, bk } of wanted) {
+    const expected: Value[] = [...values];
+    for (const { i } of clearColumns) if (typeof expected[i] === 'string' && expected[i] !== '') expected[i] = clear.get(expected[i] as string)!;
+    for (const { c, i } of clearDocs) {
+      if (expected[i] === null || typeof expected[i] !== 'object') continue;
+      expected[i] = structuredClone(expected[i]);
+      replaceAtPaths(expected[i], c.piiPaths!, (token) => clear.get(token) ?? token);
+    }
+    const got = found.get(bk)!;
+    out.set(
+      bk,
+      mapper.columns.filter((_, i) => storedForm(types[i], expected[i]) !== storedForm(types[i], got[i])),
+    );
+  }
+  return out;
+}
 
 export function createReconcileActivities(ctx: MigrationContext) {
   return {
     /**
      * Reads the batch's rows back from the target and compares them with the manifest: count,
-     * and each row's keyed digest (computed on the clear values the target must hold).
+     * and each row's keyed digest (computed on the clear values the target must hold, in the
+     * target's column types). Rows are found by their business key as the target holds it
+     * (references translated through the parents' key maps) and compared with references
+     * mapped back to source keys, as staged.
      */
     async reconcileBatch(req: BatchRef): Promise<BatchReconcile> {
       const loaded = await ctx.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
       const manifest = await readManifest(ctx, loaded, req.migrationId, req.entity, req.batchId);
       const digestKey = await ctx.deps.keys.get('digest');
-      const refused = await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, stage: 'load' });
+      const types = await loaded.targetTypes(req.entity);
+      const ledger = loaded.plan.target.ledgerSchema;
+      // Rows the target refused (or whose parent was not loaded) are in quarantine, not missing.
+      const refused = await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key', 'business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, stage: 'load' });
+      const refusedSources = new Set(refused.map((r) => r.source_key as string));
       const refusedKeys = new Set(refused.map((r) => r.business_key as string));
-      const expected = new Map(manifest.digests.filter(([bk]) => !refusedKeys.has(bk)));
+      const expected = new Map(manifest.digests.filter(([bk, , sourceKey]) => (sourceKey === undefined ? !refusedKeys.has(bk) : !refusedSources.has(sourceKey))).map(([bk, digest]) => [bk, digest] as const));
 
       const table = `${spec.target.schema}.${spec.target.table}`;
       const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
+      const bkWidth = mapper.businessKeyIndexes.length;
+      // Business-key parts that are references: their source keys become the parents' target keys.
+      const bkRefs = mapper.businessKeyIndexes.map((col, part) => ({ part, entity: spec.columns[col]!.reference?.entity })).filter((x) => x.entity !== undefined);
       const found: [string, string][] = [];
+      const foundValues = new Map<string, unknown[]>();
       await withHeartbeat({ phase: 'reconcile', batchId: req.batchId }, async () => {
         const keys = [...expected.keys()];
         for (let i = 0; i < keys.length; i += 5000) {
-          const slice = keys.slice(i, i + 5000);
+          const slice = keys.slice(i, i + 5000).map((k) => componentsOf(k, bkWidth));
+          for (const { part, entity } of bkRefs) {
+            const map = await targetKeysOf(loaded.target, ledger, req.migrationId, entity!, slice.map((k) => k[part]!));
+            for (const k of slice) k[part] = map.get(k[part]!) ?? k[part]!;
+          }
           const q = loaded.target(table).select(mapper.columns);
-          if (spec.target.businessKey.length === 1) q.whereIn(spec.target.businessKey[0]!, slice);
-          else q.whereIn(spec.target.businessKey, slice.map((k) => JSON.parse(k) as string[]));
+          if (bkWidth === 1) q.whereIn(spec.target.businessKey[0]!, slice.map((k) => k[0]!));
+          else q.whereIn(spec.target.businessKey, slice);
           const rows = await q.catch((err) => withoutValues(`reconcile ${req.entity} batch ${req.batchId}`, err));
           // A reference is right when its target key maps back to the source key the row had.
           const back = new Map<number, Map<string, string>>();
           for (const { c, i } of refColumns) {
             const keys = rows.map((r) => r[mapper.columns[i]!]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v)));
-            back.set(i, await sourceKeysOf(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId, c.reference!.entity, keys));
+            back.set(i, await sourceKeysOf(loaded.target, ledger, req.migrationId, c.reference!.entity, keys));
           }
           for (const row of rows) {
             const values = mapper.columns.map((c) => row[c]);
@@ -49,25 +107,34 @@ export function createReconcileActivities(ctx: MigrationContext) {
               const key = String(normalizeValue(values[i]));
               values[i] = back.get(i)!.get(key) ?? `unmapped target key ${key}`;
             }
-            found.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, values)]);
+            const bk = businessKeyOf(values, mapper.businessKeyIndexes);
+            found.push([bk, rowDigest(digestKey, mapper.columns, values, types)]);
+            foundValues.set(bk, values);
           }
         }
       });
       // Each file must be in its target bucket with the bytes it was staged with: checked on what
       // is stored (S3's own SHA-256, or read back and hashed), never on what a writer claimed.
-      const badFiles = new Set<string>();
+      const badFiles = new Map<string, string>();
       await withHeartbeat({ phase: 'reconcile-files', batchId: req.batchId }, () =>
         inLanes(
           manifest.files.filter((x) => expected.has(x.businessKey)),
           4,
           async (f) => {
             const stored = await checkStoredFile(ctx.deps.s3, spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f.sourceKey, f);
-            if (!stored.matches) badFiles.add(f.businessKey);
+            if (!stored.matches) badFiles.set(f.businessKey, f.column);
           },
         ),
       );
       for (const entry of found) if (badFiles.has(entry[0])) entry[1] = `file differs: ${entry[1]}`;
       const r = reconcileDigests(expected, found);
+      // A mismatch names its business key and the columns that differ (never a value).
+      const sampled = r.mismatched.slice(0, 10);
+      const columns = sampled.length ? await differingColumns(ctx, loaded, req.entity, manifest, new Map(sampled.map((bk) => [bk, foundValues.get(bk)!]))) : new Map<string, string[]>();
+      const sampleMismatched = sampled.map((bk) => {
+        const named = [...(columns.get(bk) ?? []), ...(badFiles.has(bk) ? [`file ${badFiles.get(bk)}`] : [])];
+        return `${bk} (${named.length ? `columns: ${named.join(', ')}` : 'digest differs'})`;
+      });
       const result: BatchReconcile = {
         ...req,
         expected: r.expected,
@@ -76,7 +143,7 @@ export function createReconcileActivities(ctx: MigrationContext) {
         mismatched: r.mismatched.length,
         duplicated: r.duplicated.length,
         sampleMissing: r.missing.slice(0, 10),
-        sampleMismatched: r.mismatched.slice(0, 10),
+        sampleMismatched,
         clean: isClean(r),
       };
       await ctx.deps.control(`${CONTROL_SCHEMA}.batches`).where({ batch_id: req.batchId }).update({ reconcile: JSON.stringify(result) });

@@ -7,6 +7,7 @@ import { CONTROL_SCHEMA } from '../../control/schema';
 import { openJson } from '../../crypto/seal-json';
 import { purgeVaultEntries } from '../../crypto/vault';
 import { MigrationContext } from './context';
+import { treeColumnOf } from '../../plan/types';
 
 function heartbeat(details: unknown): void {
   try {
@@ -80,16 +81,49 @@ export function createRollbackActivities(ctx: MigrationContext) {
       const tally = { deleted: 0, restored: 0 };
       const exists = await loaded.target.schema.withSchema(ledger).hasTable('ledger');
       if (!exists) return tally;
+      const blocked = async (err: unknown): Promise<never> => {
+        // What a retry cannot fix (a reference, a trigger, a permission) stops the rollback with one line; the chunk's ledger stays.
+        const safe = safeDbError(err);
+        if (!safe || isTransient(safe)) throw err;
+        throw ApplicationFailure.create({ type: 'RollbackBlocked', nonRetryable: true, message: await blockedRollback(loaded.target, ledger, req.migrationId, req.entity, table, bkColumns, safe) });
+      };
+      const keyOf = (bk: string): string[] => (bkColumns.length === 1 ? [bk] : (JSON.parse(bk) as string[]));
+      const byKeys = (q: Knex.QueryBuilder, keys: string[][]) => (bkColumns.length === 1 ? q.whereIn(bkColumns[0]!, keys.map((k) => k[0]!)) : q.whereIn(bkColumns, keys));
+      const tree = treeColumnOf(spec);
+      if (tree) {
+        // A tree's rows reference each other: chunks of deletes in any order would cut a child from its
+        // parent. First every updated row gets its pre-image back (it pointed at rows that existed
+        // before), then inserted rows let go of their parents, then they are deleted in any order.
+        for (;;) {
+          const done = await loaded.target
+            .transaction(async (trx) => {
+              const entries = await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table, action: 'updated' }).orderBy('business_key').limit(1000).forUpdate();
+              for (const e of entries) {
+                const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${req.migrationId}:${table}:${e.business_key}`, 'pre-image');
+                const where = Object.fromEntries(bkColumns.map((c, i) => [c, keyOf(e.business_key)[i]]));
+                tally.restored += await trx(table).where(where).update(Object.fromEntries(Object.entries(pre).filter(([c]) => !bkColumns.includes(c) && c !== spec.target.key)));
+              }
+              await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).whereIn('business_key', entries.map((e) => e.business_key)).delete();
+              return entries.length === 0;
+            })
+            .catch(blocked);
+          heartbeat(tally);
+          if (done) break;
+        }
+        for (let after = ''; ; ) {
+          const entries = await loaded.target(`${ledger}.ledger`).select('business_key').where({ migration_id: req.migrationId, target_table: table, action: 'inserted' }).where('business_key', '>', after).orderBy('business_key').limit(1000);
+          if (!entries.length) break;
+          await byKeys(loaded.target(table).update({ [tree.name]: null }), entries.map((e) => keyOf(e.business_key))).catch(blocked);
+          after = entries[entries.length - 1]!.business_key;
+          heartbeat(tally);
+        }
+      }
       for (;;) {
         const more = await loaded.target.transaction(async (trx) => {
           const entries = await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).orderBy('business_key').limit(1000).forUpdate();
           if (!entries.length) return false;
-          const keyOf = (bk: string): string[] => (bkColumns.length === 1 ? [bk] : (JSON.parse(bk) as string[]));
           const inserted = entries.filter((e) => e.action === 'inserted').map((e) => keyOf(e.business_key));
-          if (inserted.length) {
-            const q = trx(table).delete();
-            tally.deleted += await (bkColumns.length === 1 ? q.whereIn(bkColumns[0]!, inserted.map((k) => k[0]!)) : q.whereIn(bkColumns, inserted));
-          }
+          if (inserted.length) tally.deleted += await byKeys(trx(table).delete(), inserted);
           for (const e of entries.filter((x) => x.action === 'updated')) {
             const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${req.migrationId}:${table}:${e.business_key}`, 'pre-image');
             const key = keyOf(e.business_key);
@@ -99,12 +133,7 @@ export function createRollbackActivities(ctx: MigrationContext) {
           }
           await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).whereIn('business_key', entries.map((e) => e.business_key)).delete();
           return true;
-        }).catch(async (err) => {
-          // What a retry cannot fix (a reference, a trigger, a permission) stops the rollback with one line; the chunk's ledger stays.
-          const safe = safeDbError(err);
-          if (!safe || isTransient(safe)) throw err;
-          throw ApplicationFailure.create({ type: 'RollbackBlocked', nonRetryable: true, message: await blockedRollback(loaded.target, ledger, req.migrationId, req.entity, table, bkColumns, safe) });
-        });
+        }).catch(blocked);
         heartbeat(tally);
         if (!more) break;
       }

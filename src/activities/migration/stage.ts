@@ -13,6 +13,9 @@ import { businessKeyOf, RowProblem, Value } from '../../core/mapping';
 import { getPath, replaceAtPaths } from '../../core/json-paths';
 import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from './batch-id';
+import { extractSql, skipAlias } from '../../plan/source-sql';
+
+const isEmpty = (v: unknown) => v === null || v === undefined || v === '';
 import { inLanes } from '../../core/lanes';
 import { encryptionContext, fileContext, MigrationContext, stagingKeys, withHeartbeat } from './context';
 import { StagedFile, stageFile } from './files';
@@ -79,22 +82,28 @@ export function createStageActivities(ctx: MigrationContext) {
     async stageBatch(req: StageRequest): Promise<StagedBatch> {
       const loaded = await ctx.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
-      const batchId = batchIdOf(loaded.planHash, req.entity, req.afterKey, req.lastKey);
+      const batchId = batchIdOf(loaded.planHash, req.entity, req.afterKey, req.lastKey, req.level);
       const ref = { migrationId: req.migrationId, entity: req.entity, batchId };
       const [tokenKey, digestKey, vaultKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), loaded.vaultKey()]);
 
-      const sourceRows = await withHeartbeat({ phase: 'extract', batchId }, () =>
+      const extract = extractSql(spec, mapper.sourceColumns, { afterKey: req.afterKey, lastKey: req.lastKey, level: req.level });
+      const extracted: Record<string, unknown>[] = await withHeartbeat({ phase: 'extract', batchId }, () =>
         loaded.source
-          .transaction(
-            async (trx) => {
-              const q = trx(`${spec.source.schema}.${spec.source.table}`).select(mapper.sourceColumns).where(spec.source.key, '<=', req.lastKey).orderBy(spec.source.key);
-              if (req.afterKey !== null) q.where(spec.source.key, '>', req.afterKey);
-              return q;
-            },
-            { isolationLevel: 'repeatable read', readOnly: true },
-          )
+          .transaction(async (trx) => (await trx.raw(extract.sql, extract.bindings as never)).rows, { isolationLevel: 'repeatable read', readOnly: true })
           .catch((err) => withoutValues(`extract ${req.entity} batch ${batchId}`, err)),
       );
+      // Rows a skip filter holds for are counted by the filter's name, never staged.
+      const filters = spec.source.skip ?? [];
+      const skipped: Record<string, number> = {};
+      const sourceRows = filters.length
+        ? extracted.filter((row) => {
+            const hit = filters.findIndex((_, i) => row[skipAlias(i)] === true);
+            if (hit < 0) return true;
+            skipped[filters[hit]!.name] = (skipped[filters[hit]!.name] ?? 0) + 1;
+            return false;
+          })
+        : extracted;
+      const types = await loaded.targetTypes(req.entity).catch((err) => withoutValues(`stage ${req.entity} batch ${batchId} (the target's column types)`, err));
 
       // From the first vault write to the last object: the load fence is held (see load-fence.ts), so a
       // rollback waits for this stage to end and cleans up all it wrote; a stage after it is refused.
@@ -114,7 +123,7 @@ export function createStageActivities(ctx: MigrationContext) {
         const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
         const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
         const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
-        const digests: [string, string][] = [];
+        const digests: [string, string, string?][] = [];
         const quarantined: QuarantineRecord[] = [];
         // First the mapping, and every personal value a token must stand for (dropped ones need none).
         const mappedRows: { sourceKey: string; values: Value[] }[] = [];
@@ -128,13 +137,13 @@ export function createStageActivities(ctx: MigrationContext) {
             continue;
           }
           mappedRows.push({ sourceKey, values: mapped.values });
-          for (const { c, i } of piiColumns) if (c.protect !== 'drop' && mapped.values[i] !== null) personal.push({ kind: c.pii!, value: String(mapped.values[i]) });
+          for (const { c, i } of piiColumns) if (c.protect !== 'drop' && !isEmpty(mapped.values[i])) personal.push({ kind: c.pii!, value: String(mapped.values[i]) });
           for (const { c, i } of jsonPiiColumns) {
             const doc = mapped.values[i];
             if (c.protect === 'drop' || doc === null || typeof doc !== 'object') continue;
             for (const p of c.piiPaths!) {
               const value = getPath(doc, p.path);
-              if (typeof value === 'string') personal.push({ kind: p.kind, value });
+              if (typeof value === 'string' && value !== '') personal.push({ kind: p.kind, value });
             }
           }
         }
@@ -146,7 +155,8 @@ export function createStageActivities(ctx: MigrationContext) {
           const expected: Value[] = [...values];
           for (const { c, i } of piiColumns) {
             const value = values[i];
-            if (value === null) continue;
+            // Empty is not personal: '' stays '' (a token would make it look like a value).
+            if (isEmpty(value)) continue;
             if (c.protect === 'drop') {
               stagedValues[i] = null;
               expected[i] = null;
@@ -159,13 +169,13 @@ export function createStageActivities(ctx: MigrationContext) {
             const doc = values[i];
             if (doc === null || typeof doc !== 'object') continue;
             const stagedDoc = structuredClone(doc);
-            replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => (c.protect === 'drop' ? null : tokenOf(p.kind, value)));
+            replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => (value === '' ? '' : c.protect === 'drop' ? null : tokenOf(p.kind, value)));
             stagedValues[i] = stagedDoc;
             if (c.protect !== 'detokenize') expected[i] = structuredClone(stagedDoc);
           }
           staged.rows.push(stagedValues);
           staged.sourceKeys.push(sourceKey);
-          digests.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected)]);
+          digests.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected, types), sourceKey]);
         }
 
         const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
@@ -211,6 +221,8 @@ export function createStageActivities(ctx: MigrationContext) {
           quarantined: quarantined.length,
           digests,
           files,
+          ...(filters.length ? { skipped } : {}),
+          ...(req.level !== undefined ? { level: req.level } : {}),
         };
         await withHeartbeat({ phase: 'stage', batchId }, async () => {
           const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
@@ -239,7 +251,7 @@ export function createStageActivities(ctx: MigrationContext) {
         });
         await fence?.commit();
         countStaged({ migration: req.migrationId, entity: req.entity }, { extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, bytes: stagedBytes });
-        return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length };
+        return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, ...(filters.length ? { skipped } : {}) };
       } catch (err) {
         await fence?.rollback().catch(() => undefined);
         throw err;

@@ -1,0 +1,147 @@
+import { type EntitySpec, treeColumnOf } from './types';
+
+/**
+ * The SQL that reads an entity's source: a table or the plan's one SELECT, with its named
+ * skip filters as boolean columns, keyset ranges of its key, and for a tree (a column that
+ * references the entity itself) the depth of each row, so parents load before children
+ * whatever the order of their ids. Pure: text and bindings for knex.raw (`??` an identifier,
+ * `?` a value); the plan's own SQL has its `?` escaped so knex leaves them alone.
+ */
+export interface Sql {
+  sql: string;
+  bindings: unknown[];
+}
+
+/** A keyset range: (afterKey, lastKey], within one depth of a tree (`level`; -1: rows no root reaches). */
+export interface SourceRange {
+  afterKey: string | null;
+  lastKey?: string;
+  level?: number;
+}
+
+/** Rows a tree walk never reaches (their parent chain is a cycle): the last level, loaded (and quarantined as orphans) after every other. */
+export const UNREACHED_LEVEL = -1;
+
+const KEY = '__cutover_key';
+const DEPTH = '__cutover_depth';
+const REL = '__cutover_rel';
+const WALK = '__cutover_walk';
+
+/** A column alias for the i-th skip filter's result. */
+export const skipAlias = (i: number) => `__cutover_skip_${i}`;
+
+const escape = (planSql: string) => planSql.replace(/\?/g, '\\?');
+
+function relation(spec: EntitySpec): Sql {
+  if (spec.source.query !== undefined) return { sql: `(${escape(spec.source.query)})`, bindings: [] };
+  return { sql: '??.??', bindings: [spec.source.schema, spec.source.table] };
+}
+
+/** The tree's parent column in the source, when the entity is a tree. */
+export function treeParentColumn(spec: EntitySpec): string | undefined {
+  return treeColumnOf(spec)?.from[0];
+}
+
+/**
+ * `with` clause: the relation, and for a tree the walk from its roots (rows whose parent is
+ * NULL or not in the relation: a parent of 0 meaning none, or a missing one, whose row is then
+ * quarantined as an orphan at load). A child is reached once its parent is, so no cycle is
+ * walked; rows in a cycle are never reached.
+ */
+function withClause(spec: EntitySpec): Sql {
+  const rel = relation(spec);
+  const parent = treeParentColumn(spec);
+  const key = spec.source.key;
+  if (!parent) return { sql: `with ?? as (select * from ${rel.sql})`, bindings: [REL, ...rel.bindings] };
+  return {
+    sql:
+      `with recursive ?? as (select * from ${rel.sql}), ` +
+      `??(??, ??) as (select r.??, 0 from ?? r where r.?? is null or not exists (select 1 from ?? p where p.?? = r.??) ` +
+      `union all select c.??, w.?? + 1 from ?? c join ?? w on c.?? = w.??)`,
+    bindings: [REL, ...rel.bindings, WALK, KEY, DEPTH, key, REL, parent, REL, key, parent, key, DEPTH, REL, WALK, parent, KEY],
+  };
+}
+
+/** `where` conditions of a range: its keys, and its depth for a tree. */
+function rangeConditions(spec: EntitySpec, range: SourceRange, upTo?: string): Sql {
+  const key = spec.source.key;
+  const parts: string[] = [];
+  const bindings: unknown[] = [];
+  if (range.afterKey !== null) {
+    parts.push('s.?? > ?');
+    bindings.push(key, range.afterKey);
+  }
+  if (range.lastKey !== undefined) {
+    parts.push('s.?? <= ?');
+    bindings.push(key, range.lastKey);
+  }
+  if (upTo !== undefined) {
+    parts.push('s.?? <= ?');
+    bindings.push(key, upTo);
+  }
+  if (range.level !== undefined) {
+    if (range.level === UNREACHED_LEVEL) {
+      parts.push('not exists (select 1 from ?? w where w.?? = s.??)');
+      bindings.push(WALK, KEY, key);
+    } else {
+      parts.push('exists (select 1 from ?? w where w.?? = s.?? and w.?? = ?)');
+      bindings.push(WALK, KEY, key, DEPTH, range.level);
+    }
+  }
+  return { sql: parts.length ? `where ${parts.join(' and ')}` : '', bindings };
+}
+
+/** The rows of a range: the mapper's source columns, then one boolean per skip filter, in key order. */
+export function extractSql(spec: EntitySpec, columns: readonly string[], range: SourceRange): Sql {
+  const w = withClause(spec);
+  const where = rangeConditions(spec, range);
+  const skips = (spec.source.skip ?? []).map((f, i) => ({ sql: `coalesce((${escape(f.when)}), false) as ??`, alias: skipAlias(i) }));
+  const select = [...columns.map(() => 's.??'), ...skips.map((s) => s.sql)].join(', ');
+  return {
+    sql: `${w.sql} select ${select} from ?? s ${where.sql} order by s.??`,
+    bindings: [...w.bindings, ...columns, ...skips.map((s) => s.alias), REL, ...where.bindings, spec.source.key],
+  };
+}
+
+/** The next range: at most `limit` rows after `afterKey` (up to `upTo`), as its last key and row count. */
+export function nextRangeSql(spec: EntitySpec, range: SourceRange, limit: number, upTo?: string): Sql {
+  const w = withClause(spec);
+  const where = rangeConditions(spec, { afterKey: range.afterKey, level: range.level }, upTo);
+  return {
+    sql: `${w.sql} select max(page.k)::text as last, count(*)::int as n from (select s.?? as k from ?? s ${where.sql} order by s.?? limit ?) page`,
+    bindings: [...w.bindings, spec.source.key, REL, ...where.bindings, spec.source.key, limit],
+  };
+}
+
+/** The deepest level of a tree, and whether some rows are unreached. */
+export function treeShapeSql(spec: EntitySpec): Sql {
+  const w = withClause(spec);
+  return {
+    sql: `${w.sql} select coalesce((select max(??) from ??), -1)::int as depth, exists (select 1 from ?? s where not exists (select 1 from ?? w where w.?? = s.??)) as unreached`,
+    bindings: [...w.bindings, DEPTH, WALK, REL, WALK, KEY, spec.source.key],
+  };
+}
+
+/** A page of the source's keys after `afterKey`, with whether a skip filter holds for each (`skipped`: the filter's name or null). */
+export function keysSql(spec: EntitySpec, afterKey: string | null, limit: number): Sql {
+  const w = withClause(spec);
+  const where = rangeConditions(spec, { afterKey });
+  const filters = spec.source.skip ?? [];
+  const skipped = filters.length ? `case ${filters.map((f) => `when coalesce((${escape(f.when)}), false) then ?`).join(' ')} end` : 'null::text';
+  return {
+    sql: `${w.sql} select s.??::text as key, ${skipped} as skipped from ?? s ${where.sql} order by s.?? limit ?`,
+    bindings: [...w.bindings, spec.source.key, ...filters.map((f) => f.name), REL, ...where.bindings, spec.source.key, limit],
+  };
+}
+
+/** Rows of the source, all of them (skipped ones too). */
+export function countSql(spec: EntitySpec): Sql {
+  const rel = relation(spec);
+  return { sql: `select count(*)::bigint as n from ${rel.sql} s`, bindings: rel.bindings };
+}
+
+/** No rows, only the relation's columns (their names in the result's fields). */
+export function columnsSql(spec: EntitySpec): Sql {
+  const rel = relation(spec);
+  return { sql: `select * from ${rel.sql} s limit 0`, bindings: rel.bindings };
+}
