@@ -52,10 +52,10 @@ function withClause(spec: EntitySpec): Sql {
   const rel = relation(spec);
   const parent = treeParentColumn(spec);
   const key = spec.source.key;
-  if (!parent) return { sql: `with ?? as (select * from ${rel.sql})`, bindings: [REL, ...rel.bindings] };
+  if (!parent) return { sql: `with ?? as (select * from ${rel.sql} as __cutover_src)`, bindings: [REL, ...rel.bindings] };
   return {
     sql:
-      `with recursive ?? as (select * from ${rel.sql}), ` +
+      `with recursive ?? as (select * from ${rel.sql} as __cutover_src), ` +
       `??(??, ??) as (select r.??, 0 from ?? r where r.?? is null or not exists (select 1 from ?? p where p.?? = r.??) ` +
       `union all select c.??, w.?? + 1 from ?? c join ?? w on c.?? = w.??)`,
     bindings: [REL, ...rel.bindings, WALK, KEY, DEPTH, key, REL, parent, REL, key, parent, key, DEPTH, REL, WALK, parent, KEY],
