@@ -1,0 +1,650 @@
+/**
+ * The plan format, defined once. `PlanFileSchema` is the YAML file as written (snake_case):
+ * every field, its type, its default and its description, plus the rules that span fields.
+ * From it come the validator (`PlanSchema`: parses a file into the normalized `Plan` of
+ * ./types) and the JSON Schema editors use (`planJsonSchemaText`, written to
+ * schema/plan.schema.json by `npm run plan-schema`).
+ *
+ * Every message says what was expected and what the plan has (`expected an SQL identifier,
+ * got "x y"`); ./validate turns zod's issues into dotted paths
+ * (`entities.users.columns.email.pii`). A rule that spans fields reads only fields that
+ * parsed, so one mistake does not cause a cascade of others, and every problem is found in
+ * one run.
+ *
+ * The normalized Plan is hashed (its hash names the migration), so normalization keeps the
+ * shape plans had before a field existed: no `skip` or `query` key when a plan has none, and a
+ * transform of one step stays an object.
+ */
+import { z } from 'zod';
+import { phaseLevels } from './order';
+import { PII_KINDS, PROTECTIONS } from './types';
+import type { CaseArm, ColumnSpec, EntitySpec, PhaseSpec, PiiPath, Plan, Scalar, SourceSpec, Transform } from './types';
+
+// ---------------------------------------------------------------- messages and building blocks
+
+/** A value as a message shows it. */
+export const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
+
+/** The start of a long text (a query), for a message. */
+const brief = (v: unknown): string => (typeof v === 'string' && v.length > 60 ? JSON.stringify(`${v.slice(0, 57)}...`) : show(v));
+
+type RawIssue = z.core.$ZodRawIssue;
+type ErrorParams = { error: (issue: RawIssue) => string };
+
+/** The error of a field: "expected <what>, got <value>". */
+const expected = (what: string, showValue: (v: unknown) => string = show): ErrorParams => ({ error: (iss) => `expected ${what}, got ${showValue(iss.input)}` });
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const ENV = /^[A-Z_][A-Z0-9_]*$/;
+const NAME = /^[a-z][a-z0-9-]{0,39}$/;
+const ENTITY_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+const SKIP_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PREFIX = /^[A-Za-z0-9._/-]+$/;
+const KMS_KEY = /^(alias\/|arn:|[0-9a-f-]{36}$)/;
+const JSON_PATH = /^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/;
+/** One SELECT (or WITH … SELECT), after leading whitespace and `--` comments; no semicolon anywhere. */
+const QUERY = /^\s*(?:--[^\n;]*\n\s*)*(?:[Ss][Ee][Ll][Ee][Cc][Tt]|[Ww][Ii][Tt][Hh])\b[^;]*$/;
+/** An SQL boolean expression: some text, no semicolon. */
+const CONDITION = /^[^;]*[^;\s][^;]*$/;
+/** Text with at least one `{column}` placeholder and no other braces. */
+const TEMPLATE = /^[^{}]*(?:\{[A-Za-z_][A-Za-z0-9_]{0,62}\}[^{}]*)+$/;
+const PLACEHOLDER = /\{([^{}]*)\}/g;
+
+const string = (what: string, pattern?: RegExp) => {
+  const e = expected(what);
+  const s = z.string(e).min(1, e);
+  return pattern ? s.regex(pattern, e) : s;
+};
+const identifier = (what = 'an SQL identifier') => string(what, IDENT);
+const integer = (min: number, max: number) => {
+  const e = expected(`an integer from ${min} to ${max}`);
+  return z.number(e).int(e).min(min, e).max(max, e);
+};
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) => z.enum(values, expected(`one of ${values.join(', ')}`));
+const scalar = (what = 'a scalar') => z.union([z.string(), z.number(), z.boolean(), z.null()], expected(what));
+
+/** A mapping with exactly these fields; an unknown field is named with the fields allowed. */
+function strict<S extends z.core.$ZodLooseShape>(shape: S, what = 'a mapping') {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys' ? `unknown field (expected one of ${allowed})` : `expected ${what}, got ${show(iss.input)}`),
+  });
+}
+
+/** A mapping of names the plan chooses (entities, columns, filters) to values of one schema. */
+function mapOf<V extends z.ZodType>(value: V, o: { key?: RegExp; keyMessage?: string; error?: ErrorParams; nonEmpty?: string } = {}) {
+  return z
+    .record(z.string(), value, o.error ?? expected('a mapping'))
+    .superRefine(
+      (map, ctx) => {
+        const keys = Object.keys(map);
+        if (o.nonEmpty && keys.length === 0) ctx.addIssue({ code: 'custom', message: o.nonEmpty, input: map });
+        if (o.key) for (const k of keys) if (!o.key.test(k)) ctx.addIssue({ code: 'custom', path: [k], message: o.keyMessage ?? `expected a name matching ${o.key}`, input: k });
+      },
+      { when: (payload) => isObject(payload.value) },
+    )
+    .meta({ ...(o.key ? { propertyNames: { pattern: o.key.source } } : {}), ...(o.nonEmpty ? { minProperties: 1 } : {}) });
+}
+
+/** What a rule spanning several fields may ask: did this field parse? and where to report. */
+interface Rule {
+  /** The value at this path (relative to the checked mapping) parsed, or is absent. */
+  ok(...path: PropertyKey[]): boolean;
+  fail(path: PropertyKey[], message: string): void;
+}
+
+/** Issues that leave the value they sit on usable: a rule's finding, an unknown field beside it. */
+const keepsValue = (iss: RawIssue) => iss.code === 'custom' || iss.code === 'unrecognized_keys';
+
+/**
+ * A rule over a mapping's fields. It runs even when some fields have problems (so all problems
+ * are found at once) and must read a field only after `ok` says it parsed: until then it holds
+ * whatever the plan wrote.
+ */
+function withRule<S extends z.ZodType>(schema: S, check: (value: z.output<S>, r: Rule) => void): S {
+  return schema.superRefine(
+    (value, ctx) => {
+      const prior = [...ctx.issues];
+      check(value, {
+        ok: (...path) =>
+          !prior.some((iss) => {
+            const at = iss.path ?? [];
+            const inside = path.every((k, i) => at[i] === k);
+            const above = at.length < path.length && at.every((k, i) => path[i] === k) && !keepsValue(iss);
+            return inside || above;
+          }),
+        fail: (path, message) => ctx.addIssue({ code: 'custom', path, message, input: value }),
+      });
+    },
+    { when: (payload) => isObject(payload.value) },
+  );
+}
+
+// ---------------------------------------------------------------- transforms
+
+/** Steps that take all of the column's `from` values; they can only come first. */
+export const MULTI_INPUT_STEPS = ['combine', 'coalesce', 'template', 'case'] as const;
+
+const noOptions = (description: string) => z.null({ error: (iss) => `takes no options, got ${show(iss.input)}` }).optional().describe(description);
+const epochOptions = strict({ unit: oneOf(['s', 'ms'] as const).default('s').describe('s: seconds since 1970 (default); ms: milliseconds') }).nullable();
+
+const CAST_TYPES = [
+  'text', 'varchar(n)', 'character varying(n)', 'char(n)', 'character(n)', 'smallint', 'integer', 'int', 'bigint',
+  'numeric', 'numeric(n)', 'numeric(n,n)', 'decimal(n,n)', 'boolean', 'date', 'timestamptz', 'timestamp with time zone',
+  'timestamp', 'timestamp without time zone', 'inet', 'uuid', 'json', 'jsonb', 'real', 'double precision',
+];
+/** The cast types as one pattern a JSON Schema can carry: any letter case, any spacing. */
+const CAST = new RegExp(
+  `^\\s*(?:${CAST_TYPES.map((t) =>
+    t.replace(/\(n\)|\(n,n\)|[a-z]| /g, (m) =>
+      m === '(n)' ? '\\s*\\(\\s*[1-9][0-9]{0,3}\\s*\\)' : m === '(n,n)' ? '\\s*\\(\\s*[1-9][0-9]{0,3}\\s*,\\s*[0-9]{1,4}\\s*\\)' : m === ' ' ? '\\s+' : `[${m}${m.toUpperCase()}]`,
+    ),
+  ).join('|')})\\s*$`,
+);
+/** `Numeric( 10, 2 )` -> `numeric(10,2)`, `DOUBLE  PRECISION` -> `double precision`. */
+const normalizeType = (t: string) => t.trim().toLowerCase().replace(/\s+/g, ' ').replace(/\s*([(),])\s*/g, '$1');
+const CAST_MESSAGE =
+  'a PostgreSQL type Cutover can cast to (text, varchar(n), char(n), integer, bigint, smallint, numeric(p,s), boolean, date, timestamptz, timestamp, inet, uuid, json, jsonb, real, double precision)';
+
+const templateMessage = (iss: RawIssue) => {
+  const t = iss.input;
+  if (typeof t !== 'string' || t === '') return `expected text with {column} placeholders, like "src:{mnethostid}:{username}", got ${show(t)}`;
+  for (const [, inner] of t.matchAll(PLACEHOLDER)) if (!IDENT.test(inner!)) return `{${inner}} is not a placeholder: expected {column} with a source column name`;
+  if (/[{}]/.test(t.replace(PLACEHOLDER, ''))) return `expected every { to close a {column} placeholder, got ${show(t)}`;
+  return `expected text with at least one {column} placeholder, like "src:{mnethostid}:{username}", got ${show(t)}`;
+};
+
+/** One value, or a list of them (any of which matches). */
+const valueOrList = () => z.union([scalar(), z.array(scalar()).min(1, expected('a value or a list of values'))], expected('a value or a list of values'));
+const aPart = expected('first, last, rest or a 0-based index');
+
+const anArm = 'an arm needs both `when` and `then`';
+/** A field an arm needs: its absence says so; a wrong value says what was expected. */
+const armField = (what: string): ErrorParams => ({ error: (iss) => (iss.input === undefined ? anArm : `expected ${what}, got ${show(iss.input)}`) });
+const whenArm = strict({
+  when: mapOf(valueOrList(), {
+    key: IDENT,
+    keyMessage: 'expected a source column name (an SQL identifier)',
+    error: armField('a mapping of source columns to values'),
+    nonEmpty: 'expected at least one condition, like { role: admin }',
+  }).describe('source column: value (or a list of values); the arm holds when every column matches'),
+  then: z.union([z.string(), z.number(), z.boolean(), z.null()], armField('a scalar')).describe('the result when the arm holds'),
+});
+const elseArm = strict({ else: scalar().describe('the result when no arm holds (default: NULL)') });
+const caseArms = z
+  .array(z.union([whenArm, elseArm], expected('an arm { when: { column: value }, then: result }, or a last { else: result }')), expected('a list of arms'))
+  .superRefine(
+    (arms, ctx) => {
+      arms.forEach((arm, i) => {
+        if (isObject(arm) && 'else' in arm && i !== arms.length - 1) ctx.addIssue({ code: 'custom', path: [i], message: '`else` must be the last arm', input: arm });
+      });
+      if (!ctx.issues.length && !arms.some((arm) => isObject(arm) && 'when' in arm)) ctx.addIssue({ code: 'custom', message: 'expected at least one { when, then } arm', input: arms });
+    },
+    { when: (payload) => Array.isArray(payload.value) },
+  )
+  .transform((arms): { arms: CaseArm[]; otherwise: Scalar } => {
+    const last = arms[arms.length - 1];
+    return {
+      arms: arms.flatMap((arm) => ('when' in arm ? [{ when: arm.when!, then: arm.then! }] : [])),
+      otherwise: last && 'else' in last ? last.else : null,
+    };
+  });
+
+/** Every step, by name, with its options. The YAML names a step `name` or `{ name: options }`. */
+const stepOptions = {
+  copy: noOptions('the value as it is (the default)'),
+  trim: noOptions('removes leading and trailing whitespace'),
+  lowercase: noOptions('lower-cases text'),
+  uppercase: noOptions('upper-cases text'),
+  split: strict({
+    separator: string('a string').describe('the text between parts, like " "'),
+    part: z
+      .union([z.enum(['first', 'last', 'rest'], aPart), z.number(aPart).int(aPart).min(0, aPart)], aPart)
+      .describe('first, last, rest (all but the first) or a 0-based index'),
+  })
+    .optional()
+    .describe('one part of text split by a separator'),
+  combine: strict({ separator: string('a string').default(' ').describe('the text between values (default " ")') })
+    .nullable()
+    .optional()
+    .describe('the `from` values joined (several source columns; first step only)'),
+  coalesce: noOptions('the first `from` value neither NULL nor empty text (several source columns; first step only)'),
+  template: z
+    .string(expected('text with {column} placeholders'))
+    .regex(TEMPLATE, { error: templateMessage })
+    .optional()
+    .describe('text with {column} placeholders filled from the `from` columns, like "src:{mnethostid}:{username}" (first step only)'),
+  case: caseArms.optional().describe('arms [{ when: { column: value }, then: result }, ..., { else: result }]: the first arm that holds decides (first step only)'),
+  enum: mapOf(scalar(), { nonEmpty: 'expected at least one mapping, like { A: active }' }).optional().describe(
+    'CODE: value; an unmapped code quarantines the row',
+  ),
+  null_if: valueOrList()
+    .transform((v) => (Array.isArray(v) ? v : [v]))
+    .optional()
+    .describe('values standing for "none" (compared as text, like "" or 0) become NULL'),
+  epoch_to_timestamp: epochOptions.optional().describe('seconds (or ms) since 1970 to a timestamp'),
+  epoch_to_date: epochOptions.optional().describe('seconds (or ms) since 1970 to a date (UTC)'),
+  integer: noOptions('text or number to an integer'),
+  boolean: noOptions('Y/N, 1/0, true/false, ... to a boolean'),
+  json: noOptions('a JSON document (pii_paths: personal values inside it)'),
+  cast: z
+    .string(expected(CAST_MESSAGE))
+    .regex(CAST, expected(CAST_MESSAGE))
+    .transform(normalizeType)
+    .optional()
+    .describe('the value as a column of this PostgreSQL type stores it: inet, numeric(10,2), char(2), date, ...'),
+};
+type StepName = keyof typeof stepOptions;
+export const STEP_NAMES = Object.keys(stepOptions) as StepName[];
+
+/** Steps written by name alone; the others need options. */
+const BARE_STEPS = ['copy', 'trim', 'lowercase', 'uppercase', 'combine', 'coalesce', 'epoch_to_timestamp', 'epoch_to_date', 'integer', 'boolean', 'json'] as const;
+const OPTIONS_EXAMPLE: Record<string, string> = {
+  split: '{ split: { separator: " ", part: first } }',
+  template: '{ template: "{a}-{b}" }',
+  case: '{ case: [{ when: { column: value }, then: result }, { else: other }] }',
+  enum: '{ enum: { A: active } }',
+  null_if: '{ null_if: ["", 0] }',
+  cast: '{ cast: inet }',
+};
+const anyStep = 'a transform name or { name: options }, or a list of them';
+
+const bareStep = z
+  .enum(BARE_STEPS, {
+    error: (iss) => {
+      const v = iss.input;
+      if (typeof v !== 'string') return `expected ${anyStep}, got ${show(v)}`;
+      if (OPTIONS_EXAMPLE[v]) return `${v} needs options, like ${OPTIONS_EXAMPLE[v]}`;
+      return `expected one of ${STEP_NAMES.join(', ')}, got ${show(v)}`;
+    },
+  })
+  .describe('a step without options');
+
+const stepWithOptions = z
+  .strictObject(stepOptions, {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys' ? `expected one of ${STEP_NAMES.join(', ')}, got ${iss.keys.map((k) => show(k)).join(', ')}` : `expected ${anyStep}, got ${show(iss.input)}`,
+  })
+  .superRefine(
+    (step, ctx) => {
+      const names = Object.keys(step);
+      const unknown = ctx.issues.some((iss) => iss.code === 'unrecognized_keys');
+      if (names.length > 1) ctx.addIssue({ code: 'custom', message: `expected one step per { name: options }, got ${names.join(', ')} (a list runs several steps in order)`, input: step });
+      else if (names.length === 0 && !unknown) ctx.addIssue({ code: 'custom', message: `expected ${anyStep}, got {}`, input: step });
+    },
+    { when: (payload) => isObject(payload.value) },
+  )
+  .meta({ minProperties: 1, maxProperties: 1 })
+  .describe('{ name: options }: one step');
+
+function toTransform(step: z.output<typeof bareStep> | z.output<typeof stepWithOptions>): Transform {
+  if (typeof step === 'string') {
+    if (step === 'combine') return { kind: 'combine', separator: ' ' };
+    if (step === 'epoch_to_timestamp' || step === 'epoch_to_date') return { kind: step, unit: 's' };
+    return { kind: step };
+  }
+  const s = step;
+  if (s.split) return { kind: 'split', separator: s.split.separator, part: s.split.part };
+  if (s.combine !== undefined) return { kind: 'combine', separator: s.combine?.separator ?? ' ' };
+  if (s.template !== undefined) return { kind: 'template', template: s.template };
+  if (s.case) return { kind: 'case', ...s.case };
+  if (s.enum) return { kind: 'enum', map: s.enum };
+  if (s.null_if) return { kind: 'null_if', values: s.null_if };
+  if (s.epoch_to_timestamp !== undefined) return { kind: 'epoch_to_timestamp', unit: s.epoch_to_timestamp?.unit ?? 's' };
+  if (s.epoch_to_date !== undefined) return { kind: 'epoch_to_date', unit: s.epoch_to_date?.unit ?? 's' };
+  if (s.cast !== undefined) return { kind: 'cast', type: s.cast };
+  // A step without options; none at all only when the mapping had an unknown name (already an error).
+  const name = (Object.keys(s)[0] ?? 'copy') as Exclude<Transform['kind'], 'split' | 'combine' | 'template' | 'case' | 'enum' | 'null_if' | 'epoch_to_timestamp' | 'epoch_to_date' | 'cast'>;
+  return { kind: name };
+}
+
+const step = z.union([bareStep, stepWithOptions], expected(anyStep)).transform(toTransform);
+
+/** A column's steps, and whether the plan wrote a list (for the paths of messages). */
+const transformField = z
+  .union([step, z.array(step, expected(anyStep)).min(1, expected(anyStep))], expected(anyStep))
+  .transform((v) => ({ steps: Array.isArray(v) ? v : [v], listed: Array.isArray(v) }))
+  .prefault('copy')
+  .describe(
+    `how the value changes: a step (${STEP_NAMES.join(', ')}) as a name or { name: options }, or a list of steps applied in order (default copy)`,
+  );
+
+// ---------------------------------------------------------------- columns
+
+const placeholdersOf = (template: string) => [...template.matchAll(PLACEHOLDER)].map((m) => m[1]!);
+
+const columnNames = (what: string) =>
+  z
+    .union([identifier(), z.array(identifier()).min(1, expected(what))], expected(what))
+    .transform((v) => (Array.isArray(v) ? v : [v]));
+
+const column = withRule(
+  strict({
+    from: columnNames('a column name or a list of them').optional().describe('the source column, or a list of them (for combine, coalesce, template or case)'),
+    constant: scalar().optional().describe('a value every row gets, instead of `from`'),
+    transform: transformField,
+    pii: oneOf(PII_KINDS).optional().describe('personal data: the value is tokenized (email, name, phone or text)'),
+    pii_paths: mapOf(oneOf(PII_KINDS), { key: JSON_PATH, keyMessage: 'expected a dotted JSON path like actor.mbox' })
+      .transform((paths) => Object.entries(paths).map(([p, kind]): PiiPath => ({ path: p.split('.'), kind })))
+      .optional()
+      .describe('personal values inside a JSON document (with the json transform): { actor.mbox: email }'),
+    protect: oneOf(PROTECTIONS).optional().describe('what the target gets for personal data: detokenize (the clear value, default), keep_token or drop (NULL)'),
+    reference: z
+      .union([string('an entity name'), strict({ entity: string('an entity name').describe('the referenced entity') })], expected('an entity name'))
+      .transform((r) => (typeof r === 'string' ? { entity: r } : r))
+      .optional()
+      .describe('the value is a source key of this entity (or of its own: a tree), loaded as that row\'s target key'),
+    file: strict({
+      source_bucket: string('an S3 bucket name', BUCKET).describe('the bucket the objects are in'),
+      target_bucket: string('an S3 bucket name', BUCKET).describe('the bucket they are copied to, under the same key'),
+    })
+      .transform((f) => ({ sourceBucket: f.source_bucket, targetBucket: f.target_bucket }))
+      .optional()
+      .describe('the value is an object key: the object is copied, through encrypted staging, to the target bucket'),
+  }),
+  (c, r) => {
+    const hasConstant = 'constant' in c;
+    if ((c.from !== undefined) === hasConstant) r.fail([], 'expected exactly one of `from` (source columns) or `constant`');
+    if (hasConstant && c.pii !== undefined) r.fail(['pii'], 'a constant is not personal data');
+    const steps = r.ok('transform') ? c.transform.steps : undefined;
+    if (c.pii_paths !== undefined) {
+      if (c.pii !== undefined) r.fail(['pii_paths'], 'a column has either `pii` or `pii_paths`, not both');
+      if (steps && !steps.some((s) => s.kind === 'json')) r.fail(['pii_paths'], 'needs the json transform');
+    }
+    if (c.protect !== undefined && r.ok('protect') && c.pii === undefined && c.pii_paths === undefined) r.fail(['protect'], 'only applies to a column marked `pii` or `pii_paths`');
+    if (c.reference !== undefined && (c.pii !== undefined || c.pii_paths !== undefined)) r.fail(['reference'], 'a reference is a key, not personal data');
+    if (c.file !== undefined && (c.pii !== undefined || c.reference !== undefined || steps?.some((s) => s.kind !== 'copy'))) {
+      r.fail(['file'], 'a file column holds the object key as it is (no pii, reference or transform)');
+    }
+    if (!steps || !r.ok('from')) return;
+    const from = c.from ?? [];
+    const at = (i: number): PropertyKey[] => (c.transform.listed ? ['transform', i] : ['transform']);
+    const multi = (s: Transform) => (MULTI_INPUT_STEPS as readonly string[]).includes(s.kind);
+    steps.forEach((s, i) => {
+      if (i > 0 && multi(s)) r.fail(at(i), `${s.kind} takes all of the source columns, so it can only be the first step`);
+    });
+    const first = steps[0]!;
+    const sources = `(from: ${from.join(', ') || 'none'})`;
+    if ((first.kind === 'combine' || first.kind === 'coalesce') && from.length < 2) r.fail(['from'], `${first.kind} needs a list of two or more source columns`);
+    if (!multi(first) && from.length > 1) r.fail(['from'], `several source columns need a multi-input first step (combine, coalesce, template or case), not ${first.kind}`);
+    if (first.kind === 'template') {
+      for (const p of placeholdersOf(first.template)) if (!from.includes(p)) r.fail([...at(0), 'template'], `{${p}} is not one of the source columns ${sources}`);
+    }
+    if (first.kind === 'case') {
+      first.arms.forEach((arm, i) => {
+        for (const col of Object.keys(arm.when)) if (!from.includes(col)) r.fail([...at(0), 'case', i, 'when', col], `${col} is not one of the source columns ${sources}`);
+      });
+    }
+  },
+)
+  .meta({ oneOf: [{ required: ['from'] }, { required: ['constant'] }] })
+  .describe('a target column: where its value comes from (`from` or `constant`) and what happens to it');
+type ColumnFile = z.output<typeof column>;
+
+// ---------------------------------------------------------------- entities
+
+const source = withRule(
+  strict({
+    schema: identifier().default('public').describe('the source schema (default public)'),
+    table: identifier().optional().describe('the source table (or give `query`)'),
+    query: z
+      .string(expected('one SELECT (or WITH … SELECT) without a semicolon'))
+      .regex(QUERY, expected('one SELECT (or WITH … SELECT) without a semicolon', brief))
+      .optional()
+      .describe('instead of `table`: one read-only SELECT (or WITH … SELECT), no semicolon; its result has the `key` column'),
+    key: identifier().describe('the unique column batches walk in key order (with a query: a column of its result)'),
+    skip: mapOf(
+      string('an SQL boolean expression without a semicolon', CONDITION).describe('an SQL boolean over the source columns: rows where it is true are skipped'),
+      { key: SKIP_NAME, keyMessage: 'expected a filter name: a lower-case SQL identifier' },
+    )
+      .transform((skip) => Object.entries(skip).map(([name, when]) => ({ name, when })))
+      .optional()
+      .describe('rows not to migrate, by filter name: { name: SQL condition }; each is counted by name'),
+  }),
+  (s, r) => {
+    if ((s.table === undefined) === (s.query === undefined)) r.fail([], 'expected exactly one of `table` or `query`');
+  },
+)
+  .meta({ oneOf: [{ required: ['table'] }, { required: ['query'] }] })
+  .describe('where the rows come from: a table or one SELECT, read in keyset batches of `key`');
+
+const target = strict({
+  schema: identifier().default('public').describe('the target schema (default public)'),
+  table: identifier().describe('the target table'),
+  business_key: columnNames('a column name or a list of them').describe('the mapped column(s) rows are upserted by: needs a unique index; not personal data'),
+  key: identifier().optional().describe("the target's own key column, which references to this entity receive"),
+}).describe('where the rows go');
+
+const entity = withRule(
+  strict({
+    source,
+    target,
+    columns: mapOf(column, { key: IDENT, keyMessage: 'expected the target column name to be an SQL identifier', nonEmpty: 'expected at least one column mapping' }).describe(
+      'target column: rule',
+    ),
+    batch_size: integer(1, 100_000).optional().describe("rows per keyset batch for this entity (overrides settings.batch_size)"),
+  }),
+  (e, r) => {
+    if (!isObject(e.target) || !r.ok('target', 'business_key') || !isObject(e.columns)) return;
+    for (const key of e.target.business_key) {
+      if (!Object.hasOwn(e.columns, key)) r.fail(['target', 'business_key'], `${key} is not one of the mapped columns`);
+      else if (r.ok('columns', key, 'pii') && e.columns[key]?.pii) {
+        r.fail(['columns', key, 'pii'], 'a business key cannot be personal data: it appears in ledgers and reports (use a surrogate key)');
+      }
+    }
+  },
+)
+  .describe('one kind of row: its source, target and columns');
+type EntityFile = z.output<typeof entity>;
+
+// ---------------------------------------------------------------- the plan
+
+const phase = strict({
+  name: string('a phase name of lower-case letters, digits and -', NAME).describe('the phase name (approve <id> <phase> names it)'),
+  entities: z.array(string('an entity name'), expected('a list of entity names')).min(1, expected('a list of entity names')).describe('the entities of this phase'),
+  gate: z
+    .union([z.boolean(), strict({ distinct_approver: z.boolean(expected('true or false')).optional().describe('refuse an approval from whoever started the migration') })], expected('true, false or { distinct_approver: true }'))
+    .optional()
+    .describe('wait for `cutover approve` after this phase'),
+}).describe('a group of entities loaded (and reconciled) before the next phase');
+
+const kmsKey = (what: string) => string('a KMS alias, key id or ARN', KMS_KEY).optional().describe(what);
+
+export const PlanFileSchema = withRule(
+  strict({
+    version: z.literal(1, expected('1')).describe('the plan format version: 1'),
+    name: string('a plan name of lower-case letters, digits and - (max 40)', NAME).describe('the plan name: with the plan hash, the migration id'),
+    source: strict({
+      url_env: string('an environment variable name', ENV).default('CUTOVER_SOURCE_URL').describe('the environment variable with the source URL (a read-only role)'),
+    })
+      .prefault({})
+      .describe('the source database'),
+    target: strict({
+      url_env: string('an environment variable name', ENV).default('CUTOVER_TARGET_URL').describe('the environment variable with the target URL'),
+      ledger_schema: identifier().default('cutover').describe('the target schema of the ledger of every row the migration writes'),
+    })
+      .prefault({})
+      .describe('the target database'),
+    staging: strict({
+      bucket: string('an S3 bucket name', BUCKET).optional().describe('the staging bucket (default: from the environment)'),
+      prefix: string('an S3 key prefix', PREFIX).default('migrations').describe('the key prefix of staged batches (default migrations)'),
+      sse_kms_key_id: string('a string').optional().describe("the bucket's SSE-KMS key (default: from the environment)"),
+    })
+      .prefault({})
+      .describe('the S3 staging area batches pass through, encrypted'),
+    keys: strict({
+      staging: kmsKey('the KMS key staged objects are encrypted under (default alias/cutover-staging)'),
+      vault: kmsKey("the KMS key the token vault must be under (default: the worker's)"),
+    })
+      .prefault({})
+      .describe('KMS keys'),
+    settings: strict({
+      batch_size: integer(1, 100_000).default(1000).describe('rows per keyset batch (default 1000)'),
+      parallelism: integer(1, 64).default(2).describe('batches in flight (default 2)'),
+      throttle_rows_per_second: integer(0, 10_000_000).default(0).describe('rows per second across the migration; 0 = unthrottled (default)'),
+      abort: strict({
+        max_quarantine_ratio: z
+          .number(expected('a ratio from 0 to 1 (0.02 is 2 %)'))
+          .min(0, expected('a ratio from 0 to 1 (0.02 is 2 %)'))
+          .max(1, expected('a ratio from 0 to 1 (0.02 is 2 %)'))
+          .default(0.02)
+          .describe('abort past this share of quarantined rows (default 0.02: 2 %)'),
+      })
+        .prefault({})
+        .describe('when the migration stops by itself'),
+    })
+      .prefault({})
+      .describe('how fast and in what batches'),
+    entities: mapOf(entity, { key: ENTITY_NAME, keyMessage: 'expected an entity name of lower-case letters, digits, - and _', nonEmpty: 'expected at least one entity' }).describe(
+      'the entities, by name, in load order',
+    ),
+    phases: z
+      .array(phase, expected('a list of phases'))
+      .min(1, expected('a list of phases'))
+      .optional()
+      .describe('entities grouped in phases, run in order (default: one phase `all`)'),
+  }),
+  (p, r) => {
+    const entityNames = isObject(p.entities) ? Object.keys(p.entities) : undefined;
+    // Phase membership, from the phases whose entity list parsed.
+    const membership: string[][] = [];
+    let complete = true;
+    if (Array.isArray(p.phases) && p.phases.length > 0) {
+      const seen = new Map<string, string>();
+      const phaseNames = new Set<string>();
+      p.phases.forEach((ph, i) => {
+        if (!isObject(ph)) {
+          complete = false;
+          return;
+        }
+        const name = typeof ph.name === 'string' ? ph.name : String(i);
+        if (r.ok('phases', i, 'name') && phaseNames.has(name)) r.fail(['phases', i, 'name'], `there is already a phase ${name}`);
+        phaseNames.add(name);
+        if (!r.ok('phases', i, 'entities')) {
+          complete = false;
+          return;
+        }
+        membership[i] = ph.entities;
+        for (const e of entityNames ? ph.entities : []) {
+          if (!entityNames!.includes(e)) r.fail(['phases', i, 'entities'], `${e} is not an entity of this plan`);
+          else if (seen.has(e)) r.fail(['phases', i, 'entities'], `${e} is already in phase ${seen.get(e)}`);
+          else seen.set(e, name);
+        }
+      });
+      if (entityNames && complete) for (const e of entityNames) if (!seen.has(e)) r.fail(['phases'], `entity ${e} is in no phase`);
+    } else if (p.phases !== undefined) {
+      complete = false;
+    }
+    if (!entityNames) return;
+    const phaseOf = (name: string) => (p.phases === undefined ? 0 : membership.findIndex((list) => list?.includes(name)));
+    // References point at an entity with a target key that loads no later than the referencing one.
+    for (const [name, e] of Object.entries(p.entities)) {
+      if (!isObject(e) || !isObject(e.columns)) continue;
+      for (const [col, c] of Object.entries(e.columns)) {
+        if (!isObject(c) || c.reference === undefined || !r.ok('entities', name, 'columns', col, 'reference')) continue;
+        const at = ['entities', name, 'columns', col, 'reference'];
+        const parent = c.reference.entity;
+        if (!entityNames.includes(parent)) r.fail(at, `${parent} is not an entity of this plan`);
+        else if (!r.ok('entities', parent, 'target', 'key')) continue;
+        else if (!p.entities[parent]?.target.key) r.fail(at, `${parent} has no target.key, so it cannot be referenced`);
+        else if (complete && phaseOf(parent) > phaseOf(name)) r.fail(at, `${parent} loads in a later phase than ${name}`);
+      }
+    }
+  },
+)
+  .meta({
+    title: 'Cutover migration plan',
+    description: 'A migration, described without secrets (connections are named by environment variable) or personal data. See README.md, "Migrating: the plan".',
+  });
+export type PlanFile = z.output<typeof PlanFileSchema>;
+
+// ---------------------------------------------------------------- normalization
+
+function toColumn(name: string, c: ColumnFile): ColumnSpec {
+  const steps = c.transform.steps;
+  const protect = c.protect ?? 'detokenize';
+  return {
+    name,
+    from: c.from ?? [],
+    ...('constant' in c ? { constant: c.constant as Scalar } : {}),
+    transform: steps.length === 1 ? steps[0]! : steps,
+    ...(c.pii ? { pii: c.pii, protect } : {}),
+    ...(c.pii_paths?.length ? { piiPaths: c.pii_paths, protect } : {}),
+    ...(c.reference ? { reference: c.reference } : {}),
+    ...(c.file ? { file: c.file } : {}),
+  };
+}
+
+function toEntity(name: string, e: EntityFile): EntitySpec {
+  const s = e.source;
+  const source: SourceSpec = {
+    schema: s.schema,
+    ...(s.table !== undefined ? { table: s.table } : { query: s.query! }),
+    key: s.key,
+    ...(s.skip?.length ? { skip: s.skip } : {}),
+  };
+  const t = e.target;
+  return {
+    name,
+    source,
+    target: { schema: t.schema, table: t.table, businessKey: t.business_key, ...(t.key ? { key: t.key } : {}) },
+    columns: Object.entries(e.columns).map(([col, c]) => toColumn(col, c)),
+    ...(e.batch_size ? { batchSize: e.batch_size } : {}),
+  };
+}
+
+/** The normalized Plan of a parsed file: camelCase, defaults filled, the shape ./types documents. */
+function toPlan(f: PlanFile): Plan {
+  const entities = Object.entries(f.entities).map(([name, e]) => toEntity(name, e));
+  const phases: PhaseSpec[] = f.phases
+    ? f.phases.map((p) => {
+        const gate = p.gate === true ? { distinctApprover: false } : isObject(p.gate) ? { distinctApprover: p.gate.distinct_approver === true } : undefined;
+        return { name: p.name, entities: p.entities, ...(gate ? { gate } : {}) };
+      })
+    : [{ name: 'all', entities: entities.map((e) => e.name) }];
+  return {
+    version: 1,
+    name: f.name,
+    source: { urlEnv: f.source.url_env },
+    target: { urlEnv: f.target.url_env, ledgerSchema: f.target.ledger_schema },
+    staging: { bucket: f.staging.bucket, prefix: f.staging.prefix.replace(/\/+$/, ''), sseKmsKeyId: f.staging.sse_kms_key_id },
+    keys: { staging: f.keys.staging, vault: f.keys.vault },
+    settings: {
+      batchSize: f.settings.batch_size,
+      parallelism: f.settings.parallelism,
+      throttleRowsPerSecond: f.settings.throttle_rows_per_second,
+      abort: { maxQuarantineRatio: f.settings.abort.max_quarantine_ratio },
+    },
+    entities,
+    phases,
+  };
+}
+
+/** A parsed YAML plan to the normalized Plan; every problem is an issue. */
+export const PlanSchema = PlanFileSchema.transform(toPlan).superRefine(
+  (plan, ctx) => {
+    for (const p of plan.phases) {
+      try {
+        phaseLevels(plan, p.name);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['phases', p.name], message: (err as Error).message.replace(/^phase [^:]+: /, ''), input: p });
+      }
+    }
+  },
+  { when: (payload) => payload.issues.length === 0 },
+);
+
+// ---------------------------------------------------------------- JSON Schema
+
+/** The JSON Schema of the plan file, for editors (schema/plan.schema.json). */
+export function planJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PlanFileSchema, { target: 'draft-07', io: 'input', unrepresentable: 'throw' }) as Record<string, unknown>;
+}
+
+/** schema/plan.schema.json as `npm run plan-schema` writes it. */
+export function planJsonSchemaText(): string {
+  return `${JSON.stringify(planJsonSchema(), null, 2)}\n`;
+}
