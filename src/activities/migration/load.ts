@@ -51,8 +51,14 @@ export function createLoadActivities(ctx: MigrationContext) {
       const clearDocs = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length && c.protect === 'detokenize');
       const tokens = new Set<string>();
       for (const row of staged.rows) {
-        for (const { i } of clearColumns) if (typeof row[i] === 'string') tokens.add(row[i] as string);
-        for (const { c, i } of clearDocs) for (const p of c.piiPaths!) if (typeof getPath(row[i], p.path) === 'string') tokens.add(getPath(row[i], p.path) as string);
+        // '' was never tokenized (empty is not personal): it stays ''.
+        for (const { i } of clearColumns) if (typeof row[i] === 'string' && row[i] !== '') tokens.add(row[i] as string);
+        for (const { c, i } of clearDocs) {
+          for (const p of c.piiPaths!) {
+            const v = getPath(row[i], p.path);
+            if (typeof v === 'string' && v !== '') tokens.add(v);
+          }
+        }
       }
       const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => lookupTokens(ctx.deps.control, vaultKey, tokens));
       const ledger = loaded.plan.target.ledgerSchema;
