@@ -1,14 +1,20 @@
 import { userInfo } from 'node:os';
-import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, WorkflowExecutionDescription, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
+import type { Knex } from 'knex';
+import { appendAudit } from './audit/store';
+import { withControl } from './clients/control';
 import { connectClient } from './clients/temporal';
 import { CutoverConfig, workflowUrl } from './config';
+import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
+import { migrationView, MigrationView } from './migration-view';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
-import type { Controls, MigrationReport } from './shared/migration';
-import { approveUpdate, pauseUpdate, resumeUpdate, rollbackSignal, TuneRequest, tuneUpdate } from './shared/queries';
+import type { Controls, MigrationReport, TableChecksum } from './shared/migration';
+import { approveUpdate, pauseUpdate, progressQuery, resumeUpdate, rollbackSignal, TuneRequest, tuneUpdate } from './shared/queries';
 import type { Approval } from './shared/migration';
 import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
-import { migrate } from './workflows';
+import { migrate, rollbackCompleted } from './workflows';
 
 export interface StartedMigration {
   migrationId: string;
@@ -49,6 +55,10 @@ export class RefusedError extends Error {
   }
 }
 
+function endedMessage(workflowId: string, execution: string): string {
+  return `migration ${workflowId.replace(/^cutover-/, '')} has ended (${execution.toLowerCase().replace(/_/g, ' ')}) and takes no more requests; \`cutover status\` shows how it ended`;
+}
+
 /** Runs `fn` with a client; closes the connection; turns "not found" and refused updates into clear errors. */
 export async function withClient<T>(config: CutoverConfig, workflowId: string | undefined, fn: (client: Client) => Promise<T>): Promise<T> {
   const { client, connection } = await connectClient(config);
@@ -61,7 +71,7 @@ export async function withClient<T>(config: CutoverConfig, workflowId: string | 
         .getHandle(workflowId)
         .describe()
         .then((d) => d.status.name, () => undefined);
-      if (ended && ended !== 'RUNNING') throw new RefusedError(`migration ${workflowId.replace(/^cutover-/, '')} has ended (${ended.toLowerCase().replace(/_/g, ' ')}) and takes no more requests; \`cutover status\` shows how it ended`);
+      if (ended && ended !== 'RUNNING') throw new RefusedError(endedMessage(workflowId, ended));
       throw new MigrationNotFoundError(workflowId, config.temporal.namespace);
     }
     if (err instanceof WorkflowUpdateFailedError) throw new RefusedError((err.cause as Error | undefined)?.message ?? err.message);
@@ -105,6 +115,12 @@ export async function startMigration(config: CutoverConfig, plan: Plan, options:
   const workflowId = workflowIdOf(migrationId);
   const { client, connection } = await connectClient(config);
   try {
+    // A rollback after completion of this migration is undoing it: a new run would load beside it.
+    const undoing = await client.workflow
+      .getHandle(rollbackWorkflowIdOf(workflowId))
+      .describe()
+      .then((d) => d.status.name, () => undefined);
+    if (undoing === 'RUNNING') throw new RefusedError(`a rollback of migration ${migrationId} after completion is running (${rollbackWorkflowIdOf(workflowId)}): start it again once that has ended`);
     let handle;
     try {
       const startedBy = options.startedBy ?? defaultOperator();
@@ -138,7 +154,7 @@ export function decideGate(config: CutoverConfig, workflowId: string, phase: str
   return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(approveUpdate, { args: [{ phase, approver, decision }] }));
 }
 
-/** Asks a running migration to stop and undo everything it did. */
+/** Asks a running migration to stop and undo everything it did (see `rollbackMigration` for a completed one). */
 export function requestRollback(config: CutoverConfig, workflowId: string, requestedBy: string, reason?: string): Promise<void> {
   return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).signal(rollbackSignal, { requestedBy, reason }));
 }
@@ -163,5 +179,304 @@ export function cancelMigration(config: CutoverConfig, workflowId: string): Prom
     const handle = client.workflow.getHandle(workflowId);
     await handle.describe(); // a clear "not found" before anything else
     await handle.cancel();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// After completion: the rollback window, a rollback of a completed migration, waiting for a run.
+
+/** The workflow that rolls back a completed migration: `<migration workflow id>/rollback`. */
+export function rollbackWorkflowIdOf(workflowId: string): string {
+  return `${workflowId}/rollback`;
+}
+
+/** Whether a completed migration can still be rolled back: open until an operator closes it. */
+export interface RollbackWindow {
+  state: 'open' | 'closed';
+  closedBy?: string;
+  /** ISO time. */
+  closedAt?: string;
+  reason?: string;
+}
+
+/** A completed migration's state after completion: its rollback window and a rollback after completion, if one was started. */
+export interface AfterCompletion {
+  /** The run of the migration workflow that completed (the window is this run's). */
+  migrationRunId: string;
+  /** Unset when the control database could not be read (then `note` says why). */
+  window?: RollbackWindow;
+  /** The rollback after completion of this run, when one was started: its workflow and its report (live or final). */
+  rollback?: { workflowId: string; url: string; execution: string; report?: MigrationReport };
+  note?: string;
+}
+
+const QUERY_DEADLINE_MS = 5000;
+const migrationIdFromWorkflow = (workflowId: string) => workflowId.replace(/^cutover-/, '');
+
+async function lockWindow(trx: Knex.Transaction, migrationId: string): Promise<void> {
+  await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`cutover.rollback-window:${migrationId}`]);
+}
+
+/** The window of a migration's completed run (the caller has ensured the control schema). */
+async function readWindow(control: Knex, migrationId: string, runId: string): Promise<RollbackWindow> {
+  const row = await control(`${CONTROL_SCHEMA}.rollback_windows`).where({ migration_id: migrationId, run_id: runId }).first();
+  if (!row) return { state: 'open' };
+  return { state: 'closed', closedBy: row.closed_by, closedAt: new Date(row.closed_at).toISOString(), reason: row.reason ?? undefined };
+}
+
+function closedMessage(migrationId: string, w: RollbackWindow): string {
+  return `the rollback window of migration ${migrationId} was closed by ${w.closedBy} at ${w.closedAt}${w.reason ? ` (${w.reason})` : ''}: it can no longer be rolled back`;
+}
+
+/** What a finished rollback after completion found, in a few words. */
+function rollbackVerdict(report: MigrationReport | undefined): string {
+  const rb = report?.rollback;
+  if (!rb) return report?.status ?? 'unknown';
+  if (report.status === 'rollback-blocked') return 'blocked';
+  if (rb.restored) return 'target restored';
+  return rb.before.length ? `TARGET CHECKSUMS DIFFER: ${(rb.differs ?? []).join(', ')}` : 'target not verified';
+}
+
+/**
+ * The rollback after completion of the migration's completed run `d`, if one was started: one
+ * started before the migration completed belongs to an earlier run of the same plan and is not it.
+ */
+async function rollbackOf(client: Client, config: CutoverConfig, workflowId: string, d: WorkflowExecutionDescription): Promise<AfterCompletion['rollback']> {
+  const id = rollbackWorkflowIdOf(workflowId);
+  const handle = client.workflow.getHandle(id);
+  const rb = await handle.describe().catch((err) => {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  });
+  if (!rb || (d.closeTime && rb.startTime < d.closeTime)) return undefined;
+  const out: NonNullable<AfterCompletion['rollback']> = { workflowId: id, url: workflowUrl(config, id), execution: rb.status.name };
+  if (rb.status.name === 'RUNNING') out.report = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => undefined);
+  else if (rb.status.name === 'COMPLETED') out.report = (await handle.result()) as MigrationReport;
+  if (out.report?.rollback?.migrationRunId && out.report.rollback.migrationRunId !== d.runId) return undefined;
+  return out;
+}
+
+/**
+ * The target checksums a migration's prepare took (the first `checksumTargets` activity of the
+ * first run of its chain), read from its history: for a run that completed before its report
+ * carried them. Undefined when the history does not have them.
+ */
+export async function checksumsFromHistory(
+  client: Pick<Client, 'workflow'>,
+  workflowId: string,
+  firstRunId: string,
+): Promise<TableChecksum[] | undefined> {
+  const history = await client.workflow.getHandle(workflowId, firstRunId).fetchHistory();
+  const events = history.events ?? [];
+  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'checksumTargets');
+  if (!scheduled?.eventId) return undefined;
+  const done = events.find((e) => e.activityTaskCompletedEventAttributes && String(e.activityTaskCompletedEventAttributes.scheduledEventId) === String(scheduled.eventId));
+  const payloads = done?.activityTaskCompletedEventAttributes?.result?.payloads;
+  if (!payloads?.length) return undefined;
+  const checksums = await decodeFromPayloadsAtIndex<TableChecksum[]>(client.workflow.options.loadedDataConverter, 0, payloads);
+  return Array.isArray(checksums) ? checksums : undefined;
+}
+
+/**
+ * A completed migration's rollback window and its rollback after completion (undefined for a
+ * migration that has not completed). The window needs the control database; without it, `note`
+ * says so and the rest is still given.
+ */
+export async function afterCompletionOf(client: Client, config: CutoverConfig, workflowId: string): Promise<AfterCompletion | undefined> {
+  const d = await client.workflow.getHandle(workflowId).describe();
+  if (d.status.name !== 'COMPLETED') return undefined;
+  const out: AfterCompletion = { migrationRunId: d.runId, rollback: await rollbackOf(client, config, workflowId, d) };
+  if (!config.databases.controlUrl) out.note = 'rollback window unknown: no control database (set CUTOVER_CONTROL_URL)';
+  else {
+    try {
+      out.window = await withControl(
+        config,
+        async (control) => {
+          await ensureControlSchema(control);
+          return readWindow(control, migrationIdFromWorkflow(workflowId), d.runId);
+        },
+        'cutover-status',
+      );
+    } catch (err) {
+      out.note = `rollback window unknown: ${((err as Error).message ?? String(err)).split('\n')[0]}`;
+    }
+  }
+  return out;
+}
+
+/**
+ * The view of a completed migration with what happened after completion: a rollback after
+ * completion's report (live or final) takes the place of the migration's, so its status says
+ * rolling-back, rollback-blocked or rolled-back.
+ */
+export function withAfterCompletion<V extends MigrationView>(view: V, after: AfterCompletion | undefined): V & { afterCompletion?: AfterCompletion } {
+  if (!after) return view;
+  const { report, ...rollback } = after.rollback ?? {};
+  const merged: V & { afterCompletion?: AfterCompletion } = { ...view, afterCompletion: { ...after, rollback: after.rollback ? (rollback as NonNullable<AfterCompletion['rollback']>) : undefined } };
+  if (report) {
+    merged.report = report;
+    merged.status = report.status;
+    merged.phase = undefined;
+  }
+  return merged;
+}
+
+export type RollbackOutcome =
+  /** A running migration was asked to roll back (its own workflow does it). */
+  | { kind: 'requested'; workflowId: string }
+  /** A completed migration: its rollback after completion, started now, resumed or already running. */
+  | {
+      kind: 'after-completion';
+      workflowId: string;
+      url: string;
+      action: 'started' | 'resumed' | 'attached';
+      /** Temporal's status of the rollback workflow when this returned (RUNNING unless waited for to the end). */
+      execution: string;
+      report?: MigrationReport;
+    };
+
+/**
+ * Rolls a migration back. A running one is signalled (it rolls back itself). A completed one is
+ * undone by a workflow of its own, `<workflow id>/rollback` on the same task queue, from the
+ * ledger the target keeps — unless an operator closed its rollback window (refused), or it was
+ * rolled back already (refused). A rollback after completion that is blocked is told to carry on.
+ * With `wait`, returns once the rollback after completion has ended or is blocked.
+ */
+export async function rollbackMigration(
+  config: CutoverConfig,
+  workflowId: string,
+  requestedBy: string,
+  reason?: string,
+  options: { wait?: boolean; pollMs?: number; onStarted?: (o: { workflowId: string; url: string; action: string }) => void; onNote?: (note: string) => void } = {},
+): Promise<RollbackOutcome> {
+  return withClient(config, workflowId, async (client) => {
+    const handle = client.workflow.getHandle(workflowId);
+    const d = await handle.describe();
+    if (d.status.name === 'RUNNING') {
+      await handle.signal(rollbackSignal, { requestedBy, reason });
+      return { kind: 'requested', workflowId };
+    }
+    if (d.status.name !== 'COMPLETED') throw new RefusedError(endedMessage(workflowId, d.status.name));
+    const migrationId = migrationIdFromWorkflow(workflowId);
+    const id = rollbackWorkflowIdOf(workflowId);
+    const rb = client.workflow.getHandle(id);
+    const report = (await handle.result()) as MigrationReport;
+    // A run that completed before reports carried the checksums from before: its history has them.
+    const firstRunId = d.raw.workflowExecutionInfo?.firstRunId;
+    if (!report.checksumsBefore && firstRunId) report.checksumsBefore = await checksumsFromHistory(client, workflowId, firstRunId).catch(() => undefined);
+    const action = await withControl(
+      config,
+      async (control) => {
+        await ensureControlSchema(control);
+        const registered = await control(`${CONTROL_SCHEMA}.migrations`).where({ migration_id: migrationId }).first();
+        if (!registered) throw new RefusedError(`migration ${migrationId} is not registered in the control database: there is no plan to undo it by`);
+        // One decision at a time per migration: a rollback and a close cannot both win.
+        return control.transaction(async (trx) => {
+          await lockWindow(trx, migrationId);
+          const window = await readWindow(trx, migrationId, d.runId);
+          if (window.state === 'closed') throw new RefusedError(closedMessage(migrationId, window));
+          const existing = await rollbackOf(client, config, workflowId, d);
+          if (existing?.execution === 'RUNNING') {
+            if (existing.report?.status !== 'rollback-blocked') return 'attached' as const;
+            await rb.signal(rollbackSignal, { requestedBy, reason });
+            return 'resumed' as const;
+          }
+          if (existing?.execution === 'COMPLETED') {
+            throw new RefusedError(`migration ${migrationId} was already rolled back after completion (${rollbackVerdict(existing.report)}); \`cutover status ${migrationId}\` shows it`);
+          }
+          await client.workflow.start(rollbackCompleted, {
+            workflowId: id,
+            taskQueue: d.taskQueue,
+            args: [{ migrationId, plan: registered.plan as Plan, migrationRunId: d.runId, report, requestedBy, reason }],
+            typedSearchAttributes: [
+              ...(report.plan ? [{ key: CUTOVER_PLAN, value: report.plan }] : []),
+              { key: CUTOVER_STATUS, value: 'rolling-back' },
+            ],
+            staticSummary: `Rollback of completed migration ${migrationId}, requested by ${requestedBy}`,
+            staticDetails: `Undoes migration \`${migrationId}\` (run \`${d.runId}\`) from the target's ledger, children before parents, and compares the target's checksums with those taken before it.`,
+          });
+          return 'started' as const;
+        });
+      },
+      'cutover-rollback',
+    );
+    const url = workflowUrl(config, id);
+    options.onStarted?.({ workflowId: id, url, action });
+    if (!options.wait) return { kind: 'after-completion', workflowId: id, url, action, execution: 'RUNNING' };
+    const pollMs = options.pollMs ?? 1000;
+    const begun = Date.now();
+    let noted = false;
+    // A resumed rollback shows `rollback-blocked` until the workflow takes the signal: not the answer.
+    let waitingForResume = action === 'resumed';
+    for (;;) {
+      const state = await rb.describe();
+      if (state.status.name !== 'RUNNING') {
+        const final = state.status.name === 'COMPLETED' ? ((await rb.result()) as MigrationReport) : undefined;
+        return { kind: 'after-completion', workflowId: id, url, action, execution: state.status.name, report: final };
+      }
+      const live = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => rb.query(progressQuery)).catch(() => undefined);
+      if (live?.status === 'rollback-blocked' && !(waitingForResume && Date.now() - begun < 30_000)) return { kind: 'after-completion', workflowId: id, url, action, execution: 'RUNNING', report: live };
+      if (live && live.status !== 'rollback-blocked') waitingForResume = false;
+      if (!live && !noted && Date.now() - begun > 15_000) {
+        noted = true;
+        options.onNote?.(`no answer from ${id} yet: is a worker running on task queue ${d.taskQueue}?`);
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  });
+}
+
+/**
+ * Closes a completed migration's rollback window: recorded in the control database and, in the
+ * same transaction, in the audit chain. Later rollbacks are refused, naming who closed it and when.
+ */
+export async function closeRollbackWindow(config: CutoverConfig, workflowId: string, by: string, reason?: string): Promise<RollbackWindow & { migrationId: string }> {
+  return withClient(config, workflowId, async (client) => {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    const migrationId = migrationIdFromWorkflow(workflowId);
+    if (d.status.name === 'RUNNING') throw new RefusedError(`migration ${migrationId} is still running: its rollback window opens when it completes`);
+    if (d.status.name !== 'COMPLETED') throw new RefusedError(`migration ${migrationId} has ended (${d.status.name.toLowerCase().replace(/_/g, ' ')}): only a completed migration has a rollback window`);
+    return withControl(
+      config,
+      async (control, keys) => {
+        await ensureControlSchema(control);
+        const key = await keys().get('audit');
+        return control.transaction(async (trx) => {
+          await lockWindow(trx, migrationId);
+          const window = await readWindow(trx, migrationId, d.runId);
+          if (window.state === 'closed') throw new RefusedError(`the rollback window of migration ${migrationId} was already closed by ${window.closedBy} at ${window.closedAt}`);
+          const rollback = await rollbackOf(client, config, workflowId, d);
+          if (rollback?.execution === 'RUNNING') throw new RefusedError(`a rollback of migration ${migrationId} after completion is under way (${rollback.report?.status ?? 'running'}): its window cannot be closed now`);
+          if (rollback?.execution === 'COMPLETED') throw new RefusedError(`migration ${migrationId} was rolled back after completion: it has no rollback window to close`);
+          const [row] = await trx(`${CONTROL_SCHEMA}.rollback_windows`).insert({ migration_id: migrationId, run_id: d.runId, closed_by: by, reason: reason ?? null }).returning(['closed_by', 'closed_at', 'reason']);
+          await appendAudit(trx, key, { migrationId, actor: by, action: 'rollback-window-closed', eventKey: `${migrationId}/rollback-window-closed/${d.runId}`, details: { reason: reason ?? null } });
+          return { migrationId, state: 'closed' as const, closedBy: row.closed_by as string, closedAt: new Date(row.closed_at).toISOString(), reason: row.reason ?? undefined };
+        });
+      },
+      'cutover-close',
+    );
+  });
+}
+
+/**
+ * Waits for a migration to end, calling `onProgress` with its live report every `intervalMs`
+ * (when a worker answers); returns the final view (report, failure).
+ */
+export async function waitForMigration(config: CutoverConfig, workflowId: string, onProgress: (report: MigrationReport) => void, intervalMs = 3000): Promise<MigrationView> {
+  return withClient(config, workflowId, async (client) => {
+    const handle = client.workflow.getHandle(workflowId);
+    let ended = false;
+    const result = handle.result().then(
+      () => void (ended = true),
+      () => void (ended = true),
+    );
+    while (!ended) {
+      const live = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => undefined);
+      if (live && !ended) onProgress(live);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([result, new Promise((r) => (timer = setTimeout(r, intervalMs)))]);
+      clearTimeout(timer);
+    }
+    return migrationView(client, config, workflowId);
   });
 }

@@ -12,10 +12,10 @@ import { demoCommand } from './commands/demo';
 import { doctorCommand } from './commands/doctor';
 import { planCommand } from './commands/plan';
 import { startCommand } from './commands/start';
-import { approveCommand, rollbackCommand } from './commands/gate';
+import { approveCommand } from './commands/gate';
 import { statusCommand } from './commands/status';
 import { listCommand } from './commands/list';
-import { cancelCommand, pauseCommand, resumeCommand, tuneCommand } from './commands/controls';
+import { cancelCommand, closeCommand, pauseCommand, resumeCommand, rollbackCommand, tuneCommand } from './commands/controls';
 import { reportCommand } from './commands/report';
 import { quarantineCommand } from './commands/quarantine';
 import { stackCommand } from './commands/stack';
@@ -31,6 +31,7 @@ const COMMANDS: Command[] = [
   tuneCommand,
   approveCommand,
   rollbackCommand,
+  closeCommand,
   cancelCommand,
   reportCommand,
   quarantineCommand,

@@ -1,5 +1,29 @@
+import type { AfterCompletion } from '../migration-client';
 import type { MigrationView } from '../migration-view';
+import { rollbackVerdict } from '../report/headline';
+import type { EntityProgress } from '../shared/migration';
 import { loadedRows, thousands } from '../shared/progress';
+
+/** What `cutover status` shows: the migration and, once it completed, its life after completion. */
+export type StatusView = MigrationView & { afterCompletion?: AfterCompletion };
+
+/** Reconcile samples of an entity as text (business keys, perhaps with the columns that differ: "42 (columns: email, status)"). */
+export function sampleLine(e: EntityProgress): string | undefined {
+  const r = e.reconcile;
+  const parts = [r.sampleMissing.length ? `missing e.g. ${r.sampleMissing.join('; ')}` : '', r.sampleMismatched.length ? `mismatched e.g. ${r.sampleMismatched.join('; ')}` : ''].filter(Boolean);
+  return parts.length ? `${e.entity}: ${parts.join(' | ')}` : undefined;
+}
+
+/** The rollback window of a completed migration, in one line (or none when not known or not applicable). */
+export function windowLine(view: StatusView): string | undefined {
+  const after = view.afterCompletion;
+  if (!after) return undefined;
+  if (after.rollback) return `rollback after completion: ${view.status} — workflow ${after.rollback.workflowId} (Web UI: ${after.rollback.url})`;
+  const w = after.window;
+  if (!w) return undefined;
+  if (w.state === 'closed') return `rollback window: closed by ${w.closedBy} at ${w.closedAt}${w.reason ? ` (${w.reason})` : ''} — \`cutover rollback\` refuses it`;
+  return `rollback window: open — \`cutover rollback ${view.migrationId}\` undoes it from the target's ledger; \`cutover close ${view.migrationId}\` closes the window`;
+}
 
 /** One observation of a migration, for rates: when, and rows processed per entity. */
 export interface Sample {
@@ -39,7 +63,7 @@ export function duration(seconds: number): string {
 }
 
 /** The status screen: header, one progress bar per entity with rows/s and ETA, phase results, notes. */
-export function renderStatus(view: MigrationView, samples: readonly Sample[] = [], width = 30): string {
+export function renderStatus(view: StatusView, samples: readonly Sample[] = [], width = 30): string {
   const r = view.report;
   const plan = view.plan ?? r?.plan;
   const phase = view.phase ?? r?.phase;
@@ -69,9 +93,17 @@ export function renderStatus(view: MigrationView, samples: readonly Sample[] = [
     }
     for (const p of r.phases) lines.push(`  phase ${p.phase}: ${p.clean ? 'reconciled clean' : 'RECONCILE DIFFERENCES'}`);
     for (const a of r.approvals) lines.push(`  phase ${a.phase}: ${a.decision === 'approve' ? 'approved' : 'rejected'} by ${a.approver} at ${a.decidedAt}`);
+    for (const e of r.entities) {
+      const line = sampleLine(e);
+      if (line) lines.push(`  reconcile samples: ${line}`);
+    }
     if (r.rollback?.blocked) lines.push(`  rollback BLOCKED: ${r.rollback.blocked}`);
-    else if (r.rollback) lines.push(`  rollback: ${r.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'} — ${r.rollback.reason}`);
+    else if (r.rollback && r.status === 'rolling-back') lines.push(`  rollback: under way — ${r.rollback.reason}`);
+    else if (r.rollback) lines.push(`  rollback: ${r.rollback.restored ? 'target restored (checksums match)' : rollbackVerdict(r.rollback)} — ${r.rollback.reason}`);
   }
+  const window = windowLine(view);
+  if (window) lines.push(`  ${window}`);
+  if (view.afterCompletion?.note) lines.push(`  note: ${view.afterCompletion.note}`);
   for (const a of view.retrying ?? []) {
     const where = a.workflowId === view.workflowId ? 'the migration' : a.workflowId.slice(view.workflowId.length + 1);
     lines.push(`  retrying: ${a.activity} in ${where}, attempt ${a.attempt}${a.lastFailure ? ` — ${a.lastFailure}` : ''}`);

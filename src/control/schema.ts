@@ -80,6 +80,16 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         payload bytea not null,
         created_at timestamptz not null default now(),
         primary key (migration_id, entity, source_key)
+      );
+      -- A completed migration can be rolled back until an operator closes its window (a row here,
+      -- per completed run of the migration workflow); cutover rollback then refuses.
+      create table if not exists ${CONTROL_SCHEMA}.rollback_windows (
+        migration_id text not null,
+        run_id text not null,
+        closed_by text not null,
+        closed_at timestamptz not null default now(),
+        reason text,
+        primary key (migration_id, run_id)
       );`);
   });
   ready.add(db);

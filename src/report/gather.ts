@@ -5,7 +5,7 @@ import { withControl } from '../clients/control';
 import { ConfigError, CutoverConfig } from '../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
 import { migrationView, MigrationView } from '../migration-view';
-import { withClient } from '../migration-client';
+import { AfterCompletion, afterCompletionOf, withAfterCompletion, withClient } from '../migration-client';
 import type { ReportData } from './report-data';
 
 /** What an audit event means on the report's timeline (details are counts and names, never data). */
@@ -27,9 +27,15 @@ export function timingLabel(e: AuditRow): string | undefined {
     case 'cancel-requested':
       return `cancel requested by ${e.actor}`;
     case 'rollback-started':
-      return `rollback started (${e.actor})`;
+      return d.afterCompletion ? `rollback after completion started (${e.actor})` : `rollback started (${e.actor})`;
+    case 'rollback-blocked':
+      return `rollback blocked at ${d.step}`;
+    case 'rollback-resumed':
+      return `rollback resumed by ${e.actor}`;
     case 'rolled-back':
-      return `rolled back, target ${d.restored ? 'restored' : 'NOT restored'}`;
+      return `rolled back${d.afterCompletion ? ' after completion' : ''}, target ${d.restored ? 'restored' : 'NOT restored'}`;
+    case 'rollback-window-closed':
+      return `rollback window closed by ${e.actor}`;
     case 'completed':
       return 'completed';
     default:
@@ -71,9 +77,13 @@ async function quarantineCounts(control: Knex, migrationId: string): Promise<Rep
  * Everything `cutover report` shows: the workflow's report (live or final), quarantine reasons,
  * throughput and milestones from the audit chain, and the chain's verified head.
  */
-export async function gatherReport(config: CutoverConfig, workflowId: string): Promise<{ data: ReportData; view: MigrationView }> {
+export async function gatherReport(config: CutoverConfig, workflowId: string): Promise<{ data: ReportData; view: MigrationView & { afterCompletion?: AfterCompletion } }> {
   if (!config.databases.controlUrl) throw new ConfigError('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
-  const view = await withClient(config, workflowId, (client) => migrationView(client, config, workflowId));
+  const view = await withClient(config, workflowId, async (client): Promise<MigrationView & { afterCompletion?: AfterCompletion }> => {
+    const v = await migrationView(client, config, workflowId);
+    // A completed migration: its rollback window, and a rollback after completion's report in place of its own.
+    return v.execution === 'COMPLETED' ? withAfterCompletion(v, await afterCompletionOf(client, config, workflowId)) : v;
+  });
   if (!view.report) throw new Error(`migration ${view.migrationId} has no report: ${view.note ?? view.failure ?? view.status}`);
   const report = view.report;
   return withControl(
@@ -92,6 +102,8 @@ export async function gatherReport(config: CutoverConfig, workflowId: string): P
           throughput: audit.throughput,
           timings: audit.timings,
           audit: verified.head ? { head: verified.head, events: events.length, verified: verified.ok } : undefined,
+          rollbackWindow: view.afterCompletion && !view.afterCompletion.rollback ? view.afterCompletion.window : undefined,
+          rollbackWorkflow: view.afterCompletion?.rollback ? { workflowId: view.afterCompletion.rollback.workflowId, url: view.afterCompletion.rollback.url, status: view.afterCompletion.rollback.execution } : undefined,
         },
       };
     },

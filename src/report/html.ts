@@ -1,6 +1,7 @@
 import type { EntityProgress, MigrationReport, RollbackRecord } from '../shared/migration';
 import { throughputSvg } from './chart';
 import { escapeHtml as esc, formatDuration, formatInt, formatOffset, formatRate, formatTimestamp, parseTime } from './format';
+import { differingTables, headline, rollbackVerdict } from './headline';
 import type { ReportData } from './report-data';
 import { throughputSeries, type ThroughputSeries } from './throughput';
 
@@ -34,7 +35,16 @@ function hasDifferences(r: MigrationReport): boolean {
   return r.entities.some((e) => e.reconcile.missing + e.reconcile.mismatched + e.reconcile.duplicated > 0) || r.phases.some((p) => !p.clean);
 }
 
+/**
+ * The outcome beside the status: for a rolled-back, blocked or failed run what happened to the
+ * target (never "clean"), otherwise whether it reconciled.
+ */
 function cleanBadge(r: MigrationReport): string {
+  const rb = r.rollback;
+  if (r.status === 'rolled-back') return rb?.restored ? badge('target restored', 'ok') : badge(rb && rb.before.length === 0 ? 'target not verified' : 'target checksums differ', 'bad');
+  if (r.status === 'rollback-blocked') return badge('rollback blocked', 'bad');
+  if (r.status === 'rolling-back') return badge('rolling back', 'warn');
+  if (r.status === 'failed') return badge('failed', 'bad');
   if (r.clean) return badge('clean', 'ok');
   if (!hasDifferences(r) && ['running', 'paused', 'awaiting-approval'].includes(r.status)) return badge('not yet reconciled', 'neutral');
   return badge('differences', 'bad');
@@ -75,6 +85,19 @@ function header(data: ReportData, clock: Clock): string {
   if (w.closeTime) meta.splice(4, 0, ['Closed', esc(formatTimestamp(w.closeTime))]);
   if (r.plan) meta.unshift(['Plan', esc(r.plan)]);
   if (r.phase) meta.push(['Current phase', esc(r.phase)]);
+  if (data.rollbackWindow) {
+    const rw = data.rollbackWindow;
+    meta.push([
+      'Rollback window',
+      rw.state === 'closed'
+        ? `${badge('closed', 'neutral')} by ${esc(rw.closedBy ?? '?')}${rw.closedAt ? ` at ${esc(formatTimestamp(rw.closedAt))}` : ''}${rw.reason ? ` (${esc(rw.reason)})` : ''}`
+        : `${badge('open', 'warn')} <code>cutover rollback ${esc(r.migrationId)}</code> can still undo it`,
+    ]);
+  }
+  if (data.rollbackWorkflow) {
+    const link2 = link(data.rollbackWorkflow.url, 'Open in Temporal Web UI ↗');
+    meta.push(['Rollback after completion', `<code>${esc(data.rollbackWorkflow.workflowId)}</code> ${badge(data.rollbackWorkflow.status, 'neutral')}${link2 ? `<br>${link2}` : ''}`]);
+  }
   if (r.controls) {
     const c = r.controls;
     const throttle = c.throttleRowsPerSecond ? `${formatInt(c.throttleRowsPerSecond)} rows/s` : 'none';
@@ -83,6 +106,7 @@ function header(data: ReportData, clock: Clock): string {
   return `<header>
 <div class="eyebrow">Cutover migration report</div>
 <h1>${esc(r.migrationId)} ${badge(r.status, statusTone[r.status] ?? 'neutral')} ${cleanBadge(r)}</h1>
+<p class="headline" data-testid="headline">${esc(headline(r))}</p>
 <dl class="meta">${meta.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join('')}</dl>
 </header>`;
 }
@@ -161,6 +185,28 @@ ${rows.join('\n')}
 </table></div></section>`;
 }
 
+/** Reconcile samples (business keys, perhaps with the columns that differ: "42 (columns: email)"), as text. */
+function samples(r: MigrationReport): string {
+  const rows: [string, string, string][] = [];
+  for (const e of r.entities) {
+    for (const k of e.reconcile.sampleMissing) rows.push([e.entity, 'batch: missing', k]);
+    for (const k of e.reconcile.sampleMismatched) rows.push([e.entity, 'batch: mismatched', k]);
+  }
+  for (const p of r.phases) {
+    for (const e of p.entities) {
+      for (const k of e.sampleMissing) rows.push([e.entity, `phase ${p.phase}: missing`, k]);
+      for (const k of e.sampleExtra) rows.push([e.entity, `phase ${p.phase}: extra`, k]);
+    }
+  }
+  if (rows.length === 0) return '';
+  return `<section><h2>Reconcile samples</h2><p class="hint">Business keys of rows that differ (up to 10 of each kind per entity).</p><div class="scroll"><table data-testid="samples">
+<thead><tr><th>Entity</th><th>Kind</th><th>Business key</th></tr></thead>
+<tbody>
+${rows.map(([entity, kind, key]) => `<tr><td>${esc(entity)}</td><td>${esc(kind)}</td><td><code>${esc(key)}</code></td></tr>`).join('\n')}
+</tbody>
+</table></div></section>`;
+}
+
 function quarantine(data: ReportData): string {
   const q = data.quarantine;
   if (q.length === 0) return '<section><h2>Quarantine</h2><p class="empty">No rows quarantined.</p></section>';
@@ -215,8 +261,12 @@ function rollback(rb: RollbackRecord | undefined): string {
       .join(' · ');
     return `<tr><td>${esc(s.step)}</td><td>${result || '—'}</td></tr>`;
   });
-  return `<section class="rollback" data-testid="rollback"><h2>Rollback ${badge(rb.blocked ? 'blocked' : rb.restored ? 'target restored' : 'checksums differ', rb.restored ? 'ok' : 'bad')}</h2>${rb.blocked ? `<p class="blocked">${esc(rb.blocked)}</p>` : ''}
-<dl class="meta"><div class="wide"><dt>Reason</dt><dd>${esc(rb.reason)}</dd></div>${rb.requestedBy ? `<div><dt>Requested by</dt><dd>${esc(rb.requestedBy)}</dd></div>` : ''}<div><dt>Restored</dt><dd>${rb.restored ? 'yes' : 'no'}</dd></div></dl>
+  const state = rb.blocked ? 'blocked' : rb.restored ? 'target restored' : rb.before.length === 0 && rb.after.length > 0 ? 'not verified' : 'checksums differ';
+  const differs = rb.blocked || rb.restored ? [] : differingTables(rb);
+  return `<section class="rollback" data-testid="rollback"><h2>Rollback${rb.afterCompletion ? ' after completion' : ''} ${badge(state, rb.restored ? 'ok' : 'bad')}</h2>${rb.blocked ? `<p class="blocked">${esc(rb.blocked)}</p>` : ''}
+<dl class="meta"><div class="wide"><dt>Reason</dt><dd>${esc(rb.reason)}</dd></div>${rb.requestedBy ? `<div><dt>Requested by</dt><dd>${esc(rb.requestedBy)}</dd></div>` : ''}<div><dt>Restored</dt><dd>${rb.restored ? 'yes' : 'no'}</dd></div>${
+    !rb.blocked && !rb.restored ? `<div class="wide"><dt>Verdict</dt><dd>${esc(rollbackVerdict(rb))}</dd></div>` : ''
+  }${differs.length ? `<div class="wide"><dt>Tables that differ from before</dt><dd>${differs.map((t) => `<code>${esc(t)}</code>`).join(' ')}</dd></div>` : ''}</dl>
 <h3>Steps</h3>
 <table><thead><tr><th>Step</th><th>Result</th></tr></thead><tbody>
 ${steps.join('\n')}
@@ -296,6 +346,7 @@ td.time{white-space:nowrap}
 .pair section{margin:0}
 .pair+section,.pair+footer{margin-top:18px}
 .rollback{border-color:#fca5a5}
+.headline{margin:-4px 0 12px;font-size:15px;font-weight:600;color:#374151}
 footer{color:var(--muted);font-size:12px;text-align:center}
 @media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}.pair{grid-template-columns:1fr}}
 @media print{body{background:#fff}section,.card{break-inside:avoid}}
@@ -319,7 +370,7 @@ export function renderReportHtml(data: ReportData): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>Migration ${esc(r.migrationId)} — ${esc(r.status)}</title>
+<title>Migration ${esc(r.migrationId)} — ${esc(headline(r))}</title>
 <style>${css}</style>
 </head>
 <body>
@@ -329,6 +380,7 @@ ${summary(data, clock, series)}
 ${chart(data, series)}
 ${entities(r)}
 ${phases(r)}
+${samples(r)}
 ${quarantine(data)}
 <div class="pair">${pair.join('\n')}</div>
 ${rollback(r.rollback)}

@@ -16,4 +16,8 @@ export interface ReportData {
   /** Milestones, e.g. started, phase people done, gate approved, completed. */
   timings: { label: string; at: string }[];
   audit?: { head: { seq: number; hash: string }; events: number; verified?: boolean };
+  /** A completed migration's rollback window: open, or closed by whom and when (unset: not completed, or not known). */
+  rollbackWindow?: { state: 'open' | 'closed'; closedBy?: string; closedAt?: string; reason?: string };
+  /** The workflow of a rollback after completion, when one was started (its report is `report`). */
+  rollbackWorkflow?: { workflowId: string; url?: string; status: string };
 }

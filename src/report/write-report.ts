@@ -1,12 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MigrationReport } from '../shared/migration';
+import { headline, rollbackVerdict } from './headline';
 import { renderReportHtml } from './html';
 import type { ReportData } from './report-data';
 
 /** A readable summary of a migration report: counts, reconcile results, approvals, rollback. */
-export function reportMarkdown(r: MigrationReport): string {
-  const lines = [`# Migration ${r.migrationId}`, '', `Status: **${r.status}**${r.clean ? ', every batch and phase reconciled clean' : ''}. Started by ${r.startedBy}. Plan hash \`${r.planHash}\`.`, ''];
+export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'rollbackWindow'> = {}): string {
+  // Only a completed run can have "reconciled clean": any other says what happened (rolled back: to the target).
+  const outcome = r.status === 'completed' && r.clean ? ', every batch and phase reconciled clean' : ` — ${headline(r)}`;
+  const lines = [`# Migration ${r.migrationId}`, '', `Status: **${r.status}**${outcome}. Started by ${r.startedBy}. Plan hash \`${r.planHash}\`.`, ''];
   lines.push('| entity | source rows | extracted | inserted | updated | unchanged | quarantined | reconcile found/expected | missing | mismatched |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const e of r.entities) {
     lines.push(`| ${e.entity} | ${e.sourceRows} | ${e.extracted} | ${e.inserted} | ${e.updated} | ${e.unchanged} | ${e.quarantined} | ${e.reconcile.found}/${e.reconcile.expected} | ${e.reconcile.missing} | ${e.reconcile.mismatched} |`);
@@ -15,9 +18,25 @@ export function reportMarkdown(r: MigrationReport): string {
     lines.push('', `## Phase ${p.phase}: ${p.clean ? 'clean' : 'DIFFERENCES'}`, '', '| entity | missing | extra | dangling references | checksum |', '|---|---:|---:|---:|---|');
     for (const e of p.entities) lines.push(`| ${e.entity} | ${e.missing} | ${e.extra} | ${e.references.map((x) => `${x.column}: ${x.dangling}`).join(', ') || '-'} | ${e.checksum.rows} rows, md5 ${e.checksum.md5} |`);
   }
+  const samples = [
+    ...r.entities.flatMap((e) => [...e.reconcile.sampleMissing.map((k) => `- ${e.entity}, batch, missing: ${k}`), ...e.reconcile.sampleMismatched.map((k) => `- ${e.entity}, batch, mismatched: ${k}`)]),
+    ...r.phases.flatMap((p) => p.entities.flatMap((e) => [...e.sampleMissing.map((k) => `- ${e.entity}, phase ${p.phase}, missing: ${k}`), ...e.sampleExtra.map((k) => `- ${e.entity}, phase ${p.phase}, extra: ${k}`)])),
+  ];
+  if (samples.length) lines.push('', '## Reconcile samples', '', ...samples);
   if (r.approvals.length) lines.push('', '## Approvals', '', ...r.approvals.map((a) => `- phase ${a.phase}: ${a.decision} by ${a.approver} at ${a.decidedAt}`));
+  const rw = extra.rollbackWindow;
+  if (rw) {
+    lines.push(
+      '',
+      rw.state === 'closed'
+        ? `Rollback window: closed by ${rw.closedBy} at ${rw.closedAt}${rw.reason ? ` (${rw.reason})` : ''}; \`cutover rollback\` refuses it.`
+        : `Rollback window: open; \`cutover rollback ${r.migrationId}\` can still undo it.`,
+    );
+  }
   if (r.rollback) {
-    lines.push('', `## Rollback: ${r.rollback.blocked ? 'BLOCKED' : r.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'}`, '', `Reason: ${r.rollback.reason}`, ...(r.rollback.blocked ? ['', `Blocked: ${r.rollback.blocked}`] : []), '', ...r.rollback.steps.map((s) => `- ${s.step}: ${JSON.stringify(s.result)}`));
+    const rb = r.rollback;
+    const title = rb.blocked ? 'BLOCKED' : rb.restored ? 'target restored (checksums match)' : rollbackVerdict(rb);
+    lines.push('', `## Rollback${rb.afterCompletion ? ' after completion' : ''}: ${title}`, '', `Reason: ${rb.reason}`, ...(rb.blocked ? ['', `Blocked: ${rb.blocked}`] : []), '', ...rb.steps.map((s) => `- ${s.step}: ${JSON.stringify(s.result)}`));
   }
   return `${lines.join('\n')}\n`;
 }
@@ -29,6 +48,6 @@ export function writeReportFiles(dir: string, data: ReportData): { json: string;
   const paths = { json: `${base}.json`, html: `${base}.html`, markdown: `${base}.md` };
   writeFileSync(paths.json, `${JSON.stringify(data, null, 2)}\n`);
   writeFileSync(paths.html, renderReportHtml(data));
-  writeFileSync(paths.markdown, reportMarkdown(data.report));
+  writeFileSync(paths.markdown, reportMarkdown(data.report, data));
   return paths;
 }

@@ -311,6 +311,8 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       }
     }
     report.phase = undefined;
+    // For a rollback after completion (a result, not a command: replays as before).
+    report.checksumsBefore = state.checksumsBefore;
     await audit('completed', 'cutover', { rowsLoaded: rowsLoaded(report), clean: report.clean });
     setStatus('completed');
     await condition(allHandlersFinished);

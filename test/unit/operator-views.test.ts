@@ -1,10 +1,17 @@
 import type { AuditRow } from '../../src/audit/chain';
-import { renderStatus, ratesOf, bar, duration, sampleOf } from '../../src/cli/status-view';
+import { renderStatus, ratesOf, bar, duration, sampleOf, StatusView } from '../../src/cli/status-view';
+import { gateLine, summarize } from '../../src/cli/commands/start';
+import { headline } from '../../src/report/headline';
+import { differingTables, unloadOrder } from '../../src/workflows/rollback';
+import { loadPlanFile } from '../../src/plan/load';
+import { defaultFailureConverter, defaultPayloadConverter } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import { checksumsFromHistory } from '../../src/migration-client';
 import { inLanes } from '../../src/core/lanes';
 import type { MigrationView } from '../../src/migration-view';
 import { fromAudit, latestRun } from '../../src/report/gather';
 import { cutoverStatus } from '../../src/migration-view';
-import { emptyProgress, MigrationReport } from '../../src/shared/migration';
+import { emptyProgress, MigrationReport, RollbackRecord } from '../../src/shared/migration';
 import { percentDone, progressMarkdown, rowsLoaded, thousands } from '../../src/shared/progress';
 import { validateTune } from '../../src/workflows/tune';
 
@@ -164,9 +171,163 @@ describe('report data from the audit trail', () => {
     expect(timings.map((t) => t.label)).toEqual(['started by alice', 'paused by bob', 'gate of people approved by carol', 'rolled back, target restored']);
   });
 
+  it('labels what happens after completion: a rollback after completion, a closed window', () => {
+    const { timings } = fromAudit([
+      row(1, 'completed', {}),
+      row(2, 'rollback-window-closed', { reason: null }, 'dave'),
+      row(3, 'rollback-started', { reason: 'r', afterCompletion: true }, 'erin'),
+      row(4, 'rollback-blocked', { step: 'unload users', afterCompletion: true }, 'cutover'),
+      row(5, 'rollback-resumed', { step: 'unload users', afterCompletion: true }, 'frank'),
+      row(6, 'rolled-back', { restored: false, steps: 4, afterCompletion: true }, 'erin'),
+    ]);
+    expect(timings.map((t) => t.label)).toEqual([
+      'completed',
+      'rollback window closed by dave',
+      'rollback after completion started (erin)',
+      'rollback blocked at unload users',
+      'rollback resumed by frank',
+      'rolled back after completion, target NOT restored',
+    ]);
+  });
+
   it('reports the latest run only: the same plan is the same migration id', () => {
     const events = [row(1, 'started', {}), row(2, 'batch-loaded', { inserted: 5 }), row(3, 'completed', {}), row(4, 'started', {}), row(5, 'batch-loaded', { unchanged: 5 })];
     expect(latestRun(events).map((e) => e.seq)).toEqual([4, 5]);
     expect(latestRun(events.slice(1, 3)).map((e) => e.seq)).toEqual([2, 3]);
+  });
+});
+
+describe('the outcome line (start --wait, status, report)', () => {
+  const rollback = (over: Partial<RollbackRecord> = {}): RollbackRecord => ({
+    reason: 'rollback requested by alice at the gate of people: drill',
+    requestedBy: 'alice',
+    steps: [{ step: 'unload users', result: { deleted: 7_000, restored: 500 } }],
+    before: [{ table: 'public.people', rows: 65, md5: 'a' }],
+    after: [{ table: 'public.people', rows: 65, md5: 'a' }],
+    restored: true,
+    ...over,
+  });
+  // Every batch and phase reconciled clean before the rollback: `clean` is still true.
+  const rolledBack = (over: Partial<RollbackRecord> = {}) => report({ status: 'rolled-back', phase: undefined, clean: true, rollback: rollback(over) });
+
+  it('says "reconciled clean" for a completed clean run only', () => {
+    expect(summarize(report({ status: 'completed', phase: undefined })).split('\n')[0]).toBe('migration lms-0123456789ab: completed, every batch reconciled clean');
+    expect(headline(report({ status: 'completed', clean: false }))).toBe('completed, RECONCILE DIFFERENCES');
+    for (const r of [rolledBack(), rolledBack({ restored: false, after: [] }), report({ status: 'failed' }), report({ status: 'running' }), report({ status: 'rolling-back' })]) {
+      expect(summarize(r)).not.toContain('reconciled clean');
+    }
+  });
+
+  it('says what a rollback did to the target: restored, or which tables differ, or that it could not tell', () => {
+    expect(summarize(rolledBack()).split('\n')[0]).toBe('migration lms-0123456789ab: rolled back (target restored)');
+    expect(summarize(rolledBack())).toContain('  rollback: rollback requested by alice at the gate of people: drill');
+    expect(headline(rolledBack({ restored: false, after: [{ table: 'public.people', rows: 66, md5: 'b' }] }))).toBe('rolled back — TARGET CHECKSUMS DIFFER (public.people)');
+    expect(headline(rolledBack({ restored: false, differs: ['public.people', 'public.org_units'] }))).toBe('rolled back — TARGET CHECKSUMS DIFFER (public.people, public.org_units)');
+    expect(headline(rolledBack({ restored: false, before: [] }))).toBe('rolled back — target NOT verified: no checksums from before the migration');
+    expect(headline(rolledBack({ afterCompletion: true }))).toBe('rolled back after completion (target restored)');
+    expect(headline(report({ status: 'rollback-blocked', rollback: rollback({ restored: false, blocked: 'rollback of users blocked: …' }) }))).toBe('rollback BLOCKED: rollback of users blocked: …');
+    expect(headline(report({ status: 'failed' }))).toBe('failed');
+    expect(headline(report({ status: 'running' }))).toBe('running');
+  });
+
+  it('compares checksums table by table', () => {
+    const a = { table: 'public.people', rows: 1, md5: 'x' };
+    const b = { table: 'public.org_units', rows: 2, md5: 'y' };
+    expect(differingTables([a, b], [a, b])).toEqual([]);
+    expect(differingTables([a, b], [{ ...a, md5: 'z' }, b])).toEqual(['public.people']);
+    expect(differingTables([a], [a, b])).toEqual(['public.org_units']);
+  });
+
+  it('unloads children before parents: the reverse of the phases and of their levels', () => {
+    const lms = loadPlanFile(`${__dirname}/../../examples/lms.plan.yaml`);
+    const order = unloadOrder(lms);
+    expect(order).toHaveLength(lms.entities.length);
+    expect(order[order.length - 1]).toBe('org_units');
+    for (const [child, parent] of [['users', 'org_units'], ['enrollments', 'users'], ['enrollments', 'courses'], ['assessment_results', 'enrollments'], ['certificates', 'enrollments'], ['course_packages', 'courses']]) {
+      expect(order.indexOf(child!)).toBeLessThan(order.indexOf(parent!));
+    }
+  });
+
+  it('start --wait names the gate and how to approve it', () => {
+    const lms = loadPlanFile(`${__dirname}/../../examples/lms.plan.yaml`);
+    expect(gateLine(lms, report({ status: 'awaiting-approval', phase: 'people' }))).toBe(
+      'waiting at the gate of phase people: approve with `cutover approve lms-0123456789ab people` (a second person: not alice), or refuse with --reject',
+    );
+    expect(gateLine(lms, report({ status: 'running', phase: 'people' }))).toBeUndefined();
+  });
+});
+
+describe('the status of a completed migration', () => {
+  const completed = (over: Partial<StatusView> = {}): StatusView => {
+    const r = report({ status: 'completed', phase: undefined });
+    return { workflowId: `cutover-${r.migrationId}`, migrationId: r.migrationId, url: 'http://ui/wf', execution: 'COMPLETED', status: 'completed', report: r, ...over };
+  };
+
+  it('says the rollback window is open, and how to use or close it', () => {
+    const text = renderStatus(completed({ afterCompletion: { migrationRunId: 'run-1', window: { state: 'open' } } }));
+    expect(text).toContain('  rollback window: open — `cutover rollback lms-0123456789ab` undoes it from the target\'s ledger; `cutover close lms-0123456789ab` closes the window');
+    expect(renderStatus(completed())).not.toContain('rollback window');
+  });
+
+  it('says who closed the window, and when', () => {
+    const text = renderStatus(completed({ afterCompletion: { migrationRunId: 'run-1', window: { state: 'closed', closedBy: 'bob', closedAt: '2026-01-02T03:04:05.000Z', reason: 'cut over' } } }));
+    expect(text).toContain('  rollback window: closed by bob at 2026-01-02T03:04:05.000Z (cut over) — `cutover rollback` refuses it');
+  });
+
+  it('after a rollback after completion: rolled-back, restored or not', () => {
+    const rb = (restored: boolean): RollbackRecord => ({
+      reason: 'rollback after completion requested by carol: drill',
+      requestedBy: 'carol',
+      steps: [],
+      before: [{ table: 'public.people', rows: 0, md5: 'a' }],
+      after: [{ table: 'public.people', rows: restored ? 0 : 1, md5: restored ? 'a' : 'b' }],
+      restored,
+      afterCompletion: true,
+    });
+    const view = (restored: boolean) =>
+      completed({
+        status: 'rolled-back',
+        report: report({ status: 'rolled-back', phase: undefined, rollback: rb(restored) }),
+        afterCompletion: { migrationRunId: 'run-1', window: { state: 'open' }, rollback: { workflowId: 'cutover-lms-0123456789ab/rollback', url: 'http://ui/rb', execution: 'COMPLETED' } },
+      });
+    const ok = renderStatus(view(true));
+    expect(ok).toContain('migration lms-0123456789ab (plan lms): rolled-back');
+    expect(ok).toContain('  rollback: target restored (checksums match) — rollback after completion requested by carol: drill');
+    expect(ok).toContain('  rollback after completion: rolled-back — workflow cutover-lms-0123456789ab/rollback (Web UI: http://ui/rb)');
+    expect(ok).not.toContain('rollback window: open');
+    expect(renderStatus(view(false))).toContain('  rollback: TARGET CHECKSUMS DIFFER (public.people) — rollback after completion requested by carol: drill');
+  });
+
+  it('shows reconcile samples as text', () => {
+    const r = report({ status: 'completed', phase: undefined, clean: false });
+    r.entities[0]!.reconcile.sampleMismatched = ['4711 (columns: email, status)', '4712 (columns: phone)'];
+    expect(renderStatus(completed({ report: r }))).toContain('  reconcile samples: users: mismatched e.g. 4711 (columns: email, status); 4712 (columns: phone)');
+  });
+});
+
+describe('checksums from before, for a run completed before reports carried them', () => {
+  const converter = { payloadConverter: defaultPayloadConverter, failureConverter: defaultFailureConverter, payloadCodecs: [] };
+  const fakeClient = (events: unknown[], seen: string[] = []) =>
+    ({
+      workflow: {
+        options: { loadedDataConverter: converter },
+        getHandle: (id: string, runId: string) => ({ fetchHistory: async () => (seen.push(`${id}@${runId}`), { events }) }),
+      },
+    }) as unknown as Pick<Client, 'workflow'>;
+  const before = [{ table: 'public.people', rows: 65, md5: 'aaa' }];
+  const after = [{ table: 'public.people', rows: 99, md5: 'zzz' }];
+  const scheduled = (eventId: number, name: string) => ({ eventId, activityTaskScheduledEventAttributes: { activityType: { name } } });
+  const completed = (eventId: number, scheduledEventId: number, value: unknown) => ({ eventId, activityTaskCompletedEventAttributes: { scheduledEventId, result: { payloads: [defaultPayloadConverter.toPayload(value)] } } });
+
+  it("reads the first checksumTargets result of the chain's first run", async () => {
+    const seen: string[] = [];
+    const events = [scheduled(5, 'prepareMigration'), completed(7, 5, { entities: [] }), scheduled(9, 'checksumTargets'), completed(11, 9, before), scheduled(40, 'checksumTargets'), completed(42, 40, after)];
+    expect(await checksumsFromHistory(fakeClient(events, seen), 'cutover-m', 'run-first')).toEqual(before);
+    expect(seen).toEqual(['cutover-m@run-first']);
+  });
+
+  it('is undefined when the history has none', async () => {
+    expect(await checksumsFromHistory(fakeClient([scheduled(5, 'prepareMigration')]), 'cutover-m', 'r')).toBeUndefined();
+    expect(await checksumsFromHistory(fakeClient([scheduled(9, 'checksumTargets')]), 'cutover-m', 'r')).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import { renderReportHtml } from '../../src/report/html';
+import { reportMarkdown } from '../../src/report/write-report';
 import type { ReportData } from '../../src/report/report-data';
 import { emptyProgress, type EntityProgress, type RollbackRecord } from '../../src/shared/migration';
 
@@ -166,5 +167,108 @@ describe('renderReportHtml', () => {
     const html = renderReportHtml(sample({ audit: { head: { seq: 1834, hash: 'b3f1c0' }, events: 1834, verified: true } }));
     expect(html).toMatch(/seq 1,834 · <code class="hash">b3f1c0<\/code>/);
     expect(html).toContain('>verified<');
+  });
+
+  describe('the outcome of a run that did not complete', () => {
+    /** The header's h1 (status and outcome badges) and the headline under it. */
+    const h1 = (html: string) => /<h1>([\s\S]*?)<\/h1>/.exec(html)?.[1] ?? '';
+    const headlineOf = (html: string) => /<p class="headline" data-testid="headline">([\s\S]*?)<\/p>/.exec(html)?.[1];
+    const restored: RollbackRecord = {
+      reason: 'rollback requested by op-ada at the gate of people: drill',
+      requestedBy: 'op-ada',
+      steps: [{ step: 'unload users', result: { deleted: 48273, restored: 2 } }],
+      before: [{ table: 'public.people', rows: 65, md5: 'aaa' }, { table: 'public.org_units', rows: 2, md5: 'ccc' }],
+      after: [{ table: 'public.people', rows: 65, md5: 'aaa' }, { table: 'public.org_units', rows: 2, md5: 'ccc' }],
+      restored: true,
+    };
+    /** Every batch and phase had reconciled clean before the rollback: the report's `clean` is still true. */
+    const rolledBack = (rollback: RollbackRecord) => {
+      const data = sample();
+      data.report.status = 'rolled-back';
+      data.report.rollback = rollback;
+      expect(data.report.clean).toBe(true);
+      return data;
+    };
+
+    it('a completed clean run says so', () => {
+      const html = renderReportHtml(sample());
+      expect(headlineOf(html)).toBe('completed, every batch reconciled clean');
+      expect(h1(html)).toContain('>clean<');
+      expect(reportMarkdown(sample().report)).toContain('Status: **completed**, every batch and phase reconciled clean.');
+    });
+
+    it('a rolled-back run that restored the target says "rolled back (target restored)", never "clean"', () => {
+      const data = rolledBack(restored);
+      const html = renderReportHtml(data);
+      expect(headlineOf(html)).toBe('rolled back (target restored)');
+      expect(h1(html)).toContain('>target restored<');
+      expect(h1(html)).not.toContain('>clean<');
+      expect(html).toContain('<title>Migration lms-eu1 — rolled back (target restored)</title>');
+      const md = reportMarkdown(data.report);
+      expect(md).toContain('Status: **rolled-back** — rolled back (target restored).');
+      expect(md).not.toContain('reconciled clean');
+    });
+
+    it('a rollback whose checksums differ names the tables, and never claims the target restored', () => {
+      const data = rolledBack({ ...restored, after: [{ table: 'public.people', rows: 66, md5: 'bbb' }, restored.after[1]!], restored: false });
+      const html = renderReportHtml(data);
+      expect(headlineOf(html)).toBe('rolled back — TARGET CHECKSUMS DIFFER (public.people)');
+      expect(h1(html)).toContain('>target checksums differ<');
+      expect(html).not.toMatch(/>target restored</);
+      expect(html).toMatch(/<dt>Tables that differ from before<\/dt><dd><code>public.people<\/code><\/dd>/);
+      const md = reportMarkdown(data.report);
+      expect(md).toContain('Status: **rolled-back** — rolled back — TARGET CHECKSUMS DIFFER (public.people).');
+      expect(md).toContain('## Rollback: TARGET CHECKSUMS DIFFER (public.people)');
+      expect(md).not.toMatch(/reconciled clean|target restored/);
+    });
+
+    it('a rollback with no checksums from before says the target is not verified', () => {
+      const data = rolledBack({ ...restored, before: [], restored: false });
+      expect(headlineOf(renderReportHtml(data))).toBe('rolled back — target NOT verified: no checksums from before the migration');
+    });
+
+    it('a rollback after completion says so, and a blocked one shows its line', () => {
+      const after = rolledBack({ ...restored, reason: 'rollback after completion requested by op-ada: drill', afterCompletion: true });
+      after.rollbackWorkflow = { workflowId: 'cutover-lms-eu1/rollback', url: 'http://localhost:8233/namespaces/default/workflows/cutover-lms-eu1%2Frollback', status: 'COMPLETED' };
+      const html = renderReportHtml(after);
+      expect(headlineOf(html)).toBe('rolled back after completion (target restored)');
+      expect(html).toContain('<h2>Rollback after completion <span class="badge ok">target restored</span></h2>');
+      expect(html).toContain('<code>cutover-lms-eu1/rollback</code>');
+      const blocked = rolledBack({ ...restored, afterCompletion: true, restored: false, after: [], blocked: 'rollback of users blocked: 3 row(s) of public.it_badges reference rows' });
+      blocked.report.status = 'rollback-blocked';
+      const b = renderReportHtml(blocked);
+      expect(headlineOf(b)).toBe('rollback after completion BLOCKED: rollback of users blocked: 3 row(s) of public.it_badges reference rows');
+      expect(h1(b)).toContain('>rollback blocked<');
+    });
+
+    it('a failed run is never "clean"', () => {
+      const data = sample();
+      data.report.status = 'failed';
+      expect(headlineOf(renderReportHtml(data))).toBe('failed');
+      expect(h1(renderReportHtml(data))).not.toContain('>clean<');
+      expect(reportMarkdown(data.report)).not.toContain('reconciled clean');
+    });
+  });
+
+  it("shows a completed migration's rollback window: open, or closed by whom and when", () => {
+    const open = renderReportHtml(sample({ rollbackWindow: { state: 'open' } }));
+    expect(open).toMatch(/<dt>Rollback window<\/dt><dd><span class="badge warn">open<\/span> <code>cutover rollback lms-eu1<\/code> can still undo it<\/dd>/);
+    const closed = sample({ rollbackWindow: { state: 'closed', closedBy: 'op-grace', closedAt: at(300), reason: 'cut over for good' } });
+    expect(renderReportHtml(closed)).toContain('<dt>Rollback window</dt><dd><span class="badge neutral">closed</span> by op-grace at 2025-06-03 14:05:00 UTC (cut over for good)</dd>');
+    expect(reportMarkdown(closed.report, closed)).toContain('Rollback window: closed by op-grace at 2025-06-03T14:05:00.000Z (cut over for good); `cutover rollback` refuses it.');
+  });
+
+  it('shows reconcile samples as text, whatever they hold (a business key and the columns that differ)', () => {
+    const data = sample();
+    data.report.entities[0]!.reconcile.sampleMismatched = ['4711 (columns: email, status)', '<b>x</b>'];
+    data.report.phases[0]!.entities[0]!.sampleMissing = ['["DE", 12] (columns: a, b)'];
+    const rows = bodyRows(table(renderReportHtml(data), 'samples')!).map(cells);
+    expect(rows).toEqual([
+      ['users', 'batch: mismatched', '4711 (columns: email, status)'],
+      ['users', 'batch: mismatched', '&lt;b&gt;x&lt;/b&gt;'],
+      ['users', 'phase people: missing', '[&quot;DE&quot;, 12] (columns: a, b)'],
+    ]);
+    expect(renderReportHtml(sample())).not.toContain('data-testid="samples"');
+    expect(reportMarkdown(data.report)).toContain('- users, batch, mismatched: 4711 (columns: email, status)');
   });
 });

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { appendAudit } from '../../audit/store';
 import { withControl } from '../../clients/control';
 import { CutoverConfig, loadConfig } from '../../config';
-import { cancelMigration, defaultOperator, pauseMigration, resumeMigration, tuneMigration, workflowIdFrom } from '../../migration-client';
+import { cancelMigration, closeRollbackWindow, defaultOperator, pauseMigration, resumeMigration, rollbackMigration, tuneMigration, workflowIdFrom } from '../../migration-client';
+import { headline } from '../../report/headline';
 import type { Controls } from '../../shared/migration';
 import { Command, EXIT, UsageError } from '../command';
 
@@ -97,6 +98,72 @@ Use \`cutover rollback\` to undo instead.`,
     await cancelMigration(config, workflowId);
     await auditCancel(config, workflowId.replace(/^cutover-/, ''), values.as ?? defaultOperator(), values.reason);
     console.log(`cancel requested for ${workflowId}`);
+    return EXIT.ok;
+  },
+};
+
+export const rollbackCommand: Command = {
+  name: 'rollback',
+  summary: 'undo a migration: a running one stops and rolls back; a completed one until its window is closed',
+  usage: `cutover rollback <migration-id> [--as NAME] [--reason TEXT] [--no-wait]
+
+Deletes the rows the migration inserted, restores the rows it updated from their sealed
+pre-images (children before parents), deletes its staged objects and its vault entries, and
+compares the target's checksums with those taken before it started.
+
+A running migration is asked to stop and roll back (exit 0 once asked; \`cutover status\`
+follows it). A completed one is undone by a workflow of its own, <workflow id>/rollback, from
+the ledger the target keeps; the command waits for it (--no-wait: only starts it) and exits 0
+when the target is restored, 1 when its checksums differ from before (the target changed since
+the migration: the tables are named) or the target refuses an undo (one line says which rows
+block it; fix them and run \`cutover rollback\` again to carry on). Refused (exit 1) once
+\`cutover close\` has closed the migration's rollback window. Recorded in the audit chain with
+your login (--as overrides it).`,
+  async run(args) {
+    const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, 'no-wait': { type: 'boolean', default: false } }, allowPositionals: true });
+    const [id] = positionals;
+    if (!id) throw new UsageError('expected: cutover rollback <migration-id>');
+    const workflowId = workflowIdFrom(id);
+    const outcome = await rollbackMigration(loadConfig(), workflowId, values.as ?? defaultOperator(), values.reason, {
+      wait: !values['no-wait'],
+      onStarted: ({ workflowId: rollbackId, url, action }) => {
+        const what = action === 'started' ? 'started' : action === 'resumed' ? 'resumed (it was blocked)' : 'already running';
+        console.log(`rollback after completion of ${workflowId.replace(/^cutover-/, '')} ${what}: ${rollbackId}\n  Web UI: ${url}`);
+      },
+      onNote: (note) => console.log(`  ${note}`),
+    });
+    if (outcome.kind === 'requested') {
+      console.log(`rollback requested for ${workflowId}`);
+      return EXIT.ok;
+    }
+    const report = outcome.report;
+    if (!report) {
+      if (outcome.execution === 'RUNNING') return EXIT.ok; // --no-wait
+      console.log(`the rollback workflow ${outcome.workflowId} ended ${outcome.execution.toLowerCase().replace(/_/g, ' ')}: run \`cutover rollback ${id}\` again to carry on`);
+      return EXIT.failed;
+    }
+    console.log(`migration ${report.migrationId}: ${headline(report)}`);
+    for (const s of report.rollback?.steps ?? []) console.log(`  ${s.step}: ${Object.entries(s.result).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+    return report.status === 'rolled-back' && report.rollback?.restored ? EXIT.ok : EXIT.failed;
+  },
+};
+
+export const closeCommand: Command = {
+  name: 'close',
+  summary: "close a completed migration's rollback window: later rollbacks are refused",
+  usage: `cutover close <migration-id> [--as NAME] [--reason TEXT]
+
+A completed migration can be rolled back (\`cutover rollback\`) from the ledger the target
+keeps, until its rollback window is closed. Closing it is recorded in the control database and
+in the audit chain with your login (--as overrides it); from then on \`cutover rollback\` refuses
+(exit 1), naming who closed it and when. Refused for a migration that has not completed, is
+being rolled back, or whose window is already closed.`,
+  async run(args) {
+    const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' } }, allowPositionals: true });
+    const [id] = positionals;
+    if (!id) throw new UsageError('expected: cutover close <migration-id>');
+    const closed = await closeRollbackWindow(loadConfig(), workflowIdFrom(id), values.as ?? defaultOperator(), values.reason);
+    console.log(`rollback window of ${closed.migrationId} closed by ${closed.closedBy} at ${closed.closedAt}: \`cutover rollback\` now refuses it`);
     return EXIT.ok;
   },
 };

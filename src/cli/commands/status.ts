@@ -1,13 +1,24 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config';
-import { withClient, workflowIdFrom } from '../../migration-client';
-import { migrationView, MigrationView } from '../../migration-view';
+import type { Client } from '@temporalio/client';
+import { CutoverConfig, loadConfig } from '../../config';
+import { afterCompletionOf, withAfterCompletion, withClient, workflowIdFrom } from '../../migration-client';
+import { migrationView } from '../../migration-view';
 import { Command, EXIT, UsageError } from '../command';
-import { renderStatus, Sample, sampleOf } from '../status-view';
+import { renderStatus, Sample, sampleOf, StatusView } from '../status-view';
 
-/** Exit code of a view: 0 while it runs or when it completed, 1 when it failed or was rolled back. */
-function exitOf(view: MigrationView): number {
+/** Exit code of a view: 0 while it runs or when it completed, 1 when it failed or was rolled back (after completion too). */
+function exitOf(view: StatusView): number {
+  if (view.status === 'rolled-back') return EXIT.failed;
   return view.execution === 'RUNNING' || view.execution === 'COMPLETED' ? EXIT.ok : EXIT.failed;
+}
+
+/** Still moving: the migration runs, or a rollback after completion does (and is not waiting for an operator). */
+const moving = (view: StatusView) => view.execution === 'RUNNING' || (view.afterCompletion?.rollback?.execution === 'RUNNING' && view.status !== 'rollback-blocked');
+
+/** The migration, and for a completed one its rollback window and any rollback after completion. */
+async function statusView(client: Client, config: CutoverConfig, workflowId: string): Promise<StatusView> {
+  const view = await migrationView(client, config, workflowId);
+  return view.execution === 'COMPLETED' ? withAfterCompletion(view, await afterCompletionOf(client, config, workflowId)) : view;
 }
 
 export const statusCommand: Command = {
@@ -16,9 +27,12 @@ export const statusCommand: Command = {
   usage: `cutover status <migration-id> [--watch] [--interval SECONDS] [--json]
 
 Queries the running migration (a worker must be up to answer; otherwise the search
-attributes are shown) or reads the result of an ended one. --watch redraws every
---interval seconds (default 2) with a progress bar per entity, rows/s and ETA, and exits
-when the migration ends: 0 if it completed, 1 if it failed or was rolled back.`,
+attributes are shown) or reads the result of an ended one. For a completed migration it
+says whether its rollback window is open (or who closed it, when), and after a rollback
+after completion shows rolled-back with whether the target was restored. --watch redraws
+every --interval seconds (default 2) with a progress bar per entity, rows/s and ETA, and
+exits when the migration (or its rollback after completion) ends: 0 if it completed, 1 if
+it failed or was rolled back.`,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -32,7 +46,7 @@ when the migration ends: 0 if it completed, 1 if it failed or was rolled back.`,
     const config = loadConfig();
     const workflowId = workflowIdFrom(id);
     return withClient(config, workflowId, async (client) => {
-      let view = await migrationView(client, config, workflowId);
+      let view = await statusView(client, config, workflowId);
       if (!values.watch) {
         console.log(values.json ? JSON.stringify(view, null, 2) : renderStatus(view));
         return exitOf(view);
@@ -43,9 +57,9 @@ when the migration ends: 0 if it completed, 1 if it failed or was rolled back.`,
         const frame = values.json ? JSON.stringify({ at: new Date().toISOString(), ...view }) : renderStatus(view, samples);
         if (tty && !values.json) process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
         else console.log(values.json ? frame : `${frame}\n`);
-        if (view.execution !== 'RUNNING') return exitOf(view);
+        if (!moving(view)) return exitOf(view);
         await new Promise((r) => setTimeout(r, interval * 1000));
-        view = await migrationView(client, config, workflowId);
+        view = await statusView(client, config, workflowId);
         samples.push(sampleOf(view, Date.now()));
         if (samples.length > 200) samples.shift();
       }
