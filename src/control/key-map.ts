@@ -36,3 +36,23 @@ export function targetKeysOf(db: Knex, schema: string, migrationId: string, enti
 export function sourceKeysOf(db: Knex, schema: string, migrationId: string, entity: string, targetKeys: Iterable<string>): Promise<Map<string, string>> {
   return lookup(db, schema, migrationId, entity, 'target_key', targetKeys);
 }
+
+/**
+ * Rows whose business key another source row of the entity already holds in the key map: by
+ * source key, the other row's source key. Loading them would overwrite that row (the upsert
+ * meets its key), so they are quarantined instead (`duplicate_business_key`).
+ */
+export async function heldByOtherRows(db: Knex, schema: string, migrationId: string, entity: string, rows: readonly { sourceKey: string; bk: string }[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const slice = rows.slice(i, i + CHUNK);
+    const held = await db(`${schema}.key_map`).select('business_key', 'source_key').where({ migration_id: migrationId, entity }).whereIn('business_key', [...new Set(slice.map((r) => r.bk))]);
+    const holders = new Map<string, string[]>();
+    for (const h of held) holders.set(h.business_key, [...(holders.get(h.business_key) ?? []), h.source_key]);
+    for (const r of slice) {
+      const other = holders.get(r.bk)?.find((k) => k !== r.sourceKey);
+      if (other !== undefined) out.set(r.sourceKey, other);
+    }
+  }
+  return out;
+}

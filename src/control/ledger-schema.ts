@@ -39,6 +39,8 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       [schema],
     );
     await trx.raw('create index if not exists key_map_target on ??.key_map (migration_id, entity, target_key)', [schema]);
+    // Which source row holds a business key: a second one with the same key is a duplicate, not an update.
+    await trx.raw('create index if not exists key_map_business on ??.key_map (migration_id, entity, business_key)', [schema]);
     // Objects a migration copied into target buckets (rollback deletes them).
     await trx.raw(
       `create table if not exists ??.files (
@@ -48,6 +50,16 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
         object_key text not null,
         sha256 text not null,
         primary key (migration_id, bucket, object_key)
+      )`,
+      [schema],
+    );
+    // The target's checksums before a migration's first ledgered write: what its rollback must give back,
+    // even after later runs of the same plan (which begin on a target holding the first run's rows).
+    await trx.raw(
+      `create table if not exists ??.checksums_before (
+        migration_id text primary key,
+        checksums jsonb not null,
+        taken_at timestamptz not null default now()
       )`,
       [schema],
     );

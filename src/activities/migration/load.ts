@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { sealJson } from '../../crypto/seal-json';
 import { lookupTokens } from '../../crypto/vault';
-import { recordKeys, targetKeysOf } from '../../control/key-map';
+import { heldByOtherRows, recordKeys, targetKeysOf } from '../../control/key-map';
+import { ApplicationFailure } from '@temporalio/activity';
 import { getPath, replaceAtPaths } from '../../core/json-paths';
 import { normalizeValue } from '../../core/digest';
 import { storedForm } from '../../core/target-types';
@@ -29,6 +30,18 @@ type Row = Record<string, Value>;
 /** Largest number of rows per INSERT that stays under PostgreSQL's 65,535 parameters. */
 function chunkSize(columns: number): number {
   return Math.max(1, Math.floor(60_000 / Math.max(1, columns)));
+}
+
+/** The quarantine record of a row whose business key another source row holds. Keys only, never values. */
+function duplicateOf(row: { sourceKey: string; bk: string }, holder: string, bkColumns: string[]): QuarantineRecord {
+  return {
+    sourceKey: row.sourceKey,
+    businessKey: row.bk,
+    reason: 'duplicate_business_key',
+    column: bkColumns.join(', '),
+    detail: `source row ${holder} has the same business key (${bkColumns.join(', ')}); one target row cannot hold both`,
+    row: {},
+  };
 }
 
 export function createLoadActivities(ctx: MigrationContext) {
@@ -79,7 +92,7 @@ export function createLoadActivities(ctx: MigrationContext) {
       }
       const orphans: QuarantineRecord[] = [];
       /** `stagedBk`: the business key as staged (references as source keys, as the manifest has it); `bk`: as the target holds it. */
-      const rows: { sourceKey: string; stagedBk: string; bk: string; values: Value[] }[] = [];
+      let rows: { sourceKey: string; stagedBk: string; bk: string; values: Value[] }[] = [];
       staged.rows.forEach((values, r) => {
         const out = [...values];
         for (const { i } of clearColumns) if (typeof out[i] === 'string' && out[i] !== '') out[i] = clear.get(out[i] as string)!;
@@ -110,6 +123,19 @@ export function createLoadActivities(ctx: MigrationContext) {
         }
         // The business key as the target holds it: references translated (ledger, key map and rollback use it).
         rows.push({ sourceKey, stagedBk, bk: businessKeyOf(out, mapper.businessKeyIndexes), values: out });
+      });
+
+      // Two source rows with one business key would load as one (the second overwriting the first):
+      // the first in key order loads, the others are quarantined.
+      const firstWith = new Map<string, string>();
+      rows = rows.filter((r) => {
+        const first = firstWith.get(r.bk);
+        if (first === undefined) {
+          firstWith.set(r.bk, r.sourceKey);
+          return true;
+        }
+        orphans.push(duplicateOf(r, first, spec.target.businessKey));
+        return false;
       });
 
       // Files first, outside the transaction: each is verified against the manifest's hash
@@ -143,10 +169,13 @@ export function createLoadActivities(ctx: MigrationContext) {
             const prior = await trx(`${ledger}.batch_loads`).where({ run_id: req.runId, batch_id: req.batchId }).first();
             if (prior) return { inserted: prior.inserted, updated: prior.updated, unchanged: prior.unchanged, quarantined: prior.quarantined };
 
+            // A business key another source row already loaded (an earlier batch) is a duplicate too.
+            const held = await heldByOtherRows(trx, ledger, req.migrationId, req.entity, rows);
+            const loadable = rows.filter((r) => !held.has(r.sourceKey));
             // Pre-images of rows already in the target, locked for the rest of the transaction.
             const existing = new Map<string, Row>();
-            for (let i = 0; i < rows.length; i += 5000) {
-              const slice = rows.slice(i, i + 5000);
+            for (let i = 0; i < loadable.length; i += 5000) {
+              const slice = loadable.slice(i, i + 5000);
               const q = trx(table).select(selected).forUpdate();
               if (bkColumns.length === 1) q.whereIn(bkColumns[0]!, slice.map((r) => r.values[mapper.businessKeyIndexes[0]!] as string));
               else q.whereIn(bkColumns, slice.map((r) => mapper.businessKeyIndexes.map((k) => r.values[k] as string)));
@@ -154,7 +183,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             }
             const writes: { row: (typeof rows)[number]; pre?: Row }[] = [];
             let unchanged = 0;
-            for (const row of rows) {
+            for (const row of loadable) {
               const pre = existing.get(row.bk);
               if (pre && columns.every((c, i) => storedForm(types[i], pre[c]) === storedForm(types[i], row.values[i]))) unchanged++;
               else writes.push({ row, pre });
@@ -169,7 +198,7 @@ export function createLoadActivities(ctx: MigrationContext) {
               if (targetKey) for (const r of returned) landed.set(businessKeyOf(bkColumns.map((c) => r[c]), bkColumns.map((_, i) => i)), String(normalizeValue(r[targetKey])));
             };
             const written: typeof writes = [];
-            const refused: QuarantineRecord[] = [...orphans];
+            const refused: QuarantineRecord[] = [...orphans, ...rows.filter((r) => held.has(r.sourceKey)).map((r) => duplicateOf(r, held.get(r.sourceKey)!, spec.target.businessKey))];
             for (let i = 0; i < writes.length; i += chunkSize(columns.length)) {
               const chunk = writes.slice(i, i + chunkSize(columns.length));
               try {
@@ -209,6 +238,10 @@ export function createLoadActivities(ctx: MigrationContext) {
                 .onConflict(['migration_id', 'bucket', 'object_key'])
                 .ignore();
             }
+            // A batch loading at the same time took one of these keys first (its commit was visible only now):
+            // this load would have overwritten its row. Undo, and the retry quarantines the duplicates.
+            const late = await heldByOtherRows(trx, ledger, req.migrationId, req.entity, written.map((w) => w.row));
+            if (late.size) throw ApplicationFailure.retryable(`load ${req.entity} batch ${req.batchId}: ${late.size} business key(s) were loaded by another batch meanwhile; retrying`, 'ConcurrentDuplicateKey');
             const refusedKeys = new Set(refused.map((r) => r.sourceKey));
             await recordKeys(
               trx,
