@@ -37,19 +37,26 @@ async function sourceColumnsOf(db: Knex, e: EntitySpec): Promise<Set<string> | s
   return db
     .transaction(async (trx) => (await trx.raw(q.sql, q.bindings as never)) as { fields: { name: string }[] }, { readOnly: true })
     .then(
-      (r) => new Set(r.fields.map((f) => f.name)),
+      (r) => {
+        // pg keeps only the last of two result columns with one name: the first would be read as the second.
+        const names = r.fields.map((f) => f.name);
+        const twice = [...new Set(names.filter((n, i) => names.indexOf(n) !== i))];
+        return twice.length ? `the source query returns ${twice.map((n) => `"${n}"`).join(', ')} more than once: give each its own alias` : new Set(names);
+      },
       (err: { code?: string }) => `the source query does not run (SQLSTATE ${err.code ?? 'unknown'}${err.code === '42501' ? ': permission denied' : ''})`,
     );
 }
 
-/** Each skip filter runs on the source relation (a bad expression is named, not its rows). */
+/** Each skip filter runs on the source relation: one that does not is named (its rows never are). */
 async function checkSkips(db: Knex, e: EntitySpec, at: string): Promise<string[]> {
-  if (!e.source.skip?.length) return [];
-  const q = keysSql(e, null, 1);
-  return db.transaction(async (trx) => trx.raw(q.sql, q.bindings as never), { readOnly: true }).then(
-    () => [],
-    (err: { code?: string }) => [`${at}.source.skip: a filter does not run on ${sourceLabel(e)} (SQLSTATE ${err.code ?? 'unknown'})`],
-  );
+  const problems: string[] = [];
+  for (const filter of e.source.skip ?? []) {
+    const q = keysSql({ ...e, source: { ...e.source, skip: [filter] } }, null, 1);
+    await db.transaction(async (trx) => trx.raw(q.sql, q.bindings as never), { readOnly: true }).catch((err: { code?: string }) => {
+      problems.push(`${at}.source.skip.${filter.name}: does not run on ${sourceLabel(e)} (SQLSTATE ${err.code ?? 'unknown'})`);
+    });
+  }
+  return problems;
 }
 
 async function checkEntity(e: EntitySpec, source: Knex, target: Knex, s3: S3Client): Promise<string[]> {
