@@ -200,7 +200,8 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     if (!state.prepared) {
       const prepared = await slow.prepareMigration(stopsRunsFirst ? { ...input, runId: workflowInfo().firstExecutionRunId } : input);
       report.entities = prepared.entities.map((e) => emptyProgress(e.name, e.sourceRows));
-      state.checksumsBefore = await slow.checksumTargets({ migrationId });
+      // Before this migration's first write: a later run of the same plan still rolls back to it.
+      state.checksumsBefore = await slow.checksumTargets({ migrationId, before: true });
       // Registered first, so they run last: staged objects and vault entries go after the rows.
       state.compensations.unshift({ kind: 'purge-vault' }, { kind: 'delete-staged' });
       state.prepared = true;
@@ -374,6 +375,7 @@ function sumProgress(current: EntityProgress, parts: EntityProgress[]): EntityPr
   for (const p of parts) {
     for (const k of ['batches', 'batchesDone', 'extracted', 'inserted', 'updated', 'unchanged', 'quarantined'] as const) total[k] += p[k];
     for (const k of ['expected', 'found', 'missing', 'mismatched', 'duplicated'] as const) total.reconcile[k] += p.reconcile[k];
+    for (const [name, n] of Object.entries(p.skipped ?? {})) (total.skipped ??= {})[name] = (total.skipped[name] ?? 0) + n;
   }
   total.batches = Math.max(total.batches, current.batches);
   return total;

@@ -73,14 +73,29 @@ export function createPhaseActivities(ctx: MigrationContext) {
       return result;
     },
 
-    /** Row count and an order-independent checksum of every target table the plan writes. */
-    async checksumTargets(req: { migrationId: string }): Promise<TableChecksum[]> {
+    /**
+     * Row count and an order-independent checksum of every target table the plan writes. With
+     * `before`, the checksums a rollback must give back: taken now while the ledger holds nothing
+     * of this migration, else those taken before its first ledgered write (a later run of the same
+     * plan starts on a target that holds the first run's rows, and the rollback undoes them all).
+     */
+    async checksumTargets(req: { migrationId: string; before?: boolean }): Promise<TableChecksum[]> {
       const loaded = await ctx.plan(req.migrationId);
       const out: TableChecksum[] = [];
       for (const e of loaded.plan.entities) {
         out.push({ table: `${e.target.schema}.${e.target.table}`, ...(await withHeartbeat({ checksum: e.name }, () => tableChecksum(loaded.target, e.target.schema, e.target.table))) });
       }
-      return out;
+      if (!req.before) return out;
+      const ledger = loaded.plan.target.ledgerSchema;
+      return loaded.target.transaction(async (trx) => {
+        const written = await trx.raw(`select exists (select 1 from ??.ledger where migration_id = ?) or exists (select 1 from ??.files where migration_id = ?) as any`, [ledger, req.migrationId, ledger, req.migrationId]);
+        if (!written.rows[0].any) {
+          await trx(`${ledger}.checksums_before`).insert({ migration_id: req.migrationId, checksums: JSON.stringify(out) }).onConflict('migration_id').merge(['checksums', 'taken_at']);
+          return out;
+        }
+        const stored = await trx(`${ledger}.checksums_before`).where({ migration_id: req.migrationId }).first();
+        return stored ? (stored.checksums as TableChecksum[]) : out;
+      });
     },
   };
 }
