@@ -15,8 +15,9 @@ export type TargetType =
   | { kind: 'float' }
   | { kind: 'boolean' }
   | { kind: 'date' }
-  | { kind: 'timestamptz' }
-  | { kind: 'timestamp' }
+  /** `precision`: digits of a second kept (0..6); PostgreSQL rounds to it. Absent: 6 (finer than a staged value's ms). */
+  | { kind: 'timestamptz'; precision?: number }
+  | { kind: 'timestamp'; precision?: number }
   | { kind: 'inet' }
   | { kind: 'uuid' }
   | { kind: 'json' }
@@ -41,8 +42,8 @@ export function parseTargetType(name: string): TargetType | undefined {
   if (t === 'real' || t === 'double precision' || t === 'float4' || t === 'float8') return { kind: 'float' };
   if (t === 'boolean' || t === 'bool') return { kind: 'boolean' };
   if (t === 'date') return { kind: 'date' };
-  if (/^timestamptz(\(\d\))?$/.test(t) || /^timestamp(\(\d\))? ?with time zone$/.test(t)) return { kind: 'timestamptz' };
-  if (/^timestamp(\(\d\))?$/.test(t) || /^timestamp(\(\d\))? ?without time zone$/.test(t)) return { kind: 'timestamp' };
+  if ((m = t.match(/^timestamptz(?:\((\d)\))?$/) ?? t.match(/^timestamp(?:\((\d)\))? ?with time zone$/))) return { kind: 'timestamptz', ...(m[1] !== undefined ? { precision: Number(m[1]) } : {}) };
+  if ((m = t.match(/^timestamp(?:\((\d)\))?$/) ?? t.match(/^timestamp(?:\((\d)\))? ?without time zone$/))) return { kind: 'timestamp', ...(m[1] !== undefined ? { precision: Number(m[1]) } : {}) };
   if (t === 'inet') return { kind: 'inet' };
   if (t === 'uuid') return { kind: 'uuid' };
   if (t === 'json' || t === 'jsonb') return { kind: 'json' };
@@ -128,6 +129,13 @@ function instant(v: unknown): string {
   return d.toISOString();
 }
 
+/** An ISO instant rounded to `precision` digits of a second, as a column of that precision stores it. */
+function rounded(iso: string, precision: number | undefined): string {
+  if (precision === undefined || precision >= 3) return iso;
+  const unit = 10 ** (3 - precision);
+  return new Date(Math.round(new Date(iso).getTime() / unit) * unit).toISOString();
+}
+
 function inet(v: unknown): string {
   const s = text(v).trim().toLowerCase();
   const [address, mask, extra] = s.split('/');
@@ -191,9 +199,9 @@ export function castTo(t: TargetType, v: unknown): string | number | boolean | n
     case 'date':
       return v instanceof Date ? v.toISOString().slice(0, 10) : isoDate(text(v));
     case 'timestamptz':
-      return instant(v);
+      return rounded(instant(v), t.precision);
     case 'timestamp':
-      return wallClock(v instanceof Date ? v.toISOString() : text(v));
+      return rounded(`${wallClock(v instanceof Date ? v.toISOString() : text(v))}Z`, t.precision).slice(0, -1);
     case 'inet':
       return inet(v);
     case 'uuid': {

@@ -12,7 +12,8 @@ describe('target types: the value as the target stores it', () => {
     expect(parseTargetType('char(2)')).toEqual({ kind: 'char', length: 2 });
     expect(parseTargetType('character varying(254)')).toEqual({ kind: 'text', length: 254 });
     expect(parseTargetType('timestamp with time zone')).toEqual({ kind: 'timestamptz' });
-    expect(parseTargetType('timestamp(3) without time zone')).toEqual({ kind: 'timestamp' });
+    expect(parseTargetType('timestamp(3) without time zone')).toEqual({ kind: 'timestamp', precision: 3 });
+    expect(parseTargetType('timestamp(0) with time zone')).toEqual({ kind: 'timestamptz', precision: 0 });
     expect(parseTargetType('person_status')).toBeUndefined();
     expect(catalogType('person_status')).toEqual({ kind: 'other', name: 'person_status' });
   });
@@ -34,6 +35,8 @@ describe('target types: the value as the target stores it', () => {
     ['timestamptz', '2024-01-02T05:04:05+02:00', '2024-01-02T03:04:05.000Z'],
     ['timestamp', '2024-01-02T03:04:05.000Z', '2024-01-02T03:04:05.000'],
     ['timestamp', '2024-01-02 03:04:05', '2024-01-02T03:04:05.000'],
+    ['timestamptz(0)', '2024-01-02T03:04:05.500Z', '2024-01-02T03:04:06.000Z'],
+    ['timestamp(0)', '2024-01-02T03:04:05.499Z', '2024-01-02T03:04:05.000'],
     ['inet', '10.0.0.1/32', '10.0.0.1'],
     ['inet', '10.0.0.0/8', '10.0.0.0/8'],
     ['inet', '2001:DB8:0:0:0:0:0:1', '2001:db8::1'],
