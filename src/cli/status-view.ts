@@ -2,7 +2,7 @@ import type { AfterCompletion } from '../migration-client';
 import type { MigrationView } from '../migration-view';
 import { rollbackVerdict } from '../report/headline';
 import type { EntityProgress } from '../shared/migration';
-import { loadedRows, thousands } from '../shared/progress';
+import { loadedRows, readRows, skippedRows, thousands } from '../shared/progress';
 
 /** What `cutover status` shows: the migration and, once it completed, its life after completion. */
 export type StatusView = MigrationView & { afterCompletion?: AfterCompletion };
@@ -81,14 +81,14 @@ export function renderStatus(view: StatusView, samples: readonly Sample[] = [], 
     const name = Math.max(6, ...r.entities.map((e) => e.entity.length));
     lines.push('');
     for (const e of r.entities) {
-      const fraction = e.sourceRows ? e.extracted / e.sourceRows : e.batches && e.batchesDone === e.batches ? 1 : 0;
+      const fraction = e.sourceRows ? Math.min(1, readRows(e) / e.sourceRows) : e.batches && e.batchesDone === e.batches ? 1 : 0;
       const rate = rates[e.entity] ?? 0;
-      const left = Math.max(0, e.sourceRows - e.extracted);
+      const left = Math.max(0, e.sourceRows - readRows(e));
       const eta = left === 0 ? 'done' : rate > 0 ? `ETA ${duration(left / rate)}` : 'ETA –';
       const pace = live ? `${thousands(Math.round(rate)).padStart(7)} rows/s  ${eta.padEnd(12)} ` : '';
       lines.push(
         `  ${e.entity.padEnd(name)} ${bar(fraction, width)} ${(fraction * 100).toFixed(1).padStart(5)} %  ${thousands(e.extracted).padStart(9)}/${thousands(e.sourceRows).padEnd(9)} ` +
-          `${pace}loaded ${thousands(loadedRows(e))}, quarantined ${thousands(e.quarantined)}, batches ${e.batchesDone}/${e.batches}`,
+          `${pace}loaded ${thousands(loadedRows(e))}, quarantined ${thousands(e.quarantined)}${skippedRows(e) ? `, skipped ${thousands(skippedRows(e))}` : ''}, batches ${e.batchesDone}/${e.batches}`,
       );
     }
     for (const p of r.phases) lines.push(`  phase ${p.phase}: ${p.clean ? 'reconciled clean' : 'RECONCILE DIFFERENCES'}`);

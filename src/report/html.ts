@@ -4,6 +4,7 @@ import { escapeHtml as esc, formatDuration, formatInt, formatOffset, formatRate,
 import { differingTables, headline, rollbackVerdict } from './headline';
 import type { ReportData } from './report-data';
 import { throughputSeries, type ThroughputSeries } from './throughput';
+import { skippedText } from '../shared/progress';
 
 /** About four batches per bucket, at most 60: fewer and the line is noise, more and it is a comb. */
 function bucketCount(points: number): number {
@@ -163,7 +164,13 @@ function entities(r: MigrationReport): string {
 ${es.map(row).join('\n')}
 </tbody>
 <tfoot>${totals}</tfoot>
-</table></div></section>`;
+</table></div>${skippedNote(es)}</section>`;
+}
+
+/** Rows the plan's skip filters left out: counted by filter, never loaded (not in the table's columns). */
+function skippedNote(es: EntityProgress[]): string {
+  const lines = es.filter((e) => skippedText(e)).map((e) => `<li><strong>${esc(e.entity)}</strong>: ${esc(skippedText(e))}</li>`);
+  return lines.length ? `<p class="note">Skipped by the plan's filters (read, counted, not loaded):</p><ul data-testid="skipped">${lines.join('')}</ul>` : '';
 }
 
 function phases(r: MigrationReport): string {

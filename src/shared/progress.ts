@@ -10,11 +10,29 @@ export function rowsLoaded(report: MigrationReport): number {
   return report.entities.reduce((n, e) => n + loadedRows(e), 0);
 }
 
-/** Source rows processed (loaded or quarantined) out of all source rows, 0..100. */
+/** Rows a plan's skip filters left out (counted, never loaded). */
+export function skippedRows(e: EntityProgress): number {
+  return Object.values(e.skipped ?? {}).reduce((n, x) => n + x, 0);
+}
+
+/** Source rows read so far: extracted for loading, or skipped by a filter. */
+export function readRows(e: EntityProgress): number {
+  return e.extracted + skippedRows(e);
+}
+
+/** "12 skipped by filter (guest 1, soft_deleted 11)", or '' when none. */
+export function skippedText(e: EntityProgress): string {
+  const n = skippedRows(e);
+  if (!n) return '';
+  const by = Object.entries(e.skipped ?? {}).filter(([, x]) => x > 0).map(([name, x]) => `${name} ${thousands(x)}`);
+  return `${thousands(n)} skipped by filter (${by.join(', ')})`;
+}
+
+/** Source rows processed (loaded, quarantined or skipped) out of all source rows, 0..100. */
 export function percentDone(report: MigrationReport): number {
   const total = report.entities.reduce((n, e) => n + e.sourceRows, 0);
   if (total === 0) return report.status === 'completed' ? 100 : 0;
-  const done = report.entities.reduce((n, e) => n + Math.min(e.sourceRows, e.extracted), 0);
+  const done = report.entities.reduce((n, e) => n + Math.min(e.sourceRows, readRows(e)), 0);
   return Math.min(100, Math.floor((done * 1000) / total) / 10);
 }
 
@@ -50,7 +68,7 @@ export function progressMarkdown(report: MigrationReport): string {
     '| entity | batches | source rows | extracted | loaded | quarantined | reconcile |',
     '|---|---:|---:|---:|---:|---:|---|',
     ...report.entities.map(
-      (e) => `| ${e.entity} | ${e.batchesDone} of ${e.batches} | ${thousands(e.sourceRows)} | ${thousands(e.extracted)} | ${thousands(loadedRows(e))} | ${thousands(e.quarantined)} | ${reconcileCell(e)} |`,
+      (e) => `| ${e.entity} | ${e.batchesDone} of ${e.batches} | ${thousands(e.sourceRows)} | ${thousands(e.extracted)}${skippedRows(e) ? ` (+${thousands(skippedRows(e))} skipped)` : ''} | ${thousands(loadedRows(e))} | ${thousands(e.quarantined)} | ${reconcileCell(e)} |`,
     ),
   ];
   if (report.phases.length) {

@@ -1,3 +1,4 @@
+import { skippedText } from '../../shared/progress';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config';
 import { startMigration, waitForMigration } from '../../migration-client';
@@ -12,7 +13,7 @@ export function summarize(report: MigrationReport): string {
   for (const e of report.entities) {
     const r = e.reconcile;
     lines.push(
-      `  ${e.entity}: ${e.extracted} extracted, ${e.inserted} inserted, ${e.updated} updated, ${e.unchanged} unchanged, ${e.quarantined} quarantined; ` +
+      `  ${e.entity}: ${e.extracted} extracted, ${e.inserted} inserted, ${e.updated} updated, ${e.unchanged} unchanged, ${e.quarantined} quarantined${skippedText(e) ? `, ${skippedText(e)}` : ''}; ` +
         `reconcile ${r.found}/${r.expected} found, ${r.missing} missing, ${r.mismatched} mismatched (${e.batchesDone}/${e.batches} batches)`,
     );
   }
