@@ -104,8 +104,8 @@ describe('a wrong file in the target bucket that claims the right hash', () => {
     const dirty = (await run.run(activities.reconcileBatch, staged)) as BatchReconcile;
     expect(dirty.clean).toBe(false);
     expect(dirty.mismatched).toBe(2);
-    const keys = new Set(dirty.sampleMismatched);
-    expect(keys).toEqual(new Set([small.businessKey, large.businessKey]));
+    // Each named by its business key and what differs: the file, never a value.
+    expect(new Set(dirty.sampleMismatched)).toEqual(new Set([small, large].map((f) => `${f.businessKey} (columns: file ${f.column})`)));
 
     // The load's retry (the same run: Temporal retrying the activity whose worker died) checks
     // what is there and copies the right bytes again.

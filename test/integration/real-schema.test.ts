@@ -33,7 +33,8 @@ update src_users set username = 'guest' where id = 30;
 update src_users set deleted = 1 where id = 4;
 update src_users set country = 'GBR' where id = 5;   -- does not fit char(2): quarantined at staging
 create table src_enrol (id bigint primary key, enrol text not null, courseid bigint not null);
-insert into src_enrol values (100, 'manual', 1), (101, 'self', 1), (102, 'manual', 3), (103, 'manual', 2), (104, 'manual', 8), (105, 'self', 5);
+insert into src_enrol values (100, 'manual', 1), (101, 'self', 1), (102, 'manual', 3), (103, 'manual', 2), (104, 'manual', 8), (105, 'self', 5),
+  (106, 'manual', 1), (107, 'self', 3), (108, 'self', 3);   -- second instances of a method in a course: their enrolments share business keys
 create table src_user_enrolments (id bigint primary key, enrolid bigint not null, userid bigint not null, grade double precision, timestart bigint not null default 0);
 insert into src_user_enrolments (id, enrolid, userid, grade, timestart)
   select 1000 + u * 10 + e, 100 + e, u, case when e = 0 then 87.5 else null end, case when e = 1 then 0 else 1700000000 + u end
@@ -42,8 +43,11 @@ insert into src_user_enrolments (id, enrolid, userid, grade, timestart) values
   (2001, 103, 1, 50, 0),    -- category 2 is an orphan: parent quarantined
   (2002, 104, 1, 50, 0),    -- category 8 is in a cycle: parent quarantined
   (2003, 100, 77, 50, 0),   -- no user 77: an orphan
-  (2004, 105, 2, 12.345678, 0);
-create table src_enrolments_flat as select ue.id, ue.userid, e.courseid, e.enrol from src_user_enrolments ue join src_enrol e on e.id = ue.enrolid where ue.userid between 1 and 3 and e.courseid in (1, 3);
+  (2004, 105, 2, 12.345678, 0),
+  (2005, 106, 2, 50, 0),    -- (learner 2, category 1, manual) again: 1020 loaded it in an earlier batch
+  (2006, 107, 3, 50, 0),    -- (learner 3, category 3, self): one of these two loads,
+  (2007, 108, 3, 60, 0);    -- the other is a duplicate (the first in key order within a batch, else the first loaded)
+create table src_enrolments_flat as select ue.id, ue.userid, e.courseid, e.enrol from src_user_enrolments ue join src_enrol e on e.id = ue.enrolid where ue.userid between 1 and 3 and e.courseid in (1, 3) and ue.id < 2000;
 alter table src_enrolments_flat add primary key (id);
 `;
 
@@ -62,7 +66,7 @@ insert into enrolments (learner_id, category_id, method) values (1, 1, 'manual')
 const planText = (name: string) => `
 version: 1
 name: ${name}
-settings: { batch_size: 7, parallelism: 2, abort: { max_quarantine_ratio: 0.5 } }
+settings: { batch_size: 7, parallelism: 4, abort: { max_quarantine_ratio: 0.5 } }   # two lanes for each of a level's two entities
 phases:
   - { name: people, entities: [categories, learners] }
   - { name: learning, entities: [enrolments], gate: true }
@@ -152,6 +156,7 @@ const QUARANTINE = {
     '2001': 'parent_quarantined',
     '2002': 'parent_quarantined',
     '2003': 'orphan_reference',
+    '2005': 'duplicate_business_key',
   },
 };
 
@@ -199,6 +204,44 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
     expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
   });
 
+  /** Starts a plan and waits for how it ends (completed, or rolled back with its report). */
+  const runToEnd = async (text: string): Promise<MigrationReport> => {
+    const plan = parsePlan(text);
+    ids.push(idOf(plan));
+    const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-operator' });
+    return startedResult(env, started.workflowId);
+  };
+
+  it('refuses a source query that returns one column name twice, and a skip filter that does not run, naming each before anything loads', async () => {
+    const text = planText(`real-bad-${Date.now().toString(36)}`)
+      .replace('select ue.id, ue.userid, e.courseid, e.enrol,', 'select ue.id, ue.userid, e.courseid, e.enrol, e.id,')
+      .replace(`soft_deleted: "deleted = 1"`, `soft_deleted: "no_such_flag = 1"`);
+    const report = await runToEnd(text);
+    expect(report.status).toBe('rolled-back');
+    expect(report.rollback?.reason).toContain('entities.enrolments.source.query: the source query returns "id" more than once: give each its own alias');
+    expect(report.rollback?.reason).toContain('entities.learners.source.skip.soft_deleted: does not run on public.src_users (SQLSTATE 42703)');
+    expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
+  });
+
+  it('a row the target holds otherwise than staged fails reconcile naming the entity, business key and column, never the value', async () => {
+    const target = env.config.databases.targetUrl!;
+    // Someone else's trigger changes one category's name on its way in.
+    await sql(target, `create function edit_name() returns trigger language plpgsql as $$ begin if new.legacy_id = 12 then new.name := new.name || ' (edited)'; end if; return new; end $$;
+      create trigger edit_name before insert or update on categories for each row execute function edit_name()`);
+    try {
+      const report = await runToEnd(planText(`real-mm-${Date.now().toString(36)}`));
+      expect(report.status).toBe('rolled-back');
+      expect(report.rollback?.reason).toContain('categories: reconcile found 0 missing, 1 mismatched');
+      expect(report.rollback?.reason).toContain('mismatched: 12 (columns: name)');
+      expect(report.rollback?.reason).not.toContain('Archive');
+      expect(report.entities.find((e) => e.entity === 'categories')!.reconcile.sampleMismatched).toEqual(['12 (columns: name)']);
+      expect(report.rollback?.restored).toBe(true);
+    } finally {
+      await sql(target, 'drop trigger edit_name on categories; drop function edit_name()');
+    }
+    expect(await targetChecksums(target)).toEqual(before);
+  });
+
   it('rolled back at the gate, every target table is as it was: the pilot rows that share ids with the source are untouched', async () => {
     const plan = parsePlan(planText(`real-rb-${Date.now().toString(36)}`));
     ids.push(idOf(plan));
@@ -229,14 +272,20 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
     // 9 categories: 6 reach a root; 7 learners batches... every row accounted for.
     expect(byEntity.categories).toMatchObject({ extracted: 9, inserted: 6, quarantined: 3 });
     expect(byEntity.learners).toMatchObject({ extracted: 28, inserted: 27, quarantined: 1, skipped: { guest: 1, soft_deleted: 1 } });
-    expect(byEntity.enrolments!.quarantined).toBe(7);
+    expect(byEntity.enrolments!.quarantined).toBe(9);
     for (const e of report.entities) expect(e.reconcile).toMatchObject({ missing: 0, mismatched: 0, duplicated: 0, found: e.reconcile.expected });
     expect(report.phases.every((p) => p.clean)).toBe(true);
 
     const quarantined = await sql<{ entity: string; source_key: string; reason: string }>(env.config.databases.controlUrl!, 'select entity, source_key, reason from cutover.quarantine where migration_id = $1', [migrationId]);
     const got: Record<string, Record<string, string>> = {};
     for (const q of quarantined) (got[q.entity] ??= {})[q.source_key] = q.reason;
+    // 2006 and 2007 share a business key: exactly one of them loads, whichever batch they fall in.
+    const pair = ['2006', '2007'].filter((k) => got.enrolments?.[k] === 'duplicate_business_key');
+    expect(pair).toHaveLength(1);
+    delete got.enrolments![pair[0]!];
     expect(got).toEqual(QUARANTINE);
+    const [pairRow] = await sql<{ n: number }>(env.config.databases.targetUrl!, "select count(*)::int as n from enrolments e join learners l on l.id = e.learner_id join categories c on c.id = e.category_id where l.legacy_id = 3 and c.legacy_id = 3 and e.method = 'self'");
+    expect(pairRow?.n).toBe(1);
 
     // The tree: every loaded category points at its parent's new id.
     const tree = await sql<{ legacy_id: string; parent_legacy: string | null }>(
