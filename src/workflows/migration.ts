@@ -376,6 +376,9 @@ function sumProgress(current: EntityProgress, parts: EntityProgress[]): EntityPr
     for (const k of ['batches', 'batchesDone', 'extracted', 'inserted', 'updated', 'unchanged', 'quarantined'] as const) total[k] += p[k];
     for (const k of ['expected', 'found', 'missing', 'mismatched', 'duplicated'] as const) total.reconcile[k] += p.reconcile[k];
     for (const [name, n] of Object.entries(p.skipped ?? {})) (total.skipped ??= {})[name] = (total.skipped[name] ?? 0) + n;
+    // The business keys (and columns) a reconcile found wrong: status and the report name them.
+    total.reconcile.sampleMissing = [...total.reconcile.sampleMissing, ...p.reconcile.sampleMissing].slice(0, 10);
+    total.reconcile.sampleMismatched = [...total.reconcile.sampleMismatched, ...p.reconcile.sampleMismatched].slice(0, 10);
   }
   total.batches = Math.max(total.batches, current.batches);
   return total;

@@ -158,7 +158,7 @@ describe('the cutover CLI against the real stack', () => {
         `cutover start: ${file} is invalid (3 problems):`,
         '  settings.batch_size: expected an integer from 1 to 100000, got 0',
         '  entities.users.columns.email.pii: expected one of email, name, phone, text, got "mail"',
-        '  entities.users.columns.status.transform: expected one of copy, trim, lowercase, uppercase, split, combine, enum, epoch_to_timestamp, integer, boolean, json, got "enum_map"',
+        '  entities.users.columns.status.transform: expected one of copy, trim, lowercase, uppercase, split, combine, coalesce, template, case, enum, null_if, epoch_to_timestamp, epoch_to_date, integer, boolean, json, cast, got "enum_map"',
       ]);
       expect(r.stdout).toBe('');
       expect((await client.workflow.count()).count).toBe(before);
