@@ -4,7 +4,7 @@ import { escapeHtml as esc, formatDuration, formatInt, formatOffset, formatRate,
 import { differingTables, headline, rollbackVerdict } from './headline';
 import type { ReportData } from './report-data';
 import { throughputSeries, type ThroughputSeries } from './throughput';
-import { skippedText } from '../shared/progress';
+import { skippedRows, skippedText } from '../shared/progress';
 
 /** About four batches per bucket, at most 60: fewer and the line is noise, more and it is a comb. */
 function bucketCount(points: number): number {
@@ -120,7 +120,7 @@ function summary(data: ReportData, clock: Clock, series: ThroughputSeries): stri
   const done = es.filter((e) => e.batches > 0 && e.batchesDone >= e.batches).length;
   const quarantined = sum(es, (e) => e.quarantined);
   const cards: [string, string, string][] = [
-    ['Rows extracted', formatInt(sum(es, (e) => e.extracted)), `of ${formatInt(sum(es, (e) => e.sourceRows))} source rows`],
+    ['Rows extracted', formatInt(sum(es, (e) => e.extracted)), `of ${formatInt(sum(es, (e) => e.sourceRows))} source rows${sum(es, skippedRows) ? ` · ${formatInt(sum(es, skippedRows))} skipped by filter` : ''}`],
     ['Rows loaded', formatInt(loaded), `${formatInt(sum(es, (e) => e.inserted))} inserted · ${formatInt(sum(es, (e) => e.updated))} updated · ${formatInt(sum(es, (e) => e.unchanged))} unchanged`],
     ['Rows quarantined', formatInt(quarantined), `${formatInt(data.quarantine.length)} reason${data.quarantine.length === 1 ? '' : 's'}`],
     ['Entities', formatInt(es.length), `${formatInt(done)} fully loaded`],
