@@ -76,7 +76,9 @@ function explain(err: unknown): { message: string; code: number } {
     return { message: `cannot reach a dependency: ${(e.message ?? '').split('\n')[0]} (run \`cutover doctor\`)`, code: EXIT.unavailable };
   }
   if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return { message: e.message ?? 'bad option', code: EXIT.usage };
-  return { message: (e?.message ?? String(err)).split('\n')[0]!, code: EXIT.failed };
+  // The first line that says something: some errors (gRPC's among them) begin with an empty line.
+  const line = (e?.message ?? String(err)).split('\n').find((l) => l.trim() !== '');
+  return { message: line ?? `${e?.name ?? 'Error'}${e?.code ? ` (${e.code})` : ''} without a message (CUTOVER_DEBUG=1 shows the trace)`, code: EXIT.failed };
 }
 
 export async function main(argv: string[]): Promise<number> {
