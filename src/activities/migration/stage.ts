@@ -14,14 +14,15 @@ import { getPath, replaceAtPaths } from '../../core/json-paths';
 import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from './batch-id';
 import { extractSql, skipAlias } from '../../plan/source-sql';
-
-const isEmpty = (v: unknown) => v === null || v === undefined || v === '';
 import { inLanes } from '../../core/lanes';
 import { encryptionContext, fileContext, MigrationContext, stagingKeys, withHeartbeat } from './context';
 import { StagedFile, stageFile } from './files';
 import { withoutValues } from './errors';
 import { countStaged } from './metrics';
 import type { Manifest, StagedRows } from './manifest';
+
+/** Empty is not personal: NULL and '' are never tokenized. */
+const isEmpty = (v: unknown) => v === null || v === undefined || v === '';
 
 export interface StageRequest extends KeyRange {
   migrationId: string;
