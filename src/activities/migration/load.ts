@@ -3,7 +3,7 @@ import { sealJson } from '../../crypto/seal-json';
 import { lookupTokens } from '../../crypto/vault';
 import { heldByOtherRows, recordKeys, targetKeysOf } from '../../control/key-map';
 import { ApplicationFailure } from '@temporalio/activity';
-import { getPath, replaceAtPaths } from '../../core/json-paths';
+import { clearTargetsOf, tokensToOpen, withClearValues } from '../../core/detokenize';
 import { normalizeValue } from '../../core/digest';
 import { storedForm } from '../../core/target-types';
 import { quarantinedKeys } from '../../control/quarantine';
@@ -60,19 +60,8 @@ export function createLoadActivities(ctx: MigrationContext) {
       const types = await loaded.targetTypes(req.entity);
 
       // Detokenize what the target needs in clear: whole columns and paths inside JSON documents.
-      const clearColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii && c.protect === 'detokenize');
-      const clearDocs = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length && c.protect === 'detokenize');
-      const tokens = new Set<string>();
-      for (const row of staged.rows) {
-        // '' was never tokenized (empty is not personal): it stays ''.
-        for (const { i } of clearColumns) if (typeof row[i] === 'string' && row[i] !== '') tokens.add(row[i] as string);
-        for (const { c, i } of clearDocs) {
-          for (const p of c.piiPaths!) {
-            const v = getPath(row[i], p.path);
-            if (typeof v === 'string' && v !== '') tokens.add(v);
-          }
-        }
-      }
+      const clearTargets = clearTargetsOf(spec);
+      const tokens = tokensToOpen(staged.rows, clearTargets);
       const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => lookupTokens(ctx.deps.control, vaultKey, tokens));
       const ledger = loaded.plan.target.ledgerSchema;
       await ensureLoadFence(loaded.target, ledger);
@@ -80,27 +69,20 @@ export function createLoadActivities(ctx: MigrationContext) {
       // References: a parent's source key becomes the target key it was loaded under.
       const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
       const parentKeys = new Map<number, Map<string, string>>();
-      for (const { c, i } of refColumns) {
-        const keys = staged.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v)));
-        parentKeys.set(i, await targetKeysOf(loaded.target, ledger, req.migrationId, c.reference!.entity, keys));
-      }
       // A reference whose parent was quarantined is told apart from a true orphan.
       const parentQuarantined = new Map<number, Set<string>>();
       for (const { c, i } of refColumns) {
-        const wanted = [...new Set(staged.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v))))].filter((k) => !parentKeys.get(i)!.has(k));
-        parentQuarantined.set(i, wanted.length ? await quarantinedKeys(ctx.deps.control, req.migrationId, c.reference!.entity, wanted) : new Set());
+        const keys = [...new Set(staged.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v))))];
+        const loadedParents = await targetKeysOf(loaded.target, ledger, req.migrationId, c.reference!.entity, keys);
+        const missing = keys.filter((k) => !loadedParents.has(k));
+        parentKeys.set(i, loadedParents);
+        parentQuarantined.set(i, missing.length ? await quarantinedKeys(ctx.deps.control, req.migrationId, c.reference!.entity, missing) : new Set());
       }
       const orphans: QuarantineRecord[] = [];
       /** `stagedBk`: the business key as staged (references as source keys, as the manifest has it); `bk`: as the target holds it. */
       let rows: { sourceKey: string; stagedBk: string; bk: string; values: Value[] }[] = [];
       staged.rows.forEach((values, r) => {
-        const out = [...values];
-        for (const { i } of clearColumns) if (typeof out[i] === 'string' && out[i] !== '') out[i] = clear.get(out[i] as string)!;
-        for (const { c, i } of clearDocs) {
-          if (out[i] === null || typeof out[i] !== 'object') continue;
-          out[i] = structuredClone(out[i]);
-          replaceAtPaths(out[i], c.piiPaths!, (token) => clear.get(token) ?? token);
-        }
+        const out = withClearValues(values, clearTargets, clear);
         const sourceKey = staged.sourceKeys[r]!;
         const stagedBk = businessKeyOf(out, mapper.businessKeyIndexes);
         for (const { c, i } of refColumns) {

@@ -1,10 +1,10 @@
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { normalizeValue, rowDigest } from '../../core/digest';
 import { sourceKeysOf, targetKeysOf } from '../../control/key-map';
-import { businessKeyOf, Value } from '../../core/mapping';
+import { businessKeyOf } from '../../core/mapping';
 import { isClean, reconcileDigests } from '../../core/reconcile';
 import { storedForm } from '../../core/target-types';
-import { getPath, replaceAtPaths } from '../../core/json-paths';
+import { clearTargetsOf, tokensToOpen, withClearValues } from '../../core/detokenize';
 import { lookupTokens } from '../../crypto/vault';
 import type { BatchRef, BatchReconcile } from '../../shared/migration';
 import { LoadedPlan, MigrationContext, withHeartbeat } from './context';
@@ -27,23 +27,12 @@ async function differingColumns(ctx: MigrationContext, loaded: LoadedPlan, entit
   const types = await loaded.targetTypes(entity);
   const staged = await readStagedRows(ctx, loaded, manifest);
   const wanted = staged.rows.map((values) => ({ values, bk: businessKeyOf(values, mapper.businessKeyIndexes) })).filter((r) => found.has(r.bk));
-  const clearColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii && c.protect === 'detokenize');
-  const clearDocs = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length && c.protect === 'detokenize');
-  const tokens = new Set<string>();
-  for (const { values } of wanted) {
-    for (const { i } of clearColumns) if (typeof values[i] === 'string' && values[i] !== '') tokens.add(values[i] as string);
-    for (const { c, i } of clearDocs) for (const p of c.piiPaths!) if (typeof getPath(values[i], p.path) === 'string') tokens.add(getPath(values[i], p.path) as string);
-  }
+  const clearTargets = clearTargetsOf(spec);
+  const tokens = tokensToOpen(wanted.map((r) => r.values), clearTargets);
   const clear = await lookupTokens(ctx.deps.control, await loaded.vaultKey(), tokens);
   const out = new Map<string, string[]>();
   for (const { values, bk } of wanted) {
-    const expected: Value[] = [...values];
-    for (const { i } of clearColumns) if (typeof expected[i] === 'string' && expected[i] !== '') expected[i] = clear.get(expected[i] as string)!;
-    for (const { c, i } of clearDocs) {
-      if (expected[i] === null || typeof expected[i] !== 'object') continue;
-      expected[i] = structuredClone(expected[i]);
-      replaceAtPaths(expected[i], c.piiPaths!, (token) => clear.get(token) ?? token);
-    }
+    const expected = withClearValues(values, clearTargets, clear);
     const got = found.get(bk)!;
     out.set(
       bk,
