@@ -89,27 +89,38 @@ export function createRollbackActivities(ctx: MigrationContext) {
       };
       const keyOf = (bk: string): string[] => (bkColumns.length === 1 ? [bk] : (JSON.parse(bk) as string[]));
       const byKeys = (q: Knex.QueryBuilder, keys: string[][]) => (bkColumns.length === 1 ? q.whereIn(bkColumns[0]!, keys.map((k) => k[0]!)) : q.whereIn(bkColumns, keys));
+      /**
+       * Undoes up to 1,000 ledger entries (only `updated` ones, when asked) in one transaction: deletes
+       * the rows inserted, restores the pre-images of rows updated, and drops their entries, so a
+       * retry continues where it stopped. False once none is left.
+       */
+      const undoChunk = (only?: 'updated') =>
+        loaded.target
+          .transaction(async (trx) => {
+            const q = trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table });
+            if (only) q.where({ action: only });
+            const entries = await q.orderBy('business_key').limit(1000).forUpdate();
+            if (!entries.length) return false;
+            const inserted = entries.filter((e) => e.action === 'inserted').map((e) => keyOf(e.business_key));
+            if (inserted.length) tally.deleted += await byKeys(trx(table).delete(), inserted);
+            for (const e of entries.filter((x) => x.action === 'updated')) {
+              const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${req.migrationId}:${table}:${e.business_key}`, 'pre-image');
+              const key = keyOf(e.business_key);
+              const where = Object.fromEntries(bkColumns.map((c, i) => [c, key[i]]));
+              const values = Object.fromEntries(Object.entries(pre).filter(([c]) => !bkColumns.includes(c) && c !== spec.target.key));
+              tally.restored += await trx(table).where(where).update(values);
+            }
+            await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).whereIn('business_key', entries.map((e) => e.business_key)).delete();
+            return true;
+          })
+          .catch(blocked)
+          .finally(() => heartbeat(tally));
       const tree = treeColumnOf(spec);
       if (tree) {
         // A tree's rows reference each other: chunks of deletes in any order would cut a child from its
         // parent. First every updated row gets its pre-image back (it pointed at rows that existed
         // before), then inserted rows let go of their parents, then they are deleted in any order.
-        for (;;) {
-          const done = await loaded.target
-            .transaction(async (trx) => {
-              const entries = await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table, action: 'updated' }).orderBy('business_key').limit(1000).forUpdate();
-              for (const e of entries) {
-                const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${req.migrationId}:${table}:${e.business_key}`, 'pre-image');
-                const where = Object.fromEntries(bkColumns.map((c, i) => [c, keyOf(e.business_key)[i]]));
-                tally.restored += await trx(table).where(where).update(Object.fromEntries(Object.entries(pre).filter(([c]) => !bkColumns.includes(c) && c !== spec.target.key)));
-              }
-              await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).whereIn('business_key', entries.map((e) => e.business_key)).delete();
-              return entries.length === 0;
-            })
-            .catch(blocked);
-          heartbeat(tally);
-          if (done) break;
-        }
+        while (await undoChunk('updated'));
         for (let after = ''; ; ) {
           const entries = await loaded.target(`${ledger}.ledger`).select('business_key').where({ migration_id: req.migrationId, target_table: table, action: 'inserted' }).where('business_key', '>', after).orderBy('business_key').limit(1000);
           if (!entries.length) break;
@@ -118,25 +129,7 @@ export function createRollbackActivities(ctx: MigrationContext) {
           heartbeat(tally);
         }
       }
-      for (;;) {
-        const more = await loaded.target.transaction(async (trx) => {
-          const entries = await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).orderBy('business_key').limit(1000).forUpdate();
-          if (!entries.length) return false;
-          const inserted = entries.filter((e) => e.action === 'inserted').map((e) => keyOf(e.business_key));
-          if (inserted.length) tally.deleted += await byKeys(trx(table).delete(), inserted);
-          for (const e of entries.filter((x) => x.action === 'updated')) {
-            const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${req.migrationId}:${table}:${e.business_key}`, 'pre-image');
-            const key = keyOf(e.business_key);
-            const where = Object.fromEntries(bkColumns.map((c, i) => [c, key[i]]));
-            const values = Object.fromEntries(Object.entries(pre).filter(([c]) => !bkColumns.includes(c) && c !== spec.target.key));
-            tally.restored += await trx(table).where(where).update(values);
-          }
-          await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).whereIn('business_key', entries.map((e) => e.business_key)).delete();
-          return true;
-        }).catch(blocked);
-        heartbeat(tally);
-        if (!more) break;
-      }
+      while (await undoChunk());
       // Objects it copied into target buckets.
       for (;;) {
         const objects = await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).limit(1000);
