@@ -3,11 +3,15 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { WorkflowFailedError } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
+import { connectClient } from '../../src/clients/temporal';
 import { createS3Client } from '../../src/clients/aws';
 import { CutoverConfig, loadConfig, readLocalStack } from '../../src/config';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
+import type { MigrationReport } from '../../src/shared/migration';
+import { progressQuery } from '../../src/shared/queries';
 import { databaseNames, DatabaseNames, postgresUrl } from '../../src/stack/endpoints';
 import { dropDatabases, provisionDatabases } from '../../src/stack/postgres-provision';
 
@@ -261,5 +265,34 @@ export async function removeStaged(env: Isolated, migrationId: string): Promise<
     if (listed.Contents?.length) await s3.send(new DeleteObjectsCommand({ Bucket: env.config.s3.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
   } finally {
     s3.destroy();
+  }
+}
+
+/** A running migration's progress report; undefined when it cannot be asked (no worker answers, or it has ended). */
+export async function progressOf(env: Isolated, workflowId: string): Promise<MigrationReport | undefined> {
+  const { client, connection } = await connectClient(env.config);
+  try {
+    return await client.workflow.getHandle(workflowId).query(progressQuery);
+  } catch {
+    return undefined;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** The report a migration ended with: its result, or the report its rollback's failure carries. */
+export async function endedReport(env: Isolated, workflowId: string): Promise<MigrationReport> {
+  const { client, connection } = await connectClient(env.config);
+  try {
+    return await client.workflow.getHandle(workflowId).result();
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    for (let e: unknown = err; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
+      const details = (e as { details?: unknown[] }).details;
+      if (details?.length) return details[0] as MigrationReport;
+    }
+    throw err;
+  } finally {
+    await connection.close();
   }
 }

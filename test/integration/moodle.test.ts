@@ -1,14 +1,10 @@
 import { join } from 'node:path';
 import { seedMoodle, MoodleSeedResult } from '../../demo/moodle/seed';
-import { connectClient } from '../../src/clients/temporal';
 import { decideGate, requestRollback, rollbackMigration, startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
-import type { MigrationReport } from '../../src/shared/migration';
-import { progressQuery } from '../../src/shared/queries';
-import { WorkflowFailedError } from '@temporalio/client';
-import { isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { endedReport, isolated, Isolated, ownerUrl, progressOf, removeStaged, ROOT, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 import { targetChecksums } from './target-state';
 
 /**
@@ -41,46 +37,21 @@ describe('the Moodle-shaped demo, migrated by one plan without views', () => {
     await env?.cleanup();
   });
 
-  const progress = async (workflowId: string): Promise<MigrationReport | undefined> => {
-    const { client, connection } = await connectClient(env.config);
-    try {
-      return await client.workflow.getHandle(workflowId).query(progressQuery);
-    } catch {
-      return undefined;
-    } finally {
-      await connection.close();
-    }
-  };
-  const result = async (workflowId: string): Promise<MigrationReport> => {
-    const { client, connection } = await connectClient(env.config);
-    try {
-      return await client.workflow.getHandle(workflowId).result();
-    } catch (err) {
-      if (!(err instanceof WorkflowFailedError)) throw err;
-      for (let e: unknown = err; e && typeof e === 'object'; e = (e as { cause?: unknown }).cause) {
-        const details = (e as { details?: unknown[] }).details;
-        if (details?.length) return details[0] as MigrationReport;
-      }
-      throw err;
-    } finally {
-      await connection.close();
-    }
-  };
   const atGate = (workflowId: string) =>
-    waitFor(`${workflowId} at the gate of people`, async () => ((await progress(workflowId))?.status === 'awaiting-approval' ? true : undefined), 180_000, () => worker.output().slice(-4000));
+    waitFor(`${workflowId} at the gate of people`, async () => ((await progressOf(env, workflowId))?.status === 'awaiting-approval' ? true : undefined), 180_000, () => worker.output().slice(-4000));
 
   it('rolled back mid-run (at the gate), and after an abort: every target table as before, the pilot rows too', async () => {
     const plan = planNamed(`mdl-rb-${Date.now().toString(36)}`);
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
     await atGate(started.workflowId);
     await requestRollback(env.config, started.workflowId, 'it-operator', 'rehearsal');
-    expect((await result(started.workflowId)).rollback?.restored).toBe(true);
+    expect((await endedReport(env, started.workflowId)).rollback?.restored).toBe(true);
     expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
 
     // Past a tight abort ratio (learners quarantine about 1 %), it rolls back by itself.
     const strict = planNamed(`mdl-abort-${Date.now().toString(36)}`, (p) => ({ ...p, settings: { ...p.settings, abort: { maxQuarantineRatio: 0.001 } } }));
     const aborted = await startMigration(env.config, strict, { taskQueue: env.taskQueue, startedBy: 'it-starter', wait: true }).catch((err) => err);
-    const report = await result(aborted.workflowId ?? `cutover-${idOf(strict)}`);
+    const report = await endedReport(env, aborted.workflowId ?? `cutover-${idOf(strict)}`);
     expect(report.status).toBe('rolled-back');
     expect(report.rollback?.reason).toMatch(/quarantin/);
     expect(report.rollback?.restored).toBe(true);
@@ -93,7 +64,7 @@ describe('the Moodle-shaped demo, migrated by one plan without views', () => {
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
     await atGate(started.workflowId);
     await decideGate(env.config, started.workflowId, 'people', 'it-approver');
-    const report = await result(started.workflowId);
+    const report = await endedReport(env, started.workflowId);
     expect([report.status, report.clean, report.rollback?.reason]).toEqual(['completed', true, undefined]);
     expect(report.phases.map((p) => [p.phase, p.clean])).toEqual(plan.phases.map((p) => [p.name, true]));
 
@@ -111,7 +82,7 @@ describe('the Moodle-shaped demo, migrated by one plan without views', () => {
     const again = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
     await atGate(again.workflowId);
     await decideGate(env.config, again.workflowId, 'people', 'it-approver');
-    const second = await result(again.workflowId);
+    const second = await endedReport(env, again.workflowId);
     expect(second.status).toBe('completed');
     expect(second.entities.map((e) => [e.entity, e.inserted, e.updated])).toEqual(second.entities.map((e) => [e.entity, 0, 0]));
 

@@ -1,11 +1,8 @@
-import { WorkflowFailedError } from '@temporalio/client';
-import { connectClient } from '../../src/clients/temporal';
 import { decideGate, requestRollback, startMigration } from '../../src/migration-client';
-import { progressQuery } from '../../src/shared/queries';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { parsePlan } from '../../src/plan/load';
 import type { MigrationReport } from '../../src/shared/migration';
-import { isolated, Isolated, ownerUrl, removeStaged, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { endedReport, isolated, Isolated, ownerUrl, progressOf, removeStaged, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 import { targetChecksums } from './target-state';
 
 /**
@@ -182,12 +179,12 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
 
   const atGate = async (workflowId: string) =>
     waitFor(`${workflowId} at its gate`, async () => {
-      const p = await progress(env, workflowId).catch(() => undefined);
+      const p = await progressOf(env, workflowId);
       return p && ['awaiting-approval', 'rolling-back', 'rolled-back', 'rollback-blocked', 'failed', 'completed'].includes(p.status) ? p : undefined;
     }).then(async (p) => {
       if (p.status === 'awaiting-approval') return p;
       // Stopped anywhere else (a reconcile difference rolled it back, say): say why, with the tallies.
-      const ended = await startedResult(env, workflowId).catch((err: Error) => ({ rollback: { reason: err.message } }) as MigrationReport);
+      const ended = await endedReport(env, workflowId).catch((err: Error) => ({ rollback: { reason: err.message } }) as MigrationReport);
       throw new Error(`${workflowId} did not reach its gate: ${p.status}: ${ended.rollback?.reason}\n${JSON.stringify(p.entities.map((e) => [e.entity, e.reconcile]))}`);
     });
 
@@ -200,7 +197,7 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
     expect(enrolments).toMatchObject({ inserted: 9, updated: 0, quarantined: 0 });
     expect(enrolments.reconcile).toMatchObject({ expected: 9, found: 9, missing: 0, mismatched: 0 });
     await requestRollback(env.config, started.workflowId, 'it-operator', 'rehearsal');
-    expect((await startedResult(env, started.workflowId)).rollback?.restored).toBe(true);
+    expect((await endedReport(env, started.workflowId)).rollback?.restored).toBe(true);
     expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
   });
 
@@ -209,7 +206,7 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
     const plan = parsePlan(text);
     ids.push(idOf(plan));
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-operator' });
-    return startedResult(env, started.workflowId);
+    return endedReport(env, started.workflowId);
   };
 
   it('refuses a source query that returns one column name twice, and a skip filter that does not run, naming each before anything loads', async () => {
@@ -253,7 +250,7 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
       ['enrolments', 0, 0],
     ]);
     await requestRollback(env.config, started.workflowId, 'it-operator', 'rehearsal');
-    const failed = await startedResult(env, started.workflowId);
+    const failed = await endedReport(env, started.workflowId);
     expect(failed.rollback?.restored).toBe(true);
     expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
   });
@@ -265,7 +262,7 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-operator' });
     await atGate(started.workflowId);
     await decideGate(env.config, started.workflowId, 'learning', 'it-approver');
-    const report = await startedResult(env, started.workflowId);
+    const report = await endedReport(env, started.workflowId);
     expect(report.status).toBe('completed');
     expect(report.clean).toBe(true);
     const byEntity = Object.fromEntries(report.entities.map((e) => [e.entity, e]));
@@ -315,37 +312,8 @@ describe('a real LMS schema from a plan alone: trees, filters, queries, referenc
     const again = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-operator' });
     await atGate(again.workflowId);
     await decideGate(env.config, again.workflowId, 'learning', 'it-approver');
-    const second = await startedResult(env, again.workflowId);
+    const second = await endedReport(env, again.workflowId);
     expect(second.status).toBe('completed');
     for (const e of second.entities) expect([e.entity, e.inserted, e.updated]).toEqual([e.entity, 0, 0]);
   });
 });
-
-async function progress(env: Isolated, workflowId: string): Promise<MigrationReport> {
-  const { client, connection } = await connectClient(env.config);
-  try {
-    return await client.workflow.getHandle(workflowId).query(progressQuery);
-  } finally {
-    await connection.close();
-  }
-}
-
-/** The report a migration ended with: its result, or the report carried by its rollback failure. */
-async function startedResult(env: Isolated, workflowId: string): Promise<MigrationReport> {
-  const { client, connection } = await connectClient(env.config);
-  try {
-    return await client.workflow.getHandle(workflowId).result();
-  } catch (err) {
-    if (!(err instanceof WorkflowFailedError)) throw err;
-    let e: unknown = err;
-    while (e && typeof e === 'object') {
-      const details = (e as { details?: unknown[] }).details;
-      if (details?.length) return details[0] as MigrationReport;
-      e = (e as { cause?: unknown }).cause;
-    }
-    throw err;
-  } finally {
-    await connection.close();
-  }
-}
-

@@ -11,21 +11,8 @@ import { requestRollback, startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
-import type { MigrationReport } from '../../src/shared/migration';
-import { progressQuery } from '../../src/shared/queries';
 import { targetChecksums } from './target-state';
-import { cli, cliEnv, isolated, Isolated, ownerUrl, planFor, removeStaged, ROOT, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
-
-async function progress(env: Isolated, workflowId: string): Promise<MigrationReport | undefined> {
-  const { client, connection } = await connectClient(env.config);
-  try {
-    return await client.workflow.getHandle(workflowId).query(progressQuery);
-  } catch {
-    return undefined;
-  } finally {
-    await connection.close();
-  }
-}
+import { cli, cliEnv, isolated, Isolated, ownerUrl, planFor, progressOf, removeStaged, ROOT, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 
 async function outcome(env: Isolated, workflowId: string): Promise<unknown> {
   const { client, connection } = await connectClient(env.config);
@@ -116,13 +103,13 @@ describe('rollback while a sibling entity is loading', () => {
     plans.push(plan);
     const before = await targetChecksums(env.config.databases.targetUrl!);
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-operator' });
-    await waitFor('the gate', async () => (await progress(env, started.workflowId))?.status === 'awaiting-approval', 180_000, () => worker.output().slice(-3000));
+    await waitFor('the gate', async () => (await progressOf(env, started.workflowId))?.status === 'awaiting-approval', 180_000, () => worker.output().slice(-3000));
     // The new LMS is in use: someone gave three of the migrated people a badge.
     await sql(env.config.databases.targetUrl!, 'insert into it_badges (person_id) select id from people where legacy_user_id in (select legacy_user_id from people order by legacy_user_id desc limit 3)');
     await requestRollback(env.config, started.workflowId, 'it-operator', 'trial');
 
     const blocked = await waitFor('the blocked rollback', async () => {
-      const r = await progress(env, started.workflowId);
+      const r = await progressOf(env, started.workflowId);
       return r?.status === 'rollback-blocked' ? r : undefined;
     }, 120_000, () => worker.output().slice(-3000));
     expect(blocked.rollback?.blocked).toBe(
@@ -133,7 +120,7 @@ describe('rollback while a sibling entity is loading', () => {
     expect(status.stdout).toContain(`rollback BLOCKED: rollback of users blocked: 3 row(s) of public.it_badges`);
     // It stays blocked (no retry can help) until the operator acts.
     await new Promise((r) => setTimeout(r, 3_000));
-    expect((await progress(env, started.workflowId))?.status).toBe('rollback-blocked');
+    expect((await progressOf(env, started.workflowId))?.status).toBe('rollback-blocked');
 
     await sql(env.config.databases.targetUrl!, 'delete from it_badges');
     const again = await cli(['rollback', idOf(plan), '--reason', 'badges removed'], cliEnv(env));
