@@ -3,18 +3,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, HeadBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client } from 'pg';
 import { certificatePdf, scormPackage } from './files';
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same people. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../shared/prng';
 
 const FIRST = ['Amelia', 'Oliver', 'Isla', 'George', 'Ava', 'Noah', 'Mia', 'Arthur', 'Ivy', 'Leo', 'Freya', 'Oscar', 'Lily', 'Theo', 'Rosie', 'Harry', 'Sofia', 'Jack', 'Grace', 'Charlie', 'Willow', 'Finn', 'Ella', 'Mateo', 'Aisha', 'Yusuf', 'Chloe', 'Lucas', 'Zara', 'Hugo', 'Nora', 'Elias', 'Maya', 'Felix', 'Layla', 'Jonas', 'Emma', 'Liam', 'Hanna', 'Ravi', 'Priya', 'Kenji', 'Yuki', 'Diego', 'Lucia', 'Omar', 'Fatima', 'Sven', 'Ingrid', 'Pierre'];
 const LAST = ['Smith', 'Jones', 'Taylor', 'Brown', 'Williams', 'Wilson', 'Johnson', 'Davies', 'Patel', 'Robinson', 'Wright', 'Thompson', 'Evans', 'Walker', 'White', 'Roberts', 'Green', 'Hall', 'Wood', 'Jackson', 'Clarke', 'Müller', 'Schmidt', 'García', 'Martínez', 'Rossi', 'Bianchi', 'Dubois', 'Lefebvre', 'Nakamura', 'Tanaka', 'Kowalski', 'Nowak', 'Jensen', 'Hansen', 'de Vries', 'van Dijk', 'Okafor', 'Mensah', 'Singh'];

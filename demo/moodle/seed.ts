@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { prng } from '../shared/prng';
 
 /**
  * The Moodle demo: a mature Moodle site (demo/moodle/source.sql) with the dirt real sites carry,
@@ -29,18 +30,6 @@ import { Client } from 'pg';
  * users up. Below that the fixed minimums (2 'GBR' countries, 2 malformed emails, 2 orphans, ...)
  * weigh more (up to 2.1 % at 400 users, some seeds); `ratios` has the figures of a run.
  */
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same site. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const MOODLE_ENTITIES = ['categories', 'learners', 'courses', 'enrolments', 'quiz_attempts', 'grades', 'badges_issued'] as const;
 export type MoodleEntity = (typeof MOODLE_ENTITIES)[number];
