@@ -5,9 +5,32 @@ export const CONTROL_SCHEMA = 'cutover';
 
 let ready = new WeakSet<Knex>();
 
-/** Creates the control schema if missing; safe to call from concurrent activities. */
+/**
+ * The version of the DDL below: raise it with every change to it. A control database at this
+ * version (or a later one) is used as it is, without running the DDL again.
+ */
+export const CONTROL_SCHEMA_VERSION = 2;
+
+/** The version a control database's schema was last brought to; 0 before versions were kept. */
+async function schemaVersion(db: Knex): Promise<number> {
+  const r = await db.raw(`select to_regclass('${CONTROL_SCHEMA}.schema_version') is not null as kept`);
+  if (!r.rows[0].kept) return 0;
+  const row = await db(`${CONTROL_SCHEMA}.schema_version`).max({ v: 'version' }).first();
+  return Number(row?.v ?? 0);
+}
+
+/**
+ * Creates the control schema if missing; safe to call from concurrent activities. A schema
+ * already current costs one read: the DDL (`create index if not exists`, `alter table … if not
+ * exists`) takes table locks even when it changes nothing, and every client process (each codec
+ * key lookup) running it beside a worker's vault transactions could deadlock with them.
+ */
 export async function ensureControlSchema(db: Knex): Promise<void> {
   if (ready.has(db)) return;
+  if ((await schemaVersion(db)) >= CONTROL_SCHEMA_VERSION) {
+    ready.add(db);
+    return;
+  }
   await db.transaction(async (trx) => {
     // One creator at a time, across workers: a transaction-level advisory lock.
     await trx.raw("select pg_advisory_xact_lock(hashtext('cutover.control-schema'))");
@@ -90,7 +113,9 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         closed_at timestamptz not null default now(),
         reason text,
         primary key (migration_id, run_id)
-      );`);
+      );
+      create table if not exists ${CONTROL_SCHEMA}.schema_version (version integer primary key);`);
+    await trx(`${CONTROL_SCHEMA}.schema_version`).insert({ version: CONTROL_SCHEMA_VERSION }).onConflict('version').ignore();
   });
   ready.add(db);
 }

@@ -45,6 +45,21 @@ describe('a token stands for exactly one value', () => {
     await env?.cleanup();
   });
 
+  it('uses a current control schema without its DDL: a client beside a transaction holding the vault is not held up (nor deadlocked)', async () => {
+    // A worker's vault transaction, as a purge holds it; a client (each codec key lookup) ensures the schema meanwhile.
+    const held = await otherWorker.transaction();
+    await held.raw(`lock table ${CONTROL_SCHEMA}.vault in access exclusive mode`);
+    const client = createDb(env.config.databases.controlUrl!, { max: 1 });
+    const ensured = ensureControlSchema(client).then(() => 'ensured');
+    try {
+      expect(await Promise.race([ensured, new Promise((r) => setTimeout(() => r('held up by the vault lock'), 5000))])).toBe('ensured');
+    } finally {
+      await held.rollback();
+      await ensured.catch(() => undefined);
+      await client.destroy();
+    }
+  });
+
   it('gives 200,000 distinct phone numbers 200,000 tokens, from two workers at once, each opening to its own number', async () => {
     const keys = { token: fixedKey('tokens-it-token'), vault: fixedKey('tokens-it-vault') };
     const n = 200_000;
