@@ -6,13 +6,19 @@ export interface KeyMapRow {
   targetKey: string | null;
 }
 
-const CHUNK = 5000;
+/** Keys per statement: each statement takes them as one JSON parameter (no per-key bind parameters). */
+const CHUNK = 20_000;
 
 /** Records (or corrects) where each source row landed; part of the load's transaction. */
 export async function recordKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, rows: KeyMapRow[]): Promise<void> {
-  const records = rows.map((r) => ({ migration_id: migrationId, entity, source_key: r.sourceKey, business_key: r.businessKey, target_key: r.targetKey }));
-  for (let i = 0; i < records.length; i += CHUNK) {
-    await trx(`${schema}.key_map`).insert(records.slice(i, i + CHUNK)).onConflict(['migration_id', 'entity', 'source_key']).merge(['business_key', 'target_key']);
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const slice = rows.slice(i, i + CHUNK).map((r) => [r.sourceKey, r.businessKey, r.targetKey]);
+    await trx.raw(
+      `insert into ??.key_map (migration_id, entity, source_key, business_key, target_key)
+       select ?, ?, r->>0, r->>1, r->>2 from json_array_elements(?::json) as r
+       on conflict (migration_id, entity, source_key) do update set business_key = excluded.business_key, target_key = excluded.target_key`,
+      [schema, migrationId, entity, JSON.stringify(slice)],
+    );
   }
 }
 
@@ -21,8 +27,16 @@ async function lookup(db: Knex, schema: string, migrationId: string, entity: str
   const other = by === 'source_key' ? 'target_key' : 'source_key';
   const out = new Map<string, string>();
   for (let i = 0; i < wanted.length; i += CHUNK) {
-    const rows = await db(`${schema}.key_map`).select(by, other).where({ migration_id: migrationId, entity }).whereIn(by, wanted.slice(i, i + CHUNK));
-    for (const r of rows) if (r[other] !== null) out.set(r[by], r[other]);
+    const { rows } = await db.raw(`select ?? as k, ?? as v from ??.key_map where migration_id = ? and entity = ? and ?? in (select json_array_elements_text(?::json))`, [
+      by,
+      other,
+      schema,
+      migrationId,
+      entity,
+      by,
+      JSON.stringify(wanted.slice(i, i + CHUNK)),
+    ]);
+    for (const r of rows as { k: string; v: string | null }[]) if (r.v !== null) out.set(r.k, r.v);
   }
   return out;
 }
@@ -46,9 +60,15 @@ export async function heldByOtherRows(db: Knex, schema: string, migrationId: str
   const out = new Map<string, string>();
   for (let i = 0; i < rows.length; i += CHUNK) {
     const slice = rows.slice(i, i + CHUNK);
-    const held = await db(`${schema}.key_map`).select('business_key', 'source_key').where({ migration_id: migrationId, entity }).whereIn('business_key', [...new Set(slice.map((r) => r.bk))]);
+    // Only keys held by another source row come back: the common case (every key its own row's) returns nothing.
+    const { rows: held } = await db.raw(
+      `select k.business_key, k.source_key from ??.key_map k
+       join json_array_elements(?::json) as r on k.business_key = r->>1 and k.source_key <> r->>0
+       where k.migration_id = ? and k.entity = ?`,
+      [schema, JSON.stringify(slice.map((r) => [r.sourceKey, r.bk])), migrationId, entity],
+    );
     const holders = new Map<string, string[]>();
-    for (const h of held) holders.set(h.business_key, [...(holders.get(h.business_key) ?? []), h.source_key]);
+    for (const h of held as { business_key: string; source_key: string }[]) holders.set(h.business_key, [...(holders.get(h.business_key) ?? []), h.source_key]);
     for (const r of slice) {
       const other = holders.get(r.bk)?.find((k) => k !== r.sourceKey);
       if (other !== undefined) out.set(r.sourceKey, other);

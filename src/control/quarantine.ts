@@ -4,9 +4,13 @@ import { CONTROL_SCHEMA } from './schema';
 /** Which of these source keys of an entity are quarantined (a child's parent, say). */
 export async function quarantinedKeys(control: Knex, migrationId: string, entity: string, sourceKeys: readonly string[]): Promise<Set<string>> {
   const out = new Set<string>();
-  for (let i = 0; i < sourceKeys.length; i += 5000) {
-    const rows = await control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: migrationId, entity }).whereIn('source_key', sourceKeys.slice(i, i + 5000));
-    for (const r of rows) out.add(r.source_key as string);
+  for (let i = 0; i < sourceKeys.length; i += 20_000) {
+    const { rows } = await control.raw(`select source_key from ${CONTROL_SCHEMA}.quarantine where migration_id = ? and entity = ? and source_key in (select json_array_elements_text(?::json))`, [
+      migrationId,
+      entity,
+      JSON.stringify(sourceKeys.slice(i, i + 20_000)),
+    ]);
+    for (const r of rows as { source_key: string }[]) out.add(r.source_key);
   }
   return out;
 }

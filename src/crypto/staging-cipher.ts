@@ -1,4 +1,4 @@
-import { buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
+import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { DescribeKeyCommand, KMS } from '@aws-sdk/client-kms';
 import type { Duplex } from 'node:stream';
 import { IntegrityError } from '../core/envelope';
@@ -6,9 +6,21 @@ import { IntegrityError } from '../core/envelope';
 const { encrypt, decrypt, encryptStream, decryptStream } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
 /**
+ * The algorithm suite staged objects are written with: AES-256-GCM with HKDF-SHA512 key
+ * derivation and key commitment, without the ECDSA P-384 signature of the SDK's default
+ * suite. A signature only adds something where readers must not be able to write: a party
+ * that can decrypt but not encrypt. Cutover's workers do both with the same KMS key, so a
+ * signature would stop nobody who could forge a staged object; tampering by anyone without
+ * the KMS key fails the GCM tag and the key commitment either way. The signature cost about
+ * as much CPU per object as the rest of its encryption (issue 11's profile). Objects staged
+ * with the signed suite by earlier versions still decrypt and are still verified.
+ */
+export const STAGING_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
+
+/**
  * Envelope encryption of staged objects with the AWS Encryption SDK: a fresh KMS data key per
- * object (AES-256-GCM, key commitment, ECDSA-signed), the wrapped key inside the message, and
- * an encryption context that binds the object to its migration, entity and batch.
+ * object (AES-256-GCM, key commitment; see STAGING_SUITE), the wrapped key inside the message,
+ * and an encryption context that binds the object to its migration, entity and batch.
  */
 export class StagingCipher {
   private keyring?: Promise<KmsKeyringNode>;
@@ -28,13 +40,13 @@ export class StagingCipher {
   }
 
   async encrypt(plaintext: Buffer, context: Record<string, string>): Promise<Buffer> {
-    const { result } = await encrypt(await this.ring(), plaintext, { encryptionContext: context });
+    const { result } = await encrypt(await this.ring(), plaintext, { encryptionContext: context, suiteId: STAGING_SUITE });
     return result;
   }
 
   /** A stream that encrypts what is written to it (files: never held whole in memory). */
   async encryptingStream(context: Record<string, string>): Promise<Duplex> {
-    return encryptStream(await this.ring(), { encryptionContext: context }) as unknown as Duplex;
+    return encryptStream(await this.ring(), { encryptionContext: context, suiteId: STAGING_SUITE }) as unknown as Duplex;
   }
 
   /**

@@ -115,15 +115,24 @@ export async function tokenize(
   return assignTokens(values, keys.token, vaultClaimStore(control, keys.vault, migrationId));
 }
 
-/** Original values of the given tokens; a token missing from the vault is an error naming the count. */
-export async function lookupTokens(control: Knex, key: Uint8Array, tokens: Iterable<string>): Promise<Map<string, string>> {
-  const wanted = [...new Set(tokens)];
+/**
+ * Original values of the given tokens; a token missing from the vault is an error naming the
+ * count. Tokens found in `held` (the values this worker staged them from) are not read again.
+ */
+export async function lookupTokens(control: Knex, key: Uint8Array, tokens: Iterable<string>, held?: ReadonlyMap<string, string>): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for (let i = 0; i < wanted.length; i += 5000) {
-    const rows = await control(VAULT).select('token', 'ciphertext').whereIn('token', wanted.slice(i, i + 5000));
-    for (const r of rows) out.set(r.token, openJson<string>(r.ciphertext, key, `vault:${r.token}`, 'vault entry'));
+  const wanted: string[] = [];
+  for (const t of new Set(tokens)) {
+    const known = held?.get(t);
+    if (known === undefined) wanted.push(t);
+    else out.set(t, known);
   }
-  const missing = wanted.length - out.size;
+  for (let i = 0; i < wanted.length; i += 20_000) {
+    const slice = wanted.slice(i, i + 20_000);
+    const { rows } = await control.raw(`select token, ciphertext from ${VAULT} where token in (select json_array_elements_text(?::json))`, [JSON.stringify(slice)]);
+    for (const r of rows as { token: string; ciphertext: Buffer }[]) out.set(r.token, openJson<string>(r.ciphertext, key, `vault:${r.token}`, 'vault entry'));
+  }
+  const missing = wanted.filter((t) => !out.has(t)).length;
   if (missing > 0) throw new Error(`token vault: ${missing} token(s) have no entry`);
   return out;
 }

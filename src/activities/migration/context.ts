@@ -8,6 +8,7 @@ import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
 import { KeyRing } from '../../crypto/key-ring';
 import { StagingCipher } from '../../crypto/staging-cipher';
 import { AsyncCache } from '../../core/async-cache';
+import { StagedClearValues } from '../../core/staged-clear-values';
 import { compileMapper, RowMapper } from '../../core/mapping';
 import { catalogType, type TargetType } from '../../core/target-types';
 import type { EntitySpec, Plan } from '../../plan/types';
@@ -65,6 +66,8 @@ export class MigrationContext {
   private readonly plans = new AsyncCache<string, LoadedPlan>();
   private readonly ciphers = new Map<string, StagingCipher>();
   private readonly vaultChecks = new AsyncCache<string, void>();
+  /** Clear values of batches this worker staged, until their load here (see StagedClearValues). */
+  readonly stagedClearValues = new StagedClearValues();
 
   constructor(readonly deps: MigrationDeps) {}
 

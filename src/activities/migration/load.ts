@@ -3,7 +3,12 @@ import { sealJson } from '../../crypto/seal-json';
 import { lookupTokens } from '../../crypto/vault';
 import { heldByOtherRows, recordKeys, targetKeysOf } from '../../control/key-map';
 import { ApplicationFailure } from '@temporalio/activity';
-import { clearTargetsOf, tokensToOpen, withClearValues } from '../../core/detokenize';
+import { clearTargetsOf, tokensToOpen } from '../../core/detokenize';
+import { duplicateOf, prepareLoadRows, ReferenceKeys, referencedKeys } from '../../core/load-rows';
+import { targetRowsJson } from '../../core/target-rows';
+import { lockedRowsSql, upsertSql } from '../../plan/target-sql';
+import { appendLedger } from '../../control/ledger';
+import type { QuarantineRecord } from '../../core/quarantine-record';
 import { normalizeValue } from '../../core/digest';
 import { storedForm } from '../../core/target-types';
 import { quarantinedKeys } from '../../control/quarantine';
@@ -16,7 +21,7 @@ import { describeSafe, safeDbError, withoutValues } from './errors';
 import { integrityFailure, readManifest, readStagedRows } from './staged-objects';
 import { loadFile } from './files';
 import { inLanes } from '../../core/lanes';
-import { QuarantineRecord, resolveQuarantine, writeQuarantine } from './stage';
+import { resolveQuarantine, writeQuarantine } from './stage';
 import { appendAudit } from '../../audit/store';
 import { countLoaded } from './metrics';
 
@@ -27,22 +32,8 @@ export interface LoadRequest extends BatchRef {
 
 type Row = Record<string, Value>;
 
-/** Largest number of rows per INSERT that stays under PostgreSQL's 65,535 parameters. */
-function chunkSize(columns: number): number {
-  return Math.max(1, Math.floor(60_000 / Math.max(1, columns)));
-}
-
-/** The quarantine record of a row whose business key another source row holds. Keys only, never values. */
-function duplicateOf(row: { sourceKey: string; bk: string }, holder: string, bkColumns: string[]): QuarantineRecord {
-  return {
-    sourceKey: row.sourceKey,
-    businessKey: row.bk,
-    reason: 'duplicate_business_key',
-    column: bkColumns.join(', '),
-    detail: `source row ${holder} has the same business key (${bkColumns.join(', ')}); one target row cannot hold both`,
-    row: {},
-  };
-}
+/** Rows per upsert statement (one JSON parameter each); a refused row is found by halving the chunk. */
+const UPSERT_CHUNK = 5000;
 
 export function createLoadActivities(ctx: MigrationContext) {
   return {
@@ -60,65 +51,26 @@ export function createLoadActivities(ctx: MigrationContext) {
       const types = await loaded.targetTypes(req.entity);
 
       // Detokenize what the target needs in clear: whole columns and paths inside JSON documents.
+      // This worker's stage of the batch left its values in memory; any other reads the vault.
       const clearTargets = clearTargetsOf(spec);
       const tokens = tokensToOpen(staged.rows, clearTargets);
-      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => lookupTokens(ctx.deps.control, vaultKey, tokens));
+      const stagedHere = ctx.stagedClearValues.take(req.runId, req.batchId);
+      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => lookupTokens(ctx.deps.control, vaultKey, tokens, stagedHere));
       const ledger = loaded.plan.target.ledgerSchema;
       await ensureLoadFence(loaded.target, ledger);
 
       // References: a parent's source key becomes the target key it was loaded under.
-      const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
-      const parentKeys = new Map<number, Map<string, string>>();
-      // A reference whose parent was quarantined is told apart from a true orphan.
-      const parentQuarantined = new Map<number, Set<string>>();
-      for (const { c, i } of refColumns) {
-        const keys = [...new Set(staged.rows.map((r) => r[i]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v))))];
-        const loadedParents = await targetKeysOf(loaded.target, ledger, req.migrationId, c.reference!.entity, keys);
-        const missing = keys.filter((k) => !loadedParents.has(k));
-        parentKeys.set(i, loadedParents);
-        parentQuarantined.set(i, missing.length ? await quarantinedKeys(ctx.deps.control, req.migrationId, c.reference!.entity, missing) : new Set());
+      const references: ReferenceKeys[] = [];
+      for (const [i, c] of spec.columns.entries()) {
+        if (!c.reference) continue;
+        const keys = referencedKeys(staged.rows, i);
+        const targetKeys = await targetKeysOf(loaded.target, ledger, req.migrationId, c.reference.entity, keys);
+        const missing = keys.filter((k) => !targetKeys.has(k));
+        const quarantined = missing.length ? await quarantinedKeys(ctx.deps.control, req.migrationId, c.reference.entity, missing) : new Set<string>();
+        references.push({ index: i, column: c.name, entity: c.reference.entity, targetKeys, quarantined });
       }
-      const orphans: QuarantineRecord[] = [];
-      /** `stagedBk`: the business key as staged (references as source keys, as the manifest has it); `bk`: as the target holds it. */
-      let rows: { sourceKey: string; stagedBk: string; bk: string; values: Value[] }[] = [];
-      staged.rows.forEach((values, r) => {
-        const out = withClearValues(values, clearTargets, clear);
-        const sourceKey = staged.sourceKeys[r]!;
-        const stagedBk = businessKeyOf(out, mapper.businessKeyIndexes);
-        for (const { c, i } of refColumns) {
-          if (out[i] === null || out[i] === undefined) continue;
-          const parentKey = String(normalizeValue(out[i]));
-          const target = parentKeys.get(i)!.get(parentKey);
-          if (target === undefined) {
-            const quarantinedParent = parentQuarantined.get(i)!.has(parentKey);
-            orphans.push({
-              sourceKey,
-              businessKey: stagedBk,
-              reason: quarantinedParent ? 'parent_quarantined' : 'orphan_reference',
-              column: c.name,
-              detail: quarantinedParent ? `its ${c.reference!.entity} row is quarantined: fix that row and run the plan again` : `no ${c.reference!.entity} row was loaded for the referenced source key`,
-              row: {},
-            });
-            return;
-          }
-          out[i] = target;
-        }
-        // The business key as the target holds it: references translated (ledger, key map and rollback use it).
-        rows.push({ sourceKey, stagedBk, bk: businessKeyOf(out, mapper.businessKeyIndexes), values: out });
-      });
-
-      // Two source rows with one business key would load as one (the second overwriting the first):
-      // the first in key order loads, the others are quarantined.
-      const firstWith = new Map<string, string>();
-      rows = rows.filter((r) => {
-        const first = firstWith.get(r.bk);
-        if (first === undefined) {
-          firstWith.set(r.bk, r.sourceKey);
-          return true;
-        }
-        orphans.push(duplicateOf(r, first, spec.target.businessKey));
-        return false;
-      });
+      const shape = { columns: mapper.columns, types, businessKeyIndexes: mapper.businessKeyIndexes, businessKey: spec.target.businessKey, clearTargets };
+      const { rows, refused: orphans } = prepareLoadRows(shape, staged.rows, staged.sourceKeys, clear, references);
 
       // Files first, outside the transaction: each is verified against the manifest's hash
       // before the rows that name it are written.
@@ -139,6 +91,7 @@ export function createLoadActivities(ctx: MigrationContext) {
       const columns = mapper.columns;
       const bkColumns = spec.target.businessKey;
       const table = `${spec.target.schema}.${spec.target.table}`;
+      const target = { schema: spec.target.schema, table: spec.target.table };
       const targetKey = spec.target.key;
       const selected = targetKey && !columns.includes(targetKey) ? [...columns, targetKey] : columns;
       const toObject = (values: Value[]): Row => Object.fromEntries(columns.map((c, i) => [c, values[i] ?? null]));
@@ -156,12 +109,12 @@ export function createLoadActivities(ctx: MigrationContext) {
             const loadable = rows.filter((r) => !held.has(r.sourceKey));
             // Pre-images of rows already in the target, locked for the rest of the transaction.
             const existing = new Map<string, Row>();
-            for (let i = 0; i < loadable.length; i += 5000) {
-              const slice = loadable.slice(i, i + 5000);
-              const q = trx(table).select(selected).forUpdate();
-              if (bkColumns.length === 1) q.whereIn(bkColumns[0]!, slice.map((r) => r.values[mapper.businessKeyIndexes[0]!] as string));
-              else q.whereIn(bkColumns, slice.map((r) => mapper.businessKeyIndexes.map((k) => r.values[k] as string)));
-              for (const found of await q) existing.set(businessKeyOf(columns.map((c) => found[c]), mapper.businessKeyIndexes), found);
+            const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
+            for (let i = 0; i < loadable.length; i += 20_000) {
+              const keys = targetRowsJson(bkColumns, bkTypes, loadable.slice(i, i + 20_000).map((r) => mapper.businessKeyIndexes.map((k) => r.values[k]!)));
+              const locked = lockedRowsSql(target, selected, bkColumns, keys);
+              const { rows: found } = await trx.raw(locked.sql, locked.bindings as never);
+              for (const f of found as Row[]) existing.set(businessKeyOf(columns.map((c) => f[c]), mapper.businessKeyIndexes), f);
             }
             const writes: { row: (typeof rows)[number]; pre?: Row }[] = [];
             let unchanged = 0;
@@ -174,46 +127,35 @@ export function createLoadActivities(ctx: MigrationContext) {
             // Where each written row landed (its target key), from RETURNING.
             const landed = new Map<string, string>();
             const upsert = async (db: Knex.Transaction, batch: typeof writes) => {
-              const q = db(table).insert(batch.map((w) => toObject(w.row.values))).onConflict(bkColumns);
-              const updatable = columns.filter((c) => !bkColumns.includes(c));
-              const returned: Record<string, unknown>[] = await (updatable.length ? q.merge(updatable) : q.ignore()).returning(targetKey ? [targetKey, ...bkColumns] : bkColumns);
-              if (targetKey) for (const r of returned) landed.set(businessKeyOf(bkColumns.map((c) => r[c]), bkColumns.map((_, i) => i)), String(normalizeValue(r[targetKey])));
+              const q = upsertSql(target, columns, bkColumns, targetKey ? [targetKey, ...bkColumns] : bkColumns, targetRowsJson(columns, types, batch.map((w) => w.row.values)));
+              const { rows: returned } = await db.raw(q.sql, q.bindings as never);
+              if (targetKey) for (const r of returned as Row[]) landed.set(businessKeyOf(bkColumns.map((c) => r[c]), bkColumns.map((_, i) => i)), String(normalizeValue(r[targetKey])));
             };
             const written: typeof writes = [];
             const refused: QuarantineRecord[] = [...orphans, ...rows.filter((r) => held.has(r.sourceKey)).map((r) => duplicateOf(r, held.get(r.sourceKey)!, spec.target.businessKey))];
-            for (let i = 0; i < writes.length; i += chunkSize(columns.length)) {
-              const chunk = writes.slice(i, i + chunkSize(columns.length));
+            // A chunk the target refuses is halved until the refused rows stand alone; the others still load.
+            const write = async (chunk: typeof writes): Promise<void> => {
               try {
                 await trx.transaction((sp) => upsert(sp, chunk)); // a savepoint: a failure undoes only this chunk
                 written.push(...chunk);
               } catch (err) {
-                if (!safeDbError(err)) throw err;
-                // Find the refused rows one by one; the others still load.
-                for (const w of chunk) {
-                  try {
-                    await trx.transaction((sp) => upsert(sp, [w]));
-                    written.push(w);
-                  } catch (rowErr) {
-                    const safe = safeDbError(rowErr);
-                    if (!safe) throw rowErr;
-                    refused.push({ sourceKey: w.row.sourceKey, businessKey: w.row.bk, reason: safe.reason, column: safe.column, detail: describeSafe(safe), row: toObject(w.row.values) });
-                  }
+                const safe = safeDbError(err);
+                if (!safe) throw err;
+                if (chunk.length > 1) {
+                  await write(chunk.slice(0, chunk.length >> 1));
+                  await write(chunk.slice(chunk.length >> 1));
+                  return;
                 }
+                const w = chunk[0]!;
+                refused.push({ sourceKey: w.row.sourceKey, businessKey: w.row.bk, reason: safe.reason, column: safe.column, detail: describeSafe(safe), row: toObject(w.row.values) });
               }
-            }
-            const ledgerRows = written.map((w) => ({
-              migration_id: req.migrationId,
-              target_table: table,
-              business_key: w.row.bk,
-              action: w.pre ? 'updated' : 'inserted',
-              pre_image: w.pre ? sealJson(w.pre, vaultKey, `preimage:${req.migrationId}:${table}:${w.row.bk}`) : null,
-              batch_id: req.batchId,
-              run_id: req.runId,
-            }));
-            for (let i = 0; i < ledgerRows.length; i += 5000) {
-              // First write wins: the pre-image kept is the one from before this migration touched the row.
-              await trx(`${ledger}.ledger`).insert(ledgerRows.slice(i, i + 5000)).onConflict(['migration_id', 'target_table', 'business_key']).ignore();
-            }
+            };
+            for (let i = 0; i < writes.length; i += UPSERT_CHUNK) await write(writes.slice(i, i + UPSERT_CHUNK));
+            // First write wins: the pre-image kept is the one from before this migration touched the row.
+            await appendLedger(trx, ledger, { migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, written.map((w) => ({
+              businessKey: w.row.bk,
+              preImage: w.pre ? sealJson(w.pre, vaultKey, `preimage:${req.migrationId}:${table}:${w.row.bk}`) : null,
+            })));
             if (copied.length) {
               await trx(`${ledger}.files`)
                 .insert(copied.map((f) => ({ migration_id: req.migrationId, entity: req.entity, bucket: f.bucket, object_key: f.objectKey, sha256: f.sha256 })))

@@ -6,11 +6,8 @@ import { CONTROL_SCHEMA } from '../../control/schema';
 import { sealJson } from '../../crypto/seal-json';
 import { tokenize } from '../../crypto/vault';
 import { ensureLoadFence, holdLoadFence } from '../../control/load-fence';
-import { valueId } from '../../core/token-assignment';
-import type { PiiKind } from '../../plan/types';
 import { rowDigest } from '../../core/digest';
-import { businessKeyOf, RowProblem, Value } from '../../core/mapping';
-import { getPath, replaceAtPaths } from '../../core/json-paths';
+import { clearValuesByToken, mapRows, tokenizeRows, withoutSkipped } from '../../core/stage-rows';
 import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from './batch-id';
 import { extractSql, skipAlias } from '../../plan/source-sql';
@@ -20,25 +17,15 @@ import { StagedFile, stageFile } from './files';
 import { withoutValues } from './errors';
 import { countStaged } from './metrics';
 import type { Manifest, StagedRows } from './manifest';
+import type { QuarantineRecord } from '../../core/quarantine-record';
 
-/** Empty is not personal: NULL and '' are never tokenized. */
-const isEmpty = (v: unknown) => v === null || v === undefined || v === '';
+export type { QuarantineRecord };
 
 export interface StageRequest extends KeyRange {
   migrationId: string;
   entity: string;
   /** The migration's run (its first run id): its stage writes hold the load fence. Absent from runs of older workflow code. */
   runId?: string;
-}
-
-/** Quarantined row as stored: the source row sealed, the reason in clear (codes and names only). */
-export interface QuarantineRecord {
-  sourceKey: string;
-  businessKey?: string;
-  reason: string;
-  column?: string;
-  detail: string;
-  row: Record<string, unknown>;
 }
 
 export async function writeQuarantine(control: Knex, vaultKey: Uint8Array, ref: { migrationId: string; entity: string; batchId: string }, stage: 'stage' | 'load', records: QuarantineRecord[]): Promise<void> {
@@ -65,10 +52,12 @@ export async function writeQuarantine(control: Knex, vaultKey: Uint8Array, ref: 
  */
 export async function resolveQuarantine(control: Knex, ref: { migrationId: string; entity: string }, step: 'stage' | 'load', sourceKeys: readonly string[]): Promise<number> {
   let cleared = 0;
-  for (let i = 0; i < sourceKeys.length; i += 5000) {
-    const q = control(`${CONTROL_SCHEMA}.quarantine`).where({ migration_id: ref.migrationId, entity: ref.entity }).whereIn('source_key', sourceKeys.slice(i, i + 5000));
-    if (step === 'stage') q.where({ stage: 'stage' });
-    cleared += await q.del();
+  for (let i = 0; i < sourceKeys.length; i += 20_000) {
+    const r = await control.raw(
+      `delete from ${CONTROL_SCHEMA}.quarantine where migration_id = ? and entity = ? and source_key in (select json_array_elements_text(?::json))${step === 'stage' ? " and stage = 'stage'" : ''}`,
+      [ref.migrationId, ref.entity, JSON.stringify(sourceKeys.slice(i, i + 20_000))],
+    );
+    cleared += r.rowCount ?? 0;
   }
   return cleared;
 }
@@ -93,17 +82,8 @@ export function createStageActivities(ctx: MigrationContext) {
           .transaction(async (trx) => (await trx.raw(extract.sql, extract.bindings as never)).rows, { isolationLevel: 'repeatable read', readOnly: true })
           .catch((err) => withoutValues(`extract ${req.entity} batch ${batchId}`, err)),
       );
-      // Rows a skip filter holds for are counted by the filter's name, never staged.
       const filters = spec.source.skip ?? [];
-      const skipped: Record<string, number> = {};
-      const sourceRows = filters.length
-        ? extracted.filter((row) => {
-            const hit = filters.findIndex((_, i) => row[skipAlias(i)] === true);
-            if (hit < 0) return true;
-            skipped[filters[hit]!.name] = (skipped[filters[hit]!.name] ?? 0) + 1;
-            return false;
-          })
-        : extracted;
+      const { kept: sourceRows, skipped } = withoutSkipped(extracted, filters, skipAlias);
       const types = await loaded.targetTypes(req.entity).catch((err) => withoutValues(`stage ${req.entity} batch ${batchId} (the target's column types)`, err));
 
       // From the first vault write to the last object: the load fence is held (see load-fence.ts), so a
@@ -121,64 +101,13 @@ export function createStageActivities(ctx: MigrationContext) {
             withoutValues(`stage ${req.entity} batch ${batchId} (load fence in the target)`, err),
           );
         }
-        const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
-        const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
-        const staged: StagedRows = { columns: mapper.columns, rows: [], sourceKeys: [] };
-        const digests: [string, string, string?][] = [];
-        const quarantined: QuarantineRecord[] = [];
-        // First the mapping, and every personal value a token must stand for (dropped ones need none).
-        const mappedRows: { sourceKey: string; values: Value[] }[] = [];
-        const personal: { kind: PiiKind; value: string }[] = [];
-        for (const row of sourceRows) {
-          const sourceKey = String(row[spec.source.key]);
-          const mapped = mapper.map(row);
-          if (!mapped.ok) {
-            const p: RowProblem = mapped.problem;
-            quarantined.push({ sourceKey, reason: p.reason, column: p.column, detail: p.detail, row });
-            continue;
-          }
-          mappedRows.push({ sourceKey, values: mapped.values });
-          for (const { c, i } of piiColumns) if (c.protect !== 'drop' && !isEmpty(mapped.values[i])) personal.push({ kind: c.pii!, value: String(mapped.values[i]) });
-          for (const { c, i } of jsonPiiColumns) {
-            const doc = mapped.values[i];
-            if (c.protect === 'drop' || doc === null || typeof doc !== 'object') continue;
-            for (const p of c.piiPaths!) {
-              const value = getPath(doc, p.path);
-              if (typeof value === 'string' && value !== '') personal.push({ kind: p.kind, value });
-            }
-          }
-        }
+        // First the mapping, and every personal value a token must stand for.
+        const { mapped, quarantined, personal } = mapRows(spec, mapper, sourceRows);
         // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
         const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => tokenize(ctx.deps.control, { token: tokenKey, vault: vaultKey }, req.migrationId, personal));
-        const tokenOf = (kind: PiiKind, value: string) => tokens.get(valueId(kind, value))!;
-        for (const { sourceKey, values } of mappedRows) {
-          const stagedValues: Value[] = [...values];
-          const expected: Value[] = [...values];
-          for (const { c, i } of piiColumns) {
-            const value = values[i];
-            // Empty is not personal: '' stays '' (a token would make it look like a value).
-            if (isEmpty(value)) continue;
-            if (c.protect === 'drop') {
-              stagedValues[i] = null;
-              expected[i] = null;
-              continue;
-            }
-            stagedValues[i] = tokenOf(c.pii!, String(value));
-            if (c.protect === 'keep_token') expected[i] = stagedValues[i]!;
-          }
-          for (const { c, i } of jsonPiiColumns) {
-            const doc = values[i];
-            if (doc === null || typeof doc !== 'object') continue;
-            const stagedDoc = structuredClone(doc);
-            replaceAtPaths(stagedDoc, c.piiPaths!, (value, p) => (value === '' ? '' : c.protect === 'drop' ? null : tokenOf(p.kind, value)));
-            stagedValues[i] = stagedDoc;
-            if (c.protect !== 'detokenize') expected[i] = structuredClone(stagedDoc);
-          }
-          staged.rows.push(stagedValues);
-          staged.sourceKeys.push(sourceKey);
-          digests.push([businessKeyOf(values, mapper.businessKeyIndexes), rowDigest(digestKey, mapper.columns, expected, types), sourceKey]);
-        }
-
+        const tokenized = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types));
+        const staged: StagedRows = { columns: mapper.columns, rows: tokenized.rows, sourceKeys: tokenized.sourceKeys };
+        const digests: [string, string, string?][] = tokenized.digests;
         const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
         // Files: each object a row names is streamed, hashed and encrypted into staging.
         const files: StagedFile[] = [];
@@ -251,6 +180,8 @@ export function createStageActivities(ctx: MigrationContext) {
             .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
         });
         await fence?.commit();
+        // A load of this batch on this worker opens no vault entry for these values (see StagedClearValues).
+        if (req.runId !== undefined) ctx.stagedClearValues.put(req.runId, batchId, clearValuesByToken(personal, tokens));
         countStaged({ migration: req.migrationId, entity: req.entity }, { extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, bytes: stagedBytes });
         return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, ...(filters.length ? { skipped } : {}) };
       } catch (err) {

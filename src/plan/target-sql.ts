@@ -1,0 +1,43 @@
+import type { Sql } from './source-sql';
+
+/**
+ * The SQL the load writes a batch with. A batch goes to PostgreSQL as one JSON parameter
+ * (an array of objects keyed by column name), which `json_populate_recordset` turns into rows
+ * of the target table's own row type: each value passes its column type's input function, as
+ * a literal in an INSERT would, and no statement carries thousands of bind parameters (which
+ * the client builds and the server parses one by one). Pure: text and bindings for knex.raw.
+ */
+export interface TargetTable {
+  schema: string;
+  table: string;
+}
+
+const list = (names: readonly string[], prefix = '') => names.map(() => `${prefix}??`).join(', ');
+
+/** The batch's rows as the table's row type. */
+function rowsOf(t: TargetTable, alias: string): Sql {
+  return { sql: `json_populate_recordset(null::??.??, ?::json) as ${alias}`, bindings: [t.schema, t.table] };
+}
+
+/**
+ * Inserts the rows, or updates the row holding the business key; returns `returning` of each
+ * row written. With no column outside the business key, an existing row is left alone.
+ */
+export function upsertSql(t: TargetTable, columns: readonly string[], businessKey: readonly string[], returning: readonly string[], rowsJson: string): Sql {
+  const rows = rowsOf(t, 'r');
+  const updatable = columns.filter((c) => !businessKey.includes(c));
+  const onConflict = updatable.length ? `do update set ${updatable.map(() => '?? = excluded.??').join(', ')}` : 'do nothing';
+  return {
+    sql: `insert into ??.?? (${list(columns)}) select ${list(columns, 'r.')} from ${rows.sql} on conflict (${list(businessKey)}) ${onConflict} returning ${list(returning)}`,
+    bindings: [t.schema, t.table, ...columns, ...columns, ...rows.bindings, rowsJson, ...businessKey, ...updatable.flatMap((c) => [c, c]), ...returning],
+  };
+}
+
+/** The rows of the table holding any of the given business keys, locked until the transaction ends. */
+export function lockedRowsSql(t: TargetTable, selected: readonly string[], businessKey: readonly string[], keysJson: string): Sql {
+  const keys = rowsOf(t, 'k');
+  return {
+    sql: `select ${list(selected, 't.')} from ??.?? as t where (${list(businessKey, 't.')}) in (select ${list(businessKey, 'k.')} from ${keys.sql}) for update of t`,
+    bindings: [...selected, t.schema, t.table, ...businessKey, ...businessKey, ...keys.bindings, keysJson],
+  };
+}
