@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Installs dependencies exactly as locked, once: when node_modules is missing or was installed
-// from another package-lock.json. Plain Node, so it runs before any install. With --chromium
-// it also makes sure of the Chromium the browser tests need (ensureChromium below).
+// from another package-lock.json; then builds src/ for the CLI when it changed (ensureBuild).
+// Plain Node, so it runs before any install. With --chromium it also makes sure of the Chromium
+// the browser tests need (ensureChromium below).
 //
 // `npm ci`: it installs what package-lock.json says and never writes the lock, so a fresh
 // clone stays clean after its first command. The committed lock holds every platform's
@@ -98,9 +99,23 @@ function ensureChromium(env = process.env) {
   return true;
 }
 
-module.exports = { ensureDependencies, ensureChromium, chromiumPath };
+/**
+ * The build of src/ the CLI starts from (scripts/build.js); `npm ci` made it (prepare) unless
+ * src/ changed since. Never fails: without a build the CLI runs the sources through tsx.
+ */
+function ensureBuild() {
+  try {
+    const { status, line } = require('./build').build();
+    if (status !== 'fresh') console.log(`build: ${line}`);
+  } catch (err) {
+    console.error(`build: failed, the CLI runs the sources through tsx: ${String(err.message ?? err).trim()}`);
+  }
+}
+
+module.exports = { ensureDependencies, ensureBuild, ensureChromium, chromiumPath };
 
 if (require.main === module) {
   ensureDependencies();
+  ensureBuild();
   if (process.argv.includes('--chromium')) ensureChromium();
 }

@@ -18,9 +18,8 @@ export class UsageError extends Error {
   }
 }
 
+/** A command's usage and what it runs; its name and summary are in the table in main.ts. */
 export interface Command {
-  name: string;
-  summary: string;
   usage: string;
   run(args: string[]): Promise<number>;
 }

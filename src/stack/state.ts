@@ -1,10 +1,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
-/** The project's root (where package.json is). */
-export const PROJECT_ROOT = resolve(__dirname, '..', '..');
+/** The project's root: above src/, or above dist/ when the CLI runs its build of src/ (dist/<fingerprint>/src/, scripts/build.js). */
+export const PROJECT_ROOT = projectRoot(resolve(__dirname, '..'));
+
+function projectRoot(src: string): string {
+  const above = dirname(src);
+  return /^[0-9a-f]{16}$/.test(basename(above)) && basename(dirname(above)) === 'dist' ? dirname(dirname(above)) : above;
+}
 
 /** Where the local stack keeps pids, logs, data and generated credentials. Never in git. */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {

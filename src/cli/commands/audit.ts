@@ -73,8 +73,6 @@ async function log(args: string[]): Promise<number> {
 }
 
 export const auditCommand: Command = {
-  name: 'audit',
-  summary: 'verify the tamper-evident audit chain, or print its events',
   usage: USAGE,
   async run(args) {
     const [sub, ...rest] = args;

@@ -17,8 +17,6 @@ function codecToken(env: NodeJS.ProcessEnv): string {
 }
 
 export const codecServerCommand: Command = {
-  name: 'codec-server',
-  summary: 'serve decrypted payloads to the Temporal Web UI, for viewers holding the token',
   usage: `cutover codec-server [--port N] [--host ADDR] [--allow-origin URL]... [--print-url]
 
 Temporal's remote codec protocol (POST <endpoint>/decode, <endpoint>/encode) with the

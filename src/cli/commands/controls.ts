@@ -11,10 +11,8 @@ function describeControls(c: Controls): string {
   return `${c.paused ? 'paused' : 'running'}, throttle ${c.throttleRowsPerSecond ? `${c.throttleRowsPerSecond} rows/s` : 'none'}, batch size ${c.batchSize ?? 'as planned'}`;
 }
 
-function operatorCommand(name: 'pause' | 'resume', summary: string, usage: string, act: typeof pauseMigration): Command {
+function operatorCommand(name: 'pause' | 'resume', usage: string, act: typeof pauseMigration): Command {
   return {
-    name,
-    summary,
     usage,
     async run(args) {
       const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
@@ -29,7 +27,6 @@ function operatorCommand(name: 'pause' | 'resume', summary: string, usage: strin
 
 export const pauseCommand = operatorCommand(
   'pause',
-  'pause a migration: no new batch starts (batches in flight finish)',
   `cutover pause <migration-id> [--as NAME] [--reason TEXT] [--json]
 
 Recorded in the audit chain with your login. Refused when it is already paused or has ended.`,
@@ -38,7 +35,6 @@ Recorded in the audit chain with your login. Refused when it is already paused o
 
 export const resumeCommand = operatorCommand(
   'resume',
-  'resume a paused migration',
   `cutover resume <migration-id> [--as NAME] [--reason TEXT] [--json]
 
 Recorded in the audit chain with your login. Refused when it is not paused.`,
@@ -52,8 +48,6 @@ function wholeNumber(text: string | undefined, option: string): number | undefin
 }
 
 export const tuneCommand: Command = {
-  name: 'tune',
-  summary: 'change the throttle or the batch size of a running migration',
   usage: `cutover tune <migration-id> [--throttle ROWS_PER_SECOND] [--batch-size ROWS] [--as NAME] [--json]
 
 --throttle limits the whole migration (0: no limit) from its next batches on. --batch-size
@@ -82,8 +76,6 @@ function auditCancel(config: CutoverConfig, migrationId: string, actor: string, 
 }
 
 export const cancelCommand: Command = {
-  name: 'cancel',
-  summary: 'stop a migration without undoing what it loaded (see rollback)',
   usage: `cutover cancel <migration-id> [--as NAME] [--reason TEXT]
 
 Cancels the workflow and its entity runs: batches in flight stop, nothing is undone.
@@ -103,8 +95,6 @@ Use \`cutover rollback\` to undo instead.`,
 };
 
 export const rollbackCommand: Command = {
-  name: 'rollback',
-  summary: 'undo a migration: a running one stops and rolls back; a completed one until its window is closed',
   usage: `cutover rollback <migration-id> [--as NAME] [--reason TEXT] [--no-wait]
 
 Deletes the rows the migration inserted, restores the rows it updated from their sealed
@@ -149,8 +139,6 @@ your login (--as overrides it).`,
 };
 
 export const closeCommand: Command = {
-  name: 'close',
-  summary: "close a completed migration's rollback window: later rollbacks are refused",
   usage: `cutover close <migration-id> [--as NAME] [--reason TEXT]
 
 A completed migration can be rolled back (\`cutover rollback\`) from the ledger the target

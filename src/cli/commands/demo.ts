@@ -21,8 +21,6 @@ const DEMO_PLAN = join(PROJECT_ROOT, 'examples', 'lms.plan.yaml');
 const DEMO_APPROVER = 'demo-second-approver';
 
 export const demoCommand: Command = {
-  name: 'demo',
-  summary: 'bring up the stack, seed a demo LMS, run a worker, migrate it phase by phase; print the report',
   usage: `cutover demo [--users N]
 cutover demo seed [--users N] [--lms] [--bad-ratio R] [--orphan-ratio R] [--seed S] [--keep-target]
 cutover demo moodle [--users N]   (the second demo: a Moodle-shaped source, examples/moodle.plan.yaml)

@@ -5,8 +5,6 @@ import { failedComponents, renderTable } from '../../doctor/table';
 import { Command, EXIT } from '../command';
 
 export const doctorCommand: Command = {
-  name: 'doctor',
-  summary: 'check every dependency (Temporal, databases, S3, KMS) and print a table',
   usage: `cutover doctor [--json]
 
 Exit status 0 when every check passes, 1 otherwise; the failing components are named last.`,

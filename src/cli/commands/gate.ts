@@ -4,8 +4,6 @@ import { decideGate, defaultOperator, workflowIdFrom } from '../../migration-cli
 import { Command, EXIT, UsageError } from '../command';
 
 export const approveCommand: Command = {
-  name: 'approve',
-  summary: 'approve (or --reject) the gate a migration waits at',
   usage: `cutover approve <migration-id> <phase> [--as NAME] [--reject]
 
 Your login is recorded as the approver (--as overrides it). A plan may require that the

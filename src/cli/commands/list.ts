@@ -6,8 +6,6 @@ import { thousands } from '../../shared/progress';
 import { Command, EXIT, UsageError } from '../command';
 
 export const listCommand: Command = {
-  name: 'list',
-  summary: 'list migrations, newest first (--status to filter)',
   usage: `cutover list [--status ${LISTABLE_STATUSES.join('|')}] [--limit N] [--json]
 
 Reads Temporal's visibility store (the CutoverStatus, CutoverPhase, CutoverPercent and

@@ -4,8 +4,6 @@ import { loadPlanFile } from '../../plan/load';
 import { Command, EXIT, UsageError } from '../command';
 
 export const planCommand: Command = {
-  name: 'plan',
-  summary: 'validate a migration plan and print its hash and migration id',
   usage: `cutover plan validate <plan.yaml> [--json]
 
 Lists every problem with the path of the field (exit 2), or prints the plan's canonical

@@ -17,8 +17,6 @@ interface QuarantineEntry {
 }
 
 export const quarantineCommand: Command = {
-  name: 'quarantine',
-  summary: "list a migration's quarantined rows: source key, reason, column (never their values)",
   usage: `cutover quarantine <migration-id> [--entity NAME] [--limit N] [--json]
 
 Each row the migration could not load, by its source key, with the reason code, the column

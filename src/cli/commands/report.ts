@@ -8,8 +8,6 @@ import { stackPaths } from '../../stack/state';
 import { Command, EXIT, UsageError } from '../command';
 
 export const reportCommand: Command = {
-  name: 'report',
-  summary: 'write a migration report: JSON, HTML (with a throughput chart) and Markdown',
   usage: `cutover report <migration-id> [--out DIR] [--json]
 
 Per-entity counts, batch and phase reconcile results, quarantine reasons (codes and counts,

@@ -32,8 +32,6 @@ function parseServices(list: string[]): ServiceName[] | undefined {
 }
 
 export const stackCommand: Command = {
-  name: 'stack',
-  summary: 'run the local stack: Temporal + Web UI, PostgreSQL, MinIO, local-kms, codec server',
   usage: `cutover stack up [service...]       start (idempotent) and wait until healthy
 cutover stack down [service...]     stop what \`up\` started (history and data are kept)
 cutover stack status [--json]       probe every service; --json prints every endpoint

@@ -30,8 +30,6 @@ export function gateLine(plan: Plan, report: MigrationReport): string | undefine
 }
 
 export const startCommand: Command = {
-  name: 'start',
-  summary: 'start the migration of a plan (prints its id and Web UI link)',
   usage: `cutover start <plan.yaml> [--wait] [--json] [--started-by NAME]
 
 The plan is validated first; an invalid plan starts nothing (exit 2). The migration id is

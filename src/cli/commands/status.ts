@@ -22,8 +22,6 @@ async function statusView(client: Client, config: CutoverConfig, workflowId: str
 }
 
 export const statusCommand: Command = {
-  name: 'status',
-  summary: 'show a migration: per-entity progress, rows/s, ETA, reconcile, approvals (--watch: live)',
   usage: `cutover status <migration-id> [--watch] [--interval SECONDS] [--json]
 
 Queries the running migration (a worker must be up to answer; otherwise the search

@@ -4,8 +4,6 @@ import { startWiringCheck } from '../../starter';
 import { Command, EXIT } from '../command';
 
 export const wiringCheckCommand: Command = {
-  name: 'wiring-check',
-  summary: 'start the wiring-check workflow (KMS + S3 + PostgreSQL) on a running worker',
   usage: `cutover wiring-check [--wait] [--json]
 
 Prints the workflow id and its Web UI link; --wait waits for the result.`,

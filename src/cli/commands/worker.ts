@@ -2,8 +2,6 @@ import { main as workerMain } from '../../worker';
 import { Command } from '../command';
 
 export const workerCommand: Command = {
-  name: 'worker',
-  summary: 'run a worker on the configured task queue (refuses to start if `doctor` fails)',
   usage: `cutover worker
 
 Polls CUTOVER_TASK_QUEUE (default "cutover"). Stops cleanly on SIGINT or SIGTERM.`,
