@@ -27,15 +27,13 @@ async function lookup(db: Knex, schema: string, migrationId: string, entity: str
   const other = by === 'source_key' ? 'target_key' : 'source_key';
   const out = new Map<string, string>();
   for (let i = 0; i < wanted.length; i += CHUNK) {
-    const { rows } = await db.raw(`select ?? as k, ?? as v from ??.key_map where migration_id = ? and entity = ? and ?? in (select json_array_elements_text(?::json))`, [
-      by,
-      other,
-      schema,
-      migrationId,
-      entity,
-      by,
-      JSON.stringify(wanted.slice(i, i + CHUNK)),
-    ]);
+    // Driven by the keys: each is one lookup in the primary key, whatever the table's statistics
+    // say (mid-migration they are stale, and a join the other way round reads the whole entity per key).
+    const { rows } = await db.raw(
+      `select k.k, m.v from json_array_elements_text(?::json) as k(k)
+       cross join lateral (select ?? as v from ??.key_map where migration_id = ? and entity = ? and ?? = k.k limit 1) as m`,
+      [JSON.stringify(wanted.slice(i, i + CHUNK)), other, schema, migrationId, entity, by],
+    );
     for (const r of rows as { k: string; v: string | null }[]) if (r.v !== null) out.set(r.k, r.v);
   }
   return out;
@@ -62,10 +60,10 @@ export async function heldByOtherRows(db: Knex, schema: string, migrationId: str
     const slice = rows.slice(i, i + CHUNK);
     // Only keys held by another source row come back: the common case (every key its own row's) returns nothing.
     const { rows: held } = await db.raw(
-      `select k.business_key, k.source_key from ??.key_map k
-       join json_array_elements(?::json) as r on k.business_key = r->>1 and k.source_key <> r->>0
-       where k.migration_id = ? and k.entity = ?`,
-      [schema, JSON.stringify(slice.map((r) => [r.sourceKey, r.bk])), migrationId, entity],
+      `select h.business_key, h.source_key from json_array_elements(?::json) as r
+       cross join lateral (select k.business_key, k.source_key from ??.key_map k
+         where k.migration_id = ? and k.entity = ? and k.business_key = r->>1 and k.source_key <> r->>0) as h`,
+      [JSON.stringify(slice.map((r) => [r.sourceKey, r.bk])), schema, migrationId, entity],
     );
     const holders = new Map<string, string[]>();
     for (const h of held as { business_key: string; source_key: string }[]) holders.set(h.business_key, [...(holders.get(h.business_key) ?? []), h.source_key]);

@@ -40,7 +40,9 @@ export function vaultClaimStore(control: Knex, vaultKey: Uint8Array, migrationId
                from json_to_recordset(?::json) as i(mac text, token text, kind text, sealed text, n int)
              ),
              existing as (
-               select v.value_mac, v.token, v.created_by from ${VAULT} v join input i on v.value_mac = i.value_mac
+               -- Driven by the input: one probe of the MAC's unique index per value, whatever the statistics say.
+               select v.value_mac, v.token, v.created_by from input i
+               cross join lateral (select value_mac, token, created_by from ${VAULT} where value_mac = i.value_mac) as v
              ),
              inserted as (
                insert into ${VAULT} (token, value_mac, kind, ciphertext, created_by)
@@ -129,7 +131,7 @@ export async function lookupTokens(control: Knex, key: Uint8Array, tokens: Itera
   }
   for (let i = 0; i < wanted.length; i += 20_000) {
     const slice = wanted.slice(i, i + 20_000);
-    const { rows } = await control.raw(`select token, ciphertext from ${VAULT} where token in (select json_array_elements_text(?::json))`, [JSON.stringify(slice)]);
+    const { rows } = await control.raw(`select v.token, v.ciphertext from json_array_elements_text(?::json) as k(t) cross join lateral (select token, ciphertext from ${VAULT} where token = k.t) as v`, [JSON.stringify(slice)]);
     for (const r of rows as { token: string; ciphertext: Buffer }[]) out.set(r.token, openJson<string>(r.ciphertext, key, `vault:${r.token}`, 'vault entry'));
   }
   const missing = wanted.filter((t) => !out.has(t)).length;

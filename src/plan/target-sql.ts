@@ -33,11 +33,15 @@ export function upsertSql(t: TargetTable, columns: readonly string[], businessKe
   };
 }
 
-/** The rows of the table holding any of the given business keys, locked until the transaction ends. */
-export function lockedRowsSql(t: TargetTable, selected: readonly string[], businessKey: readonly string[], keysJson: string): Sql {
+/**
+ * The rows of the table holding any of the given business keys (`keysJson`: objects of the
+ * key's columns), locked until the transaction ends when `lock`. Driven by the keys: each is
+ * one lookup in the business key's unique index, whatever the table's statistics say.
+ */
+export function rowsByKeySql(t: TargetTable, selected: readonly string[], businessKey: readonly string[], keysJson: string, lock: boolean): Sql {
   const keys = rowsOf(t, 'k');
   return {
-    sql: `select ${list(selected, 't.')} from ??.?? as t where (${list(businessKey, 't.')}) in (select ${list(businessKey, 'k.')} from ${keys.sql}) for update of t`,
-    bindings: [...selected, t.schema, t.table, ...businessKey, ...businessKey, ...keys.bindings, keysJson],
+    sql: `select ${list(selected, 'x.')} from ${keys.sql} cross join lateral (select ${list(selected, 't.')} from ??.?? as t where ${businessKey.map(() => 't.?? = k.??').join(' and ')}${lock ? ' for update of t' : ''}) as x`,
+    bindings: [...selected, ...keys.bindings, keysJson, ...selected, t.schema, t.table, ...businessKey.flatMap((c) => [c, c])],
   };
 }

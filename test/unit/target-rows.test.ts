@@ -1,5 +1,5 @@
 import { invalidJsonColumn, targetRowsJson } from '../../src/core/target-rows';
-import { upsertSql, lockedRowsSql } from '../../src/plan/target-sql';
+import { upsertSql, rowsByKeySql } from '../../src/plan/target-sql';
 import type { TargetType } from '../../src/core/target-types';
 
 const types: (TargetType | undefined)[] = [{ kind: 'integer', bits: 32 }, { kind: 'text' }, { kind: 'json' }, undefined];
@@ -45,8 +45,17 @@ describe('target SQL', () => {
     expect(upsertSql(t, ['a'], ['a'], ['a'], '[]').sql).toContain('on conflict (??) do nothing');
   });
   it('locks the rows holding the keys', () => {
-    const q = lockedRowsSql(t, ['a', 'b'], ['a', 'b'], '[]');
-    expect(q.sql).toBe('select t.??, t.?? from ??.?? as t where (t.??, t.??) in (select k.??, k.?? from json_populate_recordset(null::??.??, ?::json) as k) for update of t');
+    const q = rowsByKeySql(t, ['a', 'b'], ['a', 'b'], '[]', true);
+    expect(q.sql).toBe('select x.??, x.?? from json_populate_recordset(null::??.??, ?::json) as k cross join lateral (select t.??, t.?? from ??.?? as t where t.?? = k.?? and t.?? = k.?? for update of t) as x');
     expect(q.bindings.filter((b) => b === '[]')).toHaveLength(1);
+    expect(rowsByKeySql(t, ['a'], ['a'], '[]', false).sql).not.toContain('for update');
+  });
+});
+
+describe('textArray', () => {
+  it('quotes every element so PostgreSQL reads back exactly the strings given', () => {
+    const { textArray } = jest.requireActual('../../src/control/text-array');
+    expect(textArray(['a', 'b c', 'q"uote', 'back\\slash', '{,}', ''])).toBe('{"a","b c","q\\"uote","back\\\\slash","{,}",""}');
+    expect(textArray([])).toBe('{}');
   });
 });

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { clearTargetsOf, tokensToOpen } from '../../core/detokenize';
 import { duplicateOf, prepareLoadRows, ReferenceKeys, referencedKeys } from '../../core/load-rows';
 import { targetRowsJson } from '../../core/target-rows';
-import { lockedRowsSql, upsertSql } from '../../plan/target-sql';
+import { rowsByKeySql, upsertSql } from '../../plan/target-sql';
 import { appendLedger } from '../../control/ledger';
 import type { QuarantineRecord } from '../../core/quarantine-record';
 import { normalizeValue } from '../../core/digest';
@@ -112,7 +112,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
             for (let i = 0; i < loadable.length; i += 20_000) {
               const keys = targetRowsJson(bkColumns, bkTypes, loadable.slice(i, i + 20_000).map((r) => mapper.businessKeyIndexes.map((k) => r.values[k]!)));
-              const locked = lockedRowsSql(target, selected, bkColumns, keys);
+              const locked = rowsByKeySql(target, selected, bkColumns, keys, true);
               const { rows: found } = await trx.raw(locked.sql, locked.bindings as never);
               for (const f of found as Row[]) existing.set(businessKeyOf(columns.map((c) => f[c]), mapper.businessKeyIndexes), f);
             }

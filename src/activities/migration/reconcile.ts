@@ -12,6 +12,8 @@ import { withoutValues } from './errors';
 import { readManifest, readStagedRows } from './staged-objects';
 import { checkStoredFile } from './files';
 import { inLanes } from '../../core/lanes';
+import { rowsByKeySql } from '../../plan/target-sql';
+import { targetRowsJson } from '../../core/target-rows';
 import type { Manifest } from './manifest';
 
 /** A business key's values, from its one-string form (see businessKeyOf). */
@@ -64,7 +66,7 @@ export function createReconcileActivities(ctx: MigrationContext) {
       const refusedKeys = new Set(refused.map((r) => r.business_key as string));
       const expected = new Map(manifest.digests.filter(([bk, , sourceKey]) => (sourceKey === undefined ? !refusedKeys.has(bk) : !refusedSources.has(sourceKey))).map(([bk, digest]) => [bk, digest] as const));
 
-      const table = `${spec.target.schema}.${spec.target.table}`;
+      const target = { schema: spec.target.schema, table: spec.target.table };
       const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
       const bkWidth = mapper.businessKeyIndexes.length;
       // Business-key parts that are references: their source keys become the parents' target keys.
@@ -73,16 +75,18 @@ export function createReconcileActivities(ctx: MigrationContext) {
       const foundValues = new Map<string, unknown[]>();
       await withHeartbeat({ phase: 'reconcile', batchId: req.batchId }, async () => {
         const keys = [...expected.keys()];
-        for (let i = 0; i < keys.length; i += 5000) {
-          const slice = keys.slice(i, i + 5000).map((k) => componentsOf(k, bkWidth));
+        for (let i = 0; i < keys.length; i += 20_000) {
+          const slice = keys.slice(i, i + 20_000).map((k) => componentsOf(k, bkWidth));
           for (const { part, entity } of bkRefs) {
             const map = await targetKeysOf(loaded.target, ledger, req.migrationId, entity!, slice.map((k) => k[part]!));
             for (const k of slice) k[part] = map.get(k[part]!) ?? k[part]!;
           }
-          const q = loaded.target(table).select(mapper.columns);
-          if (bkWidth === 1) q.whereIn(spec.target.businessKey[0]!, slice.map((k) => k[0]!));
-          else q.whereIn(spec.target.businessKey, slice);
-          const rows = await q.catch((err) => withoutValues(`reconcile ${req.entity} batch ${req.batchId}`, err));
+          const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
+          const byKey = rowsByKeySql(target, mapper.columns, spec.target.businessKey, targetRowsJson(spec.target.businessKey, bkTypes, slice), false);
+          const rows: Record<string, unknown>[] = await loaded.target
+            .raw(byKey.sql, byKey.bindings as never)
+            .then((r) => r.rows)
+            .catch((err) => withoutValues(`reconcile ${req.entity} batch ${req.batchId}`, err));
           // A reference is right when its target key maps back to the source key the row had.
           const back = new Map<number, Map<string, string>>();
           for (const { c, i } of refColumns) {

@@ -3,6 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA } from '../../control/schema';
+import { textArray } from '../../control/text-array';
 import { sealJson } from '../../crypto/seal-json';
 import { tokenize } from '../../crypto/vault';
 import { ensureLoadFence, holdLoadFence } from '../../control/load-fence';
@@ -54,8 +55,8 @@ export async function resolveQuarantine(control: Knex, ref: { migrationId: strin
   let cleared = 0;
   for (let i = 0; i < sourceKeys.length; i += 20_000) {
     const r = await control.raw(
-      `delete from ${CONTROL_SCHEMA}.quarantine where migration_id = ? and entity = ? and source_key in (select json_array_elements_text(?::json))${step === 'stage' ? " and stage = 'stage'" : ''}`,
-      [ref.migrationId, ref.entity, JSON.stringify(sourceKeys.slice(i, i + 20_000))],
+      `delete from ${CONTROL_SCHEMA}.quarantine where migration_id = ? and entity = ? and source_key = any(?::text[])${step === 'stage' ? " and stage = 'stage'" : ''}`,
+      [ref.migrationId, ref.entity, textArray(sourceKeys.slice(i, i + 20_000))],
     );
     cleared += r.rowCount ?? 0;
   }
