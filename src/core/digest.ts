@@ -15,10 +15,11 @@ export function normalizeValue(v: unknown): string | null {
  * the target stores it, so a staged `''` and a stored `'  '` in `char(2)` agree.
  */
 export function rowDigest(key: Uint8Array, columns: readonly string[], values: readonly unknown[], types?: readonly (TargetType | undefined)[]): string {
-  const mac = createHmac('sha256', key);
-  columns.forEach((c, i) => {
+  // One string, one update: the same bytes as a column-by-column update, without a call each.
+  let text = '';
+  for (let i = 0; i < columns.length; i++) {
     const v = types ? storedForm(types[i], values[i]) : normalizeValue(values[i]);
-    mac.update(c).update('\0').update(v === null ? '\u0001null' : `=${v}`).update('\0');
-  });
-  return mac.digest('hex');
+    text += `${columns[i]}\0${v === null ? '\u0001null' : `=${v}`}\0`;
+  }
+  return createHmac('sha256', key).update(text).digest('hex');
 }

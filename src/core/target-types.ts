@@ -159,7 +159,8 @@ export function castTo(t: TargetType, v: unknown): string | number | boolean | n
   switch (t.kind) {
     case 'text': {
       const s = typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : text(v);
-      if (t.length !== undefined && [...s].length > t.length) throw new TypeMismatch(`longer than ${t.length} characters`);
+      // Characters are code points; there are never more of them than UTF-16 units.
+      if (t.length !== undefined && s.length > t.length && [...s].length > t.length) throw new TypeMismatch(`longer than ${t.length} characters`);
       return s;
     }
     case 'char': {
