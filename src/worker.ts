@@ -45,6 +45,20 @@ export async function resolveMetricsAddress(env: NodeJS.ProcessEnv = process.env
   return { note: `metrics off: ${DEFAULT_METRICS_ADDRESS} is taken (another worker?); set CUTOVER_METRICS_ADDRESS` };
 }
 
+/**
+ * How many activities one worker runs at once: CUTOVER_MAX_CONCURRENT_ACTIVITIES, default 16.
+ * Each batch activity holds a batch in memory and a database connection per side, so this
+ * bounds a worker's memory and connections whatever a plan's parallelism; lanes beyond it wait
+ * in the task queue for any worker (see the README's scale-out notes).
+ */
+export function maxConcurrentActivities(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.CUTOVER_MAX_CONCURRENT_ACTIVITIES;
+  if (raw === undefined || raw === '') return 16;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`CUTOVER_MAX_CONCURRENT_ACTIVITIES: expected a whole number from 1 to 1000, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
 /** Builds a worker with its clients; `taskQueue` defaults to the configured one. */
 export async function startWorker(config: CutoverConfig, options: { taskQueue?: string; metricsAddress?: string } = {}): Promise<RunningWorker> {
   installRuntime({ metricsAddress: options.metricsAddress });
@@ -70,8 +84,10 @@ export async function startWorker(config: CutoverConfig, options: { taskQueue?: 
       connection,
       namespace: config.temporal.namespace,
       taskQueue: options.taskQueue ?? config.temporal.taskQueue,
-      workflowsPath: require.resolve('./workflows'),
+      // CUTOVER_WORKFLOW_BUNDLE: a bundle prebuilt with bundleWorkflowCode (same workflowsPath and failureConverterPath): no webpack at start.
+      ...(process.env.CUTOVER_WORKFLOW_BUNDLE ? { workflowBundle: { codePath: process.env.CUTOVER_WORKFLOW_BUNDLE } } : { workflowsPath: require.resolve('./workflows') }),
       dataConverter: await createDataConverter(keys),
+      maxConcurrentActivityTaskExecutions: maxConcurrentActivities(),
       activities: createActivities({
         migration,
         s3,

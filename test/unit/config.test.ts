@@ -67,3 +67,13 @@ describe('stack state', () => {
     expect(stackPaths({ CUTOVER_STATE_DIR: '/clone/.cutover' }).pids).toBe('/clone/.cutover/pids');
   });
 });
+
+describe('worker concurrency', () => {
+  it('defaults to 16 activities at once and refuses a value that is not a whole number in range', () => {
+    const { maxConcurrentActivities } = jest.requireActual('../../src/worker');
+    expect(maxConcurrentActivities({})).toBe(16);
+    expect(maxConcurrentActivities({ CUTOVER_MAX_CONCURRENT_ACTIVITIES: '4' })).toBe(4);
+    expect(() => maxConcurrentActivities({ CUTOVER_MAX_CONCURRENT_ACTIVITIES: '0' })).toThrow(/CUTOVER_MAX_CONCURRENT_ACTIVITIES/);
+    expect(() => maxConcurrentActivities({ CUTOVER_MAX_CONCURRENT_ACTIVITIES: 'many' })).toThrow(/whole number/);
+  });
+});
