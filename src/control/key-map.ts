@@ -9,6 +9,30 @@ export interface KeyMapRow {
 /** Keys per statement: each statement takes them as one JSON parameter (no per-key bind parameters). */
 const CHUNK = 20_000;
 
+/** Per database and ledger schema: rows this process recorded, and the count at which it next analyzes. */
+const growth = new WeakMap<Knex, Map<string, { recorded: number; analyzeAt: number }>>();
+
+/**
+ * Keeps the key map's planner statistics in step with its growth: ANALYZE at a process's first
+ * load into a target (the key map may hold millions of rows another process wrote), then each
+ * time the rows this process recorded double from 1,000 (a handful of times per migration, each
+ * a fixed-size sample). Without statistics, as on a server with autovacuum off or behind a bulk
+ * load, PostgreSQL takes every index that starts with (migration_id, entity) for equally cheap,
+ * and a lookup by source key may scan an entity's whole key map through the business-key index:
+ * one full scan per key, quadratic in the entity's size (minutes per batch at 100,000 users).
+ */
+export async function keepKeyMapStatistics(db: Knex, schema: string, added: number): Promise<void> {
+  let bySchema = growth.get(db);
+  if (!bySchema) growth.set(db, (bySchema = new Map()));
+  const g = bySchema.get(schema) ?? { recorded: 0, analyzeAt: 0 };
+  bySchema.set(schema, g);
+  g.recorded += added;
+  if (g.recorded < g.analyzeAt) return;
+  g.analyzeAt = Math.max(1000, g.recorded * 2);
+  // Best effort: statistics help the plan, and a role that may not analyze still loads.
+  await db.raw('analyze ??.key_map', [schema]).catch(() => undefined);
+}
+
 /** Records (or corrects) where each source row landed; part of the load's transaction. */
 export async function recordKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, rows: KeyMapRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) {

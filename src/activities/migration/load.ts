@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { sealJson } from '../../crypto/seal-json';
 import { lookupTokens } from '../../crypto/vault';
-import { heldByOtherRows, recordKeys, targetKeysOf } from '../../control/key-map';
+import { heldByOtherRows, keepKeyMapStatistics, recordKeys, targetKeysOf } from '../../control/key-map';
 import { ApplicationFailure } from '@temporalio/activity';
 import { clearTargetsOf, tokensToOpen } from '../../core/detokenize';
 import { duplicateOf, prepareLoadRows, ReferenceKeys, referencedKeys } from '../../core/load-rows';
@@ -58,6 +58,7 @@ export function createLoadActivities(ctx: MigrationContext) {
       const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => lookupTokens(ctx.deps.control, vaultKey, tokens, stagedHere));
       const ledger = loaded.plan.target.ledgerSchema;
       await ensureLoadFence(loaded.target, ledger);
+      await keepKeyMapStatistics(loaded.target, ledger, 0);
 
       // References: a parent's source key becomes the target key it was loaded under.
       const references: ReferenceKeys[] = [];
@@ -197,6 +198,7 @@ export function createLoadActivities(ctx: MigrationContext) {
           })
           .catch((err) => withoutValues(`load ${req.entity} batch ${req.batchId} into ${table}`, err)),
       );
+      await keepKeyMapStatistics(loaded.target, ledger, result.inserted + result.updated + result.unchanged);
       // Recorded once per run and batch: a retried load finds the event already in the chain.
       await appendAudit(ctx.deps.control, await ctx.deps.keys.get('audit'), {
         migrationId: req.migrationId,
