@@ -161,12 +161,16 @@ function spawnCutover(args: string[], env: NodeJS.ProcessEnv, what: string): Chi
 }
 
 /** Runs the real CLI as a user would, in a child process; SIGKILLed after `timeoutMs`. */
-export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<CliResult> {
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000, live?: { stdout: string }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawnCutover(args, env, `cutover ${args.join(' ')}`);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      // What it printed so far, for a test that acts on a line while the command still runs.
+      if (live) live.stdout = stdout;
+    });
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', reject);

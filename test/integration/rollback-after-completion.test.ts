@@ -76,13 +76,16 @@ describe('rollback after completion', () => {
 
     // `start --wait`: the id and the Web UI link at once, the gate while waiting, the summary at the end.
     const { file, migrationId } = planFile('after', { lms: true, gate: true });
-    const started = run(['start', file, '--wait'], 240_000);
-    await waitFor('the gate', async () => (await run(['status', migrationId])).stdout.includes('awaiting-approval'), 180_000, () => worker.output().slice(-3000));
+    const gateLine = `waiting at the gate of phase people: approve with \`cutover approve ${migrationId} people\``;
+    // As an operator would: approve once `start --wait` says it waits (it polls every 3 s; approving
+    // as soon as `status` shows the gate could end the wait before it looked).
+    const live = { stdout: '' };
+    const started = cli(['start', file, '--wait'], dbEnv, 240_000, live);
+    await waitFor('start --wait to announce the gate', async () => live.stdout.includes(gateLine), 180_000, () => `${live.stdout}\n${worker.output().slice(-3000)}`);
     expect((await run(['approve', migrationId, 'people', '--as', 'it-approver'])).code).toBe(0);
     const start = await started;
     expect({ code: start.code, stderr: start.stderr }).toEqual({ code: 0, stderr: '' });
     const out = start.stdout;
-    const gateLine = `waiting at the gate of phase people: approve with \`cutover approve ${migrationId} people\``;
     const summary = `migration ${migrationId}: completed, every batch reconciled clean`;
     expect(out.indexOf(`migration id: ${migrationId}`)).toBe(0);
     expect(out.indexOf(`Web UI:       http://`)).toBeGreaterThan(0);
