@@ -1,4 +1,4 @@
-import { Command, EXIT, UsageError, wantsHelp } from './command';
+import { Command, EXIT, wantsHelp } from './command';
 
 /**
  * Every command: its name, what it does, and how to load it. A command's module (and with it
@@ -65,7 +65,6 @@ const EXIT_BY_ERROR_NAME: Record<string, number> = {
 
 /** One clear line per failure; a stack trace only with CUTOVER_DEBUG=1. */
 export function explain(err: unknown): { message: string; code: number } {
-  if (err instanceof UsageError) return { message: err.message, code: EXIT.usage };
   const e = err as { code?: string; message?: string; name?: string; cause?: unknown } | undefined;
   if (err instanceof Error && Object.hasOwn(EXIT_BY_ERROR_NAME, err.name)) return { message: err.message, code: EXIT_BY_ERROR_NAME[err.name]! };
   if (err instanceof Error && err.name === 'WorkflowFailedError') {

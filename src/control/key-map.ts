@@ -51,8 +51,9 @@ async function lookup(db: Knex, schema: string, migrationId: string, entity: str
   const other = by === 'source_key' ? 'target_key' : 'source_key';
   const out = new Map<string, string>();
   for (let i = 0; i < wanted.length; i += CHUNK) {
-    // Driven by the keys: each is one lookup in the primary key, whatever the table's statistics
-    // say (mid-migration they are stale, and a join the other way round reads the whole entity per key).
+    // Driven by the keys: one probe of the primary key per key (on the statistics
+    // keepKeyMapStatistics keeps; without them the planner may take another index that starts
+    // with (migration_id, entity) and read the whole entity per key).
     const { rows } = await db.raw(
       `select k.k, m.v from json_array_elements_text(?::json) as k(k)
        cross join lateral (select ?? as v from ??.key_map where migration_id = ? and entity = ? and ?? = k.k limit 1) as m`,

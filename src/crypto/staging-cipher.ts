@@ -11,9 +11,10 @@ const { encrypt, decrypt, encryptStream, decryptStream } = buildClient(Commitmen
  * suite. A signature only adds something where readers must not be able to write: a party
  * that can decrypt but not encrypt. Cutover's workers do both with the same KMS key, so a
  * signature would stop nobody who could forge a staged object; tampering by anyone without
- * the KMS key fails the GCM tag and the key commitment either way. The signature cost about
- * as much CPU per object as the rest of its encryption (issue 11's profile). Objects staged
- * with the signed suite by earlier versions still decrypt and are still verified.
+ * the KMS key fails the GCM tag and the key commitment either way. The signature (a P-384 sign
+ * per object staged, a verify per read) was among the per-object crypto in issue 11's profile of
+ * the worker. Objects staged with the signed suite by earlier versions still decrypt and are
+ * still verified.
  */
 export const STAGING_SUITE = AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY;
 

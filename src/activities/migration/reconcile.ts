@@ -73,6 +73,7 @@ export function createReconcileActivities(ctx: MigrationContext) {
       const bkRefs = mapper.businessKeyIndexes.map((col, part) => ({ part, entity: spec.columns[col]!.reference?.entity })).filter((x) => x.entity !== undefined);
       const found: [string, string][] = [];
       const foundValues = new Map<string, unknown[]>();
+      const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
       await withHeartbeat({ phase: 'reconcile', batchId: req.batchId }, async () => {
         const keys = [...expected.keys()];
         for (let i = 0; i < keys.length; i += 20_000) {
@@ -81,7 +82,6 @@ export function createReconcileActivities(ctx: MigrationContext) {
             const map = await targetKeysOf(loaded.target, ledger, req.migrationId, entity!, slice.map((k) => k[part]!));
             for (const k of slice) k[part] = map.get(k[part]!) ?? k[part]!;
           }
-          const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
           const byKey = rowsByKeySql(target, mapper.columns, spec.target.businessKey, targetRowsJson(spec.target.businessKey, bkTypes, slice), false);
           const rows: Record<string, unknown>[] = await loaded.target
             .raw(byKey.sql, byKey.bindings as never)

@@ -20,8 +20,6 @@ import { countStaged } from './metrics';
 import type { Manifest, StagedRows } from './manifest';
 import type { QuarantineRecord } from '../../core/quarantine-record';
 
-export type { QuarantineRecord };
-
 export interface StageRequest extends KeyRange {
   migrationId: string;
   entity: string;
