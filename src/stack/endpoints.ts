@@ -13,6 +13,12 @@ export interface StackEndpoints {
     targetUrl: string;
     controlUrl: string;
   };
+  /**
+   * The stack's own PostgreSQL with wal_level=logical (service `postgres-logical`), for delta
+   * sync: a test creates its own databases, publications and slots there. Superuser
+   * `postgres`, database `postgres`; trust on 127.0.0.1 only.
+   */
+  logicalPostgres: { adminUrl: string };
   s3: {
     endpoint: string;
     region: string;
@@ -76,6 +82,8 @@ export interface EndpointInputs {
   ports: StackPorts;
   host: string;
   pgAdminUrl: string;
+  /** @default postgres://postgres@<host>:<ports.logicalPostgres>/postgres (the stack's own server) */
+  logicalPgAdminUrl?: string;
   names: DatabaseNames;
   readerPassword: string;
   appPassword: string;
@@ -104,6 +112,7 @@ export function buildEndpoints(i: EndpointInputs): StackEndpoints {
       targetUrl: postgresUrl(i.pgAdminUrl, i.names.app, i.appPassword, i.names.target),
       controlUrl: postgresUrl(i.pgAdminUrl, i.names.app, i.appPassword, i.names.control),
     },
+    logicalPostgres: { adminUrl: i.logicalPgAdminUrl || `postgres://postgres@${i.host}:${i.ports.logicalPostgres}/postgres` },
     s3: {
       endpoint: `http://${i.host}:${i.ports.minio}`,
       region: i.region,

@@ -63,6 +63,28 @@ export async function probePostgres(url: string): Promise<Probe> {
   }
 }
 
+/** A PostgreSQL that can serve logical replication: wal_level=logical, and the admin is a superuser. */
+export async function probeLogicalPostgres(url: string): Promise<Probe> {
+  const client = new PgClient({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    const row = (
+      await client.query<{ version: string; wal_level: string; slots: string; senders: string; superuser: boolean }>(
+        `select current_setting('server_version') as version, current_setting('wal_level') as wal_level,
+                current_setting('max_replication_slots') as slots, current_setting('max_wal_senders') as senders,
+                (select rolsuper from pg_roles where rolname = current_user) as superuser`,
+      )
+    ).rows[0]!;
+    if (row.wal_level !== 'logical') return fail(`PostgreSQL ${row.version} has wal_level=${row.wal_level}, not logical`);
+    if (!row.superuser) return fail(`PostgreSQL ${row.version}: ${new URL(url).username || 'the user'} is not a superuser`);
+    return ok(`PostgreSQL ${row.version}, wal_level=logical, ${row.slots} slots, ${row.senders} WAL senders`);
+  } catch (err) {
+    return fail(describeError(err));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 export async function probeTemporal(config: CutoverConfig): Promise<Probe> {
   let connection: Connection | undefined;
   try {

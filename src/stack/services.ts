@@ -4,18 +4,25 @@
  * (test/integration/compose-file.test.ts checks that).
  */
 
-export type ServiceName = 'postgres' | 'kms' | 'minio' | 'temporal' | 'codec';
+export type ServiceName = 'postgres' | 'postgres-logical' | 'kms' | 'minio' | 'temporal' | 'codec';
 
 /** In the order `up` brings them up: the codec server needs PostgreSQL and KMS for its key. */
-export const SERVICE_NAMES: readonly ServiceName[] = ['postgres', 'kms', 'minio', 'temporal', 'codec'];
+export const SERVICE_NAMES: readonly ServiceName[] = ['postgres', 'postgres-logical', 'kms', 'minio', 'temporal', 'codec'];
 
 /**
- * How each service runs: the machine's own server (`external`), a pinned binary, or this
- * repository's code under Node (the codec server: `cutover codec-server`). docker-compose.yml
- * offers the first two kinds; a Node service needs this checkout, so `stack up` runs it.
+ * How each service runs: the machine's own server (`external`), a server of the stack's own
+ * from the machine's PostgreSQL install (`installed`: initdb and pg_ctl, never a build), a
+ * pinned binary, or this repository's code under Node (the codec server: `cutover
+ * codec-server`). docker-compose.yml offers all but the last; a Node service needs this
+ * checkout, so `stack up` runs it.
  */
-export const SERVICE_KINDS: Record<ServiceName, 'external' | 'binary' | 'node'> = {
+export type ServiceKind = 'external' | 'installed' | 'binary' | 'node';
+
+export const SERVICE_KINDS: Record<ServiceName, ServiceKind> = {
   postgres: 'external',
+  // A second PostgreSQL for delta sync: logical replication needs wal_level=logical, a
+  // restart-only setting, so the machine's server (5432) is left as it is.
+  'postgres-logical': 'installed',
   kms: 'binary',
   minio: 'binary',
   temporal: 'binary',
@@ -32,6 +39,8 @@ export interface StackPorts {
   temporalUi: number;
   /** PostgreSQL (the machine's own server unless CUTOVER_PG_ADMIN_URL names another). @default 5432 */
   postgres: number;
+  /** The stack's own PostgreSQL with wal_level=logical, for delta sync (unless CUTOVER_LOGICAL_PG_URL names another). @default 5433 */
+  logicalPostgres: number;
   /** MinIO S3 API. @default 9000 */
   minio: number;
   /** MinIO console. @default 9001 */
@@ -46,6 +55,7 @@ export const DEFAULT_PORTS: StackPorts = {
   temporal: 7233,
   temporalUi: 8233,
   postgres: 5432,
+  logicalPostgres: 5433,
   minio: 9000,
   minioConsole: 9001,
   kms: 4599,
@@ -56,12 +66,23 @@ export const DEFAULT_PORTS: StackPorts = {
 export function servicePorts(ports: StackPorts): Record<ServiceName, number[]> {
   return {
     postgres: [ports.postgres],
+    'postgres-logical': [ports.logicalPostgres],
     kms: [ports.kms],
     minio: [ports.minio, ports.minioConsole],
     temporal: [ports.temporal, ports.temporalUi],
     codec: [ports.codec],
   };
 }
+
+/**
+ * What the `postgres-logical` server needs beyond the defaults: logical decoding, and room
+ * for many tests' slots and subscriptions at once. docker-compose.yml passes the same.
+ */
+export const LOGICAL_POSTGRES_SETTINGS = {
+  wal_level: 'logical',
+  max_replication_slots: '16',
+  max_wal_senders: '16',
+} as const;
 
 /** KMS key aliases the project uses; the stack seeds them, `doctor` checks them. */
 export const KMS_ALIASES = {
@@ -163,6 +184,7 @@ export function portsFromEnv(env: Record<string, string | undefined>): StackPort
     temporal: read('CUTOVER_TEMPORAL_PORT', DEFAULT_PORTS.temporal),
     temporalUi: read('CUTOVER_TEMPORAL_UI_PORT', DEFAULT_PORTS.temporalUi),
     postgres: read('CUTOVER_PG_PORT', DEFAULT_PORTS.postgres),
+    logicalPostgres: read('CUTOVER_LOGICAL_PG_PORT', DEFAULT_PORTS.logicalPostgres),
     minio: read('CUTOVER_MINIO_PORT', DEFAULT_PORTS.minio),
     minioConsole: read('CUTOVER_MINIO_CONSOLE_PORT', DEFAULT_PORTS.minioConsole),
     kms: read('CUTOVER_KMS_PORT', DEFAULT_PORTS.kms),

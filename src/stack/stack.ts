@@ -7,8 +7,9 @@ import { createKmsClient, createS3Client } from '../clients/aws';
 import { CutoverConfig, loadConfig } from '../config';
 import { BinaryUnavailableError, resolveBinary } from './binaries';
 import { buildEndpoints, databaseNames, redactUrl, StackEndpoints } from './endpoints';
-import { httpOk, Probe, probeCodec, probeKms, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
+import { httpOk, Probe, probeCodec, probeKms, probeLogicalPostgres, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
 import { kmsSeedYaml } from './kms-seed';
+import { ensureLogicalPostgres, findPostgresBindir, LogicalPostgresError, logicalPostgresFiles, LogicalPostgresServer, runningPostmaster, stopLogicalPostgres } from './logical-postgres';
 import { provisionDatabases } from './postgres-provision';
 import { isOurProcess, readPid, startDetached, stopProcess } from './process';
 import { BINARIES, KMS_ALIASES, portsFromEnv, SEARCH_ATTRIBUTES, ServiceName, SERVICE_NAMES, StackPorts } from './services';
@@ -70,6 +71,7 @@ function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Context {
     ports,
     host: HOST,
     pgAdminUrl: env.CUTOVER_PG_ADMIN_URL || `postgres://postgres@${HOST}:${ports.postgres}/postgres`,
+    logicalPgAdminUrl: env.CUTOVER_LOGICAL_PG_URL || undefined,
     names,
     readerPassword: secrets.readerPassword,
     appPassword: secrets.appPassword,
@@ -84,7 +86,7 @@ function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Context {
 }
 
 interface Runner {
-  service: Exclude<ServiceName, 'postgres'>;
+  service: Exclude<ServiceName, 'postgres' | 'postgres-logical'>;
   /** A pinned binary (built when missing), or this repository's CLI under the running Node. */
   program: { binary: keyof typeof BINARIES } | { cli: true };
   /**
@@ -259,6 +261,29 @@ async function ensurePostgres(c: Context): Promise<ServiceStatus> {
   return { service: 'postgres', healthy: true, managedBy: 'external', endpoint, detail: `${probe.detail}; databases ${names.source}, ${names.target}, ${names.control}` };
 }
 
+function logicalServer(c: Pick<Context, 'paths' | 'ports' | 'endpoints'>): LogicalPostgresServer {
+  return { ...logicalPostgresFiles(c.paths), host: HOST, port: c.ports.logicalPostgres, adminUrl: c.endpoints.logicalPostgres.adminUrl };
+}
+
+/** Rethrows the logical server's errors as the stack's, naming the service. */
+function asStackError(err: unknown): never {
+  if (err instanceof LogicalPostgresError) throw new StackError('postgres-logical', err.message);
+  throw err;
+}
+
+/** The stack's own PostgreSQL with wal_level=logical; or, when CUTOVER_LOGICAL_PG_URL names one, that server, checked. */
+async function ensureLogicalPostgresService(c: Context): Promise<ServiceStatus> {
+  const server = logicalServer(c);
+  const endpoint = redactUrl(server.adminUrl);
+  if (c.env.CUTOVER_LOGICAL_PG_URL) {
+    const probe = await probeLogicalPostgres(server.adminUrl);
+    if (!probe.ok) throw new StackError('postgres-logical', `${endpoint} (CUTOVER_LOGICAL_PG_URL): ${probe.detail}; unset it to let the stack run its own server`);
+    return { service: 'postgres-logical', healthy: true, managedBy: 'external', endpoint, detail: probe.detail };
+  }
+  const state = await ensureLogicalPostgres(server, c.env, c.log).catch(asStackError);
+  return { service: 'postgres-logical', healthy: true, endpoint, log: server.logFile, ...state };
+}
+
 /** Creates the staging bucket if it is missing. */
 async function ensureBucket(c: Context): Promise<void> {
   const s3 = createS3Client(c.config.s3);
@@ -337,8 +362,18 @@ export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: 
       });
     }),
   );
+  // Likewise missing PostgreSQL binaries for the stack's own server.
+  const { dataDir } = logicalPostgresFiles(c.paths);
+  if (wanted('postgres-logical') && !env.CUTOVER_LOGICAL_PG_URL && runningPostmaster(dataDir) === undefined) {
+    try {
+      findPostgresBindir(env, dataDir);
+    } catch (err) {
+      asStackError(err);
+    }
+  }
   const services: ServiceStatus[] = [];
   if (wanted('postgres')) services.push(await ensurePostgres(c));
+  if (wanted('postgres-logical')) services.push(await ensureLogicalPostgresService(c));
   const startStage = async (stage: Runner['stage']) => {
     const started = await Promise.allSettled(RUNNERS.filter((r) => r.stage === stage && wanted(r.service)).map((r) => ensureService(c, r)));
     const errors: unknown[] = [];
@@ -358,13 +393,16 @@ export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: 
   return { services: sortServices(services), endpoints: c.endpoints };
 }
 
-/** Stops what `up` started (never a service it adopted, never PostgreSQL). */
+/** Stops what `up` started (never a service it adopted, never the machine's PostgreSQL). */
 export async function stackDown(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
   const paths = stackPaths(env);
   for (const r of [...RUNNERS].reverse()) {
     if (only && !only.includes(r.service)) continue;
     const result = await stopProcess(paths.pids, r.service);
     log(`${r.service}: ${result}`);
+  }
+  if (!only || only.includes('postgres-logical')) {
+    log(`postgres-logical: ${await stopLogicalPostgres(logicalPostgresFiles(paths), env)}`);
   }
 }
 
@@ -374,6 +412,18 @@ export async function stackStatus(env: NodeJS.ProcessEnv = process.env): Promise
   const services: ServiceStatus[] = [];
   const pg = await probePostgres(c.endpoints.postgres.adminUrl);
   services.push({ service: 'postgres', healthy: pg.ok, managedBy: 'external', endpoint: redactUrl(c.endpoints.postgres.adminUrl), detail: pg.detail });
+  const logical = logicalServer(c);
+  const postmaster = env.CUTOVER_LOGICAL_PG_URL ? undefined : runningPostmaster(logical.dataDir);
+  const logicalProbe = await probeLogicalPostgres(logical.adminUrl);
+  services.push({
+    service: 'postgres-logical',
+    healthy: logicalProbe.ok,
+    managedBy: postmaster ? 'stack' : logicalProbe.ok ? 'external' : 'none',
+    pid: postmaster,
+    endpoint: redactUrl(logical.adminUrl),
+    detail: logicalProbe.detail,
+    log: logical.logFile,
+  });
   const probes = await Promise.all(
     RUNNERS.map(async (r): Promise<ServiceStatus> => {
       const record = readPid(c.paths.pids, r.service);
@@ -413,5 +463,6 @@ export function stackReset(env: NodeJS.ProcessEnv = process.env): void {
     const record = readPid(paths.pids, r.service);
     if (record && isOurProcess(record)) throw new StackError(r.service, 'still running: run `cutover stack down` first');
   }
+  if (runningPostmaster(logicalPostgresFiles(paths).dataDir) !== undefined) throw new StackError('postgres-logical', 'still running: run `cutover stack down` first');
   rmSync(paths.root, { recursive: true, force: true });
 }

@@ -25,13 +25,14 @@ describe('the cutover CLI against the real stack', () => {
     await env?.cleanup();
   });
 
-  it('stack status --json shows five healthy services and every endpoint', async () => {
+  it('stack status --json shows six healthy services and every endpoint', async () => {
     const r = await cli(['stack', 'status', '--json']);
     expect(r.code).toBe(0);
     const status = JSON.parse(r.stdout);
     expect(status.healthy).toBe(true);
     expect(status.services.map((s: { service: string; healthy: boolean }) => [s.service, s.healthy])).toEqual([
       ['postgres', true],
+      ['postgres-logical', true],
       ['kms', true],
       ['minio', true],
       ['temporal', true],
@@ -42,6 +43,7 @@ describe('the cutover CLI against the real stack', () => {
     expect(status.endpoints.s3.endpoint).toBe('http://127.0.0.1:9000');
     expect(status.endpoints.kms.endpoint).toBe('http://127.0.0.1:4599');
     expect(status.endpoints.codec).toEqual({ url: 'http://127.0.0.1:8234' });
+    expect(status.endpoints.logicalPostgres).toEqual({ adminUrl: 'postgres://postgres@127.0.0.1:5433/postgres' });
   });
 
   it('stack codec-url prints the codec endpoint without its token and the Authorization header that carries it (--web-ui: the token in the path, for the Web UI); status never shows it; the codec server refuses any other', async () => {
@@ -128,7 +130,7 @@ describe('the cutover CLI against the real stack', () => {
     expect((await cli(['stack', 'down'])).code).toBe(0);
     const down = await cli(['stack', 'status', '--json']);
     expect(down.code).toBe(1);
-    expect(JSON.parse(down.stdout).services.filter((s: { healthy: boolean }) => !s.healthy).map((s: { service: string }) => s.service)).toEqual(['kms', 'minio', 'temporal', 'codec']);
+    expect(JSON.parse(down.stdout).services.filter((s: { healthy: boolean }) => !s.healthy).map((s: { service: string }) => s.service)).toEqual(['postgres-logical', 'kms', 'minio', 'temporal', 'codec']);
     expect((await cli(['stack', 'up'])).code).toBe(0);
 
     const { client, connection } = await connectClient(loadConfig());

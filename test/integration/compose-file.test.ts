@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveBinary } from '../../src/stack/binaries';
-import { COMPOSE_SERVICE_NAMES, DEFAULT_PORTS, SEARCH_ATTRIBUTES, SERVICE_KINDS, SERVICE_NAMES, servicePorts, TOOLS } from '../../src/stack/services';
+import { COMPOSE_SERVICE_NAMES, DEFAULT_PORTS, LOGICAL_POSTGRES_SETTINGS, SEARCH_ATTRIBUTES, SERVICE_KINDS, SERVICE_NAMES, servicePorts, TOOLS } from '../../src/stack/services';
 import { ROOT } from './helpers';
 
 // `docker compose config` parses and interpolates the file without an engine. Where the
@@ -57,6 +57,12 @@ describe('docker-compose.yml', () => {
       for (const p of ports) expect(p.host_ip).toBe('127.0.0.1');
     }
     expect(config.services.kms!.environment!.PORT).toBe(String(DEFAULT_PORTS.kms));
+  });
+
+  it('runs its second PostgreSQL with the settings logical replication needs, as the stack does', () => {
+    const command = config.services['postgres-logical']!.command!;
+    expect(command[0]).toBe('postgres');
+    for (const [name, value] of Object.entries(LOGICAL_POSTGRES_SETTINGS)) expect(command.join(' ')).toContain(`-c ${name}=${value}`);
   });
 
   it('registers the same search attributes on the dev server', () => {

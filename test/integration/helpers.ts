@@ -50,6 +50,17 @@ export async function isolated(label: string): Promise<Isolated> {
   return { config, names, taskQueue: config.temporal.taskQueue, adminUrl, cleanup: () => dropDatabases(adminUrl, names) };
 }
 
+/**
+ * The admin URL of the stack's PostgreSQL with wal_level=logical (service `postgres-logical`;
+ * CUTOVER_LOGICAL_PG_URL names another): superuser `postgres`, database `postgres`. A delta-sync
+ * test creates its own databases there, as `isolated` does on the main server, and drops them.
+ */
+export function logicalPostgresAdminUrl(): string {
+  const url = process.env.CUTOVER_LOGICAL_PG_URL || readLocalStack()?.logicalPostgres?.adminUrl;
+  if (!url) throw new Error('the local stack has no logical PostgreSQL (endpoints file from before it?): run `npx cutover stack up`');
+  return url;
+}
+
 /** The environment a CLI child process needs to work on the test's databases and task queue. */
 export function cliEnv(env: Isolated): NodeJS.ProcessEnv {
   return {

@@ -50,5 +50,24 @@ describe('connection strings', () => {
     expect(e.temporal).toEqual({ address: '127.0.0.1:7233', namespace: 'default', uiUrl: 'http://127.0.0.1:8233' });
     expect(e.s3.endpoint).toBe('http://127.0.0.1:9000');
     expect(e.kms.endpoint).toBe('http://127.0.0.1:4599');
+    expect(e.logicalPostgres).toEqual({ adminUrl: 'postgres://postgres@127.0.0.1:5433/postgres' });
+  });
+
+  it("publishes the logical server's admin URL: the stack's own on its port, or the one the environment names", () => {
+    const inputs = {
+      ports: { ...DEFAULT_PORTS, logicalPostgres: 15433 },
+      host: '127.0.0.1',
+      pgAdminUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      names: databaseNames('cutover'),
+      readerPassword: 'rpw',
+      appPassword: 'apw',
+      minioRootUser: 'u',
+      minioRootPassword: 'p',
+      region: 'us-east-1',
+    };
+    expect(buildEndpoints(inputs).logicalPostgres.adminUrl).toBe('postgres://postgres@127.0.0.1:15433/postgres');
+    expect(buildEndpoints({ ...inputs, logicalPgAdminUrl: 'postgres://admin:pw@pg.example:5432/postgres' }).logicalPostgres.adminUrl).toBe(
+      'postgres://admin:pw@pg.example:5432/postgres',
+    );
   });
 });

@@ -19,6 +19,7 @@ function render(status: StackStatus): string {
     `source     ${redactUrl(e.postgres.sourceUrl)}  (read-only role)`,
     `target     ${redactUrl(e.postgres.targetUrl)}`,
     `control    ${redactUrl(e.postgres.controlUrl)}`,
+    `logical PG ${redactUrl(e.logicalPostgres.adminUrl)}  (wal_level=logical, superuser: delta-sync tests make their databases here)`,
     `S3         ${e.s3.endpoint}  bucket ${e.s3.bucket}`,
     `KMS        ${e.kms.endpoint}  ${Object.values(e.kms.aliases).join(', ')}`,
     `codec      ${e.codec.url}  (token: Authorization: Bearer <token>; \`cutover stack codec-url\`)`,
@@ -44,7 +45,9 @@ cutover stack codec-url [--web-ui]  for a viewer allowed to see decrypted payloa
 Services: ${SERVICE_NAMES.join(', ')}. Binaries not on PATH are built once from pinned
 sources into ~/.cache/cutover/bin (override with CUTOVER_CACHE_DIR or CUTOVER_*_BIN).
 The codec server is \`cutover codec-server\` run by Node from this checkout; its token is
-generated once per machine, with the other credentials, in ~/.local/state/cutover/secrets.json.`,
+generated once per machine, with the other credentials, in ~/.local/state/cutover/secrets.json.
+postgres-logical is a PostgreSQL cluster of the stack's own (wal_level=logical, port 5433,
+CUTOVER_LOGICAL_PG_PORT), made and run with the machine's initdb and pg_ctl (CUTOVER_PG_BINDIR).`,
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, 'web-ui': { type: 'boolean', default: false } }, allowPositionals: true });
     const [action, ...rest] = positionals;
