@@ -4,6 +4,10 @@ export interface KeyMapRow {
   sourceKey: string;
   businessKey: string;
   targetKey: string | null;
+  /** Plans with sync: the keyed digest of the row as written (or accepted); null keeps the one recorded. */
+  writtenDigest?: string | null;
+  /** Plans with sync: the digest of the source version last taken account of; null keeps the one recorded. */
+  sourceDigest?: string | null;
 }
 
 /** Keys per statement: each statement takes them as one JSON parameter (no per-key bind parameters). */
@@ -36,11 +40,12 @@ export async function keepKeyMapStatistics(db: Knex, schema: string, added: numb
 /** Records (or corrects) where each source row landed; part of the load's transaction. */
 export async function recordKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, rows: KeyMapRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += CHUNK) {
-    const slice = rows.slice(i, i + CHUNK).map((r) => [r.sourceKey, r.businessKey, r.targetKey]);
+    const slice = rows.slice(i, i + CHUNK).map((r) => [r.sourceKey, r.businessKey, r.targetKey, r.writtenDigest ?? null, r.sourceDigest ?? null]);
     await trx.raw(
-      `insert into ??.key_map (migration_id, entity, source_key, business_key, target_key)
-       select ?, ?, r->>0, r->>1, r->>2 from json_array_elements(?::json) as r
-       on conflict (migration_id, entity, source_key) do update set business_key = excluded.business_key, target_key = excluded.target_key`,
+      `insert into ??.key_map (migration_id, entity, source_key, business_key, target_key, written_digest, source_digest)
+       select ?, ?, r->>0, r->>1, r->>2, r->>3, r->>4 from json_array_elements(?::json) as r
+       on conflict (migration_id, entity, source_key) do update set business_key = excluded.business_key, target_key = excluded.target_key,
+         written_digest = coalesce(excluded.written_digest, key_map.written_digest), source_digest = coalesce(excluded.source_digest, key_map.source_digest)`,
       [schema, migrationId, entity, JSON.stringify(slice)],
     );
   }
@@ -98,4 +103,45 @@ export async function heldByOtherRows(db: Knex, schema: string, migrationId: str
     }
   }
   return out;
+}
+
+/** Key-map entries of these source keys: business key, target key and last written digest. */
+export interface KeyMapEntry {
+  businessKey: string;
+  targetKey: string | null;
+  writtenDigest: string | null;
+  sourceDigest: string | null;
+}
+
+export async function keyMapEntries(db: Knex, schema: string, migrationId: string, entity: string, sourceKeys: Iterable<string>): Promise<Map<string, KeyMapEntry>> {
+  const wanted = [...new Set(sourceKeys)];
+  const out = new Map<string, KeyMapEntry>();
+  for (let i = 0; i < wanted.length; i += CHUNK) {
+    const { rows } = await db.raw(
+      `select m.source_key, m.business_key, m.target_key, m.written_digest, m.source_digest from json_array_elements_text(?::json) as k(k)
+       cross join lateral (select source_key, business_key, target_key, written_digest, source_digest from ??.key_map where migration_id = ? and entity = ? and source_key = k.k) as m`,
+      [JSON.stringify(wanted.slice(i, i + CHUNK)), schema, migrationId, entity],
+    );
+    for (const r of rows as { source_key: string; business_key: string; target_key: string | null; written_digest: string | null; source_digest: string | null }[]) {
+      out.set(r.source_key, { businessKey: r.business_key, targetKey: r.target_key, writtenDigest: r.written_digest, sourceDigest: r.source_digest });
+    }
+  }
+  return out;
+}
+
+/** Every source key of an entity in the key map (what the migration accounts for as loaded), in key order pages. */
+export async function* keyMapSourceKeys(db: Knex, schema: string, migrationId: string, entity: string): AsyncGenerator<string[]> {
+  for (let after = ''; ; ) {
+    const page = await db(`${schema}.key_map`).select('source_key').where({ migration_id: migrationId, entity }).andWhere('source_key', '>', after).orderBy('source_key').limit(CHUNK);
+    if (page.length) yield page.map((r) => r.source_key as string);
+    if (page.length < CHUNK) return;
+    after = page[page.length - 1]!.source_key;
+  }
+}
+
+/** Forgets rows a sync round deleted (or left in the target, kept by a conflict policy): they are no longer the migration's. */
+export async function forgetKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, sourceKeys: readonly string[]): Promise<void> {
+  for (let i = 0; i < sourceKeys.length; i += CHUNK) {
+    await trx.raw(`delete from ??.key_map where migration_id = ? and entity = ? and source_key in (select json_array_elements_text(?::json))`, [schema, migrationId, entity, JSON.stringify(sourceKeys.slice(i, i + CHUNK))]);
+  }
 }

@@ -38,6 +38,11 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       )`,
       [schema],
     );
+    // Plans with sync: the keyed digests of the row as Cutover last wrote it (or accepted the
+    // target's version of it) and of the source version it last took account of. A target row
+    // whose digest differs from the first was changed by someone else: a conflict, when the
+    // source has changed too.
+    await trx.raw('alter table ??.key_map add column if not exists written_digest text, add column if not exists source_digest text', [schema]);
     await trx.raw('create index if not exists key_map_target on ??.key_map (migration_id, entity, target_key)', [schema]);
     // Which source row holds a business key: a second one with the same key is a duplicate, not an update.
     await trx.raw('create index if not exists key_map_business on ??.key_map (migration_id, entity, business_key)', [schema]);
@@ -78,5 +83,7 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       )`,
       [schema],
     );
+    // Rows a sync round's deletes removed (or soft-deleted).
+    await trx.raw('alter table ??.batch_loads add column if not exists deleted integer not null default 0', [schema]);
   });
 }

@@ -9,7 +9,7 @@ let ready = new WeakSet<Knex>();
  * The version of the DDL below: raise it with every change to it. A control database at this
  * version (or a later one) is used as it is, without running the DDL again.
  */
-export const CONTROL_SCHEMA_VERSION = 2;
+export const CONTROL_SCHEMA_VERSION = 3;
 
 /** The version a control database's schema was last brought to; 0 before versions were kept. */
 async function schemaVersion(db: Knex): Promise<number> {
@@ -113,6 +113,28 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         closed_at timestamptz not null default now(),
         reason text,
         primary key (migration_id, run_id)
+      );
+      -- Delta sync: the source keys a round captured (by change stream or watermark), per entity;
+      -- a round's stage reads them from here, so keys never travel through workflow history.
+      create table if not exists ${CONTROL_SCHEMA}.sync_changes (
+        migration_id text not null,
+        round integer not null,
+        entity text not null,
+        source_key text not null,
+        primary key (migration_id, round, entity, source_key)
+      );
+      -- Target rows someone else changed since Cutover wrote them, and what the plan's policy did.
+      create table if not exists ${CONTROL_SCHEMA}.sync_conflicts (
+        migration_id text not null,
+        entity text not null,
+        source_key text not null,
+        business_key text not null,
+        batch_id text not null,
+        change text not null,
+        policy text not null,
+        applied boolean not null,
+        detected_at timestamptz not null default now(),
+        primary key (migration_id, entity, source_key, batch_id)
       );
       create table if not exists ${CONTROL_SCHEMA}.schema_version (version integer primary key);`);
     await trx(`${CONTROL_SCHEMA}.schema_version`).insert({ version: CONTROL_SCHEMA_VERSION }).onConflict('version').ignore();

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA } from '../control/schema';
-import { assignTokens, TokenClaim, TokenClaimStore } from '../core/token-assignment';
+import { assignTokens, TokenClaim, TokenClaimStore, valueId } from '../core/token-assignment';
 import { valueMac } from '../core/tokens';
 import type { PiiKind } from '../plan/types';
 import { openJson, sealJson } from './seal-json';
@@ -115,6 +115,22 @@ export async function tokenize(
 ): Promise<Map<string, string>> {
   await indexLegacyVaultEntries(control, keys.token, keys.vault);
   return assignTokens(values, keys.token, vaultClaimStore(control, keys.vault, migrationId));
+}
+
+/**
+ * The tokens the vault already holds for these values, by `valueId(kind, value)`; a value it
+ * has no entry for is absent. Reads only: nothing is claimed or shared.
+ */
+export async function existingTokens(control: Knex, tokenKey: Uint8Array, values: Iterable<{ kind: PiiKind; value: string }>): Promise<Map<string, string>> {
+  const byMac = new Map<string, string>();
+  for (const v of values) byMac.set(valueMac(v.kind, v.value, tokenKey).toString('hex'), valueId(v.kind, v.value));
+  const macs = [...byMac.keys()];
+  const out = new Map<string, string>();
+  for (let i = 0; i < macs.length; i += 20_000) {
+    const { rows } = await control.raw(`select m.mac, v.token from json_array_elements_text(?::json) as m(mac) cross join lateral (select token from ${VAULT} where value_mac = decode(m.mac, 'hex')) as v`, [JSON.stringify(macs.slice(i, i + 20_000))]);
+    for (const r of rows as { mac: string; token: string }[]) out.set(byMac.get(r.mac)!, r.token);
+  }
+  return out;
 }
 
 /**

@@ -403,6 +403,10 @@ const source = withRule(
       .transform((skip) => Object.entries(skip).map(([name, when]) => ({ name, when })))
       .optional()
       .describe('rows not to migrate, by filter name: { name: SQL condition }; each is counted by name'),
+    change_column: identifier()
+      .optional()
+      .describe('for `sync.mode: poll`: the column a writer sets on every insert and update (an epoch number or a timestamp; NULL-able: such rows are found by comparing key sets)'),
+    change_unit: oneOf(['s', 'ms'] as const).optional().describe('the unit of an epoch `change_column`: s (default) or ms'),
   }),
   (s, r) => {
     if ((s.table === undefined) === (s.query === undefined)) r.fail([], 'expected exactly one of `table` or `query`');
@@ -416,6 +420,9 @@ const target = strict({
   table: identifier().describe('the target table'),
   business_key: columnNames('a column name or a list of them').describe('the mapped column(s) rows are upserted by: needs a unique index; not personal data'),
   key: identifier().optional().describe("the target's own key column, which references to this entity receive"),
+  soft_delete: mapOf(scalar('a constant'), { key: IDENT, keyMessage: 'expected a target column name', nonEmpty: 'expected at least one column: value' })
+    .optional()
+    .describe('during sync, a row deleted in the source is kept and these target columns set (e.g. { deleted: 1 }); absent: the row is deleted'),
 }).describe('where the rows go');
 
 const entity = withRule(
@@ -498,6 +505,26 @@ export const PlanFileSchema = withRule(
     })
       .prefault({})
       .describe('how fast and in what batches'),
+    sync: strict({
+      mode: oneOf(['logical', 'poll'] as const).describe("how changes are captured: `logical` (the source's logical replication slot and publication, pgoutput) or `poll` (each entity's source.change_column, and key sets for deletes)"),
+      interval_seconds: integer(1, 3600).default(5).describe('seconds between sync rounds (default 5)'),
+      quiet_seconds: integer(0, 3600).default(10).describe('at cutover: how long no change may arrive before the final delta is the last (default 10)'),
+      conflict: oneOf(['source_wins', 'target_wins', 'quarantine'] as const)
+        .default('quarantine')
+        .describe('a target row changed by someone else since Cutover wrote it: overwrite it (source_wins), keep it (target_wins) or keep it and quarantine the source change with reason `conflict` (default)'),
+      max_delete_ratio: z
+        .number(expected('a ratio from 0 to 1'))
+        .min(0, expected('a ratio from 0 to 1'))
+        .max(1, expected('a ratio from 0 to 1'))
+        .default(0.1)
+        .describe("a round that would delete more than this share of an entity's rows stops and waits for an operator (`resume --confirm-deletes`): a partial read looks like a mass delete (default 0.1)"),
+      overlap_seconds: integer(0, 86_400).default(60).describe('poll: each round re-reads rows changed since the last watermark minus this (late commits; default 60)'),
+      slot: identifier('a replication slot name').default('cutover').describe('logical: the replication slot (pgoutput) the source DBA created; Cutover creates it when absent and its role may, and drops it when the migration ends'),
+      publication: identifier('a publication name').default('cutover').describe("logical: the publication of the entities' source tables"),
+      max_retained_wal_mb: integer(1, 10_000_000).default(1024).describe('logical: WAL the slot holds back past this is an alarm in status and metrics (default 1024)'),
+    })
+      .optional()
+      .describe('keep the target in step with a live source after the full load, until `cutover cutover`'),
     entities: mapOf(entity, { key: ENTITY_NAME, keyMessage: 'expected an entity name of lower-case letters, digits, - and _', nonEmpty: 'expected at least one entity' }).describe(
       'the entities, by name, in load order',
     ),
@@ -539,6 +566,13 @@ export const PlanFileSchema = withRule(
       complete = false;
     }
     if (!entityNames) return;
+    if (isObject(p.sync) && r.ok('sync', 'mode')) {
+      for (const [name, e] of Object.entries(p.entities)) {
+        if (!isObject(e) || !isObject(e.source) || !r.ok('entities', name, 'source')) continue;
+        if (p.sync.mode === 'poll' && !e.source.change_column) r.fail(['entities', name, 'source', 'change_column'], 'sync.mode poll finds updates by a change column: name it (an epoch or timestamp column)');
+        if (p.sync.mode === 'logical' && e.source.table === undefined) r.fail(['entities', name, 'source'], 'sync.mode logical follows tables: give `table` (a query has no change stream of its own)');
+      }
+    }
     const phaseOf = (name: string) => (p.phases === undefined ? 0 : membership.findIndex((list) => list?.includes(name)));
     // References point at an entity with a target key that loads no later than the referencing one.
     for (const [name, e] of Object.entries(p.entities)) {
@@ -585,12 +619,13 @@ function toEntity(name: string, e: EntityFile): EntitySpec {
     ...(s.table !== undefined ? { table: s.table } : { query: s.query! }),
     key: s.key,
     ...(s.skip?.length ? { skip: s.skip } : {}),
+    ...(s.change_column ? { change: { column: s.change_column, unit: s.change_unit ?? 's' } } : {}),
   };
   const t = e.target;
   return {
     name,
     source,
-    target: { schema: t.schema, table: t.table, businessKey: t.business_key, ...(t.key ? { key: t.key } : {}) },
+    target: { schema: t.schema, table: t.table, businessKey: t.business_key, ...(t.key ? { key: t.key } : {}), ...(t.soft_delete ? { softDelete: t.soft_delete as Record<string, Scalar> } : {}) },
     columns: Object.entries(e.columns).map(([col, c]) => toColumn(col, c)),
     ...(e.batch_size ? { batchSize: e.batch_size } : {}),
   };
@@ -620,6 +655,21 @@ function toPlan(f: PlanFile): Plan {
     },
     entities,
     phases,
+    ...(f.sync
+      ? {
+          sync: {
+            mode: f.sync.mode,
+            intervalSeconds: f.sync.interval_seconds,
+            quietSeconds: f.sync.quiet_seconds,
+            conflict: f.sync.conflict,
+            maxDeleteRatio: f.sync.max_delete_ratio,
+            overlapSeconds: f.sync.overlap_seconds,
+            slot: f.sync.slot,
+            publication: f.sync.publication,
+            maxRetainedWalMb: f.sync.max_retained_wal_mb,
+          },
+        }
+      : {}),
   };
 }
 

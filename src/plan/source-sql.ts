@@ -1,4 +1,5 @@
 import { type EntitySpec, treeColumnOf } from './types';
+import { textArray } from '../control/text-array';
 
 /**
  * The SQL that reads an entity's source: a table or the plan's one SELECT, with its named
@@ -145,3 +146,44 @@ export function columnsSql(spec: EntitySpec): Sql {
   const rel = relation(spec);
   return { sql: `select * from ${rel.sql} s limit 0`, bindings: rel.bindings };
 }
+
+/** The rows of these source keys (a sync round's changes): as `extractSql`, in key order. */
+export function extractByKeysSql(spec: EntitySpec, columns: readonly string[], keys: readonly string[]): Sql {
+  const rel = relation(spec);
+  const skips = (spec.source.skip ?? []).map((f, i) => ({ sql: `coalesce((${escape(f.when)}), false) as ??`, alias: skipAlias(i) }));
+  const select = [...columns.map(() => 's.??'), ...skips.map((s) => s.sql)].join(', ');
+  return {
+    sql: `select ${select} from ${rel.sql} s where s.??::text = any(?::text[]) order by s.??`,
+    bindings: [...columns, ...skips.map((s) => s.alias), ...rel.bindings, spec.source.key, textArray(keys), spec.source.key],
+  };
+}
+
+/**
+ * Poll sync: the epoch (seconds) a row last changed, from the plan's change column: a
+ * timestamp's epoch, or an epoch number in its unit. `timestamp` says which the column is.
+ */
+function changeEpoch(spec: EntitySpec, timestamp: boolean): Sql {
+  const c = spec.source.change!;
+  if (timestamp) return { sql: 'extract(epoch from s.??)::float8', bindings: [c.column] };
+  return { sql: c.unit === 'ms' ? '(s.?? / 1000.0)::float8' : 's.??::float8', bindings: [c.column] };
+}
+
+/** Poll sync: keys of rows changed at or after `since` (epoch seconds; null: every row with a change), and the newest change seen. */
+export function changedKeysSql(spec: EntitySpec, timestamp: boolean, since: number | null): Sql {
+  const rel = relation(spec);
+  const e = changeEpoch(spec, timestamp);
+  const where = since === null ? `${e.sql} is not null` : `${e.sql} >= ?`;
+  return {
+    sql: `select s.??::text as key, ${e.sql} as changed from ${rel.sql} s where ${where}`,
+    bindings: [spec.source.key, ...e.bindings, ...rel.bindings, ...e.bindings, ...(since === null ? [] : [since])],
+  };
+}
+
+/** No rows, only the plan's change column: its type OID in the result's field (timestamp or epoch, for `changedKeysSql`). */
+export function changeColumnSql(spec: EntitySpec): Sql {
+  const rel = relation(spec);
+  return { sql: `select s.?? from ${rel.sql} s limit 0`, bindings: [spec.source.change!.column, ...rel.bindings] };
+}
+
+/** Type OIDs of date and time types: a change column of these is read as a timestamp. */
+export const TIMESTAMP_TYPE_OIDS: readonly number[] = [1082, 1114, 1184];

@@ -89,13 +89,15 @@ export interface SourceSpec {
   key: string;
   /** Row filters by name: an SQL boolean over the relation's columns; rows where it is true are skipped and counted by name. Absent: none. */
   skip?: { name: string; when: string }[];
+  /** For poll sync: the column a writer sets on each change, as epoch (`unit`) or a timestamp. */
+  change?: { column: string; unit: 's' | 'ms' };
 }
 
 export interface EntitySpec {
   name: string;
   source: SourceSpec;
   /** `key`: the target's own key column, which other entities' references receive. */
-  target: { schema: string; table: string; businessKey: string[]; key?: string };
+  target: { schema: string; table: string; businessKey: string[]; key?: string; softDelete?: Record<string, Scalar> };
   columns: ColumnSpec[];
   /** Overrides `settings.batchSize` for this entity. */
   batchSize?: number;
@@ -118,6 +120,22 @@ export interface Plan {
   entities: EntitySpec[];
   /** Entities grouped in phases, in order; without `phases` in the file, one phase holds all. */
   phases: PhaseSpec[];
+  /** After the full load, keep the target in step with the source until an operator cuts over. */
+  sync?: SyncSpec;
+}
+
+export type ConflictPolicy = 'source_wins' | 'target_wins' | 'quarantine';
+
+export interface SyncSpec {
+  mode: 'logical' | 'poll';
+  intervalSeconds: number;
+  quietSeconds: number;
+  conflict: ConflictPolicy;
+  maxDeleteRatio: number;
+  overlapSeconds: number;
+  slot: string;
+  publication: string;
+  maxRetainedWalMb: number;
 }
 
 export interface PhaseSpec {

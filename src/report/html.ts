@@ -21,6 +21,8 @@ const statusTone: Record<MigrationReport['status'], string> = {
   running: 'info',
   paused: 'warn',
   'awaiting-approval': 'warn',
+  syncing: 'info',
+  'cutting-over': 'info',
   completed: 'ok',
   failed: 'bad',
   'rolling-back': 'warn',

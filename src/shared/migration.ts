@@ -55,6 +55,10 @@ export interface LoadedBatch extends BatchRef {
   updated: number;
   unchanged: number;
   quarantined: number;
+  /** A sync round's deletes: rows deleted (or soft-deleted). */
+  deleted?: number;
+  /** A sync round's batch: rows both sides changed (handled by the plan's conflict policy). */
+  conflicts?: number;
 }
 
 export interface BatchReconcile extends BatchRef {
@@ -122,7 +126,73 @@ export function sameControls(a: Controls, b: Controls): boolean {
   return a.paused === b.paused && a.throttleRowsPerSecond === b.throttleRowsPerSecond && a.batchSize === b.batchSize;
 }
 
-export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'completed' | 'failed' | 'rolling-back' | 'rollback-blocked' | 'rolled-back';
+export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'syncing' | 'cutting-over' | 'completed' | 'failed' | 'rolling-back' | 'rollback-blocked' | 'rolled-back';
+
+/** Where a sync's capture stands: poll watermarks per entity (epoch seconds), the slot's confirmed position. */
+export interface SyncPositions {
+  watermarks: Record<string, number | null>;
+  confirmed?: string;
+}
+
+/** How far the target is behind the source, as the last capture measured it. */
+export interface SyncLag {
+  /** Keys changed since the last round (what this round applies). */
+  changes: number;
+  /** Age of the oldest change not yet applied when it was captured. */
+  seconds: number;
+  /** Logical: WAL the slot holds back on the source, and whether it passed the plan's limit. */
+  retainedWalBytes?: number;
+  walAlarm?: boolean;
+}
+
+/** One round's capture: keys per entity (written to the control database), and where the next round starts. */
+export interface CapturedRound {
+  round: number;
+  entities: { entity: string; keys: number; deletes: number; loaded: number; batchSize: number }[];
+  total: number;
+  positions: SyncPositions;
+  /** Logical: the position the slot confirms once this round is applied. */
+  advanceTo?: string;
+  /** Logical: the round took its maximum; more changes are waiting. */
+  more: boolean;
+  lag: SyncLag;
+}
+
+/** The sync's tally, in the report. */
+export interface SyncReport {
+  mode: 'logical' | 'poll';
+  rounds: number;
+  /** Rows upserted or deleted by sync rounds. */
+  applied: { inserted: number; updated: number; unchanged: number; deleted: number; quarantined: number };
+  conflicts: { detected: number; sourceWon: number; targetKept: number; quarantined: number };
+  /** Round reconciles that found differences (missing, mismatched or duplicated rows). */
+  roundsUnclean: number;
+  lag: SyncLag;
+  lastRoundAt?: string;
+  /** Set while a round waits for an operator (too many deletes). */
+  held?: string;
+}
+
+/** The cutover: who asked, the quiet period, the final delta and the final reconcile. */
+export interface CutoverRecord {
+  requestedBy: string;
+  requestedAt: string;
+  completedAt?: string;
+  /** From the request to completion, seconds: the window the source is frozen. */
+  windowSeconds?: number;
+  finalRounds: number;
+  finalChanges: number;
+  /** The final whole-entity reconcile: keys both ways and every row's digest. */
+  verified?: FinalReconcile;
+  /** Why the last attempt did not complete (the final reconcile found differences). */
+  refused?: string;
+}
+
+/** Every source row against the target, by digest, and every loaded row against the source. */
+export interface FinalReconcile {
+  entities: { entity: string; sourceRows: number; compared: number; missing: number; mismatched: number; extra: number; quarantined: number; skipped: number; sampleMissing: string[]; sampleMismatched: string[] }[];
+  clean: boolean;
+}
 
 export interface MigrationReport {
   migrationId: string;
@@ -144,6 +214,9 @@ export interface MigrationReport {
   checksumsBefore?: TableChecksum[];
   /** True when every batch and phase reconciled with no difference. */
   clean: boolean;
+  /** Plans with sync: the rounds after the full load. */
+  sync?: SyncReport;
+  cutover?: CutoverRecord;
 }
 
 /** One entity's run in a child workflow. */

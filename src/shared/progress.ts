@@ -79,6 +79,7 @@ export function progressMarkdown(report: MigrationReport): string {
       }
     }
   }
+  if (report.sync) lines.push('', '#### Delta sync', '', ...syncLines(report));
   if (report.approvals.length) {
     lines.push('', '#### Approvals', '', ...report.approvals.map((a) => `- ${a.phase}: ${a.decision} by ${a.approver} at ${a.decidedAt}`));
   }
@@ -86,4 +87,33 @@ export function progressMarkdown(report: MigrationReport): string {
     lines.push('', `#### Rollback: ${report.rollback.restored ? 'target restored (checksums match)' : 'CHECKSUMS DIFFER'}`, '', report.rollback.reason);
   }
   return lines.join('\n');
+}
+
+/** Bytes as MiB (one decimal), for WAL a slot retains. */
+const mib = (bytes: number) => `${Math.round(bytes / 104857.6) / 10} MiB`;
+
+/** The sync's state in a few lines (Markdown): lag, rounds, applied changes, conflicts, the cutover. */
+export function syncLines(report: MigrationReport): string[] {
+  const s = report.sync;
+  if (!s) return [];
+  const a = s.applied;
+  const c = s.conflicts;
+  const lines = [
+    `- ${s.mode} capture · round ${thousands(s.rounds)}${s.lastRoundAt ? ` at ${s.lastRoundAt}` : ''} · **lag ${thousands(s.lag.seconds)} s, ${thousands(s.lag.changes)} changes**` +
+      (s.lag.retainedWalBytes !== undefined ? ` · slot retains ${mib(s.lag.retainedWalBytes)}${s.lag.walAlarm ? ' **ALARM: past the plan\'s limit**' : ''}` : ''),
+    `- applied: ${thousands(a.inserted)} inserted, ${thousands(a.updated)} updated, ${thousands(a.deleted)} deleted, ${thousands(a.unchanged)} unchanged, ${thousands(a.quarantined)} quarantined` +
+      (s.roundsUnclean ? ` · **${thousands(s.roundsUnclean)} round(s) did not reconcile**` : ''),
+    `- conflicts: ${thousands(c.detected)} (${thousands(c.sourceWon)} source won, ${thousands(c.targetKept)} target kept, ${thousands(c.quarantined)} quarantined)`,
+  ];
+  if (s.held) lines.push(`- **HELD**: ${s.held}`);
+  const k = report.cutover;
+  if (k) {
+    lines.push(
+      `- cutover asked by ${k.requestedBy} at ${k.requestedAt}` +
+        (k.completedAt ? `, completed at ${k.completedAt}: window ${thousands(k.windowSeconds ?? 0)} s, final delta ${thousands(k.finalChanges)} changes in ${thousands(k.finalRounds)} round(s)` : ', waiting for a quiet period') +
+        (k.verified ? ` · final reconcile ${k.verified.clean ? 'clean' : '**differences**'}` : ''),
+    );
+    if (k.refused) lines.push(`- **cutover refused**: ${k.refused}`);
+  }
+  return lines;
 }

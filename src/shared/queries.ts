@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Approval, Controls, EntityProgress, MigrationReport } from './migration';
+import type { Approval, Controls, CutoverRecord, EntityProgress, MigrationReport } from './migration';
 
 /** The migration's current progress: counts and reconcile results per entity, no data. */
 export const progressQuery = defineQuery<MigrationReport>('progress');
@@ -24,7 +24,15 @@ export interface OperatorRequest {
   /** The operator's login (never an email address). */
   by: string;
   reason?: string;
+  /** `resume` of a sync round held by the mass-delete guard: the source really lost those rows, apply the deletes. */
+  confirmDeletes?: boolean;
 }
+
+/**
+ * The operator has frozen writes on the source: Cutover waits for a quiet period, applies the
+ * final delta, runs the final reconcile and completes. Refused unless the migration is syncing.
+ */
+export const cutoverUpdate = defineUpdate<CutoverRecord, [OperatorRequest]>('cutover');
 
 /** No new batch starts until `resume` (batches in flight finish). Refused when already paused or ended. */
 export const pauseUpdate = defineUpdate<Controls, [OperatorRequest]>('pause');

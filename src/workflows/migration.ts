@@ -10,17 +10,19 @@ import {
   patched,
   setCurrentDetails,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { phaseLevels } from '../plan/order';
-import { Compensation, Controls, emptyProgress, sameControls, EntityProgress, MigrationInput, MigrationReport, MigrationStatus, TableChecksum } from '../shared/migration';
-import { percentDone, progressMarkdown, rowsLoaded } from '../shared/progress';
+import { Compensation, Controls, emptyProgress, sameControls, EntityProgress, MigrationInput, MigrationReport, MigrationStatus, SyncPositions, TableChecksum } from '../shared/migration';
+import { percentDone, progressMarkdown, rowsLoaded, thousands } from '../shared/progress';
 import {
   ApproveRequest,
   approveUpdate,
   controlsSignal,
+  cutoverUpdate,
   entityProgressSignal,
   OperatorRequest,
   pauseUpdate,
@@ -34,6 +36,9 @@ import { compensate, slow } from './proxies';
 import { migrateEntity } from './entity';
 import { validateTune } from './tune';
 import { STOP_RUNS_BEFORE_ROLLBACK } from './patches';
+import { addRound, applyRound } from './sync-round';
+import { deletesOverLimit } from '../core/sync-keys';
+import { workflowIso, workflowNow } from './clock';
 
 /** What the migration carries over continue-as-new (between phases). */
 export interface MigrationState {
@@ -44,6 +49,8 @@ export interface MigrationState {
   compensations: Compensation[];
   checksumsBefore: TableChecksum[];
   controls: Controls;
+  /** Plans with sync: where capture stands, the last round applied, and the cutover once asked. */
+  sync?: { positions: SyncPositions; round: number; quietSince?: number; cutoverAsked?: { by: string; at: number } };
 }
 
 class RollbackRequested extends Error {}
@@ -94,10 +101,13 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       { key: CUTOVER_ROWS_LOADED, value: rowsLoaded(report) },
     ]);
   };
+  /** Set once every phase has loaded and the sync runs: `running` then reads as syncing or cutting over. */
+  let syncing = false;
   const setStatus = (status: MigrationStatus) => {
-    report.status = status === 'running' && controls.paused ? 'paused' : status;
+    report.status = status === 'running' && controls.paused ? 'paused' : status === 'running' && syncing ? (state.sync?.cutoverAsked ? 'cutting-over' : 'syncing') : status;
     refresh();
   };
+  let deletesConfirmed = false;
   const broadcast = () => Promise.all([...running.values()].map((child) => child.signal(controlsSignal, { ...controls }).catch(() => undefined)));
   const audit = (action: string, actor: string, details: Record<string, string | number | boolean | null>, via: typeof slow = slow) =>
     via.recordAudit({ migrationId, actor, action, eventKey: `${migrationId}/${workflowInfo().runId}/${action}/${workflowInfo().historyLength}`, details });
@@ -158,7 +168,8 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       update,
       async (req) => {
         controls.paused = paused;
-        if (report.status === 'running' || report.status === 'paused') setStatus('running');
+        if (!paused && req.confirmDeletes) deletesConfirmed = true;
+        if (['running', 'paused', 'syncing', 'cutting-over'].includes(report.status)) setStatus('running');
         else refresh();
         await broadcast();
         await audit(action, req.by, { reason: req.reason ?? null });
@@ -196,10 +207,109 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     },
   );
 
+  setHandler(
+    cutoverUpdate,
+    async (req) => {
+      const at = workflowNow();
+      state.sync!.cutoverAsked = { by: req.by, at };
+      state.sync!.quietSince = at;
+      report.cutover = { requestedBy: req.by, requestedAt: workflowIso(at), finalRounds: 0, finalChanges: 0 };
+      setStatus('running');
+      await audit('cutover-requested', req.by, { reason: req.reason ?? null });
+      return report.cutover;
+    },
+    {
+      validator: (req) => {
+        operatorValidator(req);
+        if (!plan.sync) throw new Error(`migration ${migrationId} has no sync: it completes after its full load (add a sync section to the plan)`);
+        if (!syncing) throw new Error(`migration ${migrationId} is still loading (${report.status}); cutover is possible once it is syncing`);
+        if (state.sync?.cutoverAsked) throw new Error(`migration ${migrationId} is already cutting over (asked by ${state.sync.cutoverAsked.by})`);
+      },
+    },
+  );
+
+  /**
+   * After the full load: rounds of capture → stage → load → reconcile, every interval, until an
+   * operator asks for the cutover; then rounds until nothing arrives for the quiet period, the
+   * final reconcile (every row, both ways), and completion. Rollback and pause act between rounds.
+   */
+  const runSync = async () => {
+    const sync = plan.sync!;
+    const s = state.sync!;
+    syncing = true;
+    report.sync ??= { mode: sync.mode, rounds: 0, applied: { inserted: 0, updated: 0, unchanged: 0, deleted: 0, quarantined: 0 }, conflicts: { detected: 0, sourceWon: 0, targetKept: 0, quarantined: 0 }, roundsUnclean: 0, lag: { changes: 0, seconds: 0 } };
+    setStatus('running');
+    for (;;) {
+      await condition(() => !controls.paused || rollbackRequested !== undefined);
+      if (rollbackAsked()) throw new RollbackRequested(rollbackMessage(' during sync'));
+      const round = s.round + 1;
+      const captured = await slow.captureChanges.executeWithOptions({ summary: `sync round ${round}: capture the source's changes` }, [{ migrationId, round, positions: s.positions }]);
+      report.sync.lag = captured.lag;
+      const over = deletesOverLimit(captured.entities, sync.maxDeleteRatio);
+      if (over.length && !deletesConfirmed) {
+        // A partial read of the source looks exactly like a mass delete: an operator decides.
+        report.sync.held = `round ${round} would delete ${over.map((e) => `${thousands(e.deletes)} of ${thousands(e.loaded)} ${e.entity}`).join(', ')} (over sync.max_delete_ratio ${sync.maxDeleteRatio}); check the source, then \`cutover resume ${migrationId} --confirm-deletes\` applies them (a plain resume captures again)`;
+        controls.paused = true;
+        setStatus('running');
+        await audit('sync-held', 'cutover', { round, deletes: over.reduce((n, e) => n + e.deletes, 0) });
+        continue;
+      }
+      deletesConfirmed = false;
+      report.sync.held = undefined;
+      if (captured.total) {
+        const result = await applyRound(plan, migrationId, workflowInfo().firstExecutionRunId, captured);
+        addRound(report.sync, result, sync.conflict);
+        if (!result.clean) await audit('sync-round-unclean', 'cutover', { round });
+      }
+      await slow.advanceCapture.executeWithOptions({ summary: `sync round ${round}: confirm the applied changes to the source` }, [{ migrationId, round, ...(captured.advanceTo ? { advanceTo: captured.advanceTo } : {}) }]);
+      s.round = round;
+      s.positions = captured.positions;
+      report.sync.rounds = round;
+      report.sync.lastRoundAt = workflowIso();
+      refresh();
+      if (s.cutoverAsked) {
+        const k = report.cutover!;
+        if (captured.total) {
+          k.finalRounds++;
+          k.finalChanges += captured.total;
+          s.quietSince = workflowNow();
+        } else if (!captured.more && workflowNow() - (s.quietSince ?? s.cutoverAsked.at) >= sync.quietSeconds * 1000) {
+          const entities = await Promise.all(plan.entities.map((e) => slow.verifyEntity.executeWithOptions({ summary: `cutover: final reconcile of ${e.name} (every row, both ways)` }, [{ migrationId, entity: e.name }])));
+          const clean = entities.every((e) => e.missing === 0 && e.mismatched === 0 && e.extra === 0);
+          k.verified = { entities, clean };
+          if (clean) {
+            k.completedAt = workflowIso();
+            k.windowSeconds = Math.round((workflowNow() - s.cutoverAsked.at) / 100) / 10;
+            k.refused = undefined;
+            await audit('cut-over', s.cutoverAsked.by, { rounds: k.finalRounds, changes: k.finalChanges, windowSeconds: k.windowSeconds, rows: entities.reduce((n, e) => n + e.compared, 0) });
+            await slow.endCapture({ migrationId });
+            return;
+          }
+          // Not the target the source is: the operator sees why, sync goes on, and the cutover can be asked again.
+          const bad = entities.filter((e) => e.missing || e.mismatched || e.extra);
+          k.refused = `the final reconcile found ${bad.map((e) => `${e.entity}: ${e.missing} missing, ${e.mismatched} mismatched, ${e.extra} extra`).join('; ')}`;
+          report.clean = false;
+          await audit('cutover-refused', 'cutover', { reason: k.refused.slice(0, 500) });
+          s.cutoverAsked = undefined;
+          setStatus('running');
+        }
+        if (!captured.more) await sleep(1000);
+      } else if (!captured.more) {
+        await condition(() => s.cutoverAsked !== undefined || rollbackRequested !== undefined || controls.paused, sync.intervalSeconds * 1000);
+      }
+      if (workflowInfo().continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof migrate>(input, state);
+      }
+    }
+  };
+
   try {
     if (!state.prepared) {
       const prepared = await slow.prepareMigration(stopsRunsFirst ? { ...input, runId: workflowInfo().firstExecutionRunId } : input);
       report.entities = prepared.entities.map((e) => emptyProgress(e.name, e.sourceRows));
+      // Before the first read of the full load: every change from here on is in the capture (see startCapture).
+      if (plan.sync) state.sync = { positions: await slow.startCapture({ migrationId }), round: 0 };
       // Before this migration's first write: a later run of the same plan still rolls back to it.
       state.checksumsBefore = await slow.checksumTargets({ migrationId, before: true });
       // Registered first, so they run last: staged objects and vault entries go after the rows.
@@ -312,6 +422,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       }
     }
     report.phase = undefined;
+    if (plan.sync) await runSync();
     // For a rollback after completion (a result, not a command: replays as before).
     report.checksumsBefore = state.checksumsBefore;
     await audit('completed', 'cutover', { rowsLoaded: rowsLoaded(report), clean: report.clean });
@@ -320,7 +431,12 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     return report;
   } catch (err) {
     // Continue-as-new is thrown, not a failure; cancel stops the migration (rollback is its own decision).
-    if (err instanceof ContinueAsNew || isCancellation(err)) throw err;
+    if (err instanceof ContinueAsNew) throw err;
+    if (isCancellation(err)) {
+      // A cancelled migration keeps no slot on the source.
+      if (state.sync) await CancellationScope.nonCancellable(() => compensate.endCapture({ migrationId }));
+      throw err;
+    }
     const reason = err instanceof RollbackRequested ? err.message : describe(err);
     setStatus('rolling-back');
     await CancellationScope.nonCancellable(async () => {
@@ -354,6 +470,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
           }
         }
       }
+      if (state.sync) steps.push({ step: 'drop the replication slot', result: await compensate.endCapture({ migrationId }).then((r) => ({ slotDropped: r.slotDropped ? 1 : 0 })) });
       const after = state.prepared ? await compensate.checksumTargets({ migrationId }) : [];
       const restored = after.length === state.checksumsBefore.length && after.every((a, i) => a.md5 === state.checksumsBefore[i]!.md5 && a.rows === state.checksumsBefore[i]!.rows);
       report.rollback = { reason, requestedBy: rollbackRequested?.requestedBy, steps, before: state.checksumsBefore, after, restored };

@@ -147,7 +147,7 @@ describe('plan sources', () => {
     ['a filter with a semicolon', '{ table: t, key: id, skip: { deleted: "deleted = 1; drop table t" } }', 'entities.users.source.skip.deleted: expected an SQL boolean expression without a semicolon, got "deleted = 1; drop table t"'],
     ['an empty filter', '{ table: t, key: id, skip: { deleted: "" } }', 'entities.users.source.skip.deleted: expected an SQL boolean expression without a semicolon, got ""'],
     ['filters as a list', '{ table: t, key: id, skip: [deleted] }', 'entities.users.source.skip: expected a mapping, got ["deleted"]'],
-    ['an unknown field', '{ table: t, key: id, where: "x = 1" }', 'entities.users.source.where: unknown field (expected one of schema, table, query, key, skip)'],
+    ['an unknown field', '{ table: t, key: id, where: "x = 1" }', 'entities.users.source.where: unknown field (expected one of schema, table, query, key, skip, change_column, change_unit)'],
   ])('refuses %s', (_what, source, expected) => {
     expect(sourceIssues(source)).toContain(expected);
   });
@@ -363,7 +363,7 @@ describe('plan JSON Schema', () => {
   it('describes the plan file: every top-level field, each with a description', () => {
     const schema = planJsonSchema() as { type: string; properties: Record<string, { description?: string }>; required: string[]; additionalProperties: boolean };
     expect(schema.type).toBe('object');
-    expect(Object.keys(schema.properties)).toEqual(['version', 'name', 'source', 'target', 'staging', 'keys', 'settings', 'entities', 'phases']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'name', 'source', 'target', 'staging', 'keys', 'settings', 'sync', 'entities', 'phases']);
     expect(schema.required).toEqual(['version', 'name', 'entities']);
     expect(schema.additionalProperties).toBe(false);
     for (const [name, field] of Object.entries(schema.properties)) expect([name, typeof field.description]).toEqual([name, 'string']);

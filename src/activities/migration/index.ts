@@ -8,6 +8,7 @@ import { createPhaseActivities } from './phase';
 import { createRollbackActivities } from './rollback';
 import { sanitizeDbErrors } from './errors';
 import { createAuditActivities } from './audit';
+import { createSyncActivities } from './sync';
 
 export { MigrationContext } from './context';
 export type { MigrationDeps } from './context';
@@ -22,6 +23,7 @@ export function createMigrationActivities(ctx: MigrationContext) {
     ...createPhaseActivities(ctx),
     ...createRollbackActivities(ctx),
     ...createAuditActivities(ctx),
+    ...createSyncActivities(ctx),
   });
 }
 

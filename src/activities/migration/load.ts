@@ -24,10 +24,16 @@ import { inLanes } from '../../core/lanes';
 import { resolveQuarantine, writeQuarantine } from './stage';
 import { appendAudit } from '../../audit/store';
 import { countLoaded } from './metrics';
+import { rowDigest } from '../../core/digest';
+import { decideChange, sourceWins } from '../../core/sync-conflict';
+import { KeyMapEntry, keyMapEntries } from '../../control/key-map';
+import { applyDeletes, conflictRecord, countConflicts, recordConflicts, SyncConflict, wholeRowPreImage } from './sync-apply';
 
 export interface LoadRequest extends BatchRef {
   /** The workflow run this load belongs to: counts are recorded once per run and batch. */
   runId: string;
+  /** A sync round's batch is applied in two steps: its upserts (parents first), then its deletes (children first). */
+  apply?: 'upserts' | 'deletes';
 }
 
 type Row = Record<string, Value>;
@@ -46,6 +52,7 @@ export function createLoadActivities(ctx: MigrationContext) {
       const loaded = await ctx.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
       const manifest = await readManifest(ctx, loaded, req.migrationId, req.entity, req.batchId);
+      if (manifest.delta && req.apply === 'deletes') return applyDeletes(ctx, loaded, req, manifest);
       const staged = await readStagedRows(ctx, loaded, manifest);
       const vaultKey = await loaded.vaultKey();
       const types = await loaded.targetTypes(req.entity);
@@ -96,6 +103,11 @@ export function createLoadActivities(ctx: MigrationContext) {
       const targetKey = spec.target.key;
       const selected = targetKey && !columns.includes(targetKey) ? [...columns, targetKey] : columns;
       const toObject = (values: Value[]): Row => Object.fromEntries(columns.map((c, i) => [c, values[i] ?? null]));
+      // Plans with sync keep each row's digest as written (conflicts are found by it) and pre-images of whole rows (a sync delete can be undone).
+      const sync = loaded.plan.sync;
+      const digestKey = sync ? await ctx.deps.keys.get('digest') : undefined;
+      const digestOf = (values: readonly unknown[]) => rowDigest(digestKey!, columns, values, types);
+      const conflicts: SyncConflict[] = [];
 
       const result = await withHeartbeat({ phase: 'load', batchId: req.batchId }, () =>
         loaded.target
@@ -103,7 +115,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             // Held until commit: a rollback waits for this load to end, and a load after it is refused.
             await holdLoadFence(trx, ledger, req.migrationId, req.runId, `load ${req.entity} batch ${req.batchId}`);
             const prior = await trx(`${ledger}.batch_loads`).where({ run_id: req.runId, batch_id: req.batchId }).first();
-            if (prior) return { inserted: prior.inserted, updated: prior.updated, unchanged: prior.unchanged, quarantined: prior.quarantined };
+            if (prior) return { inserted: prior.inserted, updated: prior.updated, unchanged: prior.unchanged, quarantined: prior.quarantined, ...(manifest.delta ? { conflicts: await countConflicts(ctx.deps.control, req) } : {}) };
 
             // A business key another source row already loaded (an earlier batch) is a duplicate too.
             const held = await heldByOtherRows(trx, ledger, req.migrationId, req.entity, rows);
@@ -113,16 +125,42 @@ export function createLoadActivities(ctx: MigrationContext) {
             const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
             for (let i = 0; i < loadable.length; i += 20_000) {
               const keys = targetRowsJson(bkColumns, bkTypes, loadable.slice(i, i + 20_000).map((r) => mapper.businessKeyIndexes.map((k) => r.values[k]!)));
-              const locked = rowsByKeySql(target, selected, bkColumns, keys, true);
+              const locked = rowsByKeySql(target, selected, bkColumns, keys, true, sync !== undefined);
               const { rows: found } = await trx.raw(locked.sql, locked.bindings as never);
               for (const f of found as Row[]) existing.set(businessKeyOf(columns.map((c) => f[c]), mapper.businessKeyIndexes), f);
             }
-            const writes: { row: (typeof rows)[number]; pre?: Row }[] = [];
+            let writes: { row: (typeof rows)[number]; pre?: Row }[] = [];
             let unchanged = 0;
             for (const row of loadable) {
               const pre = existing.get(row.bk);
               if (pre && columns.every((c, i) => storedForm(types[i], pre[c]) === storedForm(types[i], row.values[i]))) unchanged++;
               else writes.push({ row, pre });
+            }
+            // A sync round's change to a row someone else edited since Cutover wrote it: the plan's policy decides.
+            const keptByConflict: { sourceKey: string; bk: string; entry: KeyMapEntry; newDigest: string; current: string }[] = [];
+            if (manifest.delta && sync) {
+              const entries = await keyMapEntries(trx, ledger, req.migrationId, req.entity, writes.filter((w) => w.pre).map((w) => w.row.sourceKey));
+              const go: typeof writes = [];
+              for (const w of writes) {
+                const entry = entries.get(w.row.sourceKey);
+                const newDigest = digestOf(w.row.values);
+                const current = w.pre ? digestOf(columns.map((c) => w.pre![c])) : undefined;
+                const decision = decideChange({ newDigest, currentDigest: current, writtenDigest: entry?.writtenDigest, sourceDigest: entry?.sourceDigest });
+                if (decision === 'skip') {
+                  unchanged++;
+                  continue;
+                }
+                if (decision === 'conflict') {
+                  const applied = sourceWins(sync.conflict);
+                  conflicts.push({ sourceKey: w.row.sourceKey, businessKey: w.row.bk, change: 'update', applied });
+                  if (!applied) {
+                    keptByConflict.push({ sourceKey: w.row.sourceKey, bk: w.row.bk, entry: entry!, newDigest, current: current! });
+                    continue;
+                  }
+                }
+                go.push(w);
+              }
+              writes = go;
             }
 
             // Where each written row landed (its target key), from RETURNING.
@@ -134,6 +172,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             };
             const written: typeof writes = [];
             const refused: QuarantineRecord[] = [...orphans, ...rows.filter((r) => held.has(r.sourceKey)).map((r) => duplicateOf(r, held.get(r.sourceKey)!, spec.target.businessKey))];
+            if (sync?.conflict === 'quarantine') refused.push(...keptByConflict.map((k) => conflictRecord(k.sourceKey, k.bk, 'update', toObject(rows.find((r) => r.sourceKey === k.sourceKey)!.values))));
             // A chunk the target refuses is halved until the refused rows stand alone; the others still load.
             const write = async (chunk: typeof writes): Promise<void> => {
               try {
@@ -155,7 +194,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             // First write wins: the pre-image kept is the one from before this migration touched the row.
             await appendLedger(trx, ledger, { migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, written.map((w) => ({
               businessKey: w.row.bk,
-              preImage: w.pre ? sealJson(w.pre, vaultKey, `preimage:${req.migrationId}:${table}:${w.row.bk}`) : null,
+              preImage: w.pre ? sealJson(sync ? wholeRowPreImage(w.pre) : w.pre, vaultKey, `preimage:${req.migrationId}:${table}:${w.row.bk}`) : null,
             })));
             if (copied.length) {
               await trx(`${ledger}.files`)
@@ -168,24 +207,33 @@ export function createLoadActivities(ctx: MigrationContext) {
             const late = await heldByOtherRows(trx, ledger, req.migrationId, req.entity, written.map((w) => w.row));
             if (late.size) throw ApplicationFailure.retryable(`load ${req.entity} batch ${req.batchId}: ${late.size} business key(s) were loaded by another batch meanwhile; retrying`, 'ConcurrentDuplicateKey');
             const refusedKeys = new Set(refused.map((r) => r.sourceKey));
+            const kept = new Map(keptByConflict.map((k) => [k.sourceKey, k]));
             await recordKeys(
               trx,
               ledger,
               req.migrationId,
               req.entity,
               rows
-                .filter((r) => !refusedKeys.has(r.sourceKey))
-                .map((r) => ({
-                  sourceKey: r.sourceKey,
-                  businessKey: r.bk,
-                  targetKey: targetKey ? (landed.get(r.bk) ?? (existing.has(r.bk) ? String(normalizeValue(existing.get(r.bk)![targetKey])) : null)) : null,
-                })),
+                .filter((r) => !refusedKeys.has(r.sourceKey) || kept.has(r.sourceKey))
+                .map((r) => {
+                  const k = kept.get(r.sourceKey);
+                  // A change a conflict kept out: the source version is taken account of; target_wins accepts the target's row as written.
+                  const digests = !digestKey ? {} : k ? { sourceDigest: k.newDigest, writtenDigest: sync!.conflict === 'target_wins' ? k.current : null } : { sourceDigest: digestOf(r.values), writtenDigest: digestOf(r.values) };
+                  return {
+                    sourceKey: r.sourceKey,
+                    businessKey: r.bk,
+                    targetKey: targetKey ? (landed.get(r.bk) ?? (existing.has(r.bk) ? String(normalizeValue(existing.get(r.bk)![targetKey])) : null)) : null,
+                    ...digests,
+                  };
+                }),
             );
+            await recordConflicts(ctx.deps.control, req, sync?.conflict, conflicts);
             const counts = {
               inserted: written.filter((w) => !w.pre).length,
               updated: written.filter((w) => w.pre).length,
               unchanged,
               quarantined: refused.length,
+              ...(manifest.delta ? { conflicts: conflicts.length } : {}),
             };
             // Quarantine before commit: if the commit fails, the retry finds and records the same rows.
             await writeQuarantine(ctx.deps.control, vaultKey, req, 'load', refused);
@@ -193,7 +241,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             await resolveQuarantine(ctx.deps.control, req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey)).map((r) => r.sourceKey));
             // Cancelled meanwhile (the migration is stopping its runs): nothing of this batch commits.
             throwIfCancelled();
-            await trx(`${ledger}.batch_loads`).insert({ run_id: req.runId, batch_id: req.batchId, ...counts });
+            await trx(`${ledger}.batch_loads`).insert({ run_id: req.runId, batch_id: req.batchId, inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged, quarantined: counts.quarantined });
             return counts;
           })
           .catch((err) => withoutValues(`load ${req.entity} batch ${req.batchId} into ${table}`, err)),

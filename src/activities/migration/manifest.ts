@@ -24,6 +24,8 @@ export interface Manifest {
   skipped?: Record<string, number>;
   /** A tree's level this batch belongs to. */
   level?: number;
+  /** A sync round's batch: the round, and the source keys it covers that the source no longer has (or now skips). */
+  delta?: { round: number; deleted: string[] };
   /** Files the batch's rows refer to, staged encrypted beside it. */
   files: StagedFile[];
 }

@@ -37,3 +37,15 @@ export function countLoaded(tags: Tags, counts: { inserted: number; updated: num
   m.createCounter('cutover_rows_quarantined', 'rows', 'Rows quarantined, by step').add(counts.quarantined, { ...tags, step: 'load' });
   m.createCounter('cutover_values_detokenized', 'values', 'Distinct tokens turned back into originals for the target').add(counts.detokenized, tags);
 }
+
+/** Sync lag as gauges: how many changes and seconds the target is behind, and WAL the slot retains. */
+export function recordSyncLag(tags: { migration: string }, lag: { changes: number; seconds: number; retainedWalBytes?: number; walAlarm?: boolean }): void {
+  const m = meter();
+  if (!m) return;
+  m.createGauge('cutover_sync_changes_behind', 'int', 'changes', 'Changes captured by the last sync round, not yet applied when captured').set(lag.changes, tags);
+  m.createGauge('cutover_sync_lag_seconds', 'int', 's', 'Age of the oldest change the last sync round captured').set(lag.seconds, tags);
+  if (lag.retainedWalBytes !== undefined) {
+    m.createGauge('cutover_sync_retained_wal_bytes', 'int', 'bytes', "WAL the source keeps for the migration's replication slot").set(lag.retainedWalBytes, tags);
+    m.createGauge('cutover_sync_wal_alarm', 'int', '', "1 when the slot's retained WAL is past the plan's limit").set(lag.walAlarm ? 1 : 0, tags);
+  }
+}

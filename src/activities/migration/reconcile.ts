@@ -1,6 +1,6 @@
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { normalizeValue, rowDigest } from '../../core/digest';
-import { sourceKeysOf, targetKeysOf } from '../../control/key-map';
+import { keyMapEntries, sourceKeysOf, targetKeysOf } from '../../control/key-map';
 import { businessKeyOf } from '../../core/mapping';
 import { isClean, reconcileDigests } from '../../core/reconcile';
 import { storedForm } from '../../core/target-types';
@@ -44,6 +44,55 @@ async function differingColumns(ctx: MigrationContext, loaded: LoadedPlan, entit
   return out;
 }
 
+/**
+ * The target's rows of these business keys (as staged: references as source keys), each with
+ * its keyed digest in the target's types, references mapped back to the source keys they were
+ * loaded from. What reconcile compares with the digests a stage computed.
+ */
+export async function readTargetDigests(loaded: LoadedPlan, migrationId: string, entity: string, stagedKeys: readonly string[], digestKey: Uint8Array, what: string): Promise<{ found: [string, string][]; values: Map<string, unknown[]> }> {
+  const { spec, mapper } = loaded.entity(entity);
+  const types = await loaded.targetTypes(entity);
+  const ledger = loaded.plan.target.ledgerSchema;
+  const target = { schema: spec.target.schema, table: spec.target.table };
+  const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
+  const bkWidth = mapper.businessKeyIndexes.length;
+  // Business-key parts that are references: their source keys become the parents' target keys.
+  const bkRefs = mapper.businessKeyIndexes.map((col, part) => ({ part, entity: spec.columns[col]!.reference?.entity })).filter((x) => x.entity !== undefined);
+  const found: [string, string][] = [];
+  const values = new Map<string, unknown[]>();
+  const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
+  for (let i = 0; i < stagedKeys.length; i += 20_000) {
+    const slice = stagedKeys.slice(i, i + 20_000).map((k) => componentsOf(k, bkWidth));
+    for (const { part, entity: parent } of bkRefs) {
+      const map = await targetKeysOf(loaded.target, ledger, migrationId, parent!, slice.map((k) => k[part]!));
+      for (const k of slice) k[part] = map.get(k[part]!) ?? k[part]!;
+    }
+    const byKey = rowsByKeySql(target, mapper.columns, spec.target.businessKey, targetRowsJson(spec.target.businessKey, bkTypes, slice), false);
+    const rows: Record<string, unknown>[] = await loaded.target
+      .raw(byKey.sql, byKey.bindings as never)
+      .then((r) => r.rows)
+      .catch((err) => withoutValues(what, err));
+    // A reference is right when its target key maps back to the source key the row had.
+    const back = new Map<number, Map<string, string>>();
+    for (const { c, i } of refColumns) {
+      const keys = rows.map((r) => r[mapper.columns[i]!]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v)));
+      back.set(i, await sourceKeysOf(loaded.target, ledger, migrationId, c.reference!.entity, keys));
+    }
+    for (const row of rows) {
+      const vals = mapper.columns.map((c) => row[c]);
+      for (const { i } of refColumns) {
+        if (vals[i] === null || vals[i] === undefined) continue;
+        const key = String(normalizeValue(vals[i]));
+        vals[i] = back.get(i)!.get(key) ?? `unmapped target key ${key}`;
+      }
+      const bk = businessKeyOf(vals, mapper.businessKeyIndexes);
+      found.push([bk, rowDigest(digestKey, mapper.columns, vals, types)]);
+      values.set(bk, vals);
+    }
+  }
+  return { found, values };
+}
+
 export function createReconcileActivities(ctx: MigrationContext) {
   return {
     /**
@@ -55,56 +104,27 @@ export function createReconcileActivities(ctx: MigrationContext) {
      */
     async reconcileBatch(req: BatchRef): Promise<BatchReconcile> {
       const loaded = await ctx.plan(req.migrationId);
-      const { spec, mapper } = loaded.entity(req.entity);
+      const { spec } = loaded.entity(req.entity);
       const manifest = await readManifest(ctx, loaded, req.migrationId, req.entity, req.batchId);
       const digestKey = await ctx.deps.keys.get('digest');
-      const types = await loaded.targetTypes(req.entity);
       const ledger = loaded.plan.target.ledgerSchema;
       // Rows the target refused (or whose parent was not loaded) are in quarantine, not missing.
       const refused = await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key', 'business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, stage: 'load' });
+      // A sync round's change kept out by the conflict policy: the target keeps its own row.
+      if (manifest.delta) {
+        const kept = await ctx.deps.control(`${CONTROL_SCHEMA}.sync_conflicts`).select('source_key', 'business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, applied: false });
+        refused.push(...kept);
+      }
       const refusedSources = new Set(refused.map((r) => r.source_key as string));
       const refusedKeys = new Set(refused.map((r) => r.business_key as string));
       const expected = new Map(manifest.digests.filter(([bk, , sourceKey]) => (sourceKey === undefined ? !refusedKeys.has(bk) : !refusedSources.has(sourceKey))).map(([bk, digest]) => [bk, digest] as const));
 
-      const target = { schema: spec.target.schema, table: spec.target.table };
-      const refColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.reference);
-      const bkWidth = mapper.businessKeyIndexes.length;
-      // Business-key parts that are references: their source keys become the parents' target keys.
-      const bkRefs = mapper.businessKeyIndexes.map((col, part) => ({ part, entity: spec.columns[col]!.reference?.entity })).filter((x) => x.entity !== undefined);
       const found: [string, string][] = [];
       const foundValues = new Map<string, unknown[]>();
-      const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
       await withHeartbeat({ phase: 'reconcile', batchId: req.batchId }, async () => {
-        const keys = [...expected.keys()];
-        for (let i = 0; i < keys.length; i += 20_000) {
-          const slice = keys.slice(i, i + 20_000).map((k) => componentsOf(k, bkWidth));
-          for (const { part, entity } of bkRefs) {
-            const map = await targetKeysOf(loaded.target, ledger, req.migrationId, entity!, slice.map((k) => k[part]!));
-            for (const k of slice) k[part] = map.get(k[part]!) ?? k[part]!;
-          }
-          const byKey = rowsByKeySql(target, mapper.columns, spec.target.businessKey, targetRowsJson(spec.target.businessKey, bkTypes, slice), false);
-          const rows: Record<string, unknown>[] = await loaded.target
-            .raw(byKey.sql, byKey.bindings as never)
-            .then((r) => r.rows)
-            .catch((err) => withoutValues(`reconcile ${req.entity} batch ${req.batchId}`, err));
-          // A reference is right when its target key maps back to the source key the row had.
-          const back = new Map<number, Map<string, string>>();
-          for (const { c, i } of refColumns) {
-            const keys = rows.map((r) => r[mapper.columns[i]!]).filter((v) => v !== null && v !== undefined).map((v) => String(normalizeValue(v)));
-            back.set(i, await sourceKeysOf(loaded.target, ledger, req.migrationId, c.reference!.entity, keys));
-          }
-          for (const row of rows) {
-            const values = mapper.columns.map((c) => row[c]);
-            for (const { i } of refColumns) {
-              if (values[i] === null || values[i] === undefined) continue;
-              const key = String(normalizeValue(values[i]));
-              values[i] = back.get(i)!.get(key) ?? `unmapped target key ${key}`;
-            }
-            const bk = businessKeyOf(values, mapper.businessKeyIndexes);
-            found.push([bk, rowDigest(digestKey, mapper.columns, values, types)]);
-            foundValues.set(bk, values);
-          }
-        }
+        const read = await readTargetDigests(loaded, req.migrationId, req.entity, [...expected.keys()], digestKey, `reconcile ${req.entity} batch ${req.batchId}`);
+        found.push(...read.found);
+        for (const [k, v] of read.values) foundValues.set(k, v);
       });
       // Each file must be in its target bucket with the bytes it was staged with: checked on what
       // is stored (S3's own SHA-256, or read back and hashed), never on what a writer claimed.
@@ -121,6 +141,12 @@ export function createReconcileActivities(ctx: MigrationContext) {
       );
       for (const entry of found) if (badFiles.has(entry[0])) entry[1] = `file differs: ${entry[1]}`;
       const r = reconcileDigests(expected, found);
+      const stillPresent: string[] = [];
+      // A sync round's deletes: a source key the source no longer has must be gone from the key map (its row deleted), unless the target refused.
+      if (manifest.delta?.deleted.length) {
+        const still = await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, manifest.delta.deleted.filter((k) => !refusedSources.has(k)));
+        for (const [sourceKey, e] of still) stillPresent.push(`${e.businessKey} (deleted in the source as ${sourceKey}, still in the target)`);
+      }
       // A mismatch names its business key and the columns that differ (never a value).
       const sampled = r.mismatched.slice(0, 10);
       const columns = sampled.length ? await differingColumns(ctx, loaded, req.entity, manifest, new Map(sampled.map((bk) => [bk, foundValues.get(bk)!]))) : new Map<string, string[]>();
@@ -133,11 +159,11 @@ export function createReconcileActivities(ctx: MigrationContext) {
         expected: r.expected,
         found: r.found,
         missing: r.missing.length,
-        mismatched: r.mismatched.length,
+        mismatched: r.mismatched.length + stillPresent.length,
         duplicated: r.duplicated.length,
         sampleMissing: r.missing.slice(0, 10),
-        sampleMismatched,
-        clean: isClean(r),
+        sampleMismatched: [...sampleMismatched, ...stillPresent].slice(0, 10),
+        clean: isClean(r) && stillPresent.length === 0,
       };
       await ctx.deps.control(`${CONTROL_SCHEMA}.batches`).where({ batch_id: req.batchId }).update({ reconcile: JSON.stringify(result) });
       return result;

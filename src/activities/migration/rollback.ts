@@ -8,6 +8,17 @@ import { openJson } from '../../crypto/seal-json';
 import { purgeVaultEntries } from '../../crypto/vault';
 import { MigrationContext } from './context';
 import { treeColumnOf } from '../../plan/types';
+import { restoreRowSql } from '../../plan/target-sql';
+
+/** A table's columns a row can be inserted with: generated columns are computed, not written. */
+async function writableColumns(db: Knex, schema: string, table: string): Promise<string[]> {
+  const r = await db.raw(
+    `select a.attname::text as name from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = ? and c.relname = ? and a.attnum > 0 and not a.attisdropped and a.attgenerated = '' order by a.attnum`,
+    [schema, table],
+  );
+  return (r.rows as { name: string }[]).map((x) => x.name);
+}
 
 function heartbeat(details: unknown): void {
   try {
@@ -79,6 +90,7 @@ export function createRollbackActivities(ctx: MigrationContext) {
       const bkColumns = spec.target.businessKey;
       const vaultKey = await ctx.deps.keys.get('vault');
       const tally = { deleted: 0, restored: 0 };
+      let writable: string[] | undefined;
       const exists = await loaded.target.schema.withSchema(ledger).hasTable('ledger');
       if (!exists) return tally;
       const blocked = async (err: unknown): Promise<never> => {
@@ -105,6 +117,13 @@ export function createRollbackActivities(ctx: MigrationContext) {
             if (inserted.length) tally.deleted += await byKeys(trx(table).delete(), inserted);
             for (const e of entries.filter((x) => x.action === 'updated')) {
               const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${req.migrationId}:${table}:${e.business_key}`, 'pre-image');
+              if (pre.v === 2 && pre.row && typeof pre.row === 'object') {
+                // A whole row (plans with sync): put back as it was, inserted again if a sync round deleted it.
+                writable ??= await writableColumns(trx, spec.target.schema, spec.target.table);
+                const q = restoreRowSql({ schema: spec.target.schema, table: spec.target.table }, writable, bkColumns, [...bkColumns, ...(spec.target.key ? [spec.target.key] : [])], JSON.stringify(pre.row));
+                tally.restored += (await trx.raw(q.sql, q.bindings as never)).rowCount ?? 0;
+                continue;
+              }
               const key = keyOf(e.business_key);
               const where = Object.fromEntries(bkColumns.map((c, i) => [c, key[i]]));
               const values = Object.fromEntries(Object.entries(pre).filter(([c]) => !bkColumns.includes(c) && c !== spec.target.key));

@@ -1,0 +1,158 @@
+import type { Knex } from 'knex';
+import { CONTROL_SCHEMA } from '../../control/schema';
+import { forgetKeys, keyMapEntries } from '../../control/key-map';
+import { appendLedger } from '../../control/ledger';
+import { holdLoadFence } from '../../control/load-fence';
+import { rowDigest } from '../../core/digest';
+import type { QuarantineRecord } from '../../core/quarantine-record';
+import { decideDelete, sourceWins } from '../../core/sync-conflict';
+import { targetRowsJson } from '../../core/target-rows';
+import { sealJson } from '../../crypto/seal-json';
+import { deleteByKeySql, rowsByKeySql, softDeleteByKeySql, WHOLE_ROW } from '../../plan/target-sql';
+import type { ConflictPolicy } from '../../plan/types';
+import type { LoadedBatch } from '../../shared/migration';
+import { businessKeyOf } from '../../core/mapping';
+import { appendAudit } from '../../audit/store';
+import type { LoadedPlan, MigrationContext } from './context';
+import { withHeartbeat } from './context';
+import { describeSafe, safeDbError, withoutValues } from './errors';
+import type { Manifest } from './manifest';
+import { writeQuarantine } from './stage';
+import type { LoadRequest } from './load';
+import { countLoaded } from './metrics';
+
+/** A row both sides changed, found by a sync round: keys only. */
+export interface SyncConflict {
+  sourceKey: string;
+  businessKey: string;
+  change: 'update' | 'delete';
+  /** The source's change was applied (source_wins) or kept out (target_wins, quarantine). */
+  applied: boolean;
+}
+
+/** A whole-row pre-image (format 2): every column as `to_jsonb` took it, so a rollback can insert the row again. */
+export function wholeRowPreImage(pre: Record<string, unknown>): { v: 2; row: unknown } {
+  return { v: 2, row: pre[WHOLE_ROW] };
+}
+
+export function conflictRecord(sourceKey: string, businessKey: string, change: 'update' | 'delete', row: Record<string, unknown>): QuarantineRecord {
+  return {
+    sourceKey,
+    businessKey,
+    reason: 'conflict',
+    detail: `the target row was changed by someone else since Cutover wrote it, and the source ${change === 'delete' ? 'deleted it' : 'changed it too'}; sync.conflict is quarantine: the target keeps its row until an operator decides`,
+    row,
+  };
+}
+
+export async function recordConflicts(control: Knex, req: { migrationId: string; entity: string; batchId: string }, policy: ConflictPolicy | undefined, conflicts: readonly SyncConflict[]): Promise<void> {
+  if (!conflicts.length || !policy) return;
+  await control(`${CONTROL_SCHEMA}.sync_conflicts`)
+    .insert(conflicts.map((c) => ({ migration_id: req.migrationId, entity: req.entity, source_key: c.sourceKey, business_key: c.businessKey, batch_id: req.batchId, change: c.change, policy, applied: c.applied })))
+    .onConflict(['migration_id', 'entity', 'source_key', 'batch_id'])
+    .merge(['change', 'policy', 'applied']);
+}
+
+export async function countConflicts(control: Knex, req: { migrationId: string; entity: string; batchId: string }): Promise<number> {
+  const [n] = await control(`${CONTROL_SCHEMA}.sync_conflicts`).where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId }).count<{ n: string }[]>({ n: '*' });
+  return Number(n!.n);
+}
+
+/**
+ * A sync round's deletes, in one target transaction: the rows of source keys the source no
+ * longer has are deleted (or soft-deleted, by plan) by business key, each ledgered with its
+ * whole-row pre-image (so a rollback puts it back), and forgotten by the key map. A row someone
+ * else changed since Cutover wrote it is a conflict, handled by the plan's policy. A row the
+ * target refuses to delete (a reference to it) is quarantined by name. Re-running changes nothing.
+ */
+export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, req: LoadRequest, manifest: Manifest): Promise<LoadedBatch> {
+  const { spec, mapper } = loaded.entity(req.entity);
+  const sync = loaded.plan.sync;
+  const ledger = loaded.plan.target.ledgerSchema;
+  const table = `${spec.target.schema}.${spec.target.table}`;
+  const target = { schema: spec.target.schema, table: spec.target.table };
+  const columns = mapper.columns;
+  const bkColumns = spec.target.businessKey;
+  const targetKey = spec.target.key;
+  const selected = targetKey && !columns.includes(targetKey) ? [...columns, targetKey] : columns;
+  const types = await loaded.targetTypes(req.entity);
+  const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
+  const [digestKey, vaultKey] = await Promise.all([ctx.deps.keys.get('digest'), loaded.vaultKey()]);
+  const batchKey = `${req.batchId}/deletes`;
+  const componentsOf = (bk: string): string[] => (bkColumns.length === 1 ? [bk] : (JSON.parse(bk) as string[]));
+  const conflicts: SyncConflict[] = [];
+  const result = await withHeartbeat({ phase: 'sync-delete', batchId: req.batchId }, () =>
+    loaded.target
+      .transaction(async (trx) => {
+        await holdLoadFence(trx, ledger, req.migrationId, req.runId, `delete ${req.entity} batch ${req.batchId}`);
+        const prior = await trx(`${ledger}.batch_loads`).where({ run_id: req.runId, batch_id: batchKey }).first();
+        if (prior) return { inserted: 0, updated: 0, unchanged: 0, quarantined: prior.quarantined, deleted: prior.deleted, conflicts: await countConflicts(ctx.deps.control, req) };
+        const entries = await keyMapEntries(trx, ledger, req.migrationId, req.entity, manifest.delta!.deleted);
+        const existing = new Map<string, Record<string, unknown>>();
+        const bks = [...entries.values()].map((e) => e.businessKey);
+        for (let i = 0; i < bks.length; i += 20_000) {
+          const q = rowsByKeySql(target, selected, bkColumns, targetRowsJson(bkColumns, bkTypes, bks.slice(i, i + 20_000).map(componentsOf)), true, true);
+          const { rows } = await trx.raw(q.sql, q.bindings as never);
+          for (const r of rows as Record<string, unknown>[]) existing.set(businessKeyOf(columns.map((c) => r[c]), mapper.businessKeyIndexes), r);
+        }
+        const forget: string[] = [];
+        const toDelete: { sourceKey: string; bk: string; pre: Record<string, unknown> }[] = [];
+        const refused: QuarantineRecord[] = [];
+        for (const [sourceKey, e] of entries) {
+          const pre = existing.get(e.businessKey);
+          const decision = decideDelete({ currentDigest: pre ? rowDigest(digestKey, columns, columns.map((c) => pre[c]), types) : undefined, writtenDigest: e.writtenDigest });
+          if (decision === 'forget') forget.push(sourceKey);
+          else if (decision === 'delete') toDelete.push({ sourceKey, bk: e.businessKey, pre: pre! });
+          else {
+            const applied = sourceWins(sync!.conflict);
+            conflicts.push({ sourceKey, businessKey: e.businessKey, change: 'delete', applied });
+            if (applied) toDelete.push({ sourceKey, bk: e.businessKey, pre: pre! });
+            else {
+              // The target keeps its row; it is no longer the migration's to follow.
+              forget.push(sourceKey);
+              if (sync!.conflict === 'quarantine') refused.push(conflictRecord(sourceKey, e.businessKey, 'delete', {}));
+            }
+          }
+        }
+        // A chunk the target refuses (a row still referenced) is halved until the refused rows stand alone.
+        const done: typeof toDelete = [];
+        const remove = async (chunk: typeof toDelete): Promise<void> => {
+          if (!chunk.length) return;
+          const keys = targetRowsJson(bkColumns, bkTypes, chunk.map((d) => componentsOf(d.bk)));
+          const q = spec.target.softDelete ? softDeleteByKeySql(target, bkColumns, spec.target.softDelete, keys) : deleteByKeySql(target, bkColumns, keys);
+          try {
+            await trx.transaction((sp) => sp.raw(q.sql, q.bindings as never));
+            done.push(...chunk);
+          } catch (err) {
+            const safe = safeDbError(err);
+            if (!safe) throw err;
+            if (chunk.length > 1) {
+              await remove(chunk.slice(0, chunk.length >> 1));
+              await remove(chunk.slice(chunk.length >> 1));
+              return;
+            }
+            refused.push({ sourceKey: chunk[0]!.sourceKey, businessKey: chunk[0]!.bk, reason: safe.reason, column: safe.column, detail: `the source deleted this row; the target refused: ${describeSafe(safe)}`, row: {} });
+          }
+        };
+        for (let i = 0; i < toDelete.length; i += 5000) await remove(toDelete.slice(i, i + 5000));
+        // First write wins: a row this migration inserted keeps its `inserted` entry (rollback deletes it, already gone).
+        await appendLedger(trx, ledger, { migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, done.map((d) => ({ businessKey: d.bk, preImage: sealJson(wholeRowPreImage(d.pre), vaultKey, `preimage:${req.migrationId}:${table}:${d.bk}`) })));
+        await forgetKeys(trx, ledger, req.migrationId, req.entity, [...forget, ...done.map((d) => d.sourceKey)]);
+        await recordConflicts(ctx.deps.control, req, sync?.conflict, conflicts);
+        await writeQuarantine(ctx.deps.control, vaultKey, req, 'load', refused);
+        const counts = { inserted: 0, updated: 0, unchanged: 0, quarantined: refused.length, deleted: done.length, conflicts: conflicts.length };
+        await trx(`${ledger}.batch_loads`).insert({ run_id: req.runId, batch_id: batchKey, inserted: 0, updated: 0, unchanged: 0, quarantined: counts.quarantined, deleted: counts.deleted });
+        return counts;
+      })
+      .catch((err) => withoutValues(`sync deletes of ${req.entity} batch ${req.batchId} in ${table}`, err)),
+  );
+  await appendAudit(ctx.deps.control, await ctx.deps.keys.get('audit'), {
+    migrationId: req.migrationId,
+    actor: 'worker',
+    action: 'sync-deleted',
+    eventKey: `${req.migrationId}/${req.runId}/batch/${batchKey}`,
+    details: { entity: req.entity, batchId: req.batchId, deleted: result.deleted, quarantined: result.quarantined, conflicts: result.conflicts },
+  });
+  countLoaded({ migration: req.migrationId, entity: req.entity }, { inserted: 0, updated: 0, unchanged: 0, quarantined: result.quarantined, detokenized: 0 });
+  return { migrationId: req.migrationId, entity: req.entity, batchId: req.batchId, ...result };
+}

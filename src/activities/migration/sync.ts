@@ -1,0 +1,353 @@
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+import { CONTROL_SCHEMA } from '../../control/schema';
+import { keyMapSourceKeys } from '../../control/key-map';
+import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
+import { sourceKeySetChanges } from '../../core/sync-keys';
+import { batchSizeOf, type EntitySpec } from '../../plan/types';
+import { changeColumnSql, changedKeysSql, extractByKeysSql, keysSql, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
+import type { CapturedRound, FinalReconcile, StagedBatch, SyncPositions } from '../../shared/migration';
+import { mapRows, tokenizeRows } from '../../core/stage-rows';
+import { rowDigest } from '../../core/digest';
+import { existingTokens } from '../../crypto/vault';
+import { valueId } from '../../core/token-assignment';
+import { readTargetDigests } from './reconcile';
+import { LoadedPlan, MigrationContext, withHeartbeat } from './context';
+import { SafeError, withoutValues } from './errors';
+import { recordSyncLag } from './metrics';
+import { stageExtracted } from './stage';
+
+/** Changes one logical round takes at most (it ends at a transaction boundary past this): the rest is the next round's. */
+const MAX_CHANGES_PER_ROUND = 50_000;
+
+/** A sync round's batch of one entity: plan hash + entity + round + part. */
+export function syncBatchIdOf(planHash: string, entity: string, round: number, part: number): string {
+  return createHash('sha256').update(JSON.stringify([planHash, entity, 'sync', round, part])).digest('hex').slice(0, 24);
+}
+
+/** The source's connection for replication functions (slot and WAL): the plan's role, not in a read-only session. */
+function replicationDb(ctx: MigrationContext, loaded: LoadedPlan): Knex {
+  return ctx.db(ctx.resolveUrl(loaded.plan.source.urlEnv, 'source'), 'source-sync');
+}
+
+const readOnly = <T>(loaded: LoadedPlan, what: string, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
+  loaded.source.transaction(work, { isolationLevel: 'repeatable read', readOnly: true }).catch((err) => withoutValues(what, err));
+
+/** Whether each entity's change column holds a date or time (else an epoch number), per process. */
+const timestampColumns = new WeakMap<EntitySpec, boolean>();
+async function isTimestamp(loaded: LoadedPlan, spec: EntitySpec): Promise<boolean> {
+  const known = timestampColumns.get(spec);
+  if (known !== undefined) return known;
+  const q = changeColumnSql(spec);
+  const r = await readOnly(loaded, `sync ${spec.name}: read the change column ${spec.source.change!.column}`, (trx) => trx.raw(q.sql, q.bindings as never));
+  const ts = TIMESTAMP_TYPE_OIDS.includes((r as { fields: { dataTypeID: number }[] }).fields[0]!.dataTypeID);
+  timestampColumns.set(spec, ts);
+  return ts;
+}
+
+/** Every source key of the entity, with the skip filter that holds for it (or null). */
+async function sourceKeys(loaded: LoadedPlan, spec: EntitySpec): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  for (let after: string | null = null; ; ) {
+    const q = keysSql(spec, after, 20_000);
+    const page: { key: string; skipped: string | null }[] = await readOnly(loaded, `sync ${spec.name}: read the source keys`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
+    for (const r of page) out.set(r.key, r.skipped);
+    if (page.length < 20_000) return out;
+    after = page[page.length - 1]!.key;
+  }
+}
+
+/** Source keys the migration accounts for: loaded (the key map) and quarantined. */
+async function accountedKeys(ctx: MigrationContext, loaded: LoadedPlan, migrationId: string, entity: string): Promise<{ loaded: Set<string>; quarantined: Set<string> }> {
+  const mapped = new Set<string>();
+  for await (const page of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, migrationId, entity)) for (const k of page) mapped.add(k);
+  const quarantined = new Set((await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: migrationId, entity })).map((r) => r.source_key as string));
+  return { loaded: mapped, quarantined };
+}
+
+/** The slot's WAL held back and how far it has confirmed. */
+async function slotState(db: Knex, slot: string): Promise<{ retainedWalBytes: number; confirmed: string | null } | undefined> {
+  const r = await db.raw(`select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 as retained, confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = ?`, [slot]);
+  const row = r.rows[0] as { retained: number | null; confirmed: string | null } | undefined;
+  return row ? { retainedWalBytes: Math.max(0, Math.round(row.retained ?? 0)), confirmed: row.confirmed } : undefined;
+}
+
+/** Writes a round's captured keys (a retried capture replaces what it wrote before). */
+async function recordChanges(control: Knex, migrationId: string, round: number, byEntity: Map<string, Set<string>>): Promise<void> {
+  await control.transaction(async (trx) => {
+    await trx(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: migrationId, round }).delete();
+    for (const [entity, keys] of byEntity) {
+      const all = [...keys];
+      for (let i = 0; i < all.length; i += 20_000) {
+        await trx.raw(
+          `insert into ${CONTROL_SCHEMA}.sync_changes (migration_id, round, entity, source_key) select ?, ?, ?, k from json_array_elements_text(?::json) as k on conflict do nothing`,
+          [migrationId, round, entity, JSON.stringify(all.slice(i, i + 20_000))],
+        );
+      }
+    }
+  });
+}
+
+export function createSyncActivities(ctx: MigrationContext) {
+  return {
+    /**
+     * Before the full load's first read: where the change stream starts. Logical: the slot
+     * exists (created here when absent, so every change committed after this point is in it and
+     * the snapshot reads that follow see everything before it) and the publication covers every
+     * entity's table. Poll: each entity's newest change, the first round's watermark.
+     */
+    async startCapture(req: { migrationId: string }): Promise<SyncPositions> {
+      const loaded = await ctx.plan(req.migrationId);
+      const sync = loaded.plan.sync;
+      if (!sync) throw new SafeError(`migration ${req.migrationId}: the plan has no sync section`);
+      if (sync.mode === 'poll') {
+        const watermarks: Record<string, number | null> = {};
+        for (const spec of loaded.plan.entities) {
+          const q = changedKeysSql(spec, await isTimestamp(loaded, spec), null);
+          const r = await readOnly(loaded, `sync ${spec.name}: newest change`, (trx) => trx.raw(`select max(changed) as newest from (${q.sql}) c`, q.bindings as never));
+          watermarks[spec.name] = r.rows[0].newest === null ? null : Number(r.rows[0].newest);
+        }
+        return { watermarks };
+      }
+      const db = replicationDb(ctx, loaded);
+      const where = `sync: the source's slot ${sync.slot}`;
+      const published: { schemaname: string; tablename: string }[] = (
+        await db.raw('select schemaname, tablename from pg_publication_tables where pubname = ?', [sync.publication]).catch((err) => withoutValues(`sync: the publication ${sync.publication}`, err))
+      ).rows;
+      const pub = await db.raw('select 1 from pg_publication where pubname = ?', [sync.publication]);
+      if (!pub.rows.length) throw new SafeError(`sync: the source has no publication ${sync.publication}; its DBA creates it: create publication ${sync.publication} for table ${loaded.plan.entities.map((e) => `${e.source.schema}.${e.source.table}`).join(', ')}`);
+      const missing = loaded.plan.entities.filter((e) => !published.some((p) => p.schemaname === e.source.schema && p.tablename === e.source.table));
+      if (missing.length) throw new SafeError(`sync: publication ${sync.publication} does not publish ${missing.map((e) => `${e.source.schema}.${e.source.table}`).join(', ')}: alter publication ${sync.publication} add table …`);
+      const existing = await db.raw('select plugin, database, slot_type from pg_replication_slots where slot_name = ?', [sync.slot]).catch((err) => withoutValues(where, err));
+      if (!existing.rows.length) {
+        await db.raw(`select pg_create_logical_replication_slot(?, 'pgoutput')`, [sync.slot]).catch((err) => withoutValues(`${where} (create it, or have the role given REPLICATION)`, err));
+      } else {
+        const s = existing.rows[0] as { plugin: string; database: string; slot_type: string };
+        const db0 = (await db.raw('select current_database() as d')).rows[0].d as string;
+        if (s.slot_type !== 'logical' || s.plugin !== 'pgoutput' || s.database !== db0) throw new SafeError(`${where} is a ${s.slot_type} slot of ${s.plugin ?? 'no plugin'} on database ${s.database}; Cutover needs a logical pgoutput slot on ${db0}`);
+      }
+      const state = await slotState(db, sync.slot);
+      return { watermarks: {}, confirmed: state?.confirmed ?? undefined };
+    },
+
+    /**
+     * One round's capture: the source keys changed since the last round, per entity, written to
+     * the control database (the round's stage reads them there). Logical: the slot's changes,
+     * peeked (the slot advances only after the round is applied: `advanceCapture`). Poll: rows
+     * whose change column is at or past the watermark minus the overlap, and a comparison of key
+     * sets for rows inserted without a change value and for hard deletes.
+     */
+    async captureChanges(req: { migrationId: string; round: number; positions: SyncPositions }): Promise<CapturedRound> {
+      const loaded = await ctx.plan(req.migrationId);
+      const sync = loaded.plan.sync!;
+      const byEntity = new Map<string, Set<string>>();
+      const add = (entity: string, key: string) => {
+        let keys = byEntity.get(entity);
+        if (!keys) byEntity.set(entity, (keys = new Set()));
+        keys.add(key);
+      };
+      const deletes = new Map<string, number>();
+      const loadedRows = new Map<string, number>();
+      let oldest: number | undefined;
+      let more = false;
+      let advanceTo: string | undefined;
+      let retainedWalBytes: number | undefined;
+      const watermarks = { ...req.positions.watermarks };
+      /** Deleted keys (loaded, gone from the source or now skipped) and keys never accounted for, by key sets. */
+      const compareKeySets = async (spec: EntitySpec) => {
+        const accounted = await accountedKeys(ctx, loaded, req.migrationId, spec.name);
+        const diff = sourceKeySetChanges(await sourceKeys(loaded, spec), accounted.loaded, accounted.quarantined);
+        for (const k of [...diff.deleted, ...diff.unseen]) add(spec.name, k);
+        deletes.set(spec.name, (deletes.get(spec.name) ?? 0) + diff.deleted.length);
+        loadedRows.set(spec.name, accounted.loaded.size);
+      };
+      await withHeartbeat({ phase: 'sync-capture', round: req.round }, async () => {
+        if (sync.mode === 'poll') {
+          for (const spec of loaded.plan.entities) {
+            const since = watermarks[spec.name];
+            const q = changedKeysSql(spec, await isTimestamp(loaded, spec), since === null || since === undefined ? null : since - sync.overlapSeconds);
+            const rows: { key: string; changed: number }[] = await readOnly(loaded, `sync ${spec.name}: changed rows`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
+            for (const r of rows) {
+              add(spec.name, r.key);
+              const changed = Number(r.changed);
+              if (since === null || since === undefined || changed > since) oldest = Math.min(oldest ?? changed * 1000, changed * 1000);
+              if (watermarks[spec.name] === null || watermarks[spec.name] === undefined || changed > watermarks[spec.name]!) watermarks[spec.name] = changed;
+            }
+            await compareKeySets(spec);
+          }
+          return;
+        }
+        const db = replicationDb(ctx, loaded);
+        const byTable = new Map(loaded.plan.entities.map((e) => [`${e.source.schema}.${e.source.table}`, e] as const));
+        const decoder = new PgoutputDecoder({ keyColumnsOf: (schema, table) => (byTable.has(`${schema}.${table}`) ? [byTable.get(`${schema}.${table}`)!.source.key] : undefined) });
+        const peeked: { lsn: string; data: Buffer }[] = (
+          await db
+            .raw(`select lsn::text as lsn, data from pg_logical_slot_peek_binary_changes(?, null, ?, 'proto_version', '1', 'publication_names', ?)`, [sync.slot, MAX_CHANGES_PER_ROUND, sync.publication])
+            .catch((err) => withoutValues(`sync: read the changes of slot ${sync.slot}`, err))
+        ).rows;
+        more = peeked.length >= MAX_CHANGES_PER_ROUND;
+        const truncated = new Set<EntitySpec>();
+        for (const { data } of peeked) {
+          const m = decoder.decode(data);
+          if (m.kind === 'begin') oldest ??= m.committedAt;
+          else if (m.kind === 'commit') advanceTo = m.endLsn;
+          else if (m.kind === 'truncate') {
+            for (const t of m.relations) if (byTable.has(`${t.schema}.${t.table}`)) truncated.add(byTable.get(`${t.schema}.${t.table}`)!);
+          } else if (m.kind === 'insert' || m.kind === 'update' || m.kind === 'delete') {
+            const spec = byTable.get(`${m.schema}.${m.table}`);
+            if (!spec) continue;
+            // The row's current state is read again at stage: a key is all a change needs to carry.
+            for (const keys of [m.keys, m.oldKeys]) {
+              const key = keys?.[spec.source.key];
+              if (key !== undefined && key !== null) add(spec.name, key);
+            }
+            if (m.kind === 'delete') deletes.set(spec.name, (deletes.get(spec.name) ?? 0) + 1);
+          }
+        }
+        for (const spec of truncated) await compareKeySets(spec);
+        retainedWalBytes = (await slotState(db, sync.slot))?.retainedWalBytes;
+      });
+      // The guard's denominator: rows the migration has loaded of each entity with deletes.
+      for (const entity of deletes.keys()) {
+        if (!loadedRows.has(entity)) {
+          const [n] = await loaded.target(`${loaded.plan.target.ledgerSchema}.key_map`).where({ migration_id: req.migrationId, entity }).count<{ n: string }[]>({ n: '*' });
+          loadedRows.set(entity, Number(n!.n));
+        }
+      }
+      await recordChanges(ctx.deps.control, req.migrationId, req.round, byEntity);
+      const entities = loaded.plan.entities
+        .filter((e) => byEntity.has(e.name))
+        .map((e) => ({ entity: e.name, keys: byEntity.get(e.name)!.size, deletes: deletes.get(e.name) ?? 0, loaded: loadedRows.get(e.name) ?? 0, batchSize: batchSizeOf(loaded.plan, e) }));
+      const total = entities.reduce((n, e) => n + e.keys, 0);
+      const lag = {
+        changes: total,
+        seconds: oldest === undefined ? 0 : Math.max(0, Math.round((Date.now() - oldest) / 1000)),
+        ...(retainedWalBytes !== undefined ? { retainedWalBytes, walAlarm: retainedWalBytes > sync.maxRetainedWalMb * 1024 * 1024 } : {}),
+      };
+      recordSyncLag({ migration: req.migrationId }, lag);
+      return { round: req.round, entities, total, positions: { ...req.positions, watermarks }, ...(advanceTo ? { advanceTo } : {}), more, lag };
+    },
+
+    /**
+     * Stages one part of an entity's changes in a round: the rows of its captured keys as the
+     * source holds them now (read in one snapshot), through the same mapping, tokens and
+     * encrypted staging as the full load; the keys the source no longer has (or now skips)
+     * travel in the manifest as deletes.
+     */
+    async stageChanges(req: { migrationId: string; entity: string; round: number; part: number; runId: string }): Promise<StagedBatch & { deletes: number }> {
+      const loaded = await ctx.plan(req.migrationId);
+      const { spec, mapper } = loaded.entity(req.entity);
+      const size = batchSizeOf(loaded.plan, spec);
+      const keys = (
+        await ctx.deps.control(`${CONTROL_SCHEMA}.sync_changes`).select('source_key').where({ migration_id: req.migrationId, round: req.round, entity: req.entity }).orderBy('source_key').offset(req.part * size).limit(size)
+      ).map((r) => r.source_key as string);
+      const batchId = syncBatchIdOf(loaded.planHash, req.entity, req.round, req.part);
+      const q = extractByKeysSql(spec, mapper.sourceColumns, keys);
+      const extracted: Record<string, unknown>[] = await withHeartbeat({ phase: 'sync-extract', batchId }, () => readOnly(loaded, `sync ${req.entity} round ${req.round}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows));
+      const present = new Set(extracted.filter((row) => !(spec.source.skip ?? []).some((_, i) => row[`__cutover_skip_${i}`] === true)).map((row) => String(row[spec.source.key])));
+      const deleted = keys.filter((k) => !present.has(k));
+      const staged = await stageExtracted(ctx, loaded, { migrationId: req.migrationId, entity: req.entity, batchId, afterKey: null, lastKey: `sync round ${req.round} part ${req.part}`, runId: req.runId, delta: { round: req.round, deleted } }, extracted);
+      return { ...staged, deletes: deleted.length };
+    },
+
+    /** After a round is applied: the slot confirms its changes (the source may recycle their WAL); older rounds' keys go. */
+    async advanceCapture(req: { migrationId: string; round: number; advanceTo?: string }): Promise<{ confirmed: string | null }> {
+      const loaded = await ctx.plan(req.migrationId);
+      const sync = loaded.plan.sync!;
+      let confirmed: string | null = null;
+      if (sync.mode === 'logical' && req.advanceTo) {
+        const db = replicationDb(ctx, loaded);
+        const state = await slotState(db, sync.slot);
+        if (!state) throw new SafeError(`sync: the source's slot ${sync.slot} is gone: changes since the last round are lost to it; roll back, or run the migration again`);
+        // A retried advance finds the slot already there (advancing backwards is an error).
+        if (state.confirmed === null || compareLsn(state.confirmed, req.advanceTo) < 0) {
+          await db.raw('select pg_replication_slot_advance(?, ?::pg_lsn)', [sync.slot, req.advanceTo]).catch((err) => withoutValues(`sync: confirm slot ${sync.slot}`, err));
+        }
+        confirmed = (await slotState(db, sync.slot))?.confirmed ?? null;
+      }
+      await ctx.deps.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).andWhere('round', '<=', req.round).delete();
+      return { confirmed };
+    },
+
+    /**
+     * The cutover's final reconcile of one entity, both ways: every source row (read now, in one
+     * snapshot per page) mapped as the plan maps it, its digest computed as a stage would, and
+     * compared with the target's row; every row the migration loaded still in the source. Rows
+     * the migration quarantined, or whose target version a conflict policy kept, are counted
+     * apart. Reads only.
+     */
+    async verifyEntity(req: { migrationId: string; entity: string }): Promise<FinalReconcile['entities'][number]> {
+      const loaded = await ctx.plan(req.migrationId);
+      const { spec, mapper } = loaded.entity(req.entity);
+      const types = await loaded.targetTypes(req.entity);
+      const [tokenKey, digestKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest')]);
+      const quarantined = new Set((await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: req.migrationId, entity: req.entity })).map((r) => r.source_key as string));
+      // A row whose last conflict kept the target's version: the target differs from the source by the plan's choice.
+      const kept = await ctx.deps.control.raw(
+        `select distinct on (source_key) source_key, applied from ${CONTROL_SCHEMA}.sync_conflicts where migration_id = ? and entity = ? order by source_key, detected_at desc`,
+        [req.migrationId, req.entity],
+      );
+      for (const r of kept.rows as { source_key: string; applied: boolean }[]) if (!r.applied) quarantined.add(r.source_key);
+      const out = { entity: req.entity, sourceRows: 0, compared: 0, missing: 0, mismatched: 0, extra: 0, quarantined: 0, skipped: 0, sampleMissing: [] as string[], sampleMismatched: [] as string[] };
+      const seen = new Set<string>();
+      await withHeartbeat({ phase: 'sync-verify', entity: req.entity }, async () => {
+        for (let after: string | null = null; ; ) {
+          const page: { key: string; skipped: string | null }[] = await readOnly(loaded, `verify ${req.entity}: read the source keys`, async (trx) => {
+            const q = keysSql(spec, after, 5000);
+            return (await trx.raw(q.sql, q.bindings as never)).rows;
+          });
+          if (!page.length) break;
+          after = page[page.length - 1]!.key;
+          out.sourceRows += page.length;
+          const wanted = page.filter((r) => r.skipped === null && !quarantined.has(r.key)).map((r) => r.key);
+          out.skipped += page.filter((r) => r.skipped !== null).length;
+          out.quarantined += page.filter((r) => r.skipped === null && quarantined.has(r.key)).length;
+          for (const k of wanted) seen.add(k);
+          const q = extractByKeysSql(spec, mapper.sourceColumns, wanted);
+          const rows: Record<string, unknown>[] = await readOnly(loaded, `verify ${req.entity}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
+          const { mapped, quarantined: unmappable, personal } = mapRows(spec, mapper, rows);
+          for (const u of unmappable) {
+            out.missing++;
+            if (out.sampleMissing.length < 10) out.sampleMissing.push(`${u.sourceKey} (cannot be mapped: ${u.reason})`);
+          }
+          // The tokens the values already have; a value the vault never saw cannot be in the target.
+          const tokens = await existingTokens(ctx.deps.control, tokenKey, personal);
+          for (const p of personal) if (!tokens.has(valueId(p.kind, p.value))) tokens.set(valueId(p.kind, p.value), 'no token for this value');
+          const { digests } = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types));
+          const read = await readTargetDigests(loaded, req.migrationId, req.entity, digests.map(([bk]) => bk), digestKey, `verify ${req.entity}`);
+          const inTarget = new Map(read.found);
+          for (const [bk, digest, sourceKey] of digests) {
+            out.compared++;
+            const got = inTarget.get(bk);
+            if (got === undefined) {
+              out.missing++;
+              if (out.sampleMissing.length < 10) out.sampleMissing.push(`${bk} (source key ${sourceKey})`);
+            } else if (got !== digest) {
+              out.mismatched++;
+              if (out.sampleMismatched.length < 10) out.sampleMismatched.push(`${bk} (source key ${sourceKey})`);
+            }
+          }
+          if (page.length < 5000) break;
+        }
+        // The other way: rows the migration loaded that the source no longer has.
+        for await (const keys of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId, req.entity)) {
+          for (const k of keys) if (!seen.has(k) && !quarantined.has(k)) out.extra++;
+        }
+      });
+      return out;
+    },
+
+    /** The migration has ended (completed, cancelled, rolled back): the slot goes, so the source keeps no WAL for it. */
+    async endCapture(req: { migrationId: string }): Promise<{ slotDropped: boolean }> {
+      const loaded = await ctx.plan(req.migrationId);
+      const sync = loaded.plan.sync;
+      await ctx.deps.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).delete();
+      if (sync?.mode !== 'logical') return { slotDropped: false };
+      const db = replicationDb(ctx, loaded);
+      const r = await db
+        .raw('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = ?', [sync.slot])
+        .catch((err) => withoutValues(`sync: drop slot ${sync.slot}`, err));
+      return { slotDropped: (r.rowCount ?? 0) > 0 };
+    },
+  };
+}
