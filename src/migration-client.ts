@@ -10,8 +10,8 @@ import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
 import { migrationView, MigrationView } from './migration-view';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
-import type { Controls, MigrationReport, TableChecksum } from './shared/migration';
-import { approveUpdate, pauseUpdate, progressQuery, resumeUpdate, rollbackSignal, TuneRequest, tuneUpdate } from './shared/queries';
+import type { Controls, CutoverRecord, MigrationReport, TableChecksum } from './shared/migration';
+import { approveUpdate, cutoverUpdate, pauseUpdate, progressQuery, resumeUpdate, rollbackSignal, TuneRequest, tuneUpdate } from './shared/queries';
 import type { Approval } from './shared/migration';
 import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
 import { migrate, rollbackCompleted } from './workflows';
@@ -164,8 +164,13 @@ export function pauseMigration(config: CutoverConfig, workflowId: string, by: st
   return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(pauseUpdate, { args: [{ by, reason }] }));
 }
 
-export function resumeMigration(config: CutoverConfig, workflowId: string, by: string, reason?: string): Promise<Controls> {
-  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(resumeUpdate, { args: [{ by, reason }] }));
+export function resumeMigration(config: CutoverConfig, workflowId: string, by: string, reason?: string, confirmDeletes?: boolean): Promise<Controls> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(resumeUpdate, { args: [{ by, reason, ...(confirmDeletes ? { confirmDeletes } : {}) }] }));
+}
+
+/** Asks a syncing migration to cut over (the source is frozen); the validator refuses one that is not syncing. */
+export function requestCutover(config: CutoverConfig, workflowId: string, by: string, reason?: string): Promise<CutoverRecord> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(cutoverUpdate, { args: [{ by, reason }] }));
 }
 
 /** Changes the throttle and/or the batch size of a running migration; refused values throw RefusedError. */
@@ -455,6 +460,15 @@ export async function closeRollbackWindow(config: CutoverConfig, workflowId: str
       },
       'cutover-close',
     );
+  });
+}
+
+/** A migration's report now: live from its workflow while it runs, its result once it has ended. */
+export async function migrationReport(config: CutoverConfig, workflowId: string): Promise<MigrationReport> {
+  return withClient(config, workflowId, async (client) => {
+    const view = await migrationView(client, config, workflowId);
+    if (!view.report) throw new Error(`${workflowId}: no report yet (no worker answered)`);
+    return view.report;
   });
 }
 

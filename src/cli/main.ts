@@ -18,6 +18,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'list', summary: 'list migrations, newest first (--status to filter)', load: () => (require('./commands/list') as typeof import('./commands/list')).listCommand },
   { name: 'pause', summary: 'pause a migration: no new batch starts (batches in flight finish)', load: () => (require('./commands/controls') as typeof import('./commands/controls')).pauseCommand },
   { name: 'resume', summary: 'resume a paused migration', load: () => (require('./commands/controls') as typeof import('./commands/controls')).resumeCommand },
+  { name: 'cutover', summary: 'switch a syncing migration over: quiet period, final delta, final reconcile of every row, complete', load: () => (require('./commands/controls') as typeof import('./commands/controls')).cutoverCommand },
   { name: 'tune', summary: 'change the throttle or the batch size of a running migration', load: () => (require('./commands/controls') as typeof import('./commands/controls')).tuneCommand },
   { name: 'approve', summary: 'approve (or --reject) the gate a migration waits at', load: () => (require('./commands/gate') as typeof import('./commands/gate')).approveCommand },
   { name: 'rollback', summary: 'undo a migration: a running one stops and rolls back; a completed one until its window is closed', load: () => (require('./commands/controls') as typeof import('./commands/controls')).rollbackCommand },

@@ -1,6 +1,7 @@
 import type { AfterCompletion } from '../migration-client';
 import type { MigrationView } from '../migration-view';
 import { rollbackVerdict } from '../report/headline';
+import { syncLines } from '../shared/progress';
 import type { EntityProgress } from '../shared/migration';
 import { loadedRows, readRows, skippedRows, thousands } from '../shared/progress';
 
@@ -92,6 +93,7 @@ export function renderStatus(view: StatusView, samples: readonly Sample[] = [], 
       );
     }
     for (const p of r.phases) lines.push(`  phase ${p.phase}: ${p.clean ? 'reconciled clean' : 'RECONCILE DIFFERENCES'}`);
+    if (r.sync) lines.push('  delta sync:', ...syncLines(r).map((l) => `    ${l.replace(/\*\*/g, '').replace(/^- /, '')}`));
     for (const a of r.approvals) lines.push(`  phase ${a.phase}: ${a.decision === 'approve' ? 'approved' : 'rejected'} by ${a.approver} at ${a.decidedAt}`);
     for (const e of r.entities) {
       const line = sampleLine(e);

@@ -27,15 +27,15 @@ export interface Isolated {
   cleanup(): Promise<void>;
 }
 
-/** The local stack's configuration, with databases and a task queue of this test's own. */
-export async function isolated(label: string): Promise<Isolated> {
+/** The local stack's configuration, with databases and a task queue of this test's own (on the stack's PostgreSQL, or the server `adminUrl` names). */
+export async function isolated(label: string, server?: string): Promise<Isolated> {
   const local = readLocalStack();
   if (!local) throw new Error('the local stack is not up: run `npx cutover stack up`');
   const suffix = randomBytes(4).toString('hex');
   const names = databaseNames(`it_${label}_${suffix}`);
   const readerPassword = randomBytes(12).toString('hex');
   const appPassword = randomBytes(12).toString('hex');
-  const adminUrl = local.postgres.adminUrl;
+  const adminUrl = server ?? local.postgres.adminUrl;
   await provisionDatabases({ adminUrl, names, readerPassword, appPassword });
   const base = loadConfig(process.env, local);
   const config: CutoverConfig = {

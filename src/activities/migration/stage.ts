@@ -178,6 +178,7 @@ export async function stageExtracted(ctx: MigrationContext, loaded: LoadedPlan, 
       files,
       ...(filters.length ? { skipped } : {}),
       ...(req.level !== undefined ? { level: req.level } : {}),
+      ...(req.delta ? { delta: req.delta } : {}),
     };
     await withHeartbeat({ phase: 'stage', batchId }, async () => {
       const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};

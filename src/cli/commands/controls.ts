@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { appendAudit } from '../../audit/store';
 import { withControl } from '../../clients/control';
 import { CutoverConfig, loadConfig } from '../../config';
-import { cancelMigration, closeRollbackWindow, defaultOperator, pauseMigration, resumeMigration, rollbackMigration, tuneMigration, workflowIdFrom } from '../../migration-client';
+import { cancelMigration, closeRollbackWindow, defaultOperator, migrationReport, pauseMigration, requestCutover, resumeMigration, rollbackMigration, tuneMigration, workflowIdFrom } from '../../migration-client';
 import { headline } from '../../report/headline';
 import type { Controls } from '../../shared/migration';
 import { Command, EXIT, UsageError } from '../command';
@@ -11,14 +11,18 @@ function describeControls(c: Controls): string {
   return `${c.paused ? 'paused' : 'running'}, throttle ${c.throttleRowsPerSecond ? `${c.throttleRowsPerSecond} rows/s` : 'none'}, batch size ${c.batchSize ?? 'as planned'}`;
 }
 
-function operatorCommand(name: 'pause' | 'resume', usage: string, act: typeof pauseMigration): Command {
+function operatorCommand(name: 'pause' | 'resume', usage: string, act: typeof resumeMigration): Command {
   return {
     usage,
     async run(args) {
-      const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
+      const { values, positionals } = parseArgs({
+        args,
+        options: { as: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean', default: false }, ...(name === 'resume' ? { 'confirm-deletes': { type: 'boolean' as const, default: false } } : {}) },
+        allowPositionals: true,
+      });
       const [id] = positionals;
       if (!id) throw new UsageError(`expected: cutover ${name} <migration-id>`);
-      const controls = await act(loadConfig(), workflowIdFrom(id), values.as ?? defaultOperator(), values.reason);
+      const controls = await act(loadConfig(), workflowIdFrom(id), values.as ?? defaultOperator(), values.reason, (values as { 'confirm-deletes'?: boolean })['confirm-deletes']);
       console.log(values.json ? JSON.stringify(controls) : `${workflowIdFrom(id)}: ${describeControls(controls)}`);
       return EXIT.ok;
     },
@@ -35,11 +39,59 @@ Recorded in the audit chain with your login. Refused when it is already paused o
 
 export const resumeCommand = operatorCommand(
   'resume',
-  `cutover resume <migration-id> [--as NAME] [--reason TEXT] [--json]
+  `cutover resume <migration-id> [--as NAME] [--reason TEXT] [--confirm-deletes] [--json]
 
-Recorded in the audit chain with your login. Refused when it is not paused.`,
+Recorded in the audit chain with your login. Refused when it is not paused.
+--confirm-deletes: a sync round held because it would delete more than sync.max_delete_ratio
+of an entity's rows applies those deletes (check the source first: a partial read looks like a
+mass delete). Without it, resume captures the round again and holds again if it still would.`,
   resumeMigration,
 );
+
+export const cutoverCommand: Command = {
+  usage: `cutover cutover <migration-id> [--as NAME] [--reason TEXT] [--no-wait]
+
+Switches a syncing migration over. Freeze writes on the source first. Cutover then runs sync
+rounds until no change arrives for the plan's sync.quiet_seconds, applies that final delta,
+reconciles every row of every entity both ways (source rows mapped and digested against the
+target, loaded rows against the source), records it in the audit chain and the report, drops
+the replication slot, and completes. The window (request to completion) is printed.
+If the final reconcile finds a difference, the migration goes on syncing and says why (exit 1).
+Until \`cutover close\`, \`cutover rollback\` still restores the target. Refused unless the
+migration is syncing.`,
+  async run(args) {
+    const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, 'no-wait': { type: 'boolean', default: false } }, allowPositionals: true });
+    const [id] = positionals;
+    if (!id) throw new UsageError('expected: cutover cutover <migration-id>');
+    const config = loadConfig();
+    const workflowId = workflowIdFrom(id);
+    const asked = await requestCutover(config, workflowId, values.as ?? defaultOperator(), values.reason);
+    console.log(`${workflowId}: cutover asked by ${asked.requestedBy} at ${asked.requestedAt}; waiting for a quiet period, the final delta and the final reconcile`);
+    if (values['no-wait']) return EXIT.ok;
+    let printed = 0;
+    for (;;) {
+      const report = await migrationReport(config, workflowId);
+      const k = report.cutover;
+      if (k && k.finalRounds > printed) {
+        printed = k.finalRounds;
+        console.log(`  final delta: ${k.finalChanges} change(s) in ${k.finalRounds} round(s)`);
+      }
+      if (report.status === 'completed' && k?.completedAt) {
+        console.log(`cut over at ${k.completedAt}: window ${k.windowSeconds} s, final delta ${k.finalChanges} change(s); final reconcile clean (${k.verified?.entities.reduce((n, e) => n + e.compared, 0)} rows compared)`);
+        return EXIT.ok;
+      }
+      if (k?.refused && !report.cutover?.completedAt && report.status !== 'cutting-over') {
+        console.log(`cutover refused: ${k.refused}`);
+        return EXIT.failed;
+      }
+      if (!['cutting-over', 'syncing', 'paused', 'completed'].includes(report.status)) {
+        console.log(`migration is ${report.status}: the cutover did not complete`);
+        return EXIT.failed;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  },
+};
 
 function wholeNumber(text: string | undefined, option: string): number | undefined {
   if (text === undefined) return undefined;
