@@ -256,9 +256,12 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       }
       deletesConfirmed = false;
       report.sync.held = undefined;
+      /** Rows the round changed in the target: what a quiet period waits to be none (a poll round's overlap reads rows again). */
+      let changed = 0;
       if (captured.total) {
         const result = await applyRound(plan, migrationId, workflowInfo().firstExecutionRunId, captured);
         addRound(report.sync, result, sync.conflict);
+        changed = result.inserted + result.updated + result.deleted + result.quarantined + result.conflicts;
         if (!result.clean) await audit('sync-round-unclean', 'cutover', { round });
       }
       await slow.advanceCapture.executeWithOptions({ summary: `sync round ${round}: confirm the applied changes to the source` }, [{ migrationId, round, ...(captured.advanceTo ? { advanceTo: captured.advanceTo } : {}) }]);
@@ -269,9 +272,9 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       refresh();
       if (s.cutoverAsked) {
         const k = report.cutover!;
-        if (captured.total) {
+        if (changed) {
           k.finalRounds++;
-          k.finalChanges += captured.total;
+          k.finalChanges += changed;
           s.quietSince = workflowNow();
         } else if (!captured.more && workflowNow() - (s.quietSince ?? s.cutoverAsked.at) >= sync.quietSeconds * 1000) {
           const entities = await Promise.all(plan.entities.map((e) => slow.verifyEntity.executeWithOptions({ summary: `cutover: final reconcile of ${e.name} (every row, both ways)` }, [{ migrationId, entity: e.name }])));

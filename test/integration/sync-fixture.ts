@@ -26,7 +26,7 @@ export async function syncEnv(label: string, users: number): Promise<SyncEnv> {
   const env = await isolated(label, logicalPostgresAdminUrl());
   await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users, full: true, seed: 7 });
   const publication = `pub_${randomBytes(4).toString('hex')}`;
-  for (const t of ['legacy_users', 'legacy_enrollments']) await sql(ownerUrl(env), `alter table ${t} add column changed_at timestamptz`);
+  for (const t of SOURCE_TABLES) await sql(ownerUrl(env), `alter table ${t} add column changed_at timestamptz`);
   await sql(ownerUrl(env), `create publication ${publication} for table ${SOURCE_TABLES.join(', ')}`);
   await sql(env.adminUrl, `alter role ${env.names.reader} replication`);
   // The second target: the same schema, owned by the application role.
@@ -53,7 +53,7 @@ export function syncPlan(name: string, sync?: Partial<SyncSpec>): Plan {
   return lmsPlan(name, (p) => {
     const entities = p.entities
       .filter((e) => SYNC_ENTITIES.includes(e.name))
-      .map((e) => (e.name === 'users' || e.name === 'enrollments' ? { ...e, source: { ...e.source, change: { column: 'changed_at', unit: 's' as const } } } : e));
+      .map((e) => ({ ...e, source: { ...e.source, change: { column: 'changed_at', unit: 's' as const } } }));
     const base = { ...p, entities, phases: [{ name: 'all', entities: SYNC_ENTITIES }], settings: { ...p.settings, batchSize: 500 } };
     if (!sync) return base;
     return {

@@ -33,6 +33,12 @@ function replicationDb(ctx: MigrationContext, loaded: LoadedPlan): Knex {
 const readOnly = <T>(loaded: LoadedPlan, what: string, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
   loaded.source.transaction(work, { isolationLevel: 'repeatable read', readOnly: true }).catch((err) => withoutValues(what, err));
 
+/** The source's clock, epoch seconds: poll sync's watermark. */
+async function sourceClock(loaded: LoadedPlan): Promise<number> {
+  const r = await readOnly(loaded, 'sync: read the source clock', (trx) => trx.raw('select extract(epoch from clock_timestamp())::float8 as now'));
+  return Number(r.rows[0].now);
+}
+
 /** Whether each entity's change column holds a date or time (else an epoch number), per process. */
 const timestampColumns = new WeakMap<EntitySpec, boolean>();
 async function isTimestamp(loaded: LoadedPlan, spec: EntitySpec): Promise<boolean> {
@@ -101,13 +107,10 @@ export function createSyncActivities(ctx: MigrationContext) {
       const sync = loaded.plan.sync;
       if (!sync) throw new SafeError(`migration ${req.migrationId}: the plan has no sync section`);
       if (sync.mode === 'poll') {
-        const watermarks: Record<string, number | null> = {};
-        for (const spec of loaded.plan.entities) {
-          const q = changedKeysSql(spec, await isTimestamp(loaded, spec), null);
-          const r = await readOnly(loaded, `sync ${spec.name}: newest change`, (trx) => trx.raw(`select max(changed) as newest from (${q.sql}) c`, q.bindings as never));
-          watermarks[spec.name] = r.rows[0].newest === null ? null : Number(r.rows[0].newest);
-        }
-        return { watermarks };
+        // The source's clock, not the newest change value: a later round reads again from this
+        // minus the overlap, so a change that commits late (its change value older) is still found.
+        const now = await sourceClock(loaded);
+        return { watermarks: Object.fromEntries(loaded.plan.entities.map((e) => [e.name, now])) };
       }
       const db = replicationDb(ctx, loaded);
       const where = `sync: the source's slot ${sync.slot}`;
@@ -163,16 +166,17 @@ export function createSyncActivities(ctx: MigrationContext) {
       };
       await withHeartbeat({ phase: 'sync-capture', round: req.round }, async () => {
         if (sync.mode === 'poll') {
+          const now = await sourceClock(loaded);
           for (const spec of loaded.plan.entities) {
             const since = watermarks[spec.name];
             const q = changedKeysSql(spec, await isTimestamp(loaded, spec), since === null || since === undefined ? null : since - sync.overlapSeconds);
             const rows: { key: string; changed: number }[] = await readOnly(loaded, `sync ${spec.name}: changed rows`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
             for (const r of rows) {
               add(spec.name, r.key);
-              const changed = Number(r.changed);
-              if (since === null || since === undefined || changed > since) oldest = Math.min(oldest ?? changed * 1000, changed * 1000);
-              if (watermarks[spec.name] === null || watermarks[spec.name] === undefined || changed > watermarks[spec.name]!) watermarks[spec.name] = changed;
+              const changed = Number(r.changed) * 1000;
+              if (since === null || since === undefined || changed > since * 1000) oldest = Math.min(oldest ?? changed, changed);
             }
+            watermarks[spec.name] = now;
             await compareKeySets(spec);
           }
           return;
