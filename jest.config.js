@@ -10,12 +10,15 @@ module.exports = {
   projects: [
     {
       displayName: 'unit',
+      // The stack's state (.cutover: PostgreSQL's data with its logical-decoding .snap files, MinIO's objects) is not the project's.
+      modulePathIgnorePatterns: ['<rootDir>/.cutover/'],
       testEnvironment: 'node',
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
       transform,
     },
     {
       displayName: 'integration',
+      modulePathIgnorePatterns: ['<rootDir>/.cutover/'],
       testEnvironment: 'node',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       transform,

@@ -17,6 +17,8 @@ export interface SyncEnv extends Isolated {
   publication: string;
   /** A second target database, for a fresh full migration of the final source to compare with. */
   freshTargetUrl: string;
+  /** Creates one more target database (the demo's target schema), dropped with the rest. */
+  anotherTarget(suffix: string): Promise<string>;
 }
 
 export const SYNC_ENTITIES = ['org_units', 'users', 'courses', 'enrollments'];
@@ -29,20 +31,26 @@ export async function syncEnv(label: string, users: number): Promise<SyncEnv> {
   for (const t of SOURCE_TABLES) await sql(ownerUrl(env), `alter table ${t} add column changed_at timestamptz`);
   await sql(ownerUrl(env), `create publication ${publication} for table ${SOURCE_TABLES.join(', ')}`);
   await sql(env.adminUrl, `alter role ${env.names.reader} replication`);
-  // The second target: the same schema, owned by the application role.
-  const fresh = `${env.names.target}_fresh`;
-  await sql(env.adminUrl, `create database ${fresh} owner ${env.names.app}`);
-  const url = new URL(env.config.databases.targetUrl!);
-  url.pathname = `/${fresh}`;
-  const freshTargetUrl = url.toString();
-  await sql(freshTargetUrl, readFileSync(join(ROOT, 'demo', 'lms', 'target.sql'), 'utf8'));
+  const targets: string[] = [];
+  const withTarget = async (suffix: string) => {
+    // Another target: the same schema, owned by the application role.
+    const name = `${env.names.target}_${suffix}`;
+    await sql(env.adminUrl, `create database ${name} owner ${env.names.app}`);
+    targets.push(name);
+    const url = new URL(env.config.databases.targetUrl!);
+    url.pathname = `/${name}`;
+    await sql(url.toString(), readFileSync(join(ROOT, 'demo', 'lms', 'target.sql'), 'utf8'));
+    return url.toString();
+  };
+  const freshTargetUrl = await withTarget('fresh');
   return {
     ...env,
     publication,
     freshTargetUrl,
+    anotherTarget: withTarget,
     cleanup: async () => {
       await sql(env.adminUrl, `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [env.names.source]).catch(() => undefined);
-      await sql(env.adminUrl, `drop database if exists ${fresh} with (force)`).catch(() => undefined);
+      for (const t of targets) await sql(env.adminUrl, `drop database if exists ${t} with (force)`).catch(() => undefined);
       await env.cleanup();
     },
   };
