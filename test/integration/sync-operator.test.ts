@@ -4,6 +4,7 @@ import type { ConflictPolicy, Plan } from '../../src/plan/types';
 import { cli, cliEnv, endedReport, ownerUrl, removeStaged, spawnWorker, sql, WorkerProcess } from './helpers';
 import { seedPreexistingPeople, targetChecksums } from './target-state';
 import { SyncEnv, syncEnv, syncPlan, waitForReport } from './sync-fixture';
+import { launchChromium, openWorkflowPage, screenshotPath, startCodecServerFor, waitForFramesText } from './browser';
 
 /**
  * What an operator meets during a sync, on a small live source (poll capture, a round a second):
@@ -72,6 +73,26 @@ describe('delta sync, as an operator meets it', () => {
       { policy: 'source_wins', applied: true, business_key: '7' },
       { policy: 'target_wins', applied: false, business_key: '7' },
     ]);
+
+    // What an operator sees meanwhile: the sync in `cutover status` and in the Web UI's current details.
+    const status = await cli(['status', started[2]!.workflowId], cliEnv(env), 60_000);
+    expect(status.stdout).toMatch(/syncing/);
+    expect(status.stdout).toMatch(/delta sync:\s+poll capture · round \d+ .* lag \d+ s, \d+ changes/);
+    expect(status.stdout).toMatch(/conflicts: 1 \(0 source won, 0 target kept, 1 quarantined\)/);
+    const codec = await startCodecServerFor(env);
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await openWorkflowPage(page, started[2]!.workflowId, { codecUrl: codec.endpoint, uiUrl: env.config.temporal.uiUrl });
+      await page.getByText('User Metadata', { exact: true }).click();
+      const details = await waitForFramesText(page, 'Delta sync');
+      await page.screenshot({ path: screenshotPath('sync-details'), fullPage: true });
+      expect(details).toMatch(/poll capture · round \d+/);
+      expect(details).toMatch(/conflicts: 1/);
+    } finally {
+      await browser.close();
+      await codec.stop();
+    }
 
     // Each cuts over: the final reconcile counts the row the policy kept apart, and is clean.
     for (const s of started) {
