@@ -1,11 +1,15 @@
 import { GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../clients/aws';
+import type { Knex } from 'knex';
 import type { CutoverConfig } from '../config';
 import { redactUrl } from '../stack/endpoints';
 import { describeError, probeKms, probePostgres, probeS3Bucket, probeTemporal } from '../stack/health';
 import { createDb } from '../clients/postgres';
+import type { Plan } from '../plan/types';
 import { writeCapabilities } from './read-only';
 import { readSourceRole } from './source-role';
+import { readLogicalSyncFacts, readPollSyncFacts } from './sync-catalog';
+import { logicalSyncRows, planSourceUrl, pollSyncRows, SYNC_COMPONENT } from './sync-rows';
 import { CheckResult } from './table';
 
 const STACK_FIX = 'run `npx cutover stack up` (or check the endpoint in the environment)';
@@ -16,8 +20,42 @@ async function checkDatabase(name: string, url: string | undefined, envVar: stri
   return { component: 'PostgreSQL', check: `${name} reachable`, ok: probe.ok, detail: `${redactUrl(url)}: ${probe.detail}`, fix: probe.ok ? undefined : `check ${envVar}, or ${STACK_FIX}` };
 }
 
+async function checkReadOnly(db: Knex): Promise<CheckResult> {
+  try {
+    const facts = await readSourceRole(db);
+    const reasons = writeCapabilities(facts);
+    return {
+      component: 'PostgreSQL',
+      check: 'source role is read-only',
+      ok: reasons.length === 0,
+      detail: reasons.length ? `role ${facts.role} ${reasons.join('; ')}` : `role ${facts.role}: select only${facts.defaultReadOnly ? ', read-only transactions' : ''}`,
+      fix: reasons.length ? 'connect to the source with a role that has SELECT only' : undefined,
+    };
+  } catch (err) {
+    return { component: 'PostgreSQL', check: 'source role is read-only', ok: false, detail: describeError(err) };
+  }
+}
+
+/** Whether the source is ready for the plan's delta sync: its rows, or one row saying why they could not be read. */
+async function checkSync(db: Knex, plan: Plan): Promise<CheckResult[]> {
+  const sync = plan.sync!;
+  try {
+    return sync.mode === 'logical' ? logicalSyncRows(plan, await readLogicalSyncFacts(db, plan)) : pollSyncRows(plan, await readPollSyncFacts(db, plan));
+  } catch (err) {
+    return [{ component: SYNC_COMPONENT, check: `source ready for ${sync.mode} sync`, ok: false, detail: `could not read the catalog: ${describeError(err)}` }];
+  }
+}
+
+export interface DoctorOptions {
+  /** A plan: its source connection is the one checked, and with a `sync` section, whether that source can be followed. */
+  plan?: Plan;
+  /** Where the plan's `source.url_env` is looked up. @default process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Checks every dependency and returns one row per check; never throws. */
-export async function runDoctor(config: CutoverConfig): Promise<CheckResult[]> {
+export async function runDoctor(config: CutoverConfig, options: DoctorOptions = {}): Promise<CheckResult[]> {
+  const { plan, env = process.env } = options;
   const results: CheckResult[] = [];
   const temporal = await probeTemporal(config);
   results.push({
@@ -28,26 +66,21 @@ export async function runDoctor(config: CutoverConfig): Promise<CheckResult[]> {
     fix: temporal.ok ? undefined : `${STACK_FIX}; for a remote cluster set TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TLS or TEMPORAL_API_KEY`,
   });
 
-  const source = await checkDatabase('source', config.databases.sourceUrl, 'CUTOVER_SOURCE_URL');
+  const sourceUrl = plan ? planSourceUrl(plan, env, config.databases.sourceUrl) : config.databases.sourceUrl;
+  const source = await checkDatabase('source', sourceUrl, plan?.source.urlEnv ?? 'CUTOVER_SOURCE_URL');
   results.push(source);
-  if (source.ok && config.databases.sourceUrl) {
-    const db = createDb(config.databases.sourceUrl, { max: 1, applicationName: 'cutover-doctor' });
+  if (source.ok && sourceUrl) {
+    const db = createDb(sourceUrl, { max: 1, applicationName: 'cutover-doctor' });
     try {
-      const facts = await readSourceRole(db);
-      const reasons = writeCapabilities(facts);
-      results.push({
-        component: 'PostgreSQL',
-        check: 'source role is read-only',
-        ok: reasons.length === 0,
-        detail: reasons.length ? `role ${facts.role} ${reasons.join('; ')}` : `role ${facts.role}: select only${facts.defaultReadOnly ? ', read-only transactions' : ''}`,
-        fix: reasons.length ? 'connect to the source with a role that has SELECT only' : undefined,
-      });
-    } catch (err) {
-      results.push({ component: 'PostgreSQL', check: 'source role is read-only', ok: false, detail: describeError(err) });
+      results.push(await checkReadOnly(db));
+      if (plan?.sync) results.push(...(await checkSync(db, plan)));
     } finally {
       await db.destroy();
     }
+  } else if (plan?.sync) {
+    results.push({ component: SYNC_COMPONENT, check: `source ready for ${plan.sync.mode} sync`, ok: false, detail: 'not checked: the source is not reachable' });
   }
+  if (plan && !plan.sync) results.push({ component: SYNC_COMPONENT, check: 'plan has a sync section', ok: true, detail: `plan ${plan.name} has none: nothing to check` });
   results.push(await checkDatabase('target', config.databases.targetUrl, 'CUTOVER_TARGET_URL'));
   results.push(await checkDatabase('control', config.databases.controlUrl, 'CUTOVER_CONTROL_URL'));
 
