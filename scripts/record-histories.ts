@@ -41,7 +41,7 @@ import { connectClient } from '../src/clients/temporal';
 import { EncryptionCodec } from '../src/codec/payload-codec';
 import { CutoverConfig, loadConfig, readLocalStack } from '../src/config';
 import { createKeyRing } from '../src/crypto/key-ring-factory';
-import { decideGate, pauseMigration, requestRollback, resumeMigration, startMigration, tuneMigration, workflowIdOf } from '../src/migration-client';
+import { decideGate, pauseMigration, requestCutover, requestRollback, resumeMigration, startMigration, tuneMigration, workflowIdOf } from '../src/migration-client';
 import { migrationId as idOf } from '../src/plan/hash';
 import { loadPlanFile } from '../src/plan/load';
 import type { Plan } from '../src/plan/types';
@@ -81,6 +81,8 @@ interface Scenario {
   /** Needs the server that suggests continue-as-new early. */
   continueAsNew?: boolean;
   seed: { users: number; full?: boolean; badRatio?: number };
+  /** Run on the seeded source through its owner, before the migration starts (a change column, say). */
+  prepareSource?: (sourceOwnerUrl: string) => Promise<void>;
   plan: () => Plan;
   /** Drives the migration to its end; returns how it ended. */
   drive: (ctx: DriveContext) => Promise<string>;
@@ -92,6 +94,18 @@ interface DriveContext {
   plan: Plan;
   workflowId: string;
   taskQueue: string;
+  sourceOwnerUrl: string;
+}
+
+/** One statement on the scenario's source through its owner (the legacy application writing). */
+async function onSource(url: string, text: string): Promise<void> {
+  const db = new PgClient({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(text);
+  } finally {
+    await db.end();
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -197,6 +211,34 @@ const SCENARIOS: Scenario[] = [
       await atGate(ctx);
       await requestRollback(ctx.config, ctx.workflowId, STARTER, 'fixture: rolled back at the gate');
       return rolledBack(ctx);
+    },
+  },
+  {
+    name: 'sync-poll',
+    what: 'delta sync by polling after the full load (rounds continue as new), a change, a delete, a conflict (quarantined), then the cutover',
+    continueAsNew: true,
+    seed: { users: 120 },
+    prepareSource: (url) => onSource(url, 'alter table legacy_users add column changed_at timestamptz'),
+    plan: () => ({
+      ...usersPlan('fixture-sync', { batchSize: 50, parallelism: 1 }),
+      entities: usersPlan('fixture-sync', {}).entities.map((e) => ({ ...e, source: { ...e.source, change: { column: 'changed_at', unit: 's' as const } } })),
+      sync: { mode: 'poll', intervalSeconds: 1, quietSeconds: 2, conflict: 'quarantine', maxDeleteRatio: 0.5, overlapSeconds: 2, slot: 'cutover', publication: 'cutover', maxRetainedWalMb: 1024 },
+    }),
+    async drive(ctx) {
+      await waitFor('the sync', async () => (await progress(ctx)).status === 'syncing', 180_000);
+      await onSource(ctx.sourceOwnerUrl, `update legacy_users set full_name = 'Fixture Change', changed_at = now() where user_id = 5`);
+      await onSource(ctx.sourceOwnerUrl, 'delete from legacy_users where user_id = 6');
+      await waitFor('the round with the delete', async () => ((await progress(ctx)).sync?.applied.deleted ?? 0) >= 1, 120_000);
+      // A conflict: the new system edits a row the legacy system then changes too.
+      await onSource(ctx.config.databases.targetUrl!, `update people set given_name = 'PilotEdit' where legacy_user_id = 7`);
+      await onSource(ctx.sourceOwnerUrl, `update legacy_users set full_name = 'Conflicting Change', changed_at = now() where user_id = 7`);
+      await waitFor('the conflict', async () => ((await progress(ctx)).sync?.conflicts.detected ?? 0) >= 1, 120_000);
+      // Long enough for the rounds to continue as new on this server.
+      await sleep(8000);
+      await requestCutover(ctx.config, ctx.workflowId, STARTER, 'fixture: cut over');
+      const report = await result(ctx);
+      if (report.status !== 'completed' || !report.cutover?.verified?.clean) throw new Error(`expected a clean cutover, got ${report.status}`);
+      return `cut over after ${report.sync!.rounds} rounds, window ${report.cutover.windowSeconds} s`;
     },
   },
   {
@@ -349,11 +391,12 @@ async function runScenario(s: Scenario, temporalAddress: string, outDir: string,
   let connection: Awaited<ReturnType<typeof connectClient>>['connection'] | undefined;
   try {
     await seedLms({ sourceUrl: owner.toString(), targetUrl: config.databases.targetUrl, users: s.seed.users, full: s.seed.full, badRatio: s.seed.badRatio, seed: 7 });
+    await s.prepareSource?.(owner.toString());
     worker = await startWorker(config, { taskQueue: config.temporal.taskQueue });
     const connected = await connectClient(config);
     connection = connected.connection;
     const started = await startMigration(config, plan, { taskQueue: config.temporal.taskQueue, startedBy: STARTER });
-    const outcome = await s.drive({ config, client: connected.client, plan, workflowId, taskQueue: config.temporal.taskQueue });
+    const outcome = await s.drive({ config, client: connected.client, plan, workflowId, taskQueue: config.temporal.taskQueue, sourceOwnerUrl: owner.toString() });
 
     // The codec key of this scenario's control database decrypts its payloads.
     const control = createDb(config.databases.controlUrl!, { max: 1, applicationName: 'cutover-record' });

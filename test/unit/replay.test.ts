@@ -54,9 +54,12 @@ function payloads(node: unknown, out: JsonPayload[] = []): JsonPayload[] {
 const text = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
 
 describe('recorded histories', () => {
-  it('cover phases and a gate, partitions, continue-as-new, pause/resume/tune and rollbacks, children included', () => {
+  it('cover phases and a gate, partitions, continue-as-new, pause/resume/tune, rollbacks and a delta sync to its cutover, children included', () => {
     const scenarios = new Set(fixtures.map((f) => f.scenario));
-    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-at-gate']);
+    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-at-gate', 'sync-poll']);
+    // A sync: rounds that continue as new, and the cutover update.
+    expect(inScenario('sync-poll').filter((f) => f.workflowType === 'migrate' && has(f, 'workflowExecutionContinuedAsNewEventAttributes')).length).toBeGreaterThanOrEqual(2);
+    expect(inScenario('sync-poll').some((f) => has(f, 'workflowExecutionUpdateCompletedEventAttributes'))).toBe(true);
     expect(inScenario('gate-approved').some((f) => has(f, 'workflowExecutionUpdateCompletedEventAttributes'))).toBe(true);
     expect(inScenario('partitions').filter((f) => /\/part-\d+$/.test(f.workflowId)).length).toBeGreaterThanOrEqual(2);
     expect(inScenario('continue-as-new').filter((f) => has(f, 'workflowExecutionContinuedAsNewEventAttributes')).length).toBeGreaterThanOrEqual(2);
