@@ -119,7 +119,7 @@ export async function migrationView(client: Client, config: CutoverConfig, workf
   return view;
 }
 
-export const LISTABLE_STATUSES: MigrationStatus[] = ['running', 'paused', 'awaiting-approval', 'completed', 'rolling-back', 'rollback-blocked', 'rolled-back', 'failed'];
+export const LISTABLE_STATUSES: MigrationStatus[] = ['running', 'paused', 'awaiting-approval', 'syncing', 'cutting-over', 'completed', 'rolling-back', 'rollback-blocked', 'rolled-back', 'failed'];
 
 export interface MigrationListing {
   workflowId: string;

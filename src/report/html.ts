@@ -288,6 +288,36 @@ ${checksums.join('\n')}
 </section>`;
 }
 
+/** The delta sync and the cutover: rounds, what they applied, conflicts, lag, and the final reconcile per entity. */
+function sync(r: MigrationReport): string {
+  const s = r.sync;
+  if (!s) return '';
+  const k = r.cutover;
+  const a = s.applied;
+  const state = k?.completedAt ? badge('cut over', 'ok') : k?.refused ? badge('cutover refused', 'bad') : k ? badge('cutting over', 'info') : badge('syncing', 'info');
+  const verified = (k?.verified?.entities ?? []).map(
+    (e) => `<tr><td>${esc(e.entity)}</td>${num(e.sourceRows)}${num(e.compared)}${bad(e.missing)}${bad(e.mismatched)}${bad(e.extra)}${num(e.quarantined)}${num(e.skipped)}</tr>`,
+  );
+  return `<section data-testid="sync"><h2>Delta sync and cutover ${state}</h2>
+<dl class="meta">
+<div><dt>Capture</dt><dd>${esc(s.mode)} · ${formatInt(s.rounds)} rounds</dd></div>
+<div><dt>Applied</dt><dd>${formatInt(a.inserted)} inserted · ${formatInt(a.updated)} updated · ${formatInt(a.deleted)} deleted · ${formatInt(a.unchanged)} unchanged · ${formatInt(a.quarantined)} quarantined</dd></div>
+<div><dt>Conflicts</dt><dd>${formatInt(s.conflicts.detected)} (${formatInt(s.conflicts.sourceWon)} source won · ${formatInt(s.conflicts.targetKept)} target kept · ${formatInt(s.conflicts.quarantined)} quarantined)</dd></div>
+<div><dt>Last lag</dt><dd>${formatInt(s.lag.seconds)} s · ${formatInt(s.lag.changes)} changes${s.lag.retainedWalBytes !== undefined ? ` · ${formatInt(Math.round(s.lag.retainedWalBytes / 1048576))} MiB WAL retained${s.lag.walAlarm ? ' (ALARM)' : ''}` : ''}</dd></div>
+${s.roundsUnclean ? `<div><dt>Rounds not reconciled</dt><dd>${formatInt(s.roundsUnclean)}</dd></div>` : ''}
+${k ? `<div><dt>Cutover</dt><dd>asked by ${esc(k.requestedBy)} at ${esc(k.requestedAt)}${k.completedAt ? ` · completed ${esc(k.completedAt)} · window ${esc(String(k.windowSeconds))} s · final delta ${formatInt(k.finalChanges)} changes in ${formatInt(k.finalRounds)} rounds` : ''}</dd></div>` : ''}
+${k?.refused ? `<div class="wide"><dt>Refused</dt><dd>${esc(k.refused)}</dd></div>` : ''}
+</dl>
+${
+  verified.length
+    ? `<h3>Final reconcile: every source row against the target, by digest</h3><div class="scroll"><table data-testid="final-reconcile"><thead><tr><th>Entity</th><th class="num">Source rows</th><th class="num">Compared</th><th class="num">Missing</th><th class="num">Mismatched</th><th class="num">Extra</th><th class="num">Quarantined / kept</th><th class="num">Skipped</th></tr></thead><tbody>
+${verified.join('\n')}
+</tbody></table></div>`
+    : ''
+}
+</section>`;
+}
+
 function audit(data: ReportData): string {
   const a = data.audit;
   if (!a) return '';
@@ -392,6 +422,7 @@ ${phases(r)}
 ${samples(r)}
 ${quarantine(data)}
 <div class="pair">${pair.join('\n')}</div>
+${sync(r)}
 ${rollback(r.rollback)}
 ${audit(data)}
 <footer>Generated ${esc(formatTimestamp(data.generatedAt))} by Cutover · counts, reason codes and checksums only; no row data.</footer>

@@ -141,6 +141,32 @@ describe('renderReportHtml', () => {
     expect(bodyRows(table(html, 'quarantine')!).map(cells)).toEqual([['users', 'invalid_email', '37']]);
   });
 
+  it('shows the delta sync and the cutover with its final reconcile, only for a plan with sync', () => {
+    expect(renderReportHtml(sample())).not.toContain('data-testid="sync"');
+    const base = sample();
+    const html = renderReportHtml({
+      ...base,
+      report: {
+        ...base.report,
+        sync: { mode: 'logical', rounds: 42, applied: { inserted: 10, updated: 20, unchanged: 5, deleted: 3, quarantined: 1 }, conflicts: { detected: 2, sourceWon: 0, targetKept: 0, quarantined: 2 }, roundsUnclean: 0, lag: { changes: 7, seconds: 2, retainedWalBytes: 3 * 1048576 } },
+        cutover: {
+          requestedBy: 'op-grace',
+          requestedAt: at(150),
+          completedAt: at(170),
+          windowSeconds: 20,
+          finalRounds: 2,
+          finalChanges: 9,
+          verified: { clean: true, entities: [{ entity: 'users', sourceRows: 48310, compared: 48271, missing: 0, mismatched: 0, extra: 0, quarantined: 39, skipped: 0, sampleMissing: [], sampleMismatched: [] }] },
+        },
+      },
+    });
+    expect(html).toContain('Delta sync and cutover');
+    expect(html).toContain('cut over');
+    expect(html).toMatch(/window 20 s · final delta 9 changes in 2 rounds/);
+    expect(html).toMatch(/2 \(0 source won · 0 target kept · 2 quarantined\)/);
+    expect(bodyRows(table(html, 'final-reconcile')!).map(cells)).toEqual([['users', '48,310', '48,271', '0', '0', '0', '39', '0']]);
+  });
+
   it('shows the rollback section only when there was a rollback', () => {
     expect(renderReportHtml(sample())).not.toContain('data-testid="rollback"');
     const rollback: RollbackRecord = {
