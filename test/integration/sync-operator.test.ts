@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import type { ConflictPolicy, Plan } from '../../src/plan/types';
@@ -20,11 +21,19 @@ describe('delta sync, as an operator meets it', () => {
   const stamp = Date.now().toString(36);
   const plans: string[] = [];
   const targets: Record<string, string> = {};
+  let metricsPort: number;
 
   beforeAll(async () => {
     env = await syncEnv('sync_ops', USERS);
     for (const t of ['source_wins', 'target_wins', 'quarantine', 'rollback']) targets[t] = await env.anotherTarget(t);
-    worker = await spawnWorker(env, Object.fromEntries(Object.entries(targets).map(([t, url]) => [`CUTOVER_TARGET_${t.toUpperCase()}`, url])));
+    metricsPort = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+    worker = await spawnWorker(env, { ...Object.fromEntries(Object.entries(targets).map(([t, url]) => [`CUTOVER_TARGET_${t.toUpperCase()}`, url])), CUTOVER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
   });
 
   afterAll(async () => {
@@ -79,6 +88,10 @@ describe('delta sync, as an operator meets it', () => {
     expect(status.stdout).toMatch(/syncing/);
     expect(status.stdout).toMatch(/delta sync:\s+poll capture · round \d+ .* lag \d+ s, \d+ changes/);
     expect(status.stdout).toMatch(/conflicts: 1 \(0 source won, 0 target kept, 1 quarantined\)/);
+    // Prometheus: the sync's lag gauges, by migration.
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`^cutover_sync_lag_seconds\\{[^}]*migration="${idOf(runs[2]!.plan)}"[^}]*\\} \\d+`, 'm'));
+    expect(metrics).toMatch(new RegExp(`^cutover_sync_changes_behind\\{[^}]*migration="${idOf(runs[2]!.plan)}"[^}]*\\} \\d+`, 'm'));
     const codec = await startCodecServerFor(env);
     const browser = await launchChromium();
     try {
