@@ -9,12 +9,17 @@
  * \copy, references joined on what was already copied, files copied bucket to bucket) and by
  * Cutover (one worker, the workflow bundle prebuilt so its peak memory measures data); then
  * both targets' row counts and content are compared. Then the scale-out: the users plan at the
- * smallest size with 1, 2, 3 worker processes on one task queue.
+ * smallest size with 1, 2, 3 worker processes on one task queue. Then delta sync
+ * (scripts/bench/sync.ts), at the smallest size: the lag behind a steady writer, the cutover
+ * window, and the frozen full copy by hand it replaces.
  *
- *   BENCH_SIZES="100000,1000000"   users per size
- *   BENCH_ONLY=users|lms|scale     one part alone (default: all three)
+ *   BENCH_SIZES="100000,1000000"   users per size (BENCH_ONLY=sync: 100000 unless given, and every size given)
+ *   BENCH_ONLY=users|lms|scale|sync  one part alone (default: all four)
  *   BENCH_WORKERS="1,2,3"          the scale-out's worker counts; "none" skips it
  *   BENCH_SCALE_PARALLELISM=N      the plan's parallelism in the scale-out (default 2 per worker of the most)
+ *   BENCH_SYNC_MODES="logical,poll"  the sync part's capture modes; "none" skips it
+ *   BENCH_SYNC_RATE=200            source rows the sync part's writer changes a second
+ *   BENCH_SYNC_SECONDS=60          how long it writes before the freeze and the cutover
  *   BENCH_PROFILE=<dir>            each worker writes a CPU profile (node --cpu-prof) into <dir> when it stops
  *
  * Every database, bucket, staged object, workflow and worker it makes is removed when its run
@@ -37,6 +42,7 @@ import { checkInterrupted, errorLine, installExitHandlers, withCleanup } from '.
 import { LMS_STEPS, runHandWritten, USERS_STEPS } from './bench/handwritten';
 import { PipelineRun, runPipeline } from './bench/pipeline';
 import { checkpoint, contentOf, createBucket, createTargetSchema, databaseMiB, dbUrl, dropDatabase, freshDatabase, objectStats, removeBucket, schemaMiB } from './bench/resources';
+import { printSyncSummary, runSyncSize, SyncMode, SyncRun } from './bench/sync';
 import { buildWorkflowBundle } from './bench/workers';
 
 const ROOT = join(__dirname, '..');
@@ -78,14 +84,26 @@ function parseSettings() {
       if (!Number.isInteger(n) || n < 1) throw new Error(`${what}: expected positive integers separated by commas, got ${JSON.stringify(raw)}`);
       return n;
     });
-  const sizes = list(process.env.BENCH_SIZES ?? '100000,1000000', 'BENCH_SIZES');
   const only = process.env.BENCH_ONLY || undefined;
-  if (only && !['users', 'lms', 'scale'].includes(only)) throw new Error(`BENCH_ONLY: expected users, lms or scale, got ${JSON.stringify(only)}`);
+  if (only && !['users', 'lms', 'scale', 'sync'].includes(only)) throw new Error(`BENCH_ONLY: expected users, lms, scale or sync, got ${JSON.stringify(only)}`);
+  const sizes = list(process.env.BENCH_SIZES ?? (only === 'sync' ? '100000' : '100000,1000000'), 'BENCH_SIZES');
   const workersRaw = process.env.BENCH_WORKERS ?? '1,2,3';
-  const workers = workersRaw === 'none' || only === 'users' || only === 'lms' ? [] : list(workersRaw, 'BENCH_WORKERS');
-  const parts: Part[] = only === 'users' || only === 'lms' ? [only] : only === 'scale' ? [] : ['users', 'lms'];
+  const workers = workersRaw === 'none' || (only && only !== 'scale') ? [] : list(workersRaw, 'BENCH_WORKERS');
+  const parts: Part[] = only === 'users' || only === 'lms' ? [only] : only ? [] : ['users', 'lms'];
   const scaleParallelism = process.env.BENCH_SCALE_PARALLELISM ? list(process.env.BENCH_SCALE_PARALLELISM, 'BENCH_SCALE_PARALLELISM')[0]! : 2 * Math.max(1, ...workers);
-  return { sizes, parts, workers, scaleParallelism };
+  const modesRaw = process.env.BENCH_SYNC_MODES ?? 'logical,poll';
+  const modes = modesRaw === 'none' || (only && only !== 'sync') ? [] : modesRaw.split(',').map((m) => m.trim());
+  const wrong = modes.find((m) => m !== 'logical' && m !== 'poll');
+  if (wrong !== undefined) throw new Error(`BENCH_SYNC_MODES: expected logical and/or poll separated by commas, or none, got ${JSON.stringify(modesRaw)}`);
+  const sync = {
+    modes: modes as SyncMode[],
+    // The default run's sync part seeds a source of its own: at the smallest size only, as the scale-out.
+    sizes: only === 'sync' ? sizes : modes.length ? [Math.min(...sizes)] : [],
+    rate: list(process.env.BENCH_SYNC_RATE ?? '200', 'BENCH_SYNC_RATE')[0]!,
+    seconds: list(process.env.BENCH_SYNC_SECONDS ?? '60', 'BENCH_SYNC_SECONDS')[0]!,
+  };
+  if (only === 'sync' && !modes.length) throw new Error('BENCH_ONLY=sync with BENCH_SYNC_MODES=none: nothing to run');
+  return { sizes, parts, workers, scaleParallelism, sync };
 }
 
 /** A plan for one bench run: a unique name (a new migration), no gates (no one waits for an approver), the bench's buckets for files. */
@@ -362,19 +380,22 @@ async function main(): Promise<number> {
   console.log(`workflow bundle built beforehand in ${fmt(bundle.seconds, 1)} s (${mib(bundle.bytes)}): every worker loads it (CUTOVER_WORKFLOW_BUNDLE)`);
   const parts: PartResult[] = [];
   const scale: ScaleResult[] = [];
+  const sync: SyncRun[] = [];
   const smallest = Math.min(...settings.sizes);
   try {
-    for (const users of settings.sizes) {
+    for (const users of settings.parts.length || settings.workers.length ? settings.sizes : []) {
       const wantScale = settings.workers.length > 0 && users === smallest && !scale.length;
       const r = await runSize(users, settings, bundle.path, wantScale);
       parts.push(...r.parts);
       scale.push(...r.scale);
     }
+    for (const users of settings.sync.sizes) sync.push(...(await runSyncSize(users, settings.sync, bundle.path)));
   } finally {
     bundle.remove();
   }
-  printSummary(parts, scale, smallest, settings.scaleParallelism);
-  const failed = parts.filter((p) => p.error || p.mismatch).length + scale.filter((s) => s.error).length;
+  if (parts.length || scale.length) printSummary(parts, scale, smallest, settings.scaleParallelism);
+  if (sync.length) printSyncSummary(sync, settings.sync);
+  const failed = parts.filter((p) => p.error || p.mismatch).length + scale.filter((s) => s.error).length + sync.filter((s) => s.error || s.mismatch).length;
   if (failed) console.log(`\n${failed} run${failed > 1 ? 's' : ''} failed or did not match: see above`);
   return failed ? 1 : 0;
 }

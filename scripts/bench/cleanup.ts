@@ -10,21 +10,29 @@ type Task = { label: string; fn: () => unknown };
 
 export class Cleanup {
   private readonly tasks: Task[] = [];
+  private running?: Promise<void>;
 
   /** Registers an undo step; steps run newest first. */
   defer(label: string, fn: () => unknown): void {
     this.tasks.push({ label, fn });
   }
 
-  /** Runs (once) every step still registered. */
-  async run(): Promise<void> {
-    for (let task = this.tasks.pop(); task; task = this.tasks.pop()) {
-      try {
-        await task.fn();
-      } catch (err) {
-        console.error(`  clean-up: ${task.label} failed: ${errorLine(err)}`);
+  /**
+   * Runs (once) every step still registered. On Ctrl-C the signal handler and the interrupted
+   * run's own `finally` both call it: the second caller waits for the same pass, so the steps
+   * keep their order and the process does not exit while one is still in flight.
+   */
+  run(): Promise<void> {
+    this.running ??= (async () => {
+      for (let task = this.tasks.pop(); task; task = this.tasks.pop()) {
+        try {
+          await task.fn();
+        } catch (err) {
+          console.error(`  clean-up: ${task.label} failed: ${errorLine(err)}`);
+        }
       }
-    }
+    })().finally(() => (this.running = undefined));
+    return this.running;
   }
 }
 
