@@ -147,13 +147,21 @@ export function columnsSql(spec: EntitySpec): Sql {
   return { sql: `select * from ${rel.sql} s limit 0`, bindings: rel.bindings };
 }
 
-/** The rows of these source keys (a sync round's changes): as `extractSql`, in key order. */
-export function extractByKeysSql(spec: EntitySpec, columns: readonly string[], keys: readonly string[]): Sql {
+/** A type name as the catalog prints it (`integer`, `character varying(36)`, `"My Type"`), safe to put in SQL text. */
+const TYPE_NAME = /^[A-Za-z_][A-Za-z0-9_ ."(),]*$/;
+
+/**
+ * The rows of these source keys (a sync round's changes): as `extractSql`, in key order.
+ * `keyType` (the key column's type, from the catalog) lets the keys be compared in that type,
+ * so the lookup uses the key's index; without it they are compared as text (a scan).
+ */
+export function extractByKeysSql(spec: EntitySpec, columns: readonly string[], keys: readonly string[], keyType?: string): Sql {
   const rel = relation(spec);
   const skips = (spec.source.skip ?? []).map((f, i) => ({ sql: `coalesce((${escape(f.when)}), false) as ??`, alias: skipAlias(i) }));
   const select = [...columns.map(() => 's.??'), ...skips.map((s) => s.sql)].join(', ');
+  const typed = keyType !== undefined && TYPE_NAME.test(keyType);
   return {
-    sql: `select ${select} from ${rel.sql} s where s.??::text = any(?::text[]) order by s.??`,
+    sql: `select ${select} from ${rel.sql} s where ${typed ? `s.?? = any(?::${keyType}[])` : 's.??::text = any(?::text[])'} order by s.??`,
     bindings: [...columns, ...skips.map((s) => s.alias), ...rel.bindings, spec.source.key, textArray(keys), spec.source.key],
   };
 }
@@ -187,3 +195,9 @@ export function changeColumnSql(spec: EntitySpec): Sql {
 
 /** Type OIDs of date and time types: a change column of these is read as a timestamp. */
 export const TIMESTAMP_TYPE_OIDS: readonly number[] = [1082, 1114, 1184];
+
+/** No rows, only the entity's source key: its type OID in the result's field (for `extractByKeysSql`). */
+export function keyColumnSql(spec: EntitySpec): Sql {
+  const rel = relation(spec);
+  return { sql: `select s.?? from ${rel.sql} s limit 0`, bindings: [spec.source.key, ...rel.bindings] };
+}

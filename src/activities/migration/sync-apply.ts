@@ -17,7 +17,7 @@ import type { LoadedPlan, MigrationContext } from './context';
 import { withHeartbeat } from './context';
 import { describeSafe, safeDbError, withoutValues } from './errors';
 import type { Manifest } from './manifest';
-import { writeQuarantine } from './stage';
+import { resolveQuarantine, writeQuarantine } from './stage';
 import type { LoadRequest } from './load';
 import { countLoaded } from './metrics';
 
@@ -140,6 +140,8 @@ export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, re
         await forgetKeys(trx, ledger, req.migrationId, req.entity, [...forget, ...done.map((d) => d.sourceKey)]);
         await recordConflicts(ctx.deps.control, req, sync?.conflict, conflicts);
         await writeQuarantine(ctx.deps.control, vaultKey, req, 'load', refused);
+        // Rows an earlier round could not delete (still referenced then) leave the quarantine once deleted.
+        await resolveQuarantine(ctx.deps.control, req, 'load', [...forget.filter((k) => !refused.some((r) => r.sourceKey === k)), ...done.map((d) => d.sourceKey)]);
         const counts = { inserted: 0, updated: 0, unchanged: 0, quarantined: refused.length, deleted: done.length, conflicts: conflicts.length };
         await trx(`${ledger}.batch_loads`).insert({ run_id: req.runId, batch_id: batchKey, inserted: 0, updated: 0, unchanged: 0, quarantined: counts.quarantined, deleted: counts.deleted });
         return counts;

@@ -5,7 +5,7 @@ import { keyMapSourceKeys } from '../../control/key-map';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
 import { sourceKeySetChanges } from '../../core/sync-keys';
 import { batchSizeOf, type EntitySpec } from '../../plan/types';
-import { changeColumnSql, changedKeysSql, extractByKeysSql, keysSql, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
+import { changeColumnSql, changedKeysSql, extractByKeysSql, keyColumnSql, keysSql, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
 import type { CapturedRound, FinalReconcile, StagedBatch, SyncPositions } from '../../shared/migration';
 import { mapRows, tokenizeRows } from '../../core/stage-rows';
 import { rowDigest } from '../../core/digest';
@@ -61,6 +61,19 @@ async function sourceKeys(loaded: LoadedPlan, spec: EntitySpec): Promise<Map<str
     if (page.length < 20_000) return out;
     after = page[page.length - 1]!.key;
   }
+}
+
+/** The type of each entity's source key as the catalog names it, per process: keys are looked up in it (the key's index serves). */
+const keyTypes = new WeakMap<EntitySpec, string>();
+async function keyTypeOf(loaded: LoadedPlan, spec: EntitySpec): Promise<string> {
+  const known = keyTypes.get(spec);
+  if (known !== undefined) return known;
+  const q = keyColumnSql(spec);
+  const r = await readOnly(loaded, `sync ${spec.name}: read the key column ${spec.source.key}`, (trx) => trx.raw(q.sql, q.bindings as never));
+  const oid = (r as { fields: { dataTypeID: number }[] }).fields[0]!.dataTypeID;
+  const type = (await readOnly(loaded, `sync ${spec.name}: the key's type`, (trx) => trx.raw('select format_type(?::oid, null) as t', [oid]))).rows[0].t as string;
+  keyTypes.set(spec, type);
+  return type;
 }
 
 /** Source keys the migration accounts for: loaded (the key map) and quarantined. */
@@ -155,12 +168,15 @@ export function createSyncActivities(ctx: MigrationContext) {
       let more = false;
       let advanceTo: string | undefined;
       let retainedWalBytes: number | undefined;
+      /** Poll: changes past the last watermark (the overlap reads rows again that are not new). */
+      let fresh = 0;
       const watermarks = { ...req.positions.watermarks };
       /** Deleted keys (loaded, gone from the source or now skipped) and keys never accounted for, by key sets. */
       const compareKeySets = async (spec: EntitySpec) => {
         const accounted = await accountedKeys(ctx, loaded, req.migrationId, spec.name);
         const diff = sourceKeySetChanges(await sourceKeys(loaded, spec), accounted.loaded, accounted.quarantined);
         for (const k of [...diff.deleted, ...diff.unseen]) add(spec.name, k);
+        fresh += diff.deleted.length + diff.unseen.length;
         deletes.set(spec.name, (deletes.get(spec.name) ?? 0) + diff.deleted.length);
         loadedRows.set(spec.name, accounted.loaded.size);
       };
@@ -174,7 +190,10 @@ export function createSyncActivities(ctx: MigrationContext) {
             for (const r of rows) {
               add(spec.name, r.key);
               const changed = Number(r.changed) * 1000;
-              if (since === null || since === undefined || changed > since * 1000) oldest = Math.min(oldest ?? changed, changed);
+              if (since === null || since === undefined || changed > since * 1000) {
+                oldest = Math.min(oldest ?? changed, changed);
+                fresh++;
+              }
             }
             watermarks[spec.name] = now;
             await compareKeySets(spec);
@@ -184,9 +203,12 @@ export function createSyncActivities(ctx: MigrationContext) {
         const db = replicationDb(ctx, loaded);
         const byTable = new Map(loaded.plan.entities.map((e) => [`${e.source.schema}.${e.source.table}`, e] as const));
         const decoder = new PgoutputDecoder({ keyColumnsOf: (schema, table) => (byTable.has(`${schema}.${table}`) ? [byTable.get(`${schema}.${table}`)!.source.key] : undefined) });
+        // Up to the WAL position now: when the round takes every change before it, the slot may be
+        // confirmed that far even if none of them was the plan's (else a quiet source's slot holds WAL for ever).
+        const upTo = (await db.raw('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn as string;
         const peeked: { lsn: string; data: Buffer }[] = (
           await db
-            .raw(`select lsn::text as lsn, data from pg_logical_slot_peek_binary_changes(?, null, ?, 'proto_version', '1', 'publication_names', ?)`, [sync.slot, MAX_CHANGES_PER_ROUND, sync.publication])
+            .raw(`select lsn::text as lsn, data from pg_logical_slot_peek_binary_changes(?, ?::pg_lsn, ?, 'proto_version', '1', 'publication_names', ?)`, [sync.slot, upTo, MAX_CHANGES_PER_ROUND, sync.publication])
             .catch((err) => withoutValues(`sync: read the changes of slot ${sync.slot}`, err))
         ).rows;
         more = peeked.length >= MAX_CHANGES_PER_ROUND;
@@ -208,6 +230,7 @@ export function createSyncActivities(ctx: MigrationContext) {
             if (m.kind === 'delete') deletes.set(spec.name, (deletes.get(spec.name) ?? 0) + 1);
           }
         }
+        if (!more) advanceTo = upTo;
         for (const spec of truncated) await compareKeySets(spec);
         retainedWalBytes = (await slotState(db, sync.slot))?.retainedWalBytes;
       });
@@ -224,7 +247,7 @@ export function createSyncActivities(ctx: MigrationContext) {
         .map((e) => ({ entity: e.name, keys: byEntity.get(e.name)!.size, deletes: deletes.get(e.name) ?? 0, loaded: loadedRows.get(e.name) ?? 0, batchSize: batchSizeOf(loaded.plan, e) }));
       const total = entities.reduce((n, e) => n + e.keys, 0);
       const lag = {
-        changes: total,
+        changes: sync.mode === 'poll' ? fresh : total,
         seconds: oldest === undefined ? 0 : Math.max(0, Math.round((Date.now() - oldest) / 1000)),
         ...(retainedWalBytes !== undefined ? { retainedWalBytes, walAlarm: retainedWalBytes > sync.maxRetainedWalMb * 1024 * 1024 } : {}),
       };
@@ -246,7 +269,7 @@ export function createSyncActivities(ctx: MigrationContext) {
         await ctx.deps.control(`${CONTROL_SCHEMA}.sync_changes`).select('source_key').where({ migration_id: req.migrationId, round: req.round, entity: req.entity }).orderBy('source_key').offset(req.part * size).limit(size)
       ).map((r) => r.source_key as string);
       const batchId = syncBatchIdOf(loaded.planHash, req.entity, req.round, req.part);
-      const q = extractByKeysSql(spec, mapper.sourceColumns, keys);
+      const q = extractByKeysSql(spec, mapper.sourceColumns, keys, await keyTypeOf(loaded, spec));
       const extracted: Record<string, unknown>[] = await withHeartbeat({ phase: 'sync-extract', batchId }, () => readOnly(loaded, `sync ${req.entity} round ${req.round}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows));
       const present = new Set(extracted.filter((row) => !(spec.source.skip ?? []).some((_, i) => row[`__cutover_skip_${i}`] === true)).map((row) => String(row[spec.source.key])));
       const deleted = keys.filter((k) => !present.has(k));
@@ -307,7 +330,7 @@ export function createSyncActivities(ctx: MigrationContext) {
           out.skipped += page.filter((r) => r.skipped !== null).length;
           out.quarantined += page.filter((r) => r.skipped === null && quarantined.has(r.key)).length;
           for (const k of wanted) seen.add(k);
-          const q = extractByKeysSql(spec, mapper.sourceColumns, wanted);
+          const q = extractByKeysSql(spec, mapper.sourceColumns, wanted, await keyTypeOf(loaded, spec));
           const rows: Record<string, unknown>[] = await readOnly(loaded, `verify ${req.entity}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
           const { mapped, quarantined: unmappable, personal } = mapRows(spec, mapper, rows);
           for (const u of unmappable) {
