@@ -180,8 +180,8 @@ describe('the cutover CLI against the real stack', () => {
     expect(badAction.code).toBe(2);
     expect(badAction.stderr.trim()).toBe('cutover stack: unknown stack action "explode": expected up, down, status, reset or codec-url');
     const badService = await cli(['stack', 'down', 'mysql']);
-    expect(badService.stderr.trim()).toBe('cutover stack: unknown service "mysql": expected one of postgres, kms, minio, temporal, codec');
-    expect((await cli(['doctor', '--help'])).stdout).toContain('cutover doctor [--json]');
+    expect(badService.stderr.trim()).toBe('cutover stack: unknown service "mysql": expected one of postgres, postgres-logical, kms, minio, temporal, codec');
+    expect((await cli(['doctor', '--help'])).stdout).toContain('cutover doctor [--plan FILE] [--json]');
   });
 
   it('says in one line, exit 3, when Temporal cannot be reached', async () => {
