@@ -23,7 +23,8 @@ export function cachedBinaryPath(spec: BinarySpec, env: NodeJS.ProcessEnv = proc
   return join(cacheDir(env), 'bin', `${spec.name}-${spec.version}`, spec.name);
 }
 
-function isExecutable(file: string): boolean {
+/** True when the file exists and this process may run it. */
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;

@@ -5,9 +5,10 @@
  * touched; this one is started and stopped with the stack.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, appendFileSync, chmodSync, chownSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { probeLogicalPostgres, tcpOpen, waitHealthy } from './health';
+import { isExecutable } from './binaries';
 import { sleep } from './process';
 import { LOGICAL_POSTGRES_SETTINGS } from './services';
 import type { StackPaths } from './state';
@@ -101,14 +102,6 @@ export function postgresBindirCandidates(o: { override?: string; clusterVersion?
   return [...new Set(all.filter(Boolean))];
 }
 
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const hasServerTools = (dir: string) => SERVER_TOOLS.every((tool) => isExecutable(join(dir, tool)));
 

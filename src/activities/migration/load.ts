@@ -17,13 +17,14 @@ import type { BatchRef, LoadedBatch } from '../../shared/migration';
 import { fileContext, MigrationContext, withHeartbeat } from './context';
 import { throwIfCancelled } from './cancellation';
 import { ensureLoadFence, holdLoadFence } from '../../control/load-fence';
-import { describeSafe, safeDbError, withoutValues } from './errors';
+import { describeSafe, withoutValues } from './errors';
 import { integrityFailure, readManifest, readStagedRows } from './staged-objects';
 import { loadFile } from './files';
 import { inLanes } from '../../core/lanes';
 import { resolveQuarantine, writeQuarantine } from './stage';
 import { appendAudit } from '../../audit/store';
 import { countLoaded } from './metrics';
+import { applyInHalves } from './halving';
 import { rowDigest } from '../../core/digest';
 import { decideChange, sourceWins } from '../../core/sync-conflict';
 import { KeyMapEntry, keyMapEntries } from '../../control/key-map';
@@ -174,23 +175,15 @@ export function createLoadActivities(ctx: MigrationContext) {
             const refused: QuarantineRecord[] = [...orphans, ...rows.filter((r) => held.has(r.sourceKey)).map((r) => duplicateOf(r, held.get(r.sourceKey)!, spec.target.businessKey))];
             if (sync?.conflict === 'quarantine') refused.push(...keptByConflict.map((k) => conflictRecord(k.sourceKey, k.bk, 'update', toObject(rows.find((r) => r.sourceKey === k.sourceKey)!.values))));
             // A chunk the target refuses is halved until the refused rows stand alone; the others still load.
-            const write = async (chunk: typeof writes): Promise<void> => {
-              try {
-                await trx.transaction((sp) => upsert(sp, chunk)); // a savepoint: a failure undoes only this chunk
-                written.push(...chunk);
-              } catch (err) {
-                const safe = safeDbError(err);
-                if (!safe) throw err;
-                if (chunk.length > 1) {
-                  await write(chunk.slice(0, chunk.length >> 1));
-                  await write(chunk.slice(chunk.length >> 1));
-                  return;
-                }
-                const w = chunk[0]!;
-                refused.push({ sourceKey: w.row.sourceKey, businessKey: w.row.bk, reason: safe.reason, column: safe.column, detail: describeSafe(safe), row: toObject(w.row.values) });
-              }
-            };
-            for (let i = 0; i < writes.length; i += UPSERT_CHUNK) await write(writes.slice(i, i + UPSERT_CHUNK));
+            for (let i = 0; i < writes.length; i += UPSERT_CHUNK) {
+              await applyInHalves(
+                trx,
+                writes.slice(i, i + UPSERT_CHUNK),
+                (sp, chunk) => upsert(sp, [...chunk]),
+                (chunk) => written.push(...chunk),
+                (w, safe) => refused.push({ sourceKey: w.row.sourceKey, businessKey: w.row.bk, reason: safe.reason, column: safe.column, detail: describeSafe(safe), row: toObject(w.row.values) }),
+              );
+            }
             // First write wins: the pre-image kept is the one from before this migration touched the row.
             await appendLedger(trx, ledger, { migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, written.map((w) => ({
               businessKey: w.row.bk,

@@ -15,7 +15,8 @@ import { businessKeyOf } from '../../core/mapping';
 import { appendAudit } from '../../audit/store';
 import type { LoadedPlan, MigrationContext } from './context';
 import { withHeartbeat } from './context';
-import { describeSafe, safeDbError, withoutValues } from './errors';
+import { describeSafe, withoutValues } from './errors';
+import { applyInHalves } from './halving';
 import type { Manifest } from './manifest';
 import { resolveQuarantine, writeQuarantine } from './stage';
 import type { LoadRequest } from './load';
@@ -116,25 +117,20 @@ export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, re
         }
         // A chunk the target refuses (a row still referenced) is halved until the refused rows stand alone.
         const done: typeof toDelete = [];
-        const remove = async (chunk: typeof toDelete): Promise<void> => {
-          if (!chunk.length) return;
+        const remove = (sp: Knex.Transaction, chunk: readonly (typeof toDelete)[number][]) => {
           const keys = targetRowsJson(bkColumns, bkTypes, chunk.map((d) => componentsOf(d.bk)));
           const q = spec.target.softDelete ? softDeleteByKeySql(target, bkColumns, spec.target.softDelete, keys) : deleteByKeySql(target, bkColumns, keys);
-          try {
-            await trx.transaction((sp) => sp.raw(q.sql, q.bindings as never));
-            done.push(...chunk);
-          } catch (err) {
-            const safe = safeDbError(err);
-            if (!safe) throw err;
-            if (chunk.length > 1) {
-              await remove(chunk.slice(0, chunk.length >> 1));
-              await remove(chunk.slice(chunk.length >> 1));
-              return;
-            }
-            refused.push({ sourceKey: chunk[0]!.sourceKey, businessKey: chunk[0]!.bk, reason: safe.reason, column: safe.column, detail: `the source deleted this row; the target refused: ${describeSafe(safe)}`, row: {} });
-          }
+          return sp.raw(q.sql, q.bindings as never);
         };
-        for (let i = 0; i < toDelete.length; i += 5000) await remove(toDelete.slice(i, i + 5000));
+        for (let i = 0; i < toDelete.length; i += 5000) {
+          await applyInHalves(
+            trx,
+            toDelete.slice(i, i + 5000),
+            remove,
+            (chunk) => done.push(...chunk),
+            (d, safe) => refused.push({ sourceKey: d.sourceKey, businessKey: d.bk, reason: safe.reason, column: safe.column, detail: `the source deleted this row; the target refused: ${describeSafe(safe)}`, row: {} }),
+          );
+        }
         // First write wins: a row this migration inserted keeps its `inserted` entry (rollback deletes it, already gone).
         await appendLedger(trx, ledger, { migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, done.map((d) => ({ businessKey: d.bk, preImage: sealJson(wholeRowPreImage(d.pre), vaultKey, `preimage:${req.migrationId}:${table}:${d.bk}`) })));
         await forgetKeys(trx, ledger, req.migrationId, req.entity, [...forget, ...done.map((d) => d.sourceKey)]);
