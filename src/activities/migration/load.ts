@@ -120,16 +120,29 @@ export function createLoadActivities(ctx: MigrationContext) {
 
             // A business key another source row already loaded (an earlier batch) is a duplicate too.
             const held = await heldByOtherRows(trx, ledger, req.migrationId, req.entity, rows);
-            const loadable = rows.filter((r) => !held.has(r.sourceKey));
-            // Pre-images of rows already in the target, locked for the rest of the transaction.
+            // Pre-images of rows already in the target, locked for the rest of the transaction. A business
+            // key the key columns' types refuse (text too long, not a number) is the row's fault: found by
+            // halving, it is quarantined like any refused row, not retried for ever.
             const existing = new Map<string, Row>();
+            const badKeys: QuarantineRecord[] = [];
             const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
-            for (let i = 0; i < loadable.length; i += 20_000) {
-              const keys = targetRowsJson(bkColumns, bkTypes, loadable.slice(i, i + 20_000).map((r) => mapper.businessKeyIndexes.map((k) => r.values[k]!)));
-              const locked = rowsByKeySql(target, selected, bkColumns, keys, true, sync !== undefined);
-              const { rows: found } = await trx.raw(locked.sql, locked.bindings as never);
-              for (const f of found as Row[]) existing.set(businessKeyOf(columns.map((c) => f[c]), mapper.businessKeyIndexes), f);
+            const lookup = rows.filter((r) => !held.has(r.sourceKey));
+            for (let i = 0; i < lookup.length; i += 20_000) {
+              await applyInHalves(
+                trx,
+                lookup.slice(i, i + 20_000),
+                async (sp, chunk) => {
+                  const keys = targetRowsJson(bkColumns, bkTypes, chunk.map((r) => mapper.businessKeyIndexes.map((k) => r.values[k]!)));
+                  const locked = rowsByKeySql(target, selected, bkColumns, keys, true, sync !== undefined);
+                  const { rows: found } = await sp.raw(locked.sql, locked.bindings as never);
+                  for (const f of found as Row[]) existing.set(businessKeyOf(columns.map((c) => f[c]), mapper.businessKeyIndexes), f);
+                },
+                () => undefined,
+                (r, safe) => badKeys.push({ sourceKey: r.sourceKey, businessKey: r.bk, reason: safe.reason, column: safe.column ?? bkColumns.join(', '), detail: describeSafe(safe), row: toObject(r.values) }),
+              );
             }
+            const badKeySet = new Set(badKeys.map((b) => b.sourceKey));
+            const loadable = lookup.filter((r) => !badKeySet.has(r.sourceKey));
             let writes: { row: (typeof rows)[number]; pre?: Row }[] = [];
             let unchanged = 0;
             for (const row of loadable) {
@@ -172,7 +185,7 @@ export function createLoadActivities(ctx: MigrationContext) {
               if (targetKey) for (const r of returned as Row[]) landed.set(businessKeyOf(bkColumns.map((c) => r[c]), bkColumns.map((_, i) => i)), String(normalizeValue(r[targetKey])));
             };
             const written: typeof writes = [];
-            const refused: QuarantineRecord[] = [...orphans, ...rows.filter((r) => held.has(r.sourceKey)).map((r) => duplicateOf(r, held.get(r.sourceKey)!, spec.target.businessKey))];
+            const refused: QuarantineRecord[] = [...orphans, ...rows.filter((r) => held.has(r.sourceKey)).map((r) => duplicateOf(r, held.get(r.sourceKey)!, spec.target.businessKey)), ...badKeys];
             if (sync?.conflict === 'quarantine') refused.push(...keptByConflict.map((k) => conflictRecord(k.sourceKey, k.bk, 'update', toObject(rows.find((r) => r.sourceKey === k.sourceKey)!.values))));
             // A chunk the target refuses is halved until the refused rows stand alone; the others still load.
             for (let i = 0; i < writes.length; i += UPSERT_CHUNK) {
