@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { batchSizeOf } from '../../plan/types';
-import { nextRangeSql, treeParentColumn, treeShapeSql, UNREACHED_LEVEL } from '../../plan/source-sql';
+import { keyRanges, type ReadFirst } from '../../plan/key-ranges';
 import type { KeyRange, RangePage } from '../../shared/migration';
 import { MigrationContext } from './context';
 import { withoutValues } from './errors';
@@ -17,12 +17,6 @@ export interface RangeRequest {
   upTo?: string;
 }
 
-/** Where planning stands in a tree: the level, and the last key taken in it. */
-interface TreeCursor {
-  level: number;
-  after: string | null;
-}
-
 export function createRangeActivities(ctx: MigrationContext) {
   return {
     /**
@@ -34,7 +28,6 @@ export function createRangeActivities(ctx: MigrationContext) {
       const loaded = await ctx.plan(req.migrationId);
       const { spec } = loaded.entity(req.entity);
       const batchSize = req.batchSize ?? batchSizeOf(loaded.plan, spec);
-      const tree = treeParentColumn(spec) !== undefined;
       let resumed: { after: string | null; ranges: KeyRange[] } | undefined;
       try {
         resumed = Context.current().info.heartbeatDetails as typeof resumed;
@@ -43,43 +36,24 @@ export function createRangeActivities(ctx: MigrationContext) {
       }
       let after = resumed?.after ?? req.after;
       const ranges: KeyRange[] = resumed?.ranges ?? [];
-      const read = <T>(q: { sql: string; bindings: unknown[] }) =>
+      if (ranges.length >= req.maxRanges) return { ranges, next: after, done: false };
+      const read: ReadFirst = <T>(q: { sql: string; bindings: unknown[] }) =>
         loaded.source
           .raw(q.sql, q.bindings as never)
           .then((r) => r.rows[0] as T)
           .catch((err) => withoutValues(`plan batches of ${req.entity}`, err));
-      const shape = tree ? await read<{ depth: number; unreached: boolean }>(treeShapeSql(spec)) : undefined;
-      for (;;) {
-        if (ranges.length >= req.maxRanges) return { ranges, next: after, done: false };
-        const cursor: TreeCursor | undefined = tree ? (after === null ? { level: 0, after: null } : (JSON.parse(after) as TreeCursor)) : undefined;
-        if (cursor && cursor.level > shape!.depth && cursor.level !== UNREACHED_LEVEL) {
-          // Every level walked: the rows no root reaches come last (they load as orphans).
-          if (!shape!.unreached) return { ranges, next: null, done: true };
-          cursor.level = UNREACHED_LEVEL;
-          cursor.after = null;
-        }
-        const range = cursor ? { afterKey: cursor.after, level: cursor.level } : { afterKey: after };
-        const row = await read<{ last: string | null; n: number }>(nextRangeSql(spec, range, batchSize, req.upTo));
-        const rows = Number(row?.n ?? 0);
-        if (rows > 0) ranges.push({ afterKey: range.afterKey, lastKey: row.last!, rows, ...(cursor ? { level: cursor.level } : {}) });
-        const levelDone = rows < batchSize;
-        if (!cursor) {
-          if (rows === 0) return { ranges, next: null, done: true };
-          after = row.last!;
-        } else if (!levelDone) {
-          after = JSON.stringify({ level: cursor.level, after: row.last } satisfies TreeCursor);
-        } else if (cursor.level === UNREACHED_LEVEL) {
-          return { ranges, next: null, done: true };
-        } else {
-          after = JSON.stringify({ level: cursor.level + 1, after: null } satisfies TreeCursor);
-        }
+      for await (const { range, next } of keyRanges(read, spec, batchSize, after, req.upTo)) {
+        if (range) ranges.push(range);
+        after = next;
+        if (next === null) break;
         try {
           Context.current().heartbeat({ after, ranges });
         } catch {
           /* not in an activity */
         }
-        if (!cursor && levelDone) return { ranges, next: null, done: true };
+        if (ranges.length >= req.maxRanges) return { ranges, next: after, done: false };
       }
+      return { ranges, next: null, done: true };
     },
   };
 }
