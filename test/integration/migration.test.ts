@@ -1,3 +1,4 @@
+import { assessIn, forecastCounts, quarantineCounts } from './assess-fixture';
 import { WorkflowFailedError } from '@temporalio/client';
 import { seedLms } from '../../demo/lms/seed';
 import { looksLikeToken } from '../../src/core/tokens';
@@ -253,7 +254,11 @@ describe('bad rows', () => {
     expect(seeded).toMatchObject({ users: 10_000, badStatus: 50, missingEmail: 50 });
     const name = `it-bad-${Date.now().toString(36)}`;
     names.push(name);
+    // The assessment's pre-flight foresees the same quarantine, reason by reason, before anything runs.
+    const forecast = forecastCounts(await assessIn(env, planFor(name)));
+    expect(forecast).toEqual({ users: { not_null_violation: 50, conversion_failed: 50 } });
     const started = await startMigration(env.config, planFor(name), { taskQueue: env.taskQueue, wait: true });
+    expect(await quarantineCounts(env, idOf(planFor(name)))).toEqual(forecast);
     expect(started.report!.entities[0]).toMatchObject({ extracted: 10_000, inserted: 9_900, quarantined: 100 });
     expect(started.report!.clean).toBe(true);
     const reasons = await sql<{ stage: string; reason: string; column_name: string; n: string }>(

@@ -6,6 +6,7 @@ import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
 import { endedReport, isolated, Isolated, ownerUrl, progressOf, removeStaged, ROOT, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 import { targetChecksums } from './target-state';
+import { assessIn, forecastCounts, quarantineCounts } from './assess-fixture';
 
 /**
  * The second demo: a Moodle-shaped source (demo/moodle) into a modern target with enforced
@@ -61,10 +62,13 @@ describe('the Moodle-shaped demo, migrated by one plan without views', () => {
   it('loads every reconcile clean, quarantines exactly the rows the seed says (by key and reason), counts the skipped, and a second run changes nothing', async () => {
     const plan = planNamed(`mdl-${Date.now().toString(36)}`);
     const migrationId = idOf(plan);
+    // The assessment's pre-flight, before anything runs, foresees the quarantine the run then makes, entity by entity and reason by reason.
+    const forecast = forecastCounts(await assessIn(env, plan));
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
     await atGate(started.workflowId);
     await decideGate(env.config, started.workflowId, 'people', 'it-approver');
     const report = await endedReport(env, started.workflowId);
+    expect(await quarantineCounts(env, migrationId)).toEqual(forecast);
     expect([report.status, report.clean, report.rollback?.reason]).toEqual(['completed', true, undefined]);
     expect(report.phases.map((p) => [p.phase, p.clean])).toEqual(plan.phases.map((p) => [p.name, true]));
 

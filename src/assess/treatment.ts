@@ -1,0 +1,49 @@
+import { stepsOf, type EntitySpec, type Transform } from '../plan/types';
+import type { Treatment } from './risk';
+
+/**
+ * What a plan does with each source column of an entity, for the risk score: the treatment
+ * of the target columns it feeds, the most exposed one winning (copied in clear, then
+ * tokenized and detokenized, then token kept, then dropped). A column no target column reads
+ * stays behind (`not_migrated`). Pure.
+ */
+export interface SourceColumnUse {
+  treatment: Treatment;
+  /** Target columns it feeds. */
+  targets: string[];
+  /** For a JSON column: the paths the plan declares personal (dotted), and what it does with them. */
+  declaredPaths?: string[];
+}
+
+const EXPOSURE: Treatment[] = ['clear', 'detokenize', 'keep_token', 'drop', 'not_migrated'];
+
+/** Steps whose result is one of the plan's own constants or a parsed scalar: no source text passes through them. */
+const REPLACING: ReadonlySet<Transform['kind']> = new Set(['enum', 'case', 'boolean', 'integer', 'epoch_to_timestamp', 'epoch_to_date']);
+
+function treatmentOfTarget(c: EntitySpec['columns'][number]): Treatment {
+  if (c.pii || c.piiPaths?.length) return c.protect ?? 'detokenize';
+  // A code mapped through an enum or a case carries none of the source's text into the target.
+  return stepsOf(c).some((s) => REPLACING.has(s.kind)) ? 'drop' : 'clear';
+}
+
+export function sourceColumnUses(spec: EntitySpec): Map<string, SourceColumnUse> {
+  const uses = new Map<string, SourceColumnUse>();
+  for (const c of spec.columns) {
+    const t = treatmentOfTarget(c);
+    for (const from of c.from) {
+      const u = uses.get(from);
+      if (!u) uses.set(from, { treatment: t, targets: [c.name], ...(c.piiPaths?.length ? { declaredPaths: c.piiPaths.map((p) => p.path.join('.')) } : {}) });
+      else {
+        u.targets.push(c.name);
+        if (EXPOSURE.indexOf(t) < EXPOSURE.indexOf(u.treatment)) u.treatment = t;
+        if (c.piiPaths?.length) u.declaredPaths = [...new Set([...(u.declaredPaths ?? []), ...c.piiPaths.map((p) => p.path.join('.'))])];
+      }
+    }
+  }
+  return uses;
+}
+
+/** The use of a source column: as the plan says, or left behind. */
+export function useOf(uses: ReadonlyMap<string, SourceColumnUse>, column: string): SourceColumnUse {
+  return uses.get(column) ?? { treatment: 'not_migrated', targets: [] };
+}
