@@ -7,7 +7,7 @@ import { withControl } from './clients/control';
 import { connectClient } from './clients/temporal';
 import { CutoverConfig, workflowUrl } from './config';
 import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
-import { migrationView, MigrationView } from './migration-view';
+import { migrationView, MigrationView, REHEARSAL_MEMO } from './migration-view';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
 import type { Controls, CutoverRecord, MigrationReport, TableChecksum } from './shared/migration';
@@ -86,9 +86,11 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
 /** A one-line summary and a Markdown description shown by the Web UI from the start. */
 function startMetadata(plan: Plan, hash: string, startedBy: string): { staticSummary: string; staticDetails: string } {
   const rows = plan.phases.map((p) => `| ${p.name} | ${p.entities.join(', ')} | ${p.gate ? (p.gate.distinctApprover ? 'approval by a second person' : 'approval') : '–'} |`);
+  const r = plan.rehearsal;
   return {
-    staticSummary: `Cutover migration ${plan.name}: ${plural(plan.entities.length, 'entity', 'entities')} in ${plural(plan.phases.length, 'phase', 'phases')}, started by ${startedBy}`,
+    staticSummary: `Cutover ${r ? 'REHEARSAL' : 'migration'} ${plan.name}: ${plural(plan.entities.length, 'entity', 'entities')} in ${plural(plan.phases.length, 'phase', 'phases')}, started by ${startedBy}`,
     staticDetails: [
+      ...(r ? [`**REHEARSAL** of \`${r.of}\` into the masked sandbox \`$${r.sandboxEnv}\`: nothing detokenized, files not copied`, ''] : []),
       `**Plan** \`${plan.name}\` (hash \`${hash.slice(0, 12)}\`) · source \`$${plan.source.urlEnv}\` → target \`$${plan.target.urlEnv}\``,
       '',
       `Batch size ${plan.settings.batchSize} · parallelism ${plan.settings.parallelism} · throttle ${plan.settings.throttleRowsPerSecond || 'none'} · abort above ${(plan.settings.abort.maxQuarantineRatio * 100).toFixed(1)} % quarantined`,
@@ -135,6 +137,8 @@ export async function startMigration(config: CutoverConfig, plan: Plan, options:
           { key: CUTOVER_ROWS_LOADED, value: 0 },
           { key: CUTOVER_PERCENT, value: 0 },
         ],
+        // What `status` and `report` say about a rehearsal; the workflow itself never reads it.
+        ...(plan.rehearsal ? { memo: { [REHEARSAL_MEMO]: plan.rehearsal } } : {}),
         ...startMetadata(plan, hash, startedBy),
       });
     } catch (err) {

@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
 import type { CutoverConfig } from './config';
 import { workflowUrl } from './config';
+import type { RehearsalSpec } from './plan/types';
 import type { MigrationReport, MigrationStatus } from './shared/migration';
 import { progressQuery } from './shared/queries';
 import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
@@ -30,6 +31,16 @@ export interface MigrationView {
   note?: string;
   /** Activities that failed and are being retried, in the migration and its entity runs. */
   retrying?: RetryingActivity[];
+  /** Set when the migration is a rehearsal into a masked sandbox (`start --rehearsal`). */
+  rehearsal?: RehearsalSpec;
+}
+
+/** The workflow memo a rehearsal is started with (`startMigration`): its plan's `rehearsal`. */
+export const REHEARSAL_MEMO = 'rehearsal';
+
+function rehearsalOf(memo: Record<string, unknown> | undefined): RehearsalSpec | undefined {
+  const r = memo?.[REHEARSAL_MEMO] as Partial<RehearsalSpec> | undefined;
+  return r && typeof r.of === 'string' && typeof r.sandboxEnv === 'string' ? (r as RehearsalSpec) : undefined;
 }
 
 export interface RetryingActivity {
@@ -91,6 +102,8 @@ export async function migrationView(client: Client, config: CutoverConfig, workf
     startTime: d.startTime.toISOString(),
     closeTime: d.closeTime?.toISOString(),
   };
+  const rehearsal = rehearsalOf(d.memo);
+  if (rehearsal) view.rehearsal = rehearsal;
   if (d.status.name === 'RUNNING') {
     try {
       view.report = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));

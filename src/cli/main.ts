@@ -13,7 +13,7 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: CommandEntry[] = [
-  { name: 'start', summary: 'start the migration of a plan (prints its id and Web UI link)', load: () => (require('./commands/start') as typeof import('./commands/start')).startCommand },
+  { name: 'start', summary: 'start the migration of a plan (prints its id and Web UI link; --rehearsal: into a masked sandbox)', load: () => (require('./commands/start') as typeof import('./commands/start')).startCommand },
   { name: 'status', summary: 'show a migration: per-entity progress, rows/s, ETA, reconcile, approvals (--watch: live)', load: () => (require('./commands/status') as typeof import('./commands/status')).statusCommand },
   { name: 'list', summary: 'list migrations, newest first (--status to filter)', load: () => (require('./commands/list') as typeof import('./commands/list')).listCommand },
   { name: 'pause', summary: 'pause a migration: no new batch starts (batches in flight finish)', load: () => (require('./commands/controls') as typeof import('./commands/controls')).pauseCommand },
@@ -25,9 +25,11 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'close', summary: "close a completed migration's rollback window: later rollbacks are refused", load: () => (require('./commands/controls') as typeof import('./commands/controls')).closeCommand },
   { name: 'cancel', summary: 'stop a migration without undoing what it loaded (see rollback)', load: () => (require('./commands/controls') as typeof import('./commands/controls')).cancelCommand },
   { name: 'report', summary: 'write a migration report: JSON, HTML (with a throughput chart) and Markdown', load: () => (require('./commands/report') as typeof import('./commands/report')).reportCommand },
+  { name: 'rehearsal', summary: 'purge an ended rehearsal (start --rehearsal): its staged objects, vault entries no other migration uses, control rows', load: () => (require('./commands/rehearsal') as typeof import('./commands/rehearsal')).rehearsalCommand },
   { name: 'quarantine', summary: "list a migration's quarantined rows: source key, reason, column (never their values)", load: () => (require('./commands/quarantine') as typeof import('./commands/quarantine')).quarantineCommand },
   { name: 'audit', summary: 'verify the tamper-evident audit chain, or print its events', load: () => (require('./commands/audit') as typeof import('./commands/audit')).auditCommand },
-  { name: 'plan', summary: 'validate a migration plan and print its hash and migration id', load: () => (require('./commands/plan') as typeof import('./commands/plan')).planCommand },
+  { name: 'plan', summary: 'validate a migration plan (its hash and migration id), or draft one from the source and target catalogs', load: () => (require('./commands/plan') as typeof import('./commands/plan')).planCommand },
+  { name: 'assess', summary: 'assess a plan before it runs: inventory, personal data and risk scores, pre-flight and the quarantine forecast (--strict)', load: () => (require('./commands/assess') as typeof import('./commands/assess')).assessCommand },
   { name: 'doctor', summary: 'check every dependency (Temporal, databases, S3, KMS; --plan: its source for delta sync) and print a table', load: () => (require('./commands/doctor') as typeof import('./commands/doctor')).doctorCommand },
   { name: 'stack', summary: 'run the local stack: Temporal + Web UI, PostgreSQL, MinIO, local-kms, codec server', load: () => (require('./commands/stack') as typeof import('./commands/stack')).stackCommand },
   { name: 'worker', summary: 'run a worker on the configured task queue (refuses to start if `doctor` fails)', load: () => (require('./commands/worker') as typeof import('./commands/worker')).workerCommand },

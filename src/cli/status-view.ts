@@ -1,6 +1,6 @@
 import type { AfterCompletion } from '../migration-client';
 import type { MigrationView } from '../migration-view';
-import { rollbackVerdict } from '../report/headline';
+import { rehearsalText, rollbackVerdict } from '../report/headline';
 import { syncLines } from '../shared/progress';
 import type { EntityProgress } from '../shared/migration';
 import { loadedRows, readRows, skippedRows, thousands } from '../shared/progress';
@@ -72,6 +72,7 @@ export function renderStatus(view: StatusView, samples: readonly Sample[] = [], 
     `migration ${view.migrationId}${plan ? ` (plan ${plan})` : ''}: ${view.status}${phase ? `, phase ${phase}` : ''}${r?.controls?.paused ? ' — PAUSED' : ''}`,
     `  Web UI: ${view.url}`,
   ];
+  if (view.rehearsal) lines.splice(1, 0, `  ${rehearsalText(view.rehearsal)}`);
   if (r?.controls) lines.push(`  throttle ${r.controls.throttleRowsPerSecond ? `${thousands(r.controls.throttleRowsPerSecond)} rows/s` : 'none'}, batch size ${r.controls.batchSize ?? 'as planned'}`);
   if (!r) {
     lines.push(`  ${view.percent ?? 0} % done, ${thousands(view.rowsLoaded ?? 0)} rows loaded (from search attributes)`);

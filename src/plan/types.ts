@@ -122,6 +122,22 @@ export interface Plan {
   phases: PhaseSpec[];
   /** After the full load, keep the target in step with the source until an operator cuts over. */
   sync?: SyncSpec;
+  /**
+   * Set only on a plan derived by `rehearsalPlan` (src/plan/rehearsal.ts), never in a plan file:
+   * this migration is a rehearsal into a masked sandbox. Absent on every other plan, so their
+   * hash (and migration id) is what it always was.
+   */
+  rehearsal?: RehearsalSpec;
+}
+
+/** What makes a plan a rehearsal: the real migration it rehearses, and where it loads instead. */
+export interface RehearsalSpec {
+  /** The migration id of the real plan it was derived from. */
+  of: string;
+  /** The environment variable naming the sandbox database (the rehearsal's `target.urlEnv`). */
+  sandboxEnv: string;
+  /** The real plan's target variable: a worker refuses the rehearsal when both name one database. */
+  realTargetEnv: string;
 }
 
 export type ConflictPolicy = 'source_wins' | 'target_wins' | 'quarantine';

@@ -5,6 +5,7 @@ import { withControl } from '../clients/control';
 import { ConfigError, CutoverConfig } from '../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
 import { migrationView, MigrationView } from '../migration-view';
+import type { RehearsalSpec } from '../plan/types';
 import { AfterCompletion, afterCompletionOf, withAfterCompletion, withClient } from '../migration-client';
 import type { ReportData } from './report-data';
 
@@ -67,6 +68,12 @@ export function fromAudit(events: readonly AuditRow[]): Pick<ReportData, 'throug
   return { throughput, timings };
 }
 
+/** The rehearsal marker of the plan the control database registered for a migration (its `prepare` ran), if it is one. */
+async function registeredRehearsal(control: Knex, migrationId: string): Promise<RehearsalSpec | undefined> {
+  const row = await control(`${CONTROL_SCHEMA}.migrations`).select(control.raw("plan->'rehearsal' as rehearsal")).where({ migration_id: migrationId }).first();
+  return (row?.rehearsal as RehearsalSpec | null | undefined) ?? undefined;
+}
+
 async function quarantineCounts(control: Knex, migrationId: string): Promise<ReportData['quarantine']> {
   await ensureControlSchema(control);
   const result = await control.raw(`select entity, reason, count(*)::int as rows from ${CONTROL_SCHEMA}.quarantine where migration_id = ? group by entity, reason order by entity, reason`, [migrationId]);
@@ -90,6 +97,8 @@ export async function gatherReport(config: CutoverConfig, workflowId: string): P
     config,
     async (control, keys) => {
       const [all, quarantine, verified] = await Promise.all([auditEvents(control, view.migrationId), quarantineCounts(control, view.migrationId), verifyAudit(control, await keys().get('audit'))]);
+      // The registered plan says what ran; the workflow's memo, when the plan is not (or no longer) registered.
+      const rehearsal = (await registeredRehearsal(control, view.migrationId)) ?? view.rehearsal;
       const events = latestRun(all);
       const audit = fromAudit(events);
       return {
@@ -104,6 +113,7 @@ export async function gatherReport(config: CutoverConfig, workflowId: string): P
           audit: verified.head ? { head: verified.head, events: events.length, verified: verified.ok } : undefined,
           rollbackWindow: view.afterCompletion && !view.afterCompletion.rollback ? view.afterCompletion.window : undefined,
           rollbackWorkflow: view.afterCompletion?.rollback ? { workflowId: view.afterCompletion.rollback.workflowId, url: view.afterCompletion.rollback.url, status: view.afterCompletion.rollback.execution } : undefined,
+          ...(rehearsal ? { rehearsal } : {}),
         },
       };
     },

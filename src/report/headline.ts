@@ -1,4 +1,10 @@
+import type { RehearsalSpec } from '../plan/types';
 import type { MigrationReport, RollbackRecord, TableChecksum } from '../shared/migration';
+
+/** What a rehearsal is, in one line: shared by `start`, `status` and the reports. */
+export function rehearsalText(r: RehearsalSpec): string {
+  return `REHEARSAL of ${r.of} into the masked sandbox $${r.sandboxEnv}: nothing detokenized (every personal value is a token), files not copied`;
+}
 
 /** Tables whose checksum after the rollback differs from before the migration (or that one side lacks). */
 export function differingTables(rb: RollbackRecord): string[] {

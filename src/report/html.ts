@@ -106,12 +106,22 @@ function header(data: ReportData, clock: Clock): string {
     const throttle = c.throttleRowsPerSecond ? `${formatInt(c.throttleRowsPerSecond)} rows/s` : 'none';
     meta.push(['Controls', `throttle ${esc(throttle)} · batch size ${c.batchSize ? formatInt(c.batchSize) : 'as planned'}${c.paused ? ` ${badge('paused', 'warn')}` : ''}`]);
   }
+  const rehearsal = data.rehearsal;
+  if (rehearsal) meta.unshift(['Rehearsal of', `<code>${esc(rehearsal.of)}</code> · sandbox <code>$${esc(rehearsal.sandboxEnv)}</code>`]);
   return `<header>
-<div class="eyebrow">Cutover migration report</div>
+${rehearsal ? rehearsalBanner(rehearsal) : ''}<div class="eyebrow">Cutover ${rehearsal ? 'rehearsal' : 'migration'} report</div>
 <h1>${esc(r.migrationId)} ${badge(r.status, statusTone[r.status] ?? 'neutral')} ${cleanBadge(r)}</h1>
 <p class="headline" data-testid="headline">${esc(headline(r))}</p>
 <dl class="meta">${meta.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join('')}</dl>
 </header>`;
+}
+
+/** A rehearsal's report says so before anything else: what it loaded is tokens, into a sandbox. */
+function rehearsalBanner(r: NonNullable<ReportData['rehearsal']>): string {
+  return `<div class="rehearsal" role="note" data-testid="rehearsal"><strong>REHEARSAL</strong> — masked sandbox, nothing detokenized. ${esc(
+    `A rehearsal of ${r.of} into the sandbox database $${r.sandboxEnv}, not the real target: every personal value there is a token, no file was copied, and no delta sync ran.`,
+  )}</div>
+`;
 }
 
 function summary(data: ReportData, clock: Clock, series: ThroughputSeries): string {
@@ -329,7 +339,7 @@ function audit(data: ReportData): string {
 </dl></section>`;
 }
 
-const css = `
+export const reportCss = `
 :root{--fg:#111827;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#047857;--ok-bg:#d1fae5;--bad:#b91c1c;--bad-bg:#fee2e2;--warn:#b45309;--warn-bg:#fef3c7;--info:#1d4ed8;--info-bg:#dbeafe}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -386,6 +396,8 @@ td.time{white-space:nowrap}
 .pair+section,.pair+footer{margin-top:18px}
 .rollback{border-color:#fca5a5}
 .headline{margin:-4px 0 12px;font-size:15px;font-weight:600;color:#374151}
+.rehearsal{margin:0 0 14px;padding:12px 16px;border:2px dashed var(--warn);border-radius:8px;background:var(--warn-bg);color:#78350f;font-size:14px}
+.rehearsal strong{font-size:16px;letter-spacing:.08em;margin-right:4px}
 footer{color:var(--muted);font-size:12px;text-align:center}
 @media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}.pair{grid-template-columns:1fr}}
 @media print{body{background:#fff}section,.card{break-inside:avoid}}
@@ -409,8 +421,8 @@ export function renderReportHtml(data: ReportData): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>Migration ${esc(r.migrationId)} — ${esc(headline(r))}</title>
-<style>${css}</style>
+<title>${data.rehearsal ? 'REHEARSAL' : 'Migration'} ${esc(r.migrationId)} — ${esc(headline(r))}</title>
+<style>${reportCss}</style>
 </head>
 <body>
 <main>

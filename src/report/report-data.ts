@@ -1,3 +1,4 @@
+import type { RehearsalSpec } from '../plan/types';
 import type { MigrationReport } from '../shared/migration';
 
 /**
@@ -20,4 +21,6 @@ export interface ReportData {
   rollbackWindow?: { state: 'open' | 'closed'; closedBy?: string; closedAt?: string; reason?: string };
   /** The workflow of a rollback after completion, when one was started (its report is `report`). */
   rollbackWorkflow?: { workflowId: string; url?: string; status: string };
+  /** Set for a rehearsal into a masked sandbox (`start --rehearsal`): the real migration and the sandbox's variable. */
+  rehearsal?: RehearsalSpec;
 }

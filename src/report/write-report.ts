@@ -1,15 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MigrationReport } from '../shared/migration';
-import { headline, rollbackVerdict } from './headline';
+import { headline, rehearsalText, rollbackVerdict } from './headline';
 import { renderReportHtml } from './html';
 import type { ReportData } from './report-data';
 
 /** A readable summary of a migration report: counts, reconcile results, approvals, rollback. */
-export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'rollbackWindow'> = {}): string {
+export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'rollbackWindow' | 'rehearsal'> = {}): string {
   // Only a completed run can have "reconciled clean": any other says what happened (rolled back: to the target).
   const outcome = r.status === 'completed' && r.clean ? ', every batch and phase reconciled clean' : ` — ${headline(r)}`;
-  const lines = [`# Migration ${r.migrationId}`, '', `Status: **${r.status}**${outcome}. Started by ${r.startedBy}. Plan hash \`${r.planHash}\`.`, ''];
+  const lines = [`# ${extra.rehearsal ? 'Rehearsal' : 'Migration'} ${r.migrationId}`, ''];
+  if (extra.rehearsal) lines.push(`> **${rehearsalText(extra.rehearsal)}**.`, '');
+  lines.push(`Status: **${r.status}**${outcome}. Started by ${r.startedBy}. Plan hash \`${r.planHash}\`.`, '');
   lines.push('| entity | source rows | extracted | inserted | updated | unchanged | quarantined | reconcile found/expected | missing | mismatched |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const e of r.entities) {
     lines.push(`| ${e.entity} | ${e.sourceRows} | ${e.extracted} | ${e.inserted} | ${e.updated} | ${e.unchanged} | ${e.quarantined} | ${e.reconcile.found}/${e.reconcile.expected} | ${e.reconcile.missing} | ${e.reconcile.mismatched} |`);

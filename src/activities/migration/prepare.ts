@@ -6,7 +6,8 @@ import { ensureLedgerSchema } from '../../control/ledger-schema';
 import { openLoadFence } from '../../control/load-fence';
 import { writeCapabilities } from '../../doctor/read-only';
 import { readSourceRole } from '../../doctor/source-role';
-import { sourceLabel, type EntitySpec } from '../../plan/types';
+import { detokenizedColumns, sameDatabase } from '../../plan/rehearsal';
+import { sourceLabel, type EntitySpec, type Plan } from '../../plan/types';
 import { columnsSql, countSql, keysSql } from '../../plan/source-sql';
 import type { MigrationInput, PreparedMigration } from '../../shared/migration';
 import { MigrationContext } from './context';
@@ -90,6 +91,27 @@ async function checkEntity(e: EntitySpec, source: Knex, target: Knex, s3: S3Clie
   return problems;
 }
 
+/**
+ * A rehearsal loads only into a sandbox of its own, with nothing detokenized: checked here too,
+ * where the worker resolves the connections (its environment may differ from the CLI's that
+ * started it). A worker that does not know the real target's variable has nothing to compare.
+ */
+function checkRehearsal(ctx: MigrationContext, plan: Plan): void {
+  const r = plan.rehearsal;
+  if (!r) return;
+  const refuse = (why: string) => ApplicationFailure.nonRetryable(`rehearsal: ${why}; nothing loaded`, 'RehearsalTarget');
+  const clear = detokenizedColumns(plan);
+  if (clear.length) throw refuse(`the plan would detokenize ${clear.join(', ')} into the sandbox`);
+  let real: string;
+  try {
+    real = ctx.resolveUrl(r.realTargetEnv, 'target');
+  } catch {
+    return;
+  }
+  const same = sameDatabase(ctx.resolveUrl(plan.target.urlEnv, 'target'), real);
+  if (same !== false) throw refuse(`in the worker's environment ${plan.target.urlEnv} names ${same ? 'the same database as' : 'a database that cannot be told apart from'} the real target ${r.realTargetEnv}`);
+}
+
 export function createPrepareActivities(ctx: MigrationContext) {
   return {
     /**
@@ -106,6 +128,7 @@ export function createPrepareActivities(ctx: MigrationContext) {
         .ignore();
       const loaded = await ctx.plan(input.migrationId);
       if (loaded.planHash !== input.planHash) throw ApplicationFailure.nonRetryable(`migration ${input.migrationId} is registered with another plan hash`, 'PlanMismatch');
+      checkRehearsal(ctx, loaded.plan);
 
       const role = await readSourceRole(loaded.source);
       const canWrite = writeCapabilities(role);

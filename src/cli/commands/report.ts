@@ -21,7 +21,7 @@ chain's verified head. Writes <DIR>/<migration-id>.json, .html and .md (default 
     const { data, view } = await gatherReport(loadConfig(), workflowIdFrom(id));
     const written = writeReportFiles(resolve(values.out ?? join(stackPaths().root, 'reports')), data);
     if (values.json) console.log(JSON.stringify(data, null, 2));
-    else console.log(`report of ${view.migrationId} (${data.report.status}):\n  ${written.html}\n  ${written.json}\n  ${written.markdown}`);
+    else console.log(`report of ${data.rehearsal ? 'REHEARSAL ' : ''}${view.migrationId} (${data.report.status}):\n  ${written.html}\n  ${written.json}\n  ${written.markdown}`);
     return EXIT.ok;
   },
 };
