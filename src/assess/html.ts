@@ -28,11 +28,17 @@ const num = (n: number, cls = '') => `<td class="num${cls ? ` ${cls}` : ''}">${f
 const scoreCell = (s: number) => `<td class="num"><span class="score" style="background:${SCORE_COLOR[s]}">${s}</span></td>`;
 const badge = (text: string, tone: string) => `<span class="badge ${tone}">${esc(text)}</span>`;
 
+/** A chart label of at most 46 characters (the full name is in the tables below). */
+const label = (s: string) => (s.length > 46 ? `…${s.slice(-45)}` : s);
+
+/** Seconds as the report shows them; under one second says so. */
+const seconds = (s: number) => (s < 1 ? '< 1 s' : formatDuration(s));
+
 /** Horizontal bars of each table's risk score, highest first. */
 function riskChart(tables: readonly AssessedTable[]): string {
   const rows = [...tables].sort((a, b) => b.score - a.score || a.source.localeCompare(b.source));
-  const left = 260;
-  const width = 620;
+  const left = 300;
+  const width = 700;
   const barW = width - left - 40;
   const h = 22;
   const height = 40 + rows.length * h + 24;
@@ -40,7 +46,7 @@ function riskChart(tables: readonly AssessedTable[]): string {
     .map((t, i) => {
       const y = 36 + i * h;
       const w = (barW * t.score) / 5;
-      return `<text x="${left - 8}" y="${y + 14}" text-anchor="end" class="lbl">${esc(t.source)}${t.entity ? '' : ' (not migrated)'}</text><rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${h - 7}" rx="3" fill="${SCORE_COLOR[t.score]}"/><text x="${left + w + 6}" y="${y + 14}" class="val">${t.score}</text>`;
+      return `<text x="${left - 8}" y="${y + 14}" text-anchor="end" class="lbl">${esc(label(`${t.source}${t.entity ? '' : ' (not migrated)'}`))}</text><rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${h - 7}" rx="3" fill="${SCORE_COLOR[t.score]}"/><text x="${left + w + 6}" y="${y + 14}" class="val">${t.score}</text>`;
     })
     .join('');
   const ticks = [1, 2, 3, 4, 5].map((s) => `<line x1="${left + (barW * s) / 5}" x2="${left + (barW * s) / 5}" y1="32" y2="${height - 20}" class="grid"/><text x="${left + (barW * s) / 5}" y="${height - 6}" text-anchor="middle" class="tick">${s}</text>`).join('');
@@ -126,9 +132,9 @@ function forecast(a: Assessment): string {
   return `<section><h2>What the run would quarantine ${a.preflight.abort ? badge('would abort', 'bad') : ''}</h2>
 ${a.preflight.abort ? `<p class="headline">${esc(a.preflight.abort)}</p>` : ''}
 <p class="hint">Every row read in read-only snapshots and run through the migration's own mapping, tokens (placeholders), references and business keys; the target asked, read-only, for its types, NOT NULL and CHECK constraints.</p>
-<div class="pair"><div class="scroll"><table><thead><tr><th>entity</th><th class="num">rows</th><th class="num">skipped</th><th class="num">would load</th><th class="num">quarantined</th><th class="num">share</th><th>by reason</th></tr></thead><tbody>
+<div class="scroll"><table><thead><tr><th>entity</th><th class="num">rows</th><th class="num">skipped</th><th class="num">would load</th><th class="num">quarantined</th><th class="num">share</th><th>by reason</th></tr></thead><tbody>
 ${body}
-</tbody></table></div><div>${quarantineChart(a)}</div></div></section>`;
+</tbody></table></div><div class="qchart">${quarantineChart(a)}</div></section>`;
 }
 
 function inventory(a: Assessment): string {
@@ -136,7 +142,7 @@ function inventory(a: Assessment): string {
     .map((t) => {
       const largest = t.columns.reduce((m, c) => (c.largestBytes > m.largestBytes ? c : m), t.columns[0]!);
       const files = t.files.map((f) => `${esc(f.column)}: ${formatInt(f.objects)} objects, ~${bytes(f.estimatedBytes)}, largest ${bytes(f.largestBytes)}${f.missing ? ` <span class="bad">${f.missing} of ${f.sampled} sampled missing</span>` : ''}<div class="muted">${f.sizeClasses.filter((c) => c.count).map((c) => `${esc(c.label)}: ${c.count}`).join(' · ')}</div>`).join('');
-      return `<tr><th>${esc(t.source)}</th><td>${t.entity ? esc(t.entity) : '<span class="muted">not migrated</span>'}</td><td class="num">${formatInt(t.rows)}${t.rowsExact ? '' : ' <span class="muted">est.</span>'}</td><td class="num">${bytes(t.bytes)}</td><td class="num">${t.growth ? `${formatInt(t.growth.perDay)}/day` : '<span class="muted">—</span>'}</td><td>${largest ? `${esc(largest.name)} <span class="muted">${bytes(largest.largestBytes)}</span>` : ''}</td><td>${files || '<span class="muted">—</span>'}</td><td class="num">${t.estimatedSeconds !== undefined ? formatDuration(t.estimatedSeconds) : '<span class="muted">—</span>'}</td>${scoreCell(t.score)}</tr>`;
+      return `<tr><th>${esc(t.source)}</th><td>${t.entity ? esc(t.entity) : '<span class="muted">not migrated</span>'}</td><td class="num">${formatInt(t.rows)}${t.rowsExact ? '' : ' <span class="muted">est.</span>'}</td><td class="num">${bytes(t.bytes)}</td><td class="num">${t.growth ? `${formatInt(t.growth.perDay)}/day` : '<span class="muted">—</span>'}</td><td>${largest ? `${esc(largest.name)} <span class="muted">${bytes(largest.largestBytes)}</span>` : ''}</td><td>${files || '<span class="muted">—</span>'}</td><td class="num">${t.estimatedSeconds !== undefined ? seconds(t.estimatedSeconds) : '<span class="muted">—</span>'}</td>${scoreCell(t.score)}</tr>`;
     })
     .join('\n');
   return `<section><h2>Inventory</h2>
@@ -151,6 +157,8 @@ const css = `${reportCss}
 .muted{color:var(--muted);font-size:12px}
 tr.failing th,tr.failing td{background:#fef2f2}
 svg{width:100%;height:auto}
+section.chart svg{max-width:820px;display:block}
+.qchart{max-width:760px;margin-top:14px}
 svg .title{font-size:13px;font-weight:600;fill:#374151}
 svg .lbl{font-size:11.5px;fill:#374151}
 svg .val,svg .tick{font-size:11px;fill:#6b7280}
@@ -163,7 +171,7 @@ export function renderAssessmentHtml(a: Assessment): string {
   const top = Math.max(1, ...a.tables.map((t) => t.score));
   const quarantined = a.preflight.forecast.reduce((n, f) => n + f.quarantined, 0);
   const failedChecks = a.preflight.checks.filter((c) => !c.ok).length;
-  const seconds = migrated.reduce((n, t) => n + (t.estimatedSeconds ?? 0), 0);
+  const readMap = migrated.reduce((n, t) => n + (t.estimatedSeconds ?? 0), 0);
   const card = (k: string, v: string, note = '', warn = false) => `<div class="card${warn ? ' warn' : ''}"><div class="k">${esc(k)}</div><div class="v">${v}</div><div class="note">${note}</div></div>`;
   return `<!doctype html>
 <html lang="en">
@@ -185,7 +193,7 @@ ${card('rows', formatInt(a.tables.reduce((n, t) => n + t.rows, 0)), bytes(a.tabl
 ${card('personal columns', formatInt(personal), 'by name or content')}
 ${card('highest risk', `<span class="score" style="background:${SCORE_COLOR[top]}">${top}</span>`, `${a.strict.failing.length} column(s) fail --strict`, a.strict.failing.length > 0)}
 ${card('would quarantine', formatInt(quarantined), Object.entries(a.preflight.byReason).map(([r, n]) => `${formatInt(n)} ${esc(r)}`).join(', ') || 'nothing', quarantined > 0)}
-${card('read + map', formatDuration(seconds), 'measured here; writes come on top')}
+${card('read + map', seconds(readMap), 'measured here; writes come on top')}
 </section>
 <section class="chart">${riskChart(a.tables)}</section>
 ${attention(a)}

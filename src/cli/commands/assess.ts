@@ -50,8 +50,10 @@ HEADs a sample of the objects file columns name.
 Writes <DIR>/<plan name>.assessment.html and .json (default DIR: .cutover/reports); no value of
 any row is in either. --json prints the JSON instead of the summary.
 
---strict: exit 1 while any migrated column scores above --threshold (default 3) and is left
-unprotected (copied in clear), naming each column and its score; otherwise exit 0.`,
+Exit 1 when a pre-flight check fails (a missing table or column, a writable source role, a
+sync source not ready), naming it. --strict: exit 1 too while any migrated column scores above
+--threshold (default 3) and is left unprotected (copied in clear), naming each column and its
+score. Otherwise exit 0; a forecast quarantine alone does not fail (the report shows it).`,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -88,6 +90,11 @@ unprotected (copied in clear), naming each column and its score; otherwise exit 
       writeFileSync(`${base}.html`, renderAssessmentHtml(assessment));
       if (values.json) console.log(JSON.stringify(assessment, null, 2));
       else console.log(`${assessmentSummary(assessment)}\n  report: ${base}.html\n          ${base}.json`);
+      const failedChecks = assessment.preflight.checks.filter((c) => !c.ok);
+      if (failedChecks.length) {
+        console.error(`pre-flight: ${failedChecks.length} check(s) failed: ${failedChecks.map((c) => c.check).join('; ')}`);
+        return EXIT.failed;
+      }
       if (values.strict && assessment.strict.failing.length) {
         console.error(`--strict: ${assessment.strict.failing.length} column(s) score above ${assessment.strict.threshold} unprotected: ${assessment.strict.failing.map((f) => `${f.source}.${f.column} (score ${f.score})`).join(', ')}`);
         return EXIT.failed;
