@@ -1,5 +1,5 @@
 import type { EntitySpec, PiiPath } from '../plan/types';
-import { getPath, replaceAtPaths } from './json-paths';
+import { replaceAtPaths, stringsAtPath } from './json-paths';
 import type { Value } from './mapping';
 
 /** Where a staged row holds tokens the target wants in clear: whole columns, and paths inside JSON documents. */
@@ -23,8 +23,7 @@ export function tokensToOpen(rows: Iterable<readonly Value[]>, t: ClearTargets):
     for (const i of t.columns) if (typeof row[i] === 'string' && row[i] !== '') tokens.add(row[i] as string);
     for (const { i, paths } of t.docs) {
       for (const p of paths) {
-        const v = getPath(row[i], p.path);
-        if (typeof v === 'string' && v !== '') tokens.add(v);
+        for (const v of stringsAtPath(row[i], p.path)) if (v !== '') tokens.add(v);
       }
     }
   }

@@ -1,5 +1,5 @@
 import type { EntitySpec, PiiKind } from '../plan/types';
-import { getPath, replaceAtPaths } from './json-paths';
+import { replaceAtPaths, stringsAtPath } from './json-paths';
 import { businessKeyOf, RowMapper, Value } from './mapping';
 import type { QuarantineRecord } from './quarantine-record';
 import { valueId } from './token-assignment';
@@ -55,8 +55,7 @@ export function mapRows(spec: EntitySpec, mapper: RowMapper, sourceRows: readonl
       const doc = m.values[i];
       if (doc === null || typeof doc !== 'object') continue;
       for (const p of c.piiPaths!) {
-        const value = getPath(doc, p.path);
-        if (typeof value === 'string' && value !== '') personal.push({ kind: p.kind, value, clear: c.protect === 'detokenize' });
+        for (const value of stringsAtPath(doc, p.path)) if (value !== '') personal.push({ kind: p.kind, value, clear: c.protect === 'detokenize' });
       }
     }
   }
