@@ -10,6 +10,9 @@ import { loadPlanFile } from '../../plan/load';
 import { stackPaths } from '../../stack/state';
 import { Command, EXIT, UsageError } from '../command';
 
+/** Rows the pre-flight reads per entity unless told otherwise: a large source stays quick to assess. */
+export const DEFAULT_PREFLIGHT_ROWS = 250_000;
+
 function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -26,13 +29,15 @@ export function assessmentSummary(a: Assessment): string {
   const q = a.preflight.forecast.reduce((n, f) => n + f.quarantined, 0);
   lines.push(`  pre-flight: would quarantine ${q} row(s)${q ? `: ${Object.entries(a.preflight.byReason).map(([r, n]) => `${n} ${r}`).join(', ')}` : ''}`);
   for (const f of a.preflight.forecast.filter((x) => x.quarantined)) lines.push(`    ${f.entity}: ${f.reasons.map((r) => `${r.count} ${r.reason}${r.column || r.constraint ? ` (${[r.column, r.constraint].filter(Boolean).join(', ')})` : ''}`).join(', ')}`);
+  const limited = a.preflight.forecast.filter((f) => f.limited);
+  if (limited.length) lines.push(`  forecast of the first rows only (in key order) of ${limited.map((f) => `${f.entity} (${f.rowsRead})`).join(', ')}: --preflight-rows all reads every row`);
   if (a.preflight.abort) lines.push(`  the run would abort: ${a.preflight.abort}`);
   for (const c of a.preflight.checks.filter((x) => !x.ok)) lines.push(`  FAIL ${c.component}: ${c.check}: ${c.detail}`);
   return lines.join('\n');
 }
 
 export const assessCommand: Command = {
-  usage: `cutover assess <plan.yaml> [--strict] [--threshold N] [--sample N] [--preflight-rows N] [--out DIR] [--json]
+  usage: `cutover assess <plan.yaml> [--strict] [--threshold N] [--sample N] [--preflight-rows N|all] [--out DIR] [--json]
 
 Assesses the plan before it runs, writing nothing anywhere but the report: reads the source
 through the plan's source connection (read-only transactions), the target read-only, and
@@ -45,7 +50,8 @@ HEADs a sample of the objects file columns name.
   risk          1-5 per column and table, from sensitivity x what the plan does with it
   pre-flight    the source role is read-only; the target takes the plan's columns; a sync
                 source is ready; and the rows the run would quarantine, by reason, from every
-                row (or the first --preflight-rows per entity) through the run's own mapping
+                row up to --preflight-rows per entity (default 250000, in key order; all:
+                every row; an entity read in part is marked so) through the run's own mapping
                 and the target's types, NOT NULL and CHECK constraints
 Writes <DIR>/<plan name>.assessment.html and .json (default DIR: .cutover/reports); no value of
 any row is in either. --json prints the JSON instead of the summary.
@@ -79,7 +85,7 @@ score. Otherwise exit 0; a forecast quarantine alone does not fail (the report s
         now: new Date().toISOString(),
         threshold,
         sampleRows: positiveInt('sample', values.sample),
-        preflightRows: positiveInt('preflight-rows', values['preflight-rows']),
+        preflightRows: values['preflight-rows'] === 'all' ? undefined : (positiveInt('preflight-rows', values['preflight-rows']) ?? DEFAULT_PREFLIGHT_ROWS),
         onProgress: values.json || !process.stderr.isTTY ? undefined : (what) => process.stderr.write(`\r\x1b[2K${what}`),
       });
       if (process.stderr.isTTY && !values.json) process.stderr.write('\r\x1b[2K');
