@@ -7,7 +7,7 @@ import { withControl } from './clients/control';
 import { connectClient } from './clients/temporal';
 import { CutoverConfig, workflowUrl } from './config';
 import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
-import { migrationView, MigrationView, REHEARSAL_MEMO } from './migration-view';
+import { migrationView, MigrationView } from './migration-view';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
 import type { Controls, CutoverRecord, MigrationReport, TableChecksum } from './shared/migration';
@@ -137,8 +137,6 @@ export async function startMigration(config: CutoverConfig, plan: Plan, options:
           { key: CUTOVER_ROWS_LOADED, value: 0 },
           { key: CUTOVER_PERCENT, value: 0 },
         ],
-        // What `status` and `report` say about a rehearsal; the workflow itself never reads it.
-        ...(plan.rehearsal ? { memo: { [REHEARSAL_MEMO]: plan.rehearsal } } : {}),
         ...startMetadata(plan, hash, startedBy),
       });
     } catch (err) {

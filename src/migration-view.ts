@@ -35,13 +35,6 @@ export interface MigrationView {
   rehearsal?: RehearsalSpec;
 }
 
-/** The workflow memo a rehearsal is started with (`startMigration`): its plan's `rehearsal`. */
-export const REHEARSAL_MEMO = 'rehearsal';
-
-function rehearsalOf(memo: Record<string, unknown> | undefined): RehearsalSpec | undefined {
-  const r = memo?.[REHEARSAL_MEMO] as Partial<RehearsalSpec> | undefined;
-  return r && typeof r.of === 'string' && typeof r.sandboxEnv === 'string' ? (r as RehearsalSpec) : undefined;
-}
 
 export interface RetryingActivity {
   workflowId: string;
@@ -102,8 +95,6 @@ export async function migrationView(client: Client, config: CutoverConfig, workf
     startTime: d.startTime.toISOString(),
     closeTime: d.closeTime?.toISOString(),
   };
-  const rehearsal = rehearsalOf(d.memo);
-  if (rehearsal) view.rehearsal = rehearsal;
   if (d.status.name === 'RUNNING') {
     try {
       view.report = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));

@@ -1,3 +1,4 @@
+import { registeredRehearsal } from '../control/registered-rehearsal';
 import type { Knex } from 'knex';
 import type { AuditRow } from '../audit/chain';
 import { auditEvents, verifyAudit } from '../audit/store';
@@ -5,7 +6,6 @@ import { withControl } from '../clients/control';
 import { ConfigError, CutoverConfig } from '../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
 import { migrationView, MigrationView } from '../migration-view';
-import type { RehearsalSpec } from '../plan/types';
 import { AfterCompletion, afterCompletionOf, withAfterCompletion, withClient } from '../migration-client';
 import type { ReportData } from './report-data';
 
@@ -66,12 +66,6 @@ export function fromAudit(events: readonly AuditRow[]): Pick<ReportData, 'throug
     return label ? [{ label, at: e.at }] : [];
   });
   return { throughput, timings };
-}
-
-/** The rehearsal marker of the plan the control database registered for a migration (its `prepare` ran), if it is one. */
-async function registeredRehearsal(control: Knex, migrationId: string): Promise<RehearsalSpec | undefined> {
-  const row = await control(`${CONTROL_SCHEMA}.migrations`).select(control.raw("plan->'rehearsal' as rehearsal")).where({ migration_id: migrationId }).first();
-  return (row?.rehearsal as RehearsalSpec | null | undefined) ?? undefined;
 }
 
 async function quarantineCounts(control: Knex, migrationId: string): Promise<ReportData['quarantine']> {

@@ -1,3 +1,4 @@
+import { assessIn, forecastCounts, quarantineCounts } from './assess-fixture';
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -93,6 +94,13 @@ describe('a whole learning platform, phase by phase', () => {
     expect(seeded.enrollments).toBeGreaterThanOrEqual(4 * users);
     expect(seeded.statements).toBe(STATEMENTS_PER_USER * users);
     expect(Math.ceil(seeded.statements / xapiBatchSize)).toBeGreaterThanOrEqual(PARTITION_MIN_BATCHES);
+    // Assessed first: the forecast quarantine (the orphans, nothing else) and the files the plan copies, all found in the bucket.
+    const assessment = await assessIn(env, plan);
+    const forecast = forecastCounts(assessment);
+    expect(forecast).toEqual(seeded.orphanEnrollments ? { enrollments: { orphan_reference: seeded.orphanEnrollments } } : {});
+    const certificateFiles = assessment.tables.find((t) => t.entity === 'certificates')!.files[0]!;
+    expect(certificateFiles).toMatchObject({ objects: seeded.certificates, missing: 0 });
+    expect(certificateFiles.sampled).toBeGreaterThan(0);
     const started = await startMigration(env.config, plan, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
 
     // The gate after phase one holds the migration: nothing of phase two has moved.
@@ -149,6 +157,7 @@ describe('a whole learning platform, phase by phase', () => {
     expect(enrollments).toMatchObject({ extracted: seeded.enrollments, quarantined: seeded.orphanEnrollments, inserted: seeded.enrollments - seeded.orphanEnrollments });
     const orphanReasons = await sql<{ reason: string; n: string }>(env.config.databases.controlUrl!, "select reason, count(*) as n from cutover.quarantine where entity = 'enrollments' group by reason");
     expect(orphanReasons).toEqual([{ reason: 'orphan_reference', n: String(seeded.orphanEnrollments) }]);
+    expect(await quarantineCounts(env, idOf(plan))).toEqual(forecast);
 
     // Independently of the pipeline: every foreign key leads to the row the source pointed at.
     const src = ownerUrl(env);

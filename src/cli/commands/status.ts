@@ -1,3 +1,5 @@
+import { withControl } from '../../clients/control';
+import { registeredRehearsal } from '../../control/registered-rehearsal';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { CutoverConfig, loadConfig } from '../../config';
@@ -18,6 +20,11 @@ const moving = (view: StatusView) => view.execution === 'RUNNING' || (view.after
 /** The migration, and for a completed one its rollback window and any rollback after completion. */
 async function statusView(client: Client, config: CutoverConfig, workflowId: string): Promise<StatusView> {
   const view = await migrationView(client, config, workflowId);
+  // A rehearsal says so: its plan, as the control database registered it.
+  if (config.databases.controlUrl) {
+    const rehearsal = await withControl(config, (control) => registeredRehearsal(control, view.migrationId)).catch(() => undefined);
+    if (rehearsal) view.rehearsal = rehearsal;
+  }
   return view.execution === 'COMPLETED' ? withAfterCompletion(view, await afterCompletionOf(client, config, workflowId)) : view;
 }
 
