@@ -7,7 +7,8 @@
  *   lms    examples/lms.plan.yaml (the whole demo LMS: 9 entities, files, JSON documents)
  * each done by hand (scripts/bench/handwritten.ts: a mapping SELECT per entity piped by psql's
  * \copy, references joined on what was already copied, files copied bucket to bucket) and by
- * Cutover (one worker, the workflow bundle prebuilt so its peak memory measures data); then
+ * Cutover (one worker, the workflow bundle prebuilt so its peak memory measures data), and
+ * before both `cutover assess` of the plan (every row through the pre-flight's forecast); then
  * both targets' row counts and content are compared. Then the scale-out: the users plan at the
  * smallest size with 1, 2, 3 worker processes on one task queue. Then delta sync
  * (scripts/bench/sync.ts), at the smallest size: the lag behind a steady writer, the cutover
@@ -31,7 +32,9 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { seedLms, SeedResult } from '../demo/lms/seed';
+import { assessPlan } from '../src/assess/assess';
 import { createS3Client } from '../src/clients/aws';
+import { createDb } from '../src/clients/postgres';
 import { CutoverConfig, loadConfig, readLocalStack } from '../src/config';
 import { migrationId } from '../src/plan/hash';
 import { loadPlanFile } from '../src/plan/load';
@@ -59,6 +62,8 @@ interface PartResult {
   handRows?: number;
   handSeconds?: number;
   peakMiB?: number;
+  assessSeconds?: number;
+  forecastQuarantined?: number;
   /** Set when the two targets differ (rows or content): the comparison does not hold. */
   mismatch?: string;
   error?: string;
@@ -158,6 +163,20 @@ function whereTimeWent(run: PipelineRun): string {
   return `worker CPU ${fmt(run.cpuSeconds, 1)} s over ${fmt(run.seconds, 1)} s, peak RSS ${fmt(run.peakMiB)} MiB (${fmt(run.startMiB)} MiB when it started polling); time in activities: ${top.join(', ') || 'not measured'}`;
 }
 
+/** `cutover assess` of the plan on this size's source and its empty target, timed (every row through the pre-flight, as `--preflight-rows all`). */
+async function timeAssessment(ctx: SizeContext, plan: Plan): Promise<{ seconds: number; rowsRead: number; quarantined: number }> {
+  const source = createDb(ctx.urls.source, { max: 2, readOnly: true, applicationName: 'bench-assess' });
+  const target = createDb(ctx.urls.target, { max: 2, readOnly: true, applicationName: 'bench-assess' });
+  try {
+    const t0 = process.hrtime.bigint();
+    const a = await assessPlan(plan, { source, target, s3: ctx.s3 }, { now: new Date().toISOString() });
+    const seconds = secondsSince(t0);
+    return { seconds, rowsRead: a.preflight.forecast.reduce((n, f) => n + f.rowsRead, 0), quarantined: a.preflight.forecast.reduce((n, f) => n + f.quarantined, 0) };
+  } finally {
+    await Promise.all([source.destroy(), target.destroy()]);
+  }
+}
+
 /** The hand-written copy, then the pipeline, on one size's source; compares the two targets. */
 async function runPart(ctx: SizeContext, part: Part): Promise<PartResult> {
   const result: PartResult = { part, users: ctx.users };
@@ -180,7 +199,12 @@ async function runPart(ctx: SizeContext, part: Part): Promise<PartResult> {
         }
       }
 
+      // Before anything moves: what `cutover assess` takes on this source, every row through the pre-flight.
       await checkpoint(ctx.admin);
+      say('assess...');
+      const assessed = await timeAssessment(ctx, plan);
+      Object.assign(result, { assessSeconds: assessed.seconds, forecastQuarantined: assessed.quarantined });
+      say(` ${fmt(assessed.seconds, 1)} s; `);
       say('hand-written...');
       const t0 = process.hrtime.bigint();
       const hand = await runHandWritten(part === 'users' ? USERS_STEPS : LMS_STEPS, { sourceUrl: ctx.urls.source, targetUrl: handUrl, s3: ctx.s3, sourceBucket: buckets?.source, targetBucket: buckets?.hand });
@@ -194,6 +218,7 @@ async function runPart(ctx: SizeContext, part: Part): Promise<PartResult> {
       say(` ${fmt(run.seconds, 1)} s\n`);
       say(`    pipeline: ${whereTimeWent(run)}\n`);
       if (handSteps.length > 1) say(`    hand-written: ${handSteps.join(', ')}\n`);
+      say(`    assess: ${fmt(assessed.seconds, 1)} s for ${fmt(assessed.rowsRead)} rows (inventory, discovery, the pre-flight's forecast of every row: ${fmt(assessed.quarantined)} to quarantine), ${(assessed.seconds / run.seconds).toFixed(2)} of the migration's time that would find them\n`);
 
       // Not timed: both targets compared, entity by entity.
       const staged = await objectStats(ctx.s3, plan.staging.bucket ?? ctx.config.s3.bucket, `${plan.staging.prefix}/${migrationId(plan)}/`);
