@@ -1,12 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Knex } from 'knex';
 import { readCatalog, type CatalogTable } from '../catalog/pg-catalog';
-import { readSourceRole } from '../doctor/source-role';
-import { writeCapabilities } from '../doctor/read-only';
-import { readLogicalSyncFacts, readPollSyncFacts } from '../doctor/sync-catalog';
-import { logicalSyncRows, pollSyncRows } from '../doctor/sync-rows';
+import { checkReadOnly, checkSync } from '../doctor/doctor';
 import type { CheckResult } from '../doctor/table';
-import { describeError } from '../stack/health';
 import { migrationId, planHash } from '../plan/hash';
 import { sourceLabel, type EntitySpec, type Plan } from '../plan/types';
 import { discoverColumn, type PiiFinding } from './pii-detect';
@@ -96,14 +92,7 @@ async function queryColumns(db: Knex, query: string): Promise<{ name: string; ty
 
 /** Read-only checks of the pre-flight: the source role, the target's tables and columns, a sync source's readiness. */
 async function preflightChecks(plan: Plan, c: AssessConnections, tables: ReadonlyMap<string, CatalogTable>): Promise<CheckResult[]> {
-  const checks: CheckResult[] = [];
-  try {
-    const role = await readSourceRole(c.source);
-    const reasons = writeCapabilities(role);
-    checks.push({ component: 'Source', check: 'source role is read-only', ok: reasons.length === 0, detail: reasons.length ? `role ${role.role} ${reasons.join('; ')}` : `role ${role.role}: select only`, fix: reasons.length ? 'connect to the source with a role that has SELECT only' : undefined });
-  } catch (err) {
-    checks.push({ component: 'Source', check: 'source role is read-only', ok: false, detail: describeError(err) });
-  }
+  const checks: CheckResult[] = [await checkReadOnly(c.source)];
   for (const e of plan.entities) {
     const t = tables.get(e.name);
     const label = `${e.target.schema}.${e.target.table}`;
@@ -124,13 +113,7 @@ async function preflightChecks(plan: Plan, c: AssessConnections, tables: Readonl
     ];
     checks.push({ component: 'Target', check: `${e.name}: ${label} takes the plan's columns`, ok: problems.length === 0, detail: problems.length ? problems.join('; ') : `${e.columns.length} column(s), business key (${e.target.businessKey.join(', ')}) unique`, fix: problems.length ? "change the target, or the plan's columns" : undefined });
   }
-  if (plan.sync) {
-    try {
-      checks.push(...(plan.sync.mode === 'logical' ? logicalSyncRows(plan, await readLogicalSyncFacts(c.source, plan)) : pollSyncRows(plan, await readPollSyncFacts(c.source, plan))));
-    } catch (err) {
-      checks.push({ component: 'Delta sync', check: `source ready for ${plan.sync.mode} sync`, ok: false, detail: `could not read the catalog: ${describeError(err)}` });
-    }
-  }
+  if (plan.sync) checks.push(...(await checkSync(c.source, plan)));
   return checks;
 }
 

@@ -1,5 +1,5 @@
 import { escapeHtml as esc, formatDuration, formatInt, formatTimestamp } from '../report/format';
-import { reportCss } from '../report/html';
+import { reportCss, selfContainedPage } from '../report/html';
 import type { AssessedTable, Assessment } from './assess';
 
 /**
@@ -173,18 +173,10 @@ export function renderAssessmentHtml(a: Assessment): string {
   const failedChecks = a.preflight.checks.filter((c) => !c.ok).length;
   const readMap = migrated.reduce((n, t) => n + (t.estimatedSeconds ?? 0), 0);
   const card = (k: string, v: string, note = '', warn = false) => `<div class="card${warn ? ' warn' : ''}"><div class="k">${esc(k)}</div><div class="v">${v}</div><div class="note">${note}</div></div>`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>Assessment of ${esc(a.plan.name)}</title>
-<style>${css}</style>
-</head>
-<body>
-<main>
-<header><div class="eyebrow">Cutover pre-migration assessment</div>
+  return selfContainedPage(
+    `Assessment of ${esc(a.plan.name)}`,
+    css,
+    `<header><div class="eyebrow">Cutover pre-migration assessment</div>
 <h1>${esc(a.plan.name)} ${a.strict.failing.length ? badge('unprotected personal data', 'bad') : badge('personal data protected', 'ok')} ${failedChecks ? badge(`${failedChecks} check(s) failed`, 'bad') : badge('pre-flight ok', 'ok')} ${a.preflight.abort ? badge('would abort', 'bad') : ''}</h1>
 <dl class="meta"><div><dt>migration id</dt><dd><code>${esc(a.plan.migrationId)}</code></dd></div><div><dt>assessed</dt><dd>${esc(formatTimestamp(a.assessedAt))}</dd></div><div><dt>strict threshold</dt><dd>score above ${a.strict.threshold} and unprotected fails</dd></div></dl></header>
 <section class="cards">
@@ -200,9 +192,6 @@ ${attention(a)}
 ${forecast(a)}
 ${checks(a)}
 ${inventory(a)}
-<footer>Generated ${esc(formatTimestamp(a.assessedAt))} by Cutover · column names, kinds, counts and reasons only; no value of any row.</footer>
-</main>
-</body>
-</html>
-`;
+<footer>Generated ${esc(formatTimestamp(a.assessedAt))} by Cutover · column names, kinds, counts and reasons only; no value of any row.</footer>`,
+  );
 }

@@ -20,7 +20,8 @@ async function checkDatabase(name: string, url: string | undefined, envVar: stri
   return { component: 'PostgreSQL', check: `${name} reachable`, ok: probe.ok, detail: `${redactUrl(url)}: ${probe.detail}`, fix: probe.ok ? undefined : `check ${envVar}, or ${STACK_FIX}` };
 }
 
-async function checkReadOnly(db: Knex): Promise<CheckResult> {
+/** Whether the connected role could write (used by `doctor` and the assessment's pre-flight). */
+export async function checkReadOnly(db: Knex): Promise<CheckResult> {
   try {
     const facts = await readSourceRole(db);
     const reasons = writeCapabilities(facts);
@@ -37,7 +38,7 @@ async function checkReadOnly(db: Knex): Promise<CheckResult> {
 }
 
 /** Whether the source is ready for the plan's delta sync: its rows, or one row saying why they could not be read. */
-async function checkSync(db: Knex, plan: Plan): Promise<CheckResult[]> {
+export async function checkSync(db: Knex, plan: Plan): Promise<CheckResult[]> {
   const sync = plan.sync!;
   try {
     return sync.mode === 'logical' ? logicalSyncRows(plan, await readLogicalSyncFacts(db, plan)) : pollSyncRows(plan, await readPollSyncFacts(db, plan));

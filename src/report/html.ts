@@ -404,6 +404,29 @@ footer{color:var(--muted);font-size:12px;text-align:center}
 `;
 
 /**
+ * A report page that stands alone: inline CSS, no scripts, fonts or network, and a
+ * Content-Security-Policy telling the browser so. `title` and `main` are HTML, escaped by the caller.
+ */
+export function selfContainedPage(title: string, css: string, main: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>${title}</title>
+<style>${css}</style>
+</head>
+<body>
+<main>
+${main}
+</main>
+</body>
+</html>
+`;
+}
+
+/**
  * The migration report as one self-contained HTML document: inline CSS and an inline SVG chart,
  * no scripts, fonts or network (a Content-Security-Policy says so to the browser). Every value from
  * the data is escaped. Pure: the page depends only on `data`.
@@ -415,18 +438,10 @@ export function renderReportHtml(data: ReportData): string {
     start: clock.startMs === undefined ? undefined : new Date(clock.startMs).toISOString(),
   });
   const pair = [timings(data, clock), approvals(r)].filter(Boolean);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>${data.rehearsal ? 'REHEARSAL' : 'Migration'} ${esc(r.migrationId)} — ${esc(headline(r))}</title>
-<style>${reportCss}</style>
-</head>
-<body>
-<main>
-${header(data, clock)}
+  return selfContainedPage(
+    `${data.rehearsal ? 'REHEARSAL' : 'Migration'} ${esc(r.migrationId)} — ${esc(headline(r))}`,
+    reportCss,
+    `${header(data, clock)}
 ${summary(data, clock, series)}
 ${chart(data, series)}
 ${entities(r)}
@@ -437,9 +452,6 @@ ${quarantine(data)}
 ${sync(r)}
 ${rollback(r.rollback)}
 ${audit(data)}
-<footer>Generated ${esc(formatTimestamp(data.generatedAt))} by Cutover · counts, reason codes and checksums only; no row data.</footer>
-</main>
-</body>
-</html>
-`;
+<footer>Generated ${esc(formatTimestamp(data.generatedAt))} by Cutover · counts, reason codes and checksums only; no row data.</footer>`,
+  );
 }
