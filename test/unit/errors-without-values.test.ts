@@ -80,3 +80,20 @@ describe('errors that are not database errors, leaving an activity', () => {
     expect(failure).toMatchObject({ type: 'Error', message: 'load: Error (EPIPE) (message withheld: it may carry values)' });
   });
 });
+
+describe('cutover assess: a database error without the value PostgreSQL quotes in it', () => {
+  it('keeps the SQLSTATE reason, table and column, never the message', () => {
+    const { withoutRowValues } = require('../../src/cli/commands/assess') as typeof import('../../src/cli/commands/assess');
+    const pg = Object.assign(new Error(`invalid input syntax for type integer: "${EMAIL}"`), { code: '22P02', table: 'people', column: 'age' });
+    let thrown: unknown;
+    try {
+      withoutRowValues(pg);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(everythingIn(thrown)).not.toContain(EMAIL);
+    expect((thrown as Error).message).toBe('the assessment stopped on a database error: invalid_text_representation, table people, column age, SQLSTATE 22P02');
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    expect(() => withoutRowValues(refused)).toThrow(refused);
+  });
+});

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { describeSafe, safeDbError } from '../../activities/migration/errors';
 import { assessPlan, type Assessment } from '../../assess/assess';
 import { renderAssessmentHtml } from '../../assess/html';
 import { createS3Client } from '../../clients/aws';
@@ -12,6 +13,18 @@ import { Command, EXIT, UsageError } from '../command';
 
 /** Rows the pre-flight reads per entity unless told otherwise: a large source stays quick to assess. */
 export const DEFAULT_PREFLIGHT_ROWS = 250_000;
+
+/**
+ * A database error without its message: PostgreSQL quotes the offending value there (`invalid
+ * input syntax for type integer: "…"`), and the assessment reads personal data. Keeps the
+ * SQLSTATE, table, column and constraint; any other error passes as it is (a refused
+ * connection, an AWS error carry no row).
+ */
+export function withoutRowValues(err: unknown): never {
+  const safe = safeDbError(err);
+  if (safe) throw new Error(`the assessment stopped on a database error: ${describeSafe(safe)}`);
+  throw err;
+}
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -87,7 +100,7 @@ score. Otherwise exit 0; a forecast quarantine alone does not fail (the report s
         sampleRows: positiveInt('sample', values.sample),
         preflightRows: values['preflight-rows'] === 'all' ? undefined : (positiveInt('preflight-rows', values['preflight-rows']) ?? DEFAULT_PREFLIGHT_ROWS),
         onProgress: values.json || !process.stderr.isTTY ? undefined : (what) => process.stderr.write(`\r\x1b[2K${what}`),
-      });
+      }).catch(withoutRowValues);
       if (process.stderr.isTTY && !values.json) process.stderr.write('\r\x1b[2K');
       const dir = resolve(values.out ?? join(stackPaths().root, 'reports'));
       mkdirSync(dir, { recursive: true });
