@@ -1,4 +1,4 @@
-import { stepsOf, type ColumnSpec, type EntitySpec, type Scalar, type Transform } from '../plan/types';
+import { caseResultColumn, stepsOf, type CaseResult, type ColumnSpec, type EntitySpec, type Scalar, type Transform } from '../plan/types';
 import { castTo, parseTargetType, TypeMismatch, utcDate } from './target-types';
 import { normalizeValue } from './digest';
 
@@ -63,11 +63,16 @@ function applyMulti(t: Transform, inputs: unknown[], from: readonly string[]): u
     }
     case 'case': {
       const valueOf = (name: string) => inputs[from.indexOf(name)];
+      // A `{ column }` result is that source column's value (the validator keeps it among `from`).
+      const result = (r: CaseResult) => {
+        const column = caseResultColumn(r);
+        return column === undefined ? r : valueOf(column);
+      };
       for (const arm of t.arms) {
         const holds = Object.entries(arm.when).every(([col, want]) => (Array.isArray(want) ? want : [want]).some((w) => sameScalar(valueOf(col), w)));
-        if (holds) return arm.then;
+        if (holds) return result(arm.then);
       }
-      return t.otherwise;
+      return result(t.otherwise);
     }
     default:
       return inputs[0];

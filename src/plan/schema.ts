@@ -17,8 +17,8 @@
  */
 import { z } from 'zod';
 import { phaseLevels } from './order';
-import { PII_KINDS, PROTECTIONS } from './types';
-import type { CaseArm, ColumnSpec, EntitySpec, PhaseSpec, PiiPath, Plan, Scalar, SourceSpec, Transform } from './types';
+import { caseResultColumn, PII_KINDS, PROTECTIONS } from './types';
+import type { CaseArm, CaseResult, ColumnSpec, EntitySpec, PhaseSpec, PiiPath, Plan, Scalar, SourceSpec, Transform } from './types';
 
 // ---------------------------------------------------------------- messages and building blocks
 
@@ -164,6 +164,11 @@ const aPart = expected('first, last, rest or a 0-based index');
 const anArm = 'an arm needs both `when` and `then`';
 /** A field an arm needs: its absence says so; a wrong value says what was expected. */
 const armField = (what: string): ErrorParams => ({ error: (iss) => (iss.input === undefined ? anArm : `expected ${what}, got ${show(iss.input)}`) });
+/** A case result taken from a source column of the column's `from`: `{ column: email }`. */
+const columnResult = strict({ column: identifier('a source column name (an SQL identifier)').describe('a source column of `from`: the result is its value') }).describe(
+  'the value of a source column of `from`, instead of a constant',
+);
+const RESULT = 'a scalar or { column: name }';
 const whenArm = strict({
   when: mapOf(valueOrList(), {
     key: IDENT,
@@ -171,21 +176,40 @@ const whenArm = strict({
     error: armField('a mapping of source columns to values'),
     nonEmpty: 'expected at least one condition, like { role: admin }',
   }).describe('source column: value (or a list of values); the arm holds when every column matches'),
-  then: z.union([z.string(), z.number(), z.boolean(), z.null()], armField('a scalar')).describe('the result when the arm holds'),
+  then: z
+    .union([z.string(), z.number(), z.boolean(), z.null(), columnResult], armField(RESULT))
+    .describe('the result when the arm holds: a constant, or { column: name } for the value of a source column of `from`'),
 });
-const elseArm = strict({ else: scalar().describe('the result when no arm holds (default: NULL)') });
+const elseArm = strict({
+  else: z
+    .union([z.string(), z.number(), z.boolean(), z.null(), columnResult], expected(RESULT))
+    .describe('the result when no arm holds (default: NULL): a constant, or { column: name }'),
+});
+/** A `{name}` in a case's text result: the plan meant a placeholder, which a case does not fill. */
+const CASE_PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]{0,62})\}/;
 const caseArms = z
   .array(z.union([whenArm, elseArm], expected('an arm { when: { column: value }, then: result }, or a last { else: result }')), expected('a list of arms'))
   .superRefine(
     (arms, ctx) => {
       arms.forEach((arm, i) => {
         if (isObject(arm) && 'else' in arm && i !== arms.length - 1) ctx.addIssue({ code: 'custom', path: [i], message: '`else` must be the last arm', input: arm });
+        for (const field of ['then', 'else'] as const) {
+          const text = isObject(arm) ? (arm as Record<string, unknown>)[field] : undefined;
+          const placeholder = typeof text === 'string' ? CASE_PLACEHOLDER.exec(text)?.[1] : undefined;
+          if (placeholder === undefined) continue;
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, field],
+            message: `${show(text)} would be loaded as this text: a case result is not a template; to take the value of a source column write { column: ${placeholder} }`,
+            input: text,
+          });
+        }
       });
       if (!ctx.issues.length && !arms.some((arm) => isObject(arm) && 'when' in arm)) ctx.addIssue({ code: 'custom', message: 'expected at least one { when, then } arm', input: arms });
     },
     { when: (payload) => Array.isArray(payload.value) },
   )
-  .transform((arms): { arms: CaseArm[]; otherwise: Scalar } => {
+  .transform((arms): { arms: CaseArm[]; otherwise: CaseResult } => {
     const last = arms[arms.length - 1];
     return {
       arms: arms.flatMap((arm) => ('when' in arm ? [{ when: arm.when!, then: arm.then! }] : [])),
@@ -314,6 +338,21 @@ const transformField = z
 
 // ---------------------------------------------------------------- columns
 
+/**
+ * The `{ column }` results of a case step, each with its path inside the step as the file
+ * writes it (`case[1].else.column`: the else arm is the last, after every when arm).
+ */
+function caseColumnResults(step: Extract<Transform, { kind: 'case' }>): { path: PropertyKey[]; column: string }[] {
+  const out: { path: PropertyKey[]; column: string }[] = [];
+  step.arms.forEach((arm, i) => {
+    const column = caseResultColumn(arm.then);
+    if (column !== undefined) out.push({ path: ['case', i, 'then', 'column'], column });
+  });
+  const column = caseResultColumn(step.otherwise);
+  if (column !== undefined) out.push({ path: ['case', step.arms.length, 'else', 'column'], column });
+  return out;
+}
+
 const placeholdersOf = (template: string) => [...template.matchAll(PLACEHOLDER)].map((m) => m[1]!);
 
 const columnNames = (what: string) =>
@@ -377,6 +416,9 @@ const column = withRule(
       first.arms.forEach((arm, i) => {
         for (const col of Object.keys(arm.when)) if (!from.includes(col)) r.fail([...at(0), 'case', i, 'when', col], `${col} is not one of the source columns ${sources}`);
       });
+      for (const { path, column: col } of caseColumnResults(first)) {
+        if (!from.includes(col)) r.fail([...at(0), ...path], `${col} is not one of the source columns ${sources}: list it in \`from\``);
+      }
     }
   },
 )
@@ -425,6 +467,46 @@ const target = strict({
     .describe('during sync, a row deleted in the source is kept and these target columns set (e.g. { deleted: 1 }); absent: the row is deleted'),
 }).describe('where the rows go');
 
+/** How strongly each protection keeps a value from the target: a copy must be kept at least as well. */
+const PROTECTION_RANK: Record<(typeof PROTECTIONS)[number], number> = { detokenize: 0, keep_token: 1, drop: 2 };
+
+/**
+ * A case result `{ column: X }` copies X's value. When another column of the entity reads X as
+ * personal data, the copy must be tokenized the same way (the same kind: tokens differ by kind)
+ * and protected at least as well, or the case would put in the target, in clear, what the plan
+ * keeps from it elsewhere. X inside a JSON document with personal paths is refused: a case
+ * cannot say which paths of the copy are personal.
+ */
+function checkCaseColumnResults(columns: Record<string, ColumnFile>, r: Rule): void {
+  const parsed = Object.entries(columns).filter(([name, c]) => isObject(c) && r.ok('columns', name));
+  for (const [name, c] of parsed) {
+    const steps = c.transform.steps;
+    const first = steps[0];
+    if (first?.kind !== 'case') continue;
+    const at = (path: PropertyKey[]): PropertyKey[] => ['columns', name, ...(c.transform.listed ? ['transform', 0] : ['transform']), ...path];
+    for (const { path, column: x } of caseColumnResults(first)) {
+      for (const [other, d] of parsed) {
+        if (other === name || !d.from?.includes(x)) continue;
+        if (d.pii_paths?.length) {
+          r.fail(at(path), `${x} holds personal values inside a JSON document (columns.${other} has pii_paths): a case cannot take it whole; map it with json and pii_paths in a column of its own`);
+          break;
+        }
+        if (!d.pii) continue;
+        const needed = d.protect ?? 'detokenize';
+        const own = c.protect ?? 'detokenize';
+        if (c.pii === d.pii && PROTECTION_RANK[own] >= PROTECTION_RANK[needed]) continue;
+        const allowed = PROTECTIONS.filter((p) => PROTECTION_RANK[p] >= PROTECTION_RANK[needed]);
+        const protect = allowed.length === PROTECTIONS.length ? '' : ` with protect: ${allowed.join(' or ')}`;
+        r.fail(
+          at(path),
+          `${x} is personal data (columns.${other} has pii: ${d.pii}, protect: ${needed}): a value taken from it must be tokenized the same way: mark this column pii: ${d.pii}${protect}`,
+        );
+        break;
+      }
+    }
+  }
+}
+
 const entity = withRule(
   strict({
     source,
@@ -435,6 +517,7 @@ const entity = withRule(
     batch_size: integer(1, 100_000).optional().describe("rows per keyset batch for this entity (overrides settings.batch_size)"),
   }),
   (e, r) => {
+    if (isObject(e.columns)) checkCaseColumnResults(e.columns, r);
     if (!isObject(e.target) || !r.ok('target', 'business_key') || !isObject(e.columns)) return;
     for (const key of e.target.business_key) {
       if (!Object.hasOwn(e.columns, key)) r.fail(['target', 'business_key'], `${key} is not one of the mapped columns`);

@@ -10,10 +10,22 @@ export type Protection = (typeof PROTECTIONS)[number];
 /** A scalar a plan may write: a constant, an enum's code, a `case` result, a `null_if` value. */
 export type Scalar = string | number | boolean | null;
 
+/**
+ * What a `case` arm gives: a constant, or `{ column }`, the value of one of the column's `from`
+ * source columns (as read, before later steps). Text is always a constant: `"{email}"` is refused
+ * by the validator, not filled in.
+ */
+export type CaseResult = Scalar | { column: string };
+
 /** One arm of a `case`: when every named source column equals its value (or one of a list), the result is `then`. */
 export interface CaseArm {
   when: Record<string, Scalar | Scalar[]>;
-  then: Scalar;
+  then: CaseResult;
+}
+
+/** The source column a `case` result takes its value from, or undefined for a constant. */
+export function caseResultColumn(r: CaseResult): string | undefined {
+  return r !== null && typeof r === 'object' ? r.column : undefined;
 }
 
 /**
@@ -34,7 +46,7 @@ export type Transform =
   /** Text with `{column}` placeholders filled from the `from` columns; NULL when any is NULL. */
   | { kind: 'template'; template: string }
   /** A value decided by several source columns: the first arm whose `when` holds, else `otherwise`. */
-  | { kind: 'case'; arms: CaseArm[]; otherwise: Scalar }
+  | { kind: 'case'; arms: CaseArm[]; otherwise: CaseResult }
   | { kind: 'enum'; map: Record<string, string | number | boolean | null> }
   /** Values standing for "none" (compared as text: `''`, `0`, `'0'`) become NULL. */
   | { kind: 'null_if'; values: Scalar[] }
