@@ -45,6 +45,12 @@ export async function resolveMetricsAddress(env: NodeJS.ProcessEnv = process.env
   return { note: `metrics off: ${DEFAULT_METRICS_ADDRESS} is taken (another worker?); set CUTOVER_METRICS_ADDRESS` };
 }
 
+/** The line a worker prints at start about its metrics: where they are, or why there are none. */
+export function metricsLine(metrics: { address?: string; note?: string }): string {
+  if (metrics.address) return `metrics: http://${metrics.address}/metrics`;
+  return metrics.note ?? 'metrics: off (CUTOVER_METRICS_ADDRESS=off)';
+}
+
 /**
  * How many activities one worker runs at once: CUTOVER_MAX_CONCURRENT_ACTIVITIES, default 16.
  * Each batch activity holds a batch in memory and a database connection per side, so this
@@ -127,7 +133,7 @@ export async function main(): Promise<void> {
   const metrics = await resolveMetricsAddress();
   const running = await startWorker(config, { metricsAddress: metrics.address });
   console.log(`worker polling task queue ${config.temporal.taskQueue} on ${config.temporal.connection.address} (namespace ${config.temporal.namespace})`);
-  console.log(metrics.address ? `metrics: http://${metrics.address}/metrics` : metrics.note);
+  console.log(metricsLine(metrics));
   await running.done;
 }
 

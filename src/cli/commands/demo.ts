@@ -11,7 +11,7 @@ import { progressQuery } from '../../shared/queries';
 import { stackUp } from '../../stack/stack';
 import { PROJECT_ROOT, stackPaths } from '../../stack/state';
 import { startWiringCheck } from '../../starter';
-import { resolveMetricsAddress, startWorker } from '../../worker';
+import { metricsLine, resolveMetricsAddress, startWorker } from '../../worker';
 import { Command, EXIT } from '../command';
 import { demoSeed } from './demo-seed';
 import { demoMoodle } from './demo-moodle';
@@ -42,7 +42,7 @@ it in four phases. The plan's gate after "people" needs a second person: the dem
     const config = loadConfig();
     const taskQueue = `cutover-demo-${process.pid}`;
     const worker = await startWorker(config, { taskQueue });
-    console.log(metrics.address ? `worker metrics: http://${metrics.address}/metrics` : metrics.note);
+    console.log(`worker ${metricsLine(metrics)}`);
     try {
       const check = await startWiringCheck(config, { taskQueue, wait: true });
       console.log(`wiring check ${check.workflowId}: KMS, S3 (SSE ${check.result!.probe.sse}) and PostgreSQL verified`);
