@@ -2,6 +2,7 @@ import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/clie
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
 import { AsyncCache } from '../core/async-cache';
+import { kmsFailureKind, KmsUnavailableError } from './kms-errors';
 
 /** What each long-lived data key is for; each is wrapped by KMS and stored wrapped. */
 export type KeyPurpose = 'token' | 'digest' | 'vault' | 'codec' | 'audit';
@@ -29,7 +30,11 @@ export class KeyRing {
     const context = { purpose: `cutover-${purpose}` };
     let row = await this.control(`${CONTROL_SCHEMA}.data_keys`).where({ purpose }).first();
     if (!row) {
-      const generated = await this.kms.send(new GenerateDataKeyCommand({ KeyId: this.aliases[purpose], KeySpec: 'AES_256', EncryptionContext: context }));
+      const generated = await this.kms
+        .send(new GenerateDataKeyCommand({ KeyId: this.aliases[purpose], KeySpec: 'AES_256', EncryptionContext: context }))
+        .catch((err: unknown) => {
+          throw kmsFailureKind(err) ? new KmsUnavailableError(`a new ${purpose} key under ${this.aliases[purpose]}`, err) : err;
+        });
       generated.Plaintext?.fill(0); // only the wrapped form is kept; every user unwraps it
       await this.control(`${CONTROL_SCHEMA}.data_keys`)
         .insert({ purpose, kms_key_id: generated.KeyId, wrapped: Buffer.from(generated.CiphertextBlob!) })
@@ -45,6 +50,8 @@ export class KeyRing {
       if (name === 'AccessDeniedException' || name === 'NotFoundException' || name === 'InvalidCiphertextException') {
         throw new Error(`the control database's ${purpose} key was wrapped by KMS key ${row.kms_key_id}, which this KMS cannot use (${name}): point the worker at the KMS and control database that belong together`);
       }
+      // An outage (or a refusal of another kind) reads as one, and is retried like one.
+      if (kmsFailureKind(err)) throw new KmsUnavailableError(`the ${purpose} key (wrapped in the control database)`, err);
       throw err;
     }
   }

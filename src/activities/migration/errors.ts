@@ -66,9 +66,10 @@ export class SafeError extends Error {
 /**
  * Error classes of Cutover's own whose messages are value-free by construction (checked where
  * they are thrown): integrity failures name objects and counts, conversion failures name the
- * rule, configuration errors name the setting.
+ * rule, configuration errors name the setting, KMS outages name the object and the KMS error's
+ * class and code (`KmsUnavailable`, retried: see src/crypto/kms-errors.ts).
  */
-const VALUE_FREE_NAMES = new Set(['IntegrityError', 'ConfigError', 'SafeError']);
+const VALUE_FREE_NAMES = new Set(['IntegrityError', 'ConfigError', 'SafeError', 'KmsUnavailable']);
 
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 

@@ -5,7 +5,6 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectComm
 import { Upload } from '@aws-sdk/lib-storage';
 import { IntegrityError } from '../../core/envelope';
 import type { StagingCipher } from '../../crypto/staging-cipher';
-import { describeError } from './errors';
 
 /** A file a batch carries: where it came from, where it is staged, what its bytes hash to. */
 export interface StagedFile {
@@ -68,7 +67,13 @@ export async function stageFile(
 ): Promise<{ sha256: string; bytes: number }> {
   const m = meter();
   const sse = to.sse ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: to.sse } : {};
-  await streamToS3(s3, await open(s3, from.bucket, from.key), [m.stream, await cipher.encryptingStream(context)], { Bucket: to.bucket, Key: to.key, ...sse });
+  const encrypting = await cipher.encryptingStream(context, to.key);
+  try {
+    await streamToS3(s3, await open(s3, from.bucket, from.key), [m.stream, encrypting], { Bucket: to.bucket, Key: to.key, ...sse });
+  } catch (err) {
+    // KMS unreachable: a KmsUnavailableError (retried); S3's own errors (NoSuchKey: a missing file) as they are.
+    throw cipher.failure(encrypting, err, to.key);
+  }
   return m.digest();
 }
 
@@ -150,14 +155,15 @@ export async function loadFile(s3: S3Client, cipher: StagingCipher, file: Staged
 
   if (file.bytes <= PART_SIZE) {
     let plain: Buffer = Buffer.alloc(0);
+    const decrypting = await cipher.decryptingStream(context, file.stagedKey);
     try {
-      await pipeline(await open(s3, staging, file.stagedKey), await cipher.decryptingStream(context, file.stagedKey), async (decrypted: AsyncIterable<Buffer>) => {
+      await pipeline(await open(s3, staging, file.stagedKey), decrypting, async (decrypted: AsyncIterable<Buffer>) => {
         plain = await readAtMost(decrypted, file.bytes, file.stagedKey);
       });
     } catch (err) {
       await removeOurs();
-      if (err instanceof IntegrityError) throw err;
-      throw new IntegrityError(`${file.stagedKey}: cannot be decrypted or verified (${describeError(err)})`);
+      // Tampering is an IntegrityError naming the object; KMS or S3 unreachable is retried.
+      throw cipher.failure(decrypting, err, file.stagedKey);
     }
     const sha256 = createHash('sha256').update(plain).digest('hex');
     if (sha256 !== file.sha256 || plain.length !== file.bytes) {
@@ -171,8 +177,9 @@ export async function loadFile(s3: S3Client, cipher: StagingCipher, file: Staged
   }
 
   const m = meter();
+  const decrypting = await cipher.decryptingStream(context, file.stagedKey);
   try {
-    await streamToS3(s3, await open(s3, staging, file.stagedKey), [await cipher.decryptingStream(context, file.stagedKey), m.stream], {
+    await streamToS3(s3, await open(s3, staging, file.stagedKey), [decrypting, m.stream], {
       Bucket: target,
       Key: file.sourceKey,
       Metadata: metadata,
@@ -180,8 +187,7 @@ export async function loadFile(s3: S3Client, cipher: StagingCipher, file: Staged
     });
   } catch (err) {
     await removeOurs();
-    if (err instanceof IntegrityError) throw err;
-    throw new IntegrityError(`${file.stagedKey}: cannot be decrypted or verified (${describeError(err)})`);
+    throw cipher.failure(decrypting, err, file.stagedKey);
   }
   const got = m.digest();
   if (got.sha256 !== file.sha256 || got.bytes !== file.bytes) {
