@@ -164,9 +164,10 @@ export async function assessPlan(plan: Plan, c: AssessConnections, options: Asse
     const uses = r.entity ? sourceColumnUses(r.entity) : new Map();
     const columns: AssessedColumn[] = r.columns.map((col) => {
       const values = rows.map((row) => row[col.name]).filter((v) => v !== null && v !== undefined);
-      const findings = discoverColumn({ column: col.name, type: col.type, values });
+      const findings = discoverColumn({ table: 'table' in r.relation ? r.relation.table : r.entity?.name, column: col.name, type: col.type, values });
       const use = useOf(uses, col.name);
-      return { name: col.name, type: col.type, treatment: use.treatment, targets: use.targets, findings, risk: scoreColumn(findings, use.treatment, { targetColumn: use.targets[0], ...(use.declaredPaths ? { declaredPaths: use.declaredPaths } : {}) }), largestBytes: largest[col.name] ?? 0 };
+      const where = { targetColumn: use.businessKey?.keyColumn ?? use.targets[0], ...(use.declaredPaths ? { declaredPaths: use.declaredPaths } : {}), ...(use.businessKey ? { businessKey: use.businessKey } : {}) };
+      return { name: col.name, type: col.type, treatment: use.treatment, targets: use.targets, findings, risk: scoreColumn(findings, use.treatment, where), largestBytes: largest[col.name] ?? 0 };
     });
     rows.length = 0;
     const files: FileInventory[] = [];

@@ -11,10 +11,15 @@
  * - **Name**: the column's name split into words (`_`, `-`, camelCase, digits), matched against
  *   known names (`email`, `phone1`, `firstName`, `lastip`, `date_of_birth`, `ssn`, `notes`, ...),
  *   only when the column's type could hold that kind (an `email_verified boolean` is no email).
- *   A bare `name` says nothing: courses and organisations have names too.
+ *   A bare `name` says nothing: courses and organisations have names too, nor does a
+ *   `username`. An `idnumber` (an institution's number for the row, in Moodle) is a weak
+ *   `person_identifier` in a table of people (`mdl_user`) and nothing by its name elsewhere (a
+ *   course's or a category's code): a national id needs content in national-id formats.
  * - **Content**: whole values that are emails (`mailto:` too), phone numbers, IP addresses,
  *   national ids (US SSN, UK NINO) or person names, in at least {@link WHOLE_VALUE_SHARE} of the
- *   sampled non-empty values; text (HTML stripped) that contains emails, phones, IPs or national
+ *   sampled non-empty values; logins built from a person's name (`jsmith`, `john.smith`,
+ *   `maria_garcia2`, against a dictionary of given and family names: `person-handle.ts`) in
+ *   the same share (`person_identifier`); text (HTML stripped) that contains emails, phones, IPs or national
  *   ids (`free_text`); JSON documents whose key paths name or hold personal data
  *   (`json_personal`). A date of birth needs both: a birth-date name and date-like values.
  * - **Both**: a kind found by name and by content is one finding, `method: 'content'` (the
@@ -26,8 +31,9 @@
  * 20,000 characters), and JSON documents are walked to a bounded depth and size.
  */
 import { isIP } from 'node:net';
+import { isLoginColumn, isNameHandle, isPersonTable, MAX_HANDLE } from './person-handle';
 
-export const SENSITIVE_KINDS = ['email', 'phone', 'person_name', 'ip_address', 'date_of_birth', 'national_id', 'free_text', 'json_personal'] as const;
+export const SENSITIVE_KINDS = ['email', 'phone', 'person_name', 'person_identifier', 'ip_address', 'date_of_birth', 'national_id', 'free_text', 'json_personal'] as const;
 export type SensitiveKind = (typeof SENSITIVE_KINDS)[number];
 
 export interface PiiFinding {
@@ -45,6 +51,12 @@ export interface PiiFinding {
 }
 
 export interface ColumnSample {
+  /**
+   * The source table's name (for a plan's query, its entity's name): its last word says
+   * whether its rows are people (`mdl_user`, `legacy_users`, `learners`), which an `idnumber`
+   * needs to be a person's, and which makes a login surer.
+   */
+  table?: string;
   /** Source column name. */
   column: string;
   /** PostgreSQL format_type(), e.g. 'character varying(200)', 'text', 'jsonb', 'date', 'inet', 'bigint'. */
@@ -66,15 +78,16 @@ export const FREE_TEXT_SHARE = 0.05;
 export function discoverColumn(sample: ColumnSample): PiiFinding[] {
   const type = typeClassOf(sample.type);
   const words = nameWords(sample.column);
-  const byName = nameFindings(words, type);
-  const content = contentFindings(sample.values, type, words, byName);
+  const personTable = sample.table !== undefined && isPersonTable(nameWords(sample.table));
+  const byName = nameFindings(words, type, personTable);
+  const content = contentFindings(sample.values, type, words, byName, personTable);
   return combine(byName, content);
 }
 
 /**
  * The plan's PII kind (email|name|phone|text, see PII_KINDS in src/plan/types.ts) a finding
- * would be declared as. Kinds the plan has no token shape for (an IP, a birth date, a national
- * id, free text) are `text`; a `json_personal` column is declared path by path with
+ * would be declared as. Kinds the plan has no token shape for (a login, an IP, a birth date, a
+ * national id, free text) are `text`; a `json_personal` column is declared path by path with
  * `pii_paths`, each path by its own kind, and as a whole would be `text`.
  */
 export function planKindOf(kind: SensitiveKind): 'email' | 'name' | 'phone' | 'text' {
@@ -85,6 +98,7 @@ export function planKindOf(kind: SensitiveKind): 'email' | 'name' | 'phone' | 't
       return 'phone';
     case 'person_name':
       return 'name';
+    // A login's token must stay a login, not a name (`pii: text`, as the example plans declare usernames).
     default:
       return 'text';
   }
@@ -121,8 +135,8 @@ const KINDS_BY_TYPE: Record<TypeClass, ReadonlySet<SensitiveKind>> = {
   text: new Set(SENSITIVE_KINDS),
   json: new Set(SENSITIVE_KINDS),
   inet: new Set(['ip_address']),
-  // Phone numbers, national ids and IPv4 addresses are stored as numbers in some schemas; a birth date as an epoch.
-  number: new Set(['phone', 'ip_address', 'date_of_birth', 'national_id']),
+  // Phone numbers, national ids, IPv4 addresses and a person's institution number are stored as numbers in some schemas; a birth date as an epoch.
+  number: new Set(['phone', 'ip_address', 'date_of_birth', 'national_id', 'person_identifier']),
   date: new Set(['date_of_birth']),
   none: new Set(),
 };
@@ -158,8 +172,8 @@ function rule(kind: SensitiveKind, snake: string, confidence: number, embeds = f
 
 /**
  * Known names. Confidence is for the name being the whole column name; a name inside a longer
- * one (`user_email`, `home_phone`) is 0.1 less. Weak names (a `description`, an `idnumber`,
- * which in Moodle is an institution's number) sit below 0.5, which the risk scale reads as weak.
+ * one (`user_email`, `home_phone`) is 0.1 less. Weak names (a `description`) sit below 0.5,
+ * which the risk scale reads as weak. An `idnumber` is not among them: see {@link INSTITUTION_NUMBER}.
  */
 const NAME_RULES: NameRule[] = [
   rule('email', 'email', 0.8, true),
@@ -206,7 +220,6 @@ const NAME_RULES: NameRule[] = [
   rule('national_id', 'tax_id', 0.7, true),
   rule('national_id', 'social_security', 0.8, true),
   rule('national_id', 'personnummer', 0.8, true),
-  rule('national_id', 'id_number', 0.45, true),
   rule('free_text', 'notes', 0.6),
   rule('free_text', 'note', 0.6),
   rule('free_text', 'comment', 0.6),
@@ -234,10 +247,18 @@ const QUALIFIERS = new Set([
   'app', 'version', 'device', 'os', 'platform', 'browser', 'model',
 ]);
 
+/**
+ * An institution's number for a row (Moodle's `idnumber` on users, courses and categories alike):
+ * in a table of people a person's student or staff number, weak evidence (0.45); elsewhere a
+ * code of the thing, nothing personal. Never a national id by its name: content in national-id
+ * formats decides that, whatever the column is called.
+ */
+const INSTITUTION_NUMBER = rule('person_identifier', 'id_number', 0.45, true);
+
 /** Best confidence per kind from the name, among kinds the column's type can hold. */
-function nameFindings(words: readonly string[], type: TypeClass): PiiFinding[] {
+function nameFindings(words: readonly string[], type: TypeClass, personTable: boolean): PiiFinding[] {
   const best = new Map<SensitiveKind, number>();
-  for (const r of NAME_RULES) {
+  for (const r of personTable ? [...NAME_RULES, INSTITUTION_NUMBER] : NAME_RULES) {
     if (!KINDS_BY_TYPE[type].has(r.kind)) continue;
     const c = matchRule(r, words);
     if (c !== undefined && c > (best.get(r.kind) ?? 0)) best.set(r.kind, c);
@@ -370,7 +391,7 @@ const NOT_PERSON_COLUMNS = new Set([
   'organisation', 'organization', 'company', 'department', 'institution', 'school', 'university', 'subject', 'category',
   'label', 'type', 'status', 'role', 'group', 'product', 'brand', 'team', 'project', 'module', 'unit', 'program',
   'programme', 'event', 'venue', 'location', 'place', 'site', 'campus', 'building', 'room', 'tag', 'topic', 'lang',
-  'language', 'timezone', 'theme', 'auth',
+  'language', 'timezone', 'theme', 'auth', 'sku', 'item', 'variant', 'colour', 'color',
 ]);
 
 const DATE_TEXT = /^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:[T ][\d:.]+(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$|^(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})$/;
@@ -692,7 +713,7 @@ function wholeKindOf(t: string, type: TypeClass): SensitiveKind | undefined {
   return undefined;
 }
 
-function contentFindings(values: readonly unknown[], type: TypeClass, words: readonly string[], byName: readonly PiiFinding[]): PiiFinding[] {
+function contentFindings(values: readonly unknown[], type: TypeClass, words: readonly string[], byName: readonly PiiFinding[], personTable: boolean): PiiFinding[] {
   const docs: object[] = [];
   const texts: string[] = [];
   const raw: unknown[] = [];
@@ -729,6 +750,8 @@ function contentFindings(values: readonly unknown[], type: TypeClass, words: rea
   const named = new Set(byName.map((f) => f.kind));
   const wholes = new Map<SensitiveKind, number>();
   let personName = 0;
+  let handles = 0;
+  const distinctHandles = new Set<string>();
   let titleLike = 0;
   let digits = 0;
   let freeText = 0;
@@ -742,6 +765,10 @@ function contentFindings(values: readonly unknown[], type: TypeClass, words: rea
       continue;
     }
     if (!textLike) continue;
+    if (t.length <= MAX_HANDLE && isNameHandle(t)) {
+      handles++;
+      if (distinctHandles.size < 1000) distinctHandles.add(t);
+    }
     if (t.length <= MAX_NAME) {
       if (/\d/.test(t)) digits++;
       if (isTitleLike(t)) titleLike++;
@@ -770,6 +797,13 @@ function contentFindings(values: readonly unknown[], type: TypeClass, words: rea
   // places, and only when the names are mostly different (a status like `Pending Review` repeats).
   const notPerson = words.some((w) => NOT_PERSON_COLUMNS.has(w)) || named.has('free_text');
   if (!notPerson && digits / n < 0.2 && mostlyUnique(personName, distinctNames.size)) whole('person_name', personName, 0.45, 0.25, 0.7);
+
+  // Logins built from names: by content, surer in a login column and in a table of people;
+  // mostly different, as logins are (a repeated `john.smith` is a label, or a shared account).
+  if (!notPerson && mostlyUnique(handles, distinctHandles.size)) {
+    const context = (isLoginColumn(words) ? 0.05 : 0) + (personTable ? 0.05 : 0);
+    whole('person_identifier', handles, 0.5 + context, 0.3, 0.9);
+  }
 
   // A date of birth needs its name: a date column alone is a date, not a birth.
   if (named.has('date_of_birth')) {

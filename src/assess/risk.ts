@@ -8,7 +8,7 @@
  * |---|---|
  * | 5 | a national id (SSN, NINO, passport, ...); free text or a JSON document holding one |
  * | 4 | an email, a phone number, a date of birth; free text containing any of those; a JSON document with personal paths |
- * | 3 | a person's name, an IP address; free text containing only IP addresses |
+ * | 3 | a person's name, a login built from one (a person identifier), an IP address; free text containing only IP addresses |
  * | 2 | free text by its column's name only (no personal data found in it) |
  * | 1 | nothing personal |
  *
@@ -50,6 +50,7 @@ const KIND_SENSITIVITY: Record<SensitiveKind, Score> = {
   date_of_birth: 4,
   json_personal: 4,
   person_name: 3,
+  person_identifier: 3,
   ip_address: 3,
   // Free text is scored by what was found in it (below); by its name alone it is a 2.
   free_text: 2,
@@ -119,6 +120,13 @@ export interface ColumnPlace {
    * the column `clear` (see {@link treatmentOfJson}).
    */
   declaredPaths?: readonly string[];
+  /**
+   * The column feeds the entity's business key in clear: `keyColumn`, the target column of the
+   * key it feeds; `sourceKey`, the entity's source key when that is another column. The plan refuses `pii` on a business key (keys
+   * are stored in clear in the ledger, the key map and the quarantine, and appear in reports),
+   * so the control says to key the entity on a column that is not personal first.
+   */
+  businessKey?: { keyColumn: string; sourceKey?: string };
 }
 
 export interface JsonTreatment {
@@ -218,6 +226,7 @@ function controlOf(findings: readonly PiiFinding[], sensitivity: Score, treatmen
       if (paths.length > 0) return jsonControl(paths, on, protectedScore, uncovered !== undefined);
       const lead = leadingFinding(findings);
       if (!lead) return undefined;
+      if (where.businessKey) return businessKeyControl(planKindOf(lead.kind), where.businessKey, keepToken);
       return `declare pii: ${planKindOf(lead.kind)} ${on} (tokenized in staging, the clear value only in the target${keepToken})`;
     }
     case 'detokenize':
@@ -226,6 +235,21 @@ function controlOf(findings: readonly PiiFinding[], sensitivity: Score, treatmen
     default:
       return undefined;
   }
+}
+
+/**
+ * The control for personal data in a business key, in what the plan accepts: a business key
+ * cannot be `pii` (nor can the plan key rows on a keyed digest of a value), so the entity is
+ * first keyed on a column that is not personal (the source key, mapped to a new target column
+ * with a unique constraint), and the personal column then declared `pii` like any other.
+ */
+function businessKeyControl(kind: string, key: { keyColumn: string; sourceKey?: string }, keepToken: string): string {
+  const column = key.keyColumn;
+  const rekey =
+    key.sourceKey !== undefined
+      ? `add legacy_id: { from: ${key.sourceKey} } (a unique constraint on it in the target) and set business_key: [legacy_id]`
+      : 'map a column that is not personal and is unique per row (a surrogate such as the row id) to a target column with a unique constraint, and make it the business_key';
+  return `it feeds the business key ${column}, which the plan cannot tokenize (a business key is kept in clear in the ledger, key map and quarantine, and appears in reports): key the entity on a column that is not personal instead: ${rekey}; then declare pii: ${kind} on target column ${column} (tokenized in staging, the clear value only in the target${keepToken})`;
 }
 
 function jsonControl(paths: readonly { path: string; kind: SensitiveKind }[], on: string, protectedScore: Score, some: boolean): string {

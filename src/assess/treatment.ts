@@ -13,6 +13,12 @@ export interface SourceColumnUse {
   targets: string[];
   /** For a JSON column: the paths the plan declares personal (dotted), and what it does with them. */
   declaredPaths?: string[];
+  /**
+   * It feeds the business key in clear: the first such key column, and the entity's source key
+   * when that is another column (a business key cannot be declared `pii`, so the risk's control
+   * says to key the entity on a column that is not personal first).
+   */
+  businessKey?: { keyColumn: string; sourceKey?: string };
 }
 
 const EXPOSURE: Treatment[] = ['clear', 'detokenize', 'keep_token', 'drop', 'not_migrated'];
@@ -32,8 +38,10 @@ export function sourceColumnUses(spec: EntitySpec): Map<string, SourceColumnUse>
     const t = treatmentOfTarget(c);
     for (const from of c.from) {
       const u = uses.get(from);
-      if (!u) uses.set(from, { treatment: t, targets: [c.name], ...(c.piiPaths?.length ? { declaredPaths: c.piiPaths.map((p) => p.path.join('.')) } : {}) });
+      const key = t === 'clear' && spec.target.businessKey.includes(c.name) ? { businessKey: { keyColumn: c.name, ...(spec.source.key !== from ? { sourceKey: spec.source.key } : {}) } } : {};
+      if (!u) uses.set(from, { treatment: t, targets: [c.name], ...(c.piiPaths?.length ? { declaredPaths: c.piiPaths.map((p) => p.path.join('.')) } : {}), ...key });
       else {
+        if (!u.businessKey && key.businessKey) u.businessKey = key.businessKey;
         u.targets.push(c.name);
         if (EXPOSURE.indexOf(t) < EXPOSURE.indexOf(u.treatment)) u.treatment = t;
         if (c.piiPaths?.length) u.declaredPaths = [...new Set([...(u.declaredPaths ?? []), ...c.piiPaths.map((p) => p.path.join('.'))])];

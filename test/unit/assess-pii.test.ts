@@ -60,8 +60,6 @@ describe('personal data by column name', () => {
     ['passport', 'national_id'],
     ['tax_id', 'national_id'],
     ['social_security', 'national_id'],
-    ['idnumber', 'national_id'],
-    ['id_number', 'national_id'],
     ['personnummer', 'national_id'],
     ['notes', 'free_text'],
     ['note', 'free_text'],
@@ -81,10 +79,9 @@ describe('personal data by column name', () => {
     expect(fs[0]!.confidence).toBeLessThanOrEqual(0.8);
   });
 
-  it('rates weak names lower: a description below a notes column, an idnumber below an ssn', () => {
+  it('rates weak names lower: a description below a notes column', () => {
     expect(find('description', 'text', [])[0]!.confidence).toBeLessThan(0.5);
     expect(find('notes', 'text', [])[0]!.confidence).toBeGreaterThanOrEqual(0.6);
-    expect(find('idnumber', 'text', [])[0]!.confidence).toBeLessThan(find('ssn', 'text', [])[0]!.confidence);
   });
 
   it.each(['name', 'Name', 'username', 'course_name', 'org_name', 'shortname', 'hotel', 'zip', 'phonetic', 'id', 'timecreated'])(
@@ -196,6 +193,75 @@ describe('personal data by content', () => {
   it('keeps a person-name column name whose values are titles as weak evidence only (a course fullname)', () => {
     const titles = many(12, (i) => `Module ${i}: Introduction to Statistics`);
     expect(find('fullname', 'character varying(254)', titles)).toEqual([{ kind: 'person_name', method: 'name', confidence: 0.4 }]);
+  });
+});
+
+describe('person identifiers: logins built from names, institution numbers', () => {
+  // Usernames as sites make them: given.family (Moodle's default), initial + family, given_family, with a number to tell namesakes apart.
+  const given = ['john', 'maria', 'amelia', 'oliver', 'priya', 'kenji', 'fatima', 'lucas', 'sofia', 'noah', 'emma', 'omar'];
+  const family = ['smith', 'garcia', 'jones', 'patel', 'tanaka', 'kowalski', 'nowak', 'brown', 'wilson', 'rossi', 'mensah', 'jensen'];
+  const logins = many(48, (i) => {
+    const g = given[i % given.length]!;
+    const f = family[(i * 5) % family.length]!;
+    return [`${g}.${f}`, `${g[0]}${f}`, `${g}_${f}${i}`, `${g[0]}.${f}${i}`][i % 4]!;
+  });
+  const productCodes = ['SKU-10023', 'WIDGET-BLUE-L', 'cable-usb-c-2m', 'ABC123', 'pro-max-256', 'blue.widget', 'hdmi-cable', 'x100', 'green-tea-500g', 'TSHIRT-RED-M', 'mug-white', 'desk-oak-140', 'rj45-cat6', 'lamp-e27-warm', 'pen-black-10'];
+
+  it("finds a username made of people's names a person identifier by its content: jsmith, john.smith, maria_garcia2", () => {
+    expect(find('username', 'character varying(100)', ['jsmith', 'john.smith', 'maria_garcia2'])).toEqual([
+      expect.objectContaining({ kind: 'person_identifier', method: 'content', matched: 3, sampled: 3 }),
+    ]);
+    const f = find('username', 'character varying(100)', logins);
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ kind: 'person_identifier', method: 'content', matched: 48, sampled: 48 });
+    expect(f[0]!.confidence).toBeGreaterThanOrEqual(0.7);
+    expect(f[0]!.confidence).toBeLessThanOrEqual(0.9);
+    expect(planKindOf('person_identifier')).toBe('text');
+  });
+
+  it('recognises the forms, accents and apostrophes folded; a login column in a person table is surer than an unnamed column', () => {
+    const forms = ['john.smith', 'smith.john', 'j.smith', 'jsmith', 'jsmith42', 'john.s', 'john-q-smith', 'JSmith', 'Lucía.García', "sean.o'brien", 'maria_garcia2', 'zoe.muller'];
+    expect(only(find('login', 'text', forms), 'person_identifier')).toMatchObject({ matched: forms.length, sampled: forms.length });
+    const inUsers = only(discoverColumn({ table: 'mdl_user', column: 'username', type: 'text', values: logins.slice(0, 12) }), 'person_identifier')!;
+    const bare = only(find('ref', 'text', logins.slice(0, 12)), 'person_identifier')!;
+    expect(inUsers.confidence).toBeGreaterThan(bare.confidence);
+  });
+
+  it('needs both parts of a name: a lone given name or surname, a role account or a student number is not one', () => {
+    expect(find('username', 'text', ['admin', 'guest', 'maria', 'smith', 'noreply', 'teacher1', 's1234567', 'manager', 'root', 'webservice'])).toEqual([]);
+    // Under the share a whole-value kind needs (0.3): two name logins among ten student numbers.
+    expect(find('username', 'text', [...many(10, (i) => `s${2024000 + i}`), 'john.smith', 'mgarcia'])).toEqual([]);
+  });
+
+  it('does not take product codes, course short names or category codes for logins', () => {
+    expect(find('sku', 'text', productCodes)).toEqual([]);
+    expect(find('code', 'text', productCodes)).toEqual([]);
+    expect(find('shortname', 'text', ['BIO102', 'HIS103', 'CHE104', 'MAT105', 'PHY106', 'ENG107', 'ART108', 'ECO109', 'NCL'])).toEqual([]);
+    expect(find('idnumber', 'text', ['NURS-12', 'ENGI-7', 'BUSI-3', 'C-BIO102', 'C-HIS103', 'ARTS-21', 'MATH-5', 'LAW-9'])).toEqual([]);
+  });
+
+  it('does not make an idnumber a national id by its name: a course or category code is nothing personal', () => {
+    const codes = ['C-BIO102', 'C-HIS103', 'C-MAT105', 'C-PHY106', 'C-ENG107', 'C-ART108'];
+    expect(discoverColumn({ table: 'mdl_course', column: 'idnumber', type: 'character varying(100)', values: codes })).toEqual([]);
+    expect(discoverColumn({ table: 'mdl_course_categories', column: 'idnumber', type: 'character varying(100)', values: ['SCIE-4', 'HUMA-9', 'NURS-12'] })).toEqual([]);
+    expect(find('idnumber', 'text', [])).toEqual([]);
+    expect(find('id_number', 'text', [])).toEqual([]);
+    expect(find('statement', 'jsonb', [{ course: { idnumber: 'C-BIO102' } }, { course: { idnumber: 'C-HIS103' } }])).toEqual([]);
+  });
+
+  it('makes an idnumber a national id when its content is SSNs or NINOs, in any table', () => {
+    const ids = ['123-45-6789', '234-56-7890', 'JG 10 37 59 A', 'AB123456D'];
+    for (const table of ['mdl_course', 'mdl_user', undefined]) {
+      expect(only(discoverColumn({ table, column: 'idnumber', type: 'text', values: ids }), 'national_id')).toMatchObject({ method: 'content', matched: 4, sampled: 4 });
+    }
+  });
+
+  it("keeps an idnumber of a person table as a weak person identifier (an institution's student or staff number)", () => {
+    const numbers = many(20, (i) => `S${2024000 + i}`);
+    expect(discoverColumn({ table: 'mdl_user', column: 'idnumber', type: 'character varying(255)', values: numbers })).toEqual([{ kind: 'person_identifier', method: 'name', confidence: 0.45 }]);
+    expect(discoverColumn({ table: 'legacy_users', column: 'idnumber', type: 'text', values: [] })).toEqual([{ kind: 'person_identifier', method: 'name', confidence: 0.45 }]);
+    // A table of a person's rows (their enrolments) is not a person table.
+    expect(discoverColumn({ table: 'mdl_user_enrolments', column: 'idnumber', type: 'text', values: numbers })).toEqual([]);
   });
 });
 
@@ -312,6 +378,8 @@ describe('findings', () => {
       { column: 'lastip', type: 'character varying(45)', values: ['203.0.113.77', '2001:db8::beef'] },
       { column: 'dob', type: 'date', values: [new Date('1990-05-01T00:00:00Z')] },
       { column: 'ssn', type: 'text', values: ['123-45-6789'] },
+      { table: 'mdl_user', column: 'username', type: 'text', values: ['ada.lovelace', 'ghopper', 'alan_turing2'] },
+      { table: 'mdl_user', column: 'idnumber', type: 'text', values: ['S2024001', '987-65-4320'] },
       { column: 'notes', type: 'text', values: ['<p>Call +44 20 7946 0999 or <a href="mailto:secret.person@example.org">x</a></p>', 'Backup: other.person@example.org'] },
       { column: 'statement', type: 'jsonb', values: [xapi(1), { scores: { 'key.person@example.org': 1, 'Ada Lovelace': 2 } }] },
     ];
@@ -341,6 +409,7 @@ describe('planKindOf', () => {
       email: 'email',
       phone: 'phone',
       person_name: 'name',
+      person_identifier: 'text',
       ip_address: 'text',
       date_of_birth: 'text',
       national_id: 'text',

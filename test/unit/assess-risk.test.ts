@@ -1,5 +1,8 @@
-import type { PiiFinding, SensitiveKind } from '../../src/assess/pii-detect';
+import { discoverColumn, type PiiFinding, type SensitiveKind } from '../../src/assess/pii-detect';
 import { DEFAULT_STRICT_THRESHOLD, scoreColumn, scoreOf, sensitivityOf, tableScore, treatmentOfJson, unprotected, type Treatment } from '../../src/assess/risk';
+import { sourceColumnUses, useOf } from '../../src/assess/treatment';
+import { parsePlan } from '../../src/plan/load';
+import { PlanError } from '../../src/plan/validate';
 
 const content = (kind: SensitiveKind, confidence = 0.9, extra: Partial<PiiFinding> = {}): PiiFinding => ({ kind, method: 'content', confidence, matched: 9, sampled: 10, ...extra });
 const byName = (kind: SensitiveKind, confidence = 0.7): PiiFinding => ({ kind, method: 'name', confidence });
@@ -20,12 +23,14 @@ describe('sensitivity of findings', () => {
     ['a JSON document with personal paths', [statement], 4],
     ['a JSON document with a national id path', [content('json_personal', 0.8, { paths: [{ path: 'applicant.ssn', kind: 'national_id' }] })], 5],
     ['a person name', [content('person_name', 0.6)], 3],
+    ['a login built from names (a person identifier)', [content('person_identifier', 0.8)], 3],
+    ['a weak person identifier (an idnumber of a person table, by name)', [byName('person_identifier', 0.45)], 2],
     ['an IP address', [content('ip_address')], 3],
     ['free text holding emails and phones', [content('free_text', 0.7, { inside: ['email', 'phone'] })], 4],
     ['free text holding a national id', [content('free_text', 0.7, { inside: ['national_id'] })], 5],
     ['free text holding IP addresses only', [content('free_text', 0.7, { inside: ['ip_address'] })], 3],
     ['free text by name only', [byName('free_text', 0.6)], 2],
-    ['a weak national id (an idnumber)', [byName('national_id', 0.45)], 4],
+    ['a weak national id by name alone', [byName('national_id', 0.45)], 4],
     ['a weak person name (a title-like fullname)', [byName('person_name', 0.4)], 2],
     ['a weak free-text name (a description): never below 2', [byName('free_text', 0.45)], 2],
     ['the most sensitive of several', [content('person_name', 0.6), content('email'), byName('free_text')], 4],
@@ -138,5 +143,90 @@ describe('tables and strict mode', () => {
   it('refuses a threshold off the scale', () => {
     expect(() => unprotected([], 0)).toThrow(RangeError);
     expect(() => unprotected([], 2.5)).toThrow(/whole number from 1 to 5/);
+  });
+});
+
+describe('the Moodle columns issue 20 found misjudged', () => {
+  const score = (table: string, column: string, values: string[], treatment: Treatment = 'clear') => scoreColumn(discoverColumn({ table, column, type: 'character varying(100)', values }), treatment);
+  const logins = ['amelia.smith', 'oliver.jones', 'isla.taylor', 'george.brown', 'ava.williams', 'noah.wilson', 'mia.johnson', 'arthur.davies', 'leo.patel2', 'jsmith', 'mgarcia', 'priya.patel'];
+
+  it('scores a username made of names copied in clear 4, above the strict threshold, and 1 declared pii: text with keep_token', () => {
+    const clear = score('mdl_user', 'username', logins);
+    expect(clear).toMatchObject({ score: 4, sensitivity: 3, treatment: 'clear' });
+    expect(clear.control).toMatch(/^declare pii: text on its target column /);
+    expect(unprotected([clear])).toHaveLength(1);
+    expect(score('mdl_user', 'username', logins, 'keep_token').score).toBe(1);
+  });
+
+  it('scores course and category idnumbers of codes 1, not as national ids', () => {
+    expect(score('mdl_course', 'idnumber', ['C-BIO102', 'C-HIS103', 'C-MAT105', 'C-PHY106'])).toEqual({ score: 1, sensitivity: 1, treatment: 'clear' });
+    expect(score('mdl_course_categories', 'idnumber', ['SCIE-4', 'HUMA-9', 'NURS-12'])).toEqual({ score: 1, sensitivity: 1, treatment: 'clear' });
+    // Content agreeing still makes a national id, wherever it is.
+    expect(score('mdl_course', 'idnumber', ['123-45-6789', '234-56-7890']).score).toBe(5);
+  });
+});
+
+describe('personal data in a business key', () => {
+  // A Moodle learner keyed by its host and username: the username reaches the ledger, the key map and Temporal in clear.
+  const plan = (columns: string, key: string) => `
+version: 1
+name: learners
+entities:
+  learners:
+    source: { table: mdl_user, key: id }
+    target: { table: learners, business_key: [${key}] }
+    columns:
+${columns}
+      email: { from: email, pii: email }
+`;
+  const keyed = plan('      source_ref: { from: [mnethostid, username], transform: { template: "src:{mnethostid}:{username}" } }', 'source_ref');
+  const issues = (text: string): string[] => {
+    try {
+      parsePlan(text, 'p.yaml');
+      return [];
+    } catch (err) {
+      if (err instanceof PlanError) return err.issues.map((i) => `${i.path}: ${i.message}`);
+      throw err;
+    }
+  };
+  const logins = content('person_identifier', 0.8);
+
+  it('knows which source columns feed the business key, and the source key it could use instead', () => {
+    const uses = sourceColumnUses(parsePlan(keyed).entities[0]!);
+    expect(useOf(uses, 'username')).toMatchObject({ treatment: 'clear', targets: ['source_ref'], businessKey: { keyColumn: 'source_ref', sourceKey: 'id' } });
+    expect(useOf(uses, 'email').businessKey).toBeUndefined();
+  });
+
+  it('advises what the plan accepts: key on a column that is not personal, then declare the personal one pii', () => {
+    expect(issues(keyed)).toEqual([]);
+    // Declaring the business key pii, as the advice used to say, is refused.
+    expect(issues(keyed.replace('"src:{mnethostid}:{username}" } }', '"src:{mnethostid}:{username}" }, pii: text }'))).toEqual([
+      'entities.learners.columns.source_ref.pii: a business key cannot be personal data: it appears in ledgers and reports (use a surrogate key)',
+    ]);
+    const r = scoreColumn([logins], 'clear', { targetColumn: 'source_ref', businessKey: { keyColumn: 'source_ref', sourceKey: 'id' } });
+    expect(r).toMatchObject({ score: 4, treatment: 'clear' });
+    const control = r.control!;
+    expect(control).toMatch(/business key/);
+    const added = /add (\w+): \{ from: (\w+) \}/.exec(control);
+    const key = /business_key: \[(\w+)\]/.exec(control);
+    const pii = /declare pii: (\w+) on target column (\w+)/.exec(control);
+    expect([added?.slice(1), key?.[1], pii?.slice(1)]).toEqual([['legacy_id', 'id'], 'legacy_id', ['text', 'source_ref']]);
+    // The plan as the advice says: accepted.
+    const advised = plan(`      ${added![1]}: { from: ${added![2]} }\n      source_ref: { from: [mnethostid, username], transform: { template: "src:{mnethostid}:{username}" }, pii: ${pii![1]} }`, key![1]!);
+    expect(issues(advised)).toEqual([]);
+    const after = sourceColumnUses(parsePlan(advised).entities[0]!);
+    expect(scoreColumn([logins], useOf(after, 'username').treatment).score).toBe(1);
+  });
+
+  it('does not propose the source key when it is the personal column itself, nor re-keying for a key the target gets no source text of', () => {
+    const byLogin = parsePlan(plan('      username: { from: username }', 'username').replace('key: id }', 'key: username }')).entities[0]!;
+    expect(useOf(sourceColumnUses(byLogin), 'username').businessKey).toEqual({ keyColumn: 'username' });
+    const mapped = parsePlan(plan('      kind: { from: auth, transform: { enum: { manual: local, ldap: directory } } }\n      auth: { from: auth }', 'kind')).entities[0]!;
+    expect(useOf(sourceColumnUses(mapped), 'auth')).toMatchObject({ treatment: 'clear', targets: ['kind', 'auth'] });
+    expect(useOf(sourceColumnUses(mapped), 'auth').businessKey).toBeUndefined();
+    const control = scoreColumn([logins], 'clear', { targetColumn: 'username', businessKey: { keyColumn: 'username' } }).control!;
+    expect(control).toMatch(/business key/);
+    expect(control).not.toMatch(/from: username/);
+    expect(control).toMatch(/declare pii: text on target column username/);
   });
 });
