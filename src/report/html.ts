@@ -25,6 +25,7 @@ const statusTone: Record<MigrationReport['status'], string> = {
   'cutting-over': 'info',
   completed: 'ok',
   failed: 'bad',
+  cancelled: 'warn',
   'rolling-back': 'warn',
   'rollback-blocked': 'bad',
   'rolled-back': 'neutral',

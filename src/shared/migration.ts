@@ -126,7 +126,7 @@ export function sameControls(a: Controls, b: Controls): boolean {
   return a.paused === b.paused && a.throttleRowsPerSecond === b.throttleRowsPerSecond && a.batchSize === b.batchSize;
 }
 
-export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'syncing' | 'cutting-over' | 'completed' | 'failed' | 'rolling-back' | 'rollback-blocked' | 'rolled-back';
+export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'syncing' | 'cutting-over' | 'completed' | 'failed' | 'cancelled' | 'rolling-back' | 'rollback-blocked' | 'rolled-back';
 
 /** Where a sync's capture stands: poll watermarks per entity (epoch seconds), the slot's confirmed position. */
 export interface SyncPositions {

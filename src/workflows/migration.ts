@@ -35,7 +35,7 @@ import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } f
 import { compensate, slow } from './proxies';
 import { migrateEntity } from './entity';
 import { validateTune } from './tune';
-import { STOP_RUNS_BEFORE_ROLLBACK } from './patches';
+import { ROLLBACK_DECIDED_BY_REQUEST, STOP_RUNS_BEFORE_ROLLBACK } from './patches';
 import { addRound, applyRound } from './sync-round';
 import { deletesOverLimit } from '../core/sync-keys';
 import { workflowIso, workflowNow } from './clock';
@@ -115,6 +115,12 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
   // Read through a function: handlers set it while the main flow awaits (TypeScript cannot see that).
   const rollbackAsked = () => rollbackRequested;
   const rollbackMessage = (where = '') => `rollback requested by ${rollbackRequested?.requestedBy}${where}${rollbackRequested?.reason ? `: ${rollbackRequested.reason}` : ''}`;
+  /**
+   * Whether a rollback was asked for and must be carried out here (runs that recorded their
+   * history before the patch go on as they ran). Called only once a rollback has been asked for,
+   * so the patch marker is written exactly where the decision is taken.
+   */
+  const mustRollBack = () => rollbackRequested !== undefined && patched(ROLLBACK_DECIDED_BY_REQUEST);
 
   setHandler(progressQuery, () => report);
   /** A `rollback` while a compensation is blocked: the operator has acted, run the rest again. */
@@ -280,6 +286,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
           const entities = await Promise.all(plan.entities.map((e) => slow.verifyEntity.executeWithOptions({ summary: `cutover: final reconcile of ${e.name} (every row, both ways)` }, [{ migrationId, entity: e.name }])));
           const clean = entities.every((e) => e.missing === 0 && e.mismatched === 0 && e.extra === 0);
           k.verified = { entities, clean };
+          if (mustRollBack()) throw new RollbackRequested(rollbackMessage(' during the cutover'));
           if (clean) {
             k.completedAt = workflowIso();
             k.windowSeconds = Math.round((workflowNow() - s.cutoverAsked.at) / 100) / 10;
@@ -379,7 +386,8 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
           if (failure || rollbackAsked()) {
             scope.cancel();
             await runs.then((r) => Promise.allSettled(r));
-            if (failure) throw failure.error;
+            // The runs' cancellation is the echo of the rollback's own cancel: the request decides.
+            if (failure && !mustRollBack()) throw failure.error;
             throw new RollbackRequested(rollbackMessage());
           }
         } else {
@@ -399,6 +407,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       const checked = await slow.reconcilePhase({ migrationId, phase: phase.name, entities: phase.entities });
       report.phases.push(checked);
       refresh();
+      if (mustRollBack()) throw new RollbackRequested(rollbackMessage(` while phase ${phase.name} reconciled`));
       await audit('phase-reconciled', 'cutover', { phase: phase.name, clean: checked.clean });
       // With sync, the source moves on while it loads: what a phase finds missing or extra is the sync's to
       // settle, and the cutover's final reconcile (every row, both ways) decides.
@@ -428,23 +437,32 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     }
     report.phase = undefined;
     if (plan.sync) await runSync();
+    if (mustRollBack()) throw new RollbackRequested(rollbackMessage(' as the migration completed'));
     // For a rollback after completion (a result, not a command: replays as before).
     report.checksumsBefore = state.checksumsBefore;
     await audit('completed', 'cutover', { rowsLoaded: rowsLoaded(report), clean: report.clean });
     setStatus('completed');
     await condition(allHandlersFinished);
+    // A rollback that arrived with the completion: done here, not lost (the server hands the
+    // signal to this task before it lets the run complete).
+    if (mustRollBack()) throw new RollbackRequested(rollbackMessage(' as the migration completed'));
     return report;
   } catch (err) {
     // Continue-as-new is thrown, not a failure; cancel stops the migration (rollback is its own decision).
     if (err instanceof ContinueAsNew) throw err;
-    if (isCancellation(err)) {
+    // Only a cancel of the migration itself skips the compensations: a cancellation that surfaces
+    // while a rollback was asked for (its runs' echo) or that no one asked of the migration (a
+    // child cancelled from outside) is a failure to undo.
+    if (isCancellation(err) && (CancellationScope.current().consideredCancelled || !patched(ROLLBACK_DECIDED_BY_REQUEST))) {
       // A cancelled migration keeps no slot on the source.
       if (state.sync) await CancellationScope.nonCancellable(() => compensate.endCapture({ migrationId }));
+      // Every view reads the same end: the search attributes too, not the last status before it.
+      if (patched(ROLLBACK_DECIDED_BY_REQUEST)) setStatus('cancelled');
       throw err;
     }
-    const reason = err instanceof RollbackRequested ? err.message : describe(err);
+    const reason = err instanceof RollbackRequested ? err.message : rollbackRequested && isCancellation(err) ? rollbackMessage() : describe(err);
     setStatus('rolling-back');
-    await CancellationScope.nonCancellable(async () => {
+    const saga = CancellationScope.nonCancellable(async () => {
       await audit('rollback-started', rollbackRequested?.requestedBy ?? 'cutover', { reason: reason.slice(0, 500) }, compensate);
       const steps: { step: string; result: Record<string, number> }[] = [];
       // No load or stage can commit once the fence is closed: what the compensations undo is all there is.
@@ -481,6 +499,13 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
       report.rollback = { reason, requestedBy: rollbackRequested?.requestedBy, steps, before: state.checksumsBefore, after, restored };
       await audit('rolled-back', rollbackRequested?.requestedBy ?? 'cutover', { restored, steps: steps.length }, compensate);
     });
+    try {
+      await saga;
+    } catch (sagaErr) {
+      // The rollback itself failed: the views say failed, not rolling-back, and what it left is in the ledger.
+      if (patched(ROLLBACK_DECIDED_BY_REQUEST)) setStatus('failed');
+      throw sagaErr;
+    }
     setStatus('rolled-back');
     throw ApplicationFailure.create({
       type: 'RolledBack',

@@ -10,3 +10,13 @@
  * refuses waits for an operator's `rollback` instead of retrying for ever.
  */
 export const STOP_RUNS_BEFORE_ROLLBACK = 'stop-runs-before-rollback';
+
+/**
+ * An operator's rollback is decided from the request, not from the first error that surfaces:
+ * the cancellation of the entity runs the rollback itself stopped is its echo, not a failure, and
+ * a rollback asked for while a phase reconciles, during the cutover's final step or as the run
+ * completes is carried out before the migration may complete. Only a cancel of the migration
+ * itself skips the compensations. Before this patch, a rollback asked for while entity runs
+ * loaded rethrew the runs' cancellation and the migration failed with nothing undone.
+ */
+export const ROLLBACK_DECIDED_BY_REQUEST = 'rollback-decided-by-request';
