@@ -7,13 +7,15 @@ import { withControl } from './clients/control';
 import { connectClient } from './clients/temporal';
 import { CutoverConfig, workflowUrl } from './config';
 import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
-import { migrationView, MigrationView } from './migration-view';
+import { afterEndReport, migrationView, MigrationView, QUERY_DEADLINE_MS, RollbackAfterEnd, rollbackAfterEndOf } from './migration-view';
+import { rollbackWorkflowIdOf } from './migration-status';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
-import type { Controls, CutoverRecord, MigrationReport, TableChecksum } from './shared/migration';
+import type { Controls, CutoverRecord, MigrationReport, MigrationStatus, TableChecksum } from './shared/migration';
 import { approveUpdate, cutoverUpdate, pauseUpdate, progressQuery, resumeUpdate, rollbackSignal, TuneRequest, tuneUpdate } from './shared/queries';
 import type { Approval } from './shared/migration';
 import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
+import { headline } from './report/headline';
 import { migrate, rollbackCompleted } from './workflows';
 
 export interface StartedMigration {
@@ -192,10 +194,8 @@ export function cancelMigration(config: CutoverConfig, workflowId: string): Prom
 // ---------------------------------------------------------------------------------------------
 // After completion: the rollback window, a rollback of a completed migration, waiting for a run.
 
-/** The workflow that rolls back a completed migration: `<migration workflow id>/rollback`. */
-export function rollbackWorkflowIdOf(workflowId: string): string {
-  return `${workflowId}/rollback`;
-}
+/** The workflow that rolls back a migration after it ended (completed, failed, cancelled, …): `<migration workflow id>/rollback`. */
+export { rollbackWorkflowIdOf };
 
 /** Whether a completed migration can still be rolled back: open until an operator closes it. */
 export interface RollbackWindow {
@@ -206,18 +206,16 @@ export interface RollbackWindow {
   reason?: string;
 }
 
-/** A completed migration's state after completion: its rollback window and a rollback after completion, if one was started. */
+/** An ended migration's state after its end: a completed run's rollback window, and a rollback after the end, if one was started. */
 export interface AfterCompletion {
-  /** The run of the migration workflow that completed (the window is this run's). */
+  /** The run of the migration workflow that ended (the window is this run's). */
   migrationRunId: string;
-  /** Unset when the control database could not be read (then `note` says why). */
+  /** A completed run's window; unset for other ends, or when the control database could not be read (then `note` says why). */
   window?: RollbackWindow;
-  /** The rollback after completion of this run, when one was started: its workflow and its report (live or final). */
-  rollback?: { workflowId: string; url: string; execution: string; report?: MigrationReport };
+  /** The rollback after the end of this run, when one was started: its workflow and its report (live or final). */
+  rollback?: RollbackAfterEnd;
   note?: string;
 }
-
-const QUERY_DEADLINE_MS = 5000;
 const migrationIdFromWorkflow = (workflowId: string) => workflowId.replace(/^cutover-/, '');
 
 async function lockWindow(trx: Knex.Transaction, migrationId: string): Promise<void> {
@@ -244,23 +242,9 @@ function rollbackVerdict(report: MigrationReport | undefined): string {
   return rb.before.length ? `TARGET CHECKSUMS DIFFER: ${(rb.differs ?? []).join(', ')}` : 'target not verified';
 }
 
-/**
- * The rollback after completion of the migration's completed run `d`, if one was started: one
- * started before the migration completed belongs to an earlier run of the same plan and is not it.
- */
-async function rollbackOf(client: Client, config: CutoverConfig, workflowId: string, d: WorkflowExecutionDescription): Promise<AfterCompletion['rollback']> {
-  const id = rollbackWorkflowIdOf(workflowId);
-  const handle = client.workflow.getHandle(id);
-  const rb = await handle.describe().catch((err) => {
-    if (err instanceof WorkflowNotFoundError) return undefined;
-    throw err;
-  });
-  if (!rb || (d.closeTime && rb.startTime < d.closeTime)) return undefined;
-  const out: NonNullable<AfterCompletion['rollback']> = { workflowId: id, url: workflowUrl(config, id), execution: rb.status.name };
-  if (rb.status.name === 'RUNNING') out.report = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => undefined);
-  else if (rb.status.name === 'COMPLETED') out.report = (await handle.result()) as MigrationReport;
-  if (out.report?.rollback?.migrationRunId && out.report.rollback.migrationRunId !== d.runId) return undefined;
-  return out;
+/** The rollback after the end of the migration's run `d`, if one was started (see `rollbackAfterEndOf`). */
+function rollbackOf(client: Client, config: CutoverConfig, workflowId: string, d: WorkflowExecutionDescription): Promise<AfterCompletion['rollback']> {
+  return rollbackAfterEndOf(client, config, workflowId, d);
 }
 
 /**
@@ -285,14 +269,16 @@ export async function checksumsFromHistory(
 }
 
 /**
- * A completed migration's rollback window and its rollback after completion (undefined for a
- * migration that has not completed). The window needs the control database; without it, `note`
- * says so and the rest is still given.
+ * An ended migration's rollback after the end (the view's, when given) and, for a completed run,
+ * its rollback window (undefined while it runs). The window needs the control database; without
+ * it, `note` says so and the rest is still given.
  */
-export async function afterCompletionOf(client: Client, config: CutoverConfig, workflowId: string): Promise<AfterCompletion | undefined> {
+export async function afterCompletionOf(client: Client, config: CutoverConfig, workflowId: string, view?: MigrationView): Promise<AfterCompletion | undefined> {
   const d = await client.workflow.getHandle(workflowId).describe();
-  if (d.status.name !== 'COMPLETED') return undefined;
-  const out: AfterCompletion = { migrationRunId: d.runId, rollback: await rollbackOf(client, config, workflowId, d) };
+  if (d.status.name === 'RUNNING') return undefined;
+  const rollback = view?.afterEnd?.migrationRunId === d.runId ? view.afterEnd.rollback : await rollbackOf(client, config, workflowId, d);
+  const out: AfterCompletion = { migrationRunId: d.runId, rollback };
+  if (d.status.name !== 'COMPLETED') return out;
   if (!config.databases.controlUrl) out.note = 'rollback window unknown: no control database (set CUTOVER_CONTROL_URL)';
   else {
     try {
@@ -312,20 +298,15 @@ export async function afterCompletionOf(client: Client, config: CutoverConfig, w
 }
 
 /**
- * The view of a completed migration with what happened after completion: a rollback after
- * completion's report (live or final) takes the place of the migration's, so its status says
- * rolling-back, rollback-blocked or rolled-back.
+ * The view of an ended migration with what happened after its end: its rollback window (a
+ * completed run's) and the rollback after the end (whose report `migrationView` has already put
+ * in the migration's place, and whose status it has decided).
  */
 export function withAfterCompletion<V extends MigrationView>(view: V, after: AfterCompletion | undefined): V & { afterCompletion?: AfterCompletion } {
   if (!after) return view;
   const { report, ...rollback } = after.rollback ?? {};
-  const merged: V & { afterCompletion?: AfterCompletion } = { ...view, afterCompletion: { ...after, rollback: after.rollback ? (rollback as NonNullable<AfterCompletion['rollback']>) : undefined } };
-  if (report) {
-    merged.report = report;
-    merged.status = report.status;
-    merged.phase = undefined;
-  }
-  return merged;
+  void report;
+  return { ...view, afterCompletion: { ...after, rollback: after.rollback ? (rollback as NonNullable<AfterCompletion['rollback']>) : undefined } };
 }
 
 export type RollbackOutcome =
@@ -343,11 +324,13 @@ export type RollbackOutcome =
     };
 
 /**
- * Rolls a migration back. A running one is signalled (it rolls back itself). A completed one is
- * undone by a workflow of its own, `<workflow id>/rollback` on the same task queue, from the
- * ledger the target keeps — unless an operator closed its rollback window (refused), or it was
- * rolled back already (refused). A rollback after completion that is blocked is told to carry on.
- * With `wait`, returns once the rollback after completion has ended or is blocked.
+ * Rolls a migration back. A running one is signalled (it rolls back itself). One that has ended
+ * without rolling back — completed, failed, cancelled, terminated, timed out — is undone by a
+ * workflow of its own, `<workflow id>/rollback` on the same task queue, from the ledger the target
+ * keeps (checksums from before: the report's, else the first run's history) — unless an operator
+ * closed a completed run's rollback window (refused), or it was rolled back already, in flight or
+ * after its end (refused, saying so). A rollback after the end that is blocked is told to carry
+ * on. With `wait`, returns once the rollback after the end has ended or is blocked.
  */
 export async function rollbackMigration(
   config: CutoverConfig,
@@ -363,20 +346,33 @@ export async function rollbackMigration(
       await handle.signal(rollbackSignal, { requestedBy, reason });
       return { kind: 'requested', workflowId };
     }
-    if (d.status.name !== 'COMPLETED') throw new RefusedError(endedMessage(workflowId, d.status.name));
     const migrationId = migrationIdFromWorkflow(workflowId);
     const id = rollbackWorkflowIdOf(workflowId);
     const rb = client.workflow.getHandle(id);
-    const report = (await handle.result()) as MigrationReport;
-    // A run that completed before reports carried the checksums from before: its history has them.
-    const firstRunId = d.raw.workflowExecutionInfo?.firstRunId;
-    if (!report.checksumsBefore && firstRunId) report.checksumsBefore = await checksumsFromHistory(client, workflowId, firstRunId).catch(() => undefined);
+    const execution = d.status.name;
+    const ended = execution.toLowerCase().replace(/_/g, ' ');
+    // A run that did not complete (failed, cancelled, terminated, timed out) is undone the same way, unless it rolled itself back.
+    const view = execution === 'COMPLETED' ? undefined : await migrationView(client, config, workflowId, { details: false });
+    if (view && !view.afterEnd?.rollback && view.status === 'rolled-back') {
+      throw new RefusedError(`migration ${migrationId} was already rolled back when it ended (${view.report ? headline(view.report) : 'rolled back'}): there is nothing left to undo; \`cutover status ${migrationId}\` shows it`);
+    }
+    const found = execution === 'COMPLETED' ? ((await handle.result()) as MigrationReport) : view?.report && !view.afterEnd?.rollback ? view.report : undefined;
     const action = await withControl(
       config,
       async (control) => {
         await ensureControlSchema(control);
         const registered = await control(`${CONTROL_SCHEMA}.migrations`).where({ migration_id: migrationId }).first();
-        if (!registered) throw new RefusedError(`migration ${migrationId} is not registered in the control database: there is no plan to undo it by`);
+        if (!registered) {
+          if (execution !== 'COMPLETED') throw new RefusedError(`migration ${migrationId} ended (${ended}) before it registered its plan: it loaded nothing, there is nothing to undo`);
+          throw new RefusedError(`migration ${migrationId} is not registered in the control database: there is no plan to undo it by`);
+        }
+        // What the rollback workflow starts from: the run's report (its result, or what a failed run had), else the little there is.
+        const report: MigrationReport = found
+          ? { ...found }
+          : { migrationId, planHash: registered.plan_hash, plan: registered.plan_name, status: (view?.status ?? 'failed') as MigrationStatus, startedBy: registered.started_by ?? 'unknown', entities: [], phases: [], approvals: [], clean: false };
+        // A run that completed before reports carried the checksums from before, or one that did not complete: its history has them.
+        const firstRunId = d.raw.workflowExecutionInfo?.firstRunId;
+        if (!report.checksumsBefore && firstRunId) report.checksumsBefore = await checksumsFromHistory(client, workflowId, firstRunId).catch(() => undefined);
         // One decision at a time per migration: a rollback and a close cannot both win.
         return control.transaction(async (trx) => {
           await lockWindow(trx, migrationId);
@@ -389,7 +385,8 @@ export async function rollbackMigration(
             return 'resumed' as const;
           }
           if (existing?.execution === 'COMPLETED') {
-            throw new RefusedError(`migration ${migrationId} was already rolled back after completion (${rollbackVerdict(existing.report)}); \`cutover status ${migrationId}\` shows it`);
+            const when = execution === 'COMPLETED' ? 'after completion' : `after it ended (${ended})`;
+            throw new RefusedError(`migration ${migrationId} was already rolled back ${when} (${rollbackVerdict(existing.report)}); \`cutover status ${migrationId}\` shows it`);
           }
           await client.workflow.start(rollbackCompleted, {
             workflowId: id,
@@ -399,8 +396,8 @@ export async function rollbackMigration(
               ...(report.plan ? [{ key: CUTOVER_PLAN, value: report.plan }] : []),
               { key: CUTOVER_STATUS, value: 'rolling-back' },
             ],
-            staticSummary: `Rollback of completed migration ${migrationId}, requested by ${requestedBy}`,
-            staticDetails: `Undoes migration \`${migrationId}\` (run \`${d.runId}\`) from the target's ledger, children before parents, and compares the target's checksums with those taken before it.`,
+            staticSummary: `Rollback of ${execution === 'COMPLETED' ? 'completed' : ended} migration ${migrationId}, requested by ${requestedBy}`,
+            staticDetails: `Undoes migration \`${migrationId}\` (run \`${d.runId}\`, ${ended}) from the target's ledger, children before parents, and compares the target's checksums with those taken before it.`,
           });
           return 'started' as const;
         });
@@ -418,11 +415,11 @@ export async function rollbackMigration(
     for (;;) {
       const state = await rb.describe();
       if (state.status.name !== 'RUNNING') {
-        const final = state.status.name === 'COMPLETED' ? ((await rb.result()) as MigrationReport) : undefined;
+        const final = state.status.name === 'COMPLETED' ? afterEndReport((await rb.result()) as MigrationReport, execution) : undefined;
         return { kind: 'after-completion', workflowId: id, url, action, execution: state.status.name, report: final };
       }
       const live = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => rb.query(progressQuery)).catch(() => undefined);
-      if (live?.status === 'rollback-blocked' && !(waitingForResume && Date.now() - begun < 30_000)) return { kind: 'after-completion', workflowId: id, url, action, execution: 'RUNNING', report: live };
+      if (live?.status === 'rollback-blocked' && !(waitingForResume && Date.now() - begun < 30_000)) return { kind: 'after-completion', workflowId: id, url, action, execution: 'RUNNING', report: afterEndReport(live, execution) };
       if (live && live.status !== 'rollback-blocked') waitingForResume = false;
       if (!live && !noted && Date.now() - begun > 15_000) {
         noted = true;

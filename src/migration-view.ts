@@ -1,10 +1,15 @@
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { Client, WorkflowExecutionDescription, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/internal-non-workflow';
+import { withControl } from './clients/control';
+import { createDb } from './clients/postgres';
 import type { CutoverConfig } from './config';
 import { workflowUrl } from './config';
+import { CONTROL_SCHEMA } from './control/schema';
+import { decideStatus, leftLoaded, ListedRollback, ListedRun, MigrationListing, MIGRATION_STATES, MigrationState, mergeListings, rollbackWorkflowIdOf } from './migration-status';
+import type { Plan } from './plan/types';
 import type { RehearsalSpec } from './plan/types';
-import type { MigrationReport, MigrationStatus } from './shared/migration';
+import type { MigrationReport, MigrationStatus, RollbackRecord } from './shared/migration';
 import { progressQuery } from './shared/queries';
 import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
 
@@ -15,8 +20,10 @@ export interface MigrationView {
   url: string;
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, … */
   execution: string;
-  /** Cutover's status (from the report, or the search attribute when no worker answers). */
-  status: string;
+  /** The migration's status, decided by `decideStatus` from the execution, `written`, the report and a rollback after the end. */
+  status: MigrationState | string;
+  /** The CutoverStatus search attribute as the workflow last wrote it (the Web UI's column). */
+  written?: string;
   phase?: string;
   percent?: number;
   rowsLoaded?: number;
@@ -33,7 +40,38 @@ export interface MigrationView {
   retrying?: RetryingActivity[];
   /** Set when the migration is a rehearsal into a masked sandbox (`start --rehearsal`). */
   rehearsal?: RehearsalSpec;
+  /** Once the run has ended: the run, and the rollback started after it ended (after completion, or after a failure, cancel, …). */
+  afterEnd?: { migrationRunId: string; rollback?: RollbackAfterEnd };
+  /** A migration that ended without undoing what it loaded: what is still in the target, and how to undo it. */
+  leftBehind?: LeftBehind;
+  /** Rows in quarantine now, per entity (the control database's, what `cutover quarantine` lists). */
+  quarantinedNow?: Record<string, number>;
+  /** What the report lacks and why (a closed workflow no worker could answer for, say). */
+  missing?: string[];
 }
+
+/** The rollback workflow (`<workflow id>/rollback`) of a run that had ended: its report, live or final. */
+export interface RollbackAfterEnd {
+  workflowId: string;
+  url: string;
+  execution: string;
+  written?: string;
+  report?: MigrationReport;
+}
+
+/** The rows a migration left in the target (its ledger), by table, and the command that undoes them. */
+export interface LeftBehind {
+  tables: { table: string; inserted: number; updated: number }[];
+  /** Objects it copied into target buckets. */
+  files: number;
+  /** `cutover rollback <id>`. */
+  undo: string;
+  /** Set when the ledger could not be read (then `tables` is empty and says nothing). */
+  note?: string;
+}
+
+/** A rollback record that may say after which end it ran (a rollback after a failure, cancel, … rather than after completion). */
+export type RollbackAfterEndRecord = RollbackRecord & { afterEnd?: string };
 
 
 export interface RetryingActivity {
@@ -66,28 +104,141 @@ async function retryingActivities(client: Client, workflowId: string): Promise<R
   return out;
 }
 
-const QUERY_DEADLINE_MS = 5000;
+export const QUERY_DEADLINE_MS = 5000;
 
 /**
- * Cutover's status as last written by the workflow, unless Temporal ended it from outside
- * (terminated, cancelled, timed out): then that, since the workflow could not say so.
+ * Cutover's status from Temporal's execution status and the written search attribute alone (no
+ * report, no rollback after the end): `decideStatus` with what a listing has.
  */
-export function cutoverStatus(execution: string, written: string | undefined): string {
-  if (execution === 'RUNNING' || execution === 'COMPLETED' || execution === 'FAILED' || execution === 'CONTINUED_AS_NEW') return written ?? execution.toLowerCase();
-  return execution.toLowerCase().replace('_', '-');
+export function cutoverStatus(execution: string, written: string | undefined): MigrationState {
+  return decideStatus({ execution, written });
 }
 
-/** Reads a migration's state; never hangs on a workflow no worker is serving (the query has a deadline). */
-export async function migrationView(client: Client, config: CutoverConfig, workflowId: string): Promise<MigrationView> {
+/** The end a non-completed run had, in words: "cancelled", "timed out", … */
+const endWords = (execution: string) => execution.toLowerCase().replace(/_/g, ' ');
+
+/**
+ * The rollback after the end of the migration's run `d`, if one was started: one started before
+ * the run ended belongs to an earlier run of the same plan and is not it. Its report: live while
+ * it runs (with a deadline), its result once it completed.
+ */
+export async function rollbackAfterEndOf(client: Client, config: CutoverConfig, workflowId: string, d: WorkflowExecutionDescription): Promise<RollbackAfterEnd | undefined> {
+  if (d.status.name === 'RUNNING') return undefined;
+  const id = rollbackWorkflowIdOf(workflowId);
+  const handle = client.workflow.getHandle(id);
+  const rb = await handle.describe().catch((err) => {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  });
+  if (!rb || !d.closeTime || rb.startTime < d.closeTime) return undefined;
+  const out: RollbackAfterEnd = { workflowId: id, url: workflowUrl(config, id), execution: rb.status.name, written: rb.typedSearchAttributes.get(CUTOVER_STATUS) ?? undefined };
+  if (rb.status.name === 'RUNNING') out.report = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery)).catch(() => undefined);
+  else if (rb.status.name === 'COMPLETED') out.report = (await handle.result()) as MigrationReport;
+  if (out.report?.rollback?.migrationRunId && out.report.rollback.migrationRunId !== d.runId) return undefined;
+  if (out.report?.rollback && d.status.name !== 'COMPLETED') out.report = afterEndReport(out.report, d.status.name);
+  return out;
+}
+
+/**
+ * A rollback workflow's report for a run that did not complete: the workflow says "after
+ * completion" of every run it undoes; the views say after which end it ran.
+ */
+export function afterEndReport(report: MigrationReport, execution: string): MigrationReport {
+  if (!report.rollback || execution === 'COMPLETED') return report;
+  const ended = endWords(execution);
+  const rollback: RollbackAfterEndRecord = { ...report.rollback, afterEnd: ended, reason: report.rollback.reason.replace('rollback after completion', `rollback after the migration ${ended === 'failed' ? 'failed' : `was ${ended}`}`) };
+  return { ...report, rollback };
+}
+
+/** The URL an environment variable names here, as the worker resolves it (the configured target for CUTOVER_TARGET_URL). */
+function targetUrlOf(config: CutoverConfig, plan: Plan): string | undefined {
+  return process.env[plan.target.urlEnv] || (plan.target.urlEnv === 'CUTOVER_TARGET_URL' ? config.databases.targetUrl : undefined);
+}
+
+/**
+ * What a migration left in the target: its ledger (in the target, under the plan's ledger schema;
+ * the plan as the control database registered it), rows by table and action, and files copied.
+ */
+export async function leftBehindOf(config: CutoverConfig, migrationId: string): Promise<LeftBehind> {
+  const undo = `cutover rollback ${migrationId}`;
+  const none = (note: string): LeftBehind => ({ tables: [], files: 0, undo, note });
+  if (!config.databases.controlUrl) return none('not known: no control database (set CUTOVER_CONTROL_URL)');
+  const registered = await withControl(config, (control) => control(`${CONTROL_SCHEMA}.migrations`).where({ migration_id: migrationId }).first(), 'cutover-status').catch((err: Error) => ({ error: err }));
+  if (registered && 'error' in registered) return none(`not known: the control database answered ${(registered.error.message ?? '').split('\n')[0]}`);
+  if (!registered) return none('nothing was registered: the migration did not get as far as loading');
+  const plan = registered.plan as Plan;
+  const url = targetUrlOf(config, plan);
+  if (!url) return none(`not known: $${plan.target.urlEnv} (the plan's target) is not set here`);
+  const db = createDb(url, { max: 1, applicationName: 'cutover-status' });
+  try {
+    const schema = plan.target.ledgerSchema;
+    const present = await db.raw('select to_regclass(?) is not null as ledger, to_regclass(?) is not null as files', [`${schema}.ledger`, `${schema}.files`]);
+    if (!present.rows[0].ledger) return { tables: [], files: 0, undo };
+    const rows = await db.raw(`select target_table, action, count(*)::int as n from ??.ledger where migration_id = ? group by 1, 2 order by 1, 2`, [schema, migrationId]);
+    const byTable = new Map<string, { table: string; inserted: number; updated: number }>();
+    for (const r of rows.rows as { target_table: string; action: 'inserted' | 'updated'; n: number }[]) {
+      const t = byTable.get(r.target_table) ?? { table: r.target_table, inserted: 0, updated: 0 };
+      t[r.action] += Number(r.n);
+      byTable.set(r.target_table, t);
+    }
+    const files = present.rows[0].files ? Number((await db.raw(`select count(*)::int as n from ??.files where migration_id = ?`, [schema, migrationId])).rows[0].n) : 0;
+    return { tables: [...byTable.values()], files, undo };
+  } catch (err) {
+    return none(`not known: the target answered ${((err as Error).message ?? '').split('\n')[0]}`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Rows in quarantine now, per entity, as `cutover quarantine` reads them; undefined when the control database cannot be read. */
+export async function quarantinedNowOf(config: CutoverConfig, migrationId: string): Promise<Record<string, number> | undefined> {
+  if (!config.databases.controlUrl) return undefined;
+  return withControl(
+    config,
+    async (control) => {
+      const present = await control.raw('select to_regclass(?) is not null as q', [`${CONTROL_SCHEMA}.quarantine`]);
+      if (!present.rows[0].q) return {};
+      const rows = await control.raw(`select entity, count(*)::int as n from ${CONTROL_SCHEMA}.quarantine where migration_id = ? group by entity`, [migrationId]);
+      return Object.fromEntries((rows.rows as { entity: string; n: number }[]).map((r) => [r.entity, Number(r.n)]));
+    },
+    'cutover-status',
+  ).catch(() => undefined);
+}
+
+/** The report carried by a failure: a RolledBack failure's details[0]; and the failure in one line. */
+async function failureOf(handle: ReturnType<Client['workflow']['getHandle']>): Promise<{ report?: MigrationReport; failure?: string }> {
+  try {
+    await handle.result();
+    return {};
+  } catch (err) {
+    let cause: unknown = err instanceof WorkflowFailedError ? err.cause : err;
+    while (cause instanceof Error && cause.cause instanceof Error && !(cause instanceof ApplicationFailure && cause.details?.length)) cause = cause.cause;
+    const report = cause instanceof ApplicationFailure && cause.details?.[0] ? (cause.details[0] as MigrationReport) : undefined;
+    const message = (cause as Error | undefined)?.message;
+    return { report, failure: message ? `${cause instanceof ApplicationFailure && cause.type ? `${cause.type}: ` : ''}${message}` : undefined };
+  }
+}
+
+/**
+ * Reads a migration's state; never hangs on a workflow no worker is serving (every query has a
+ * deadline). Its status is decided by `decideStatus`, the same function `cutover list` uses; once
+ * the run has ended, a rollback started after that takes its report's place. With `details`
+ * (the default), a migration that ended without undoing says what it left in the target, and the
+ * quarantine is counted as it is now.
+ */
+export async function migrationView(client: Client, config: CutoverConfig, workflowId: string, options: { details?: boolean } = {}): Promise<MigrationView> {
   const handle = client.workflow.getHandle(workflowId);
   const d = await handle.describe();
   const sa = d.typedSearchAttributes;
+  const written = sa.get(CUTOVER_STATUS) ?? undefined;
+  const execution = d.status.name;
   const view: MigrationView = {
     workflowId,
     migrationId: workflowId.replace(/^cutover-/, ''),
     url: workflowUrl(config, workflowId),
-    execution: d.status.name,
-    status: cutoverStatus(d.status.name, sa.get(CUTOVER_STATUS) ?? undefined),
+    execution,
+    status: cutoverStatus(execution, written),
+    written,
     phase: sa.get(CUTOVER_PHASE) ?? undefined,
     percent: sa.get(CUTOVER_PERCENT) ?? undefined,
     rowsLoaded: sa.get(CUTOVER_ROWS_LOADED) ?? undefined,
@@ -95,73 +246,87 @@ export async function migrationView(client: Client, config: CutoverConfig, workf
     startTime: d.startTime.toISOString(),
     closeTime: d.closeTime?.toISOString(),
   };
-  if (d.status.name === 'RUNNING') {
+  const ask = () => client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
+  if (execution === 'RUNNING') {
     try {
-      view.report = await client.withDeadline(Date.now() + QUERY_DEADLINE_MS, () => handle.query(progressQuery));
+      view.report = await ask();
     } catch (err) {
       view.note = `no live progress (is a worker running on task queue ${d.taskQueue}?): ${(err as Error).message.split('\n')[0]}`;
     }
     view.retrying = await retryingActivities(client, workflowId).catch(() => undefined);
-  } else if (d.status.name === 'COMPLETED') {
+  } else if (execution === 'COMPLETED') {
     view.report = (await handle.result()) as MigrationReport;
-  } else if (d.status.name === 'FAILED') {
-    try {
-      await handle.result();
-    } catch (err) {
-      let cause: unknown = err instanceof WorkflowFailedError ? err.cause : err;
-      while (cause instanceof Error && cause.cause instanceof Error && !(cause instanceof ApplicationFailure && cause.details?.length)) cause = cause.cause;
-      if (cause instanceof ApplicationFailure && cause.details?.[0]) view.report = cause.details[0] as MigrationReport;
-      view.failure = `${cause instanceof ApplicationFailure && cause.type ? `${cause.type}: ` : ''}${(cause as Error).message}`;
-    }
   } else {
-    view.note = `the workflow is ${d.status.name.toLowerCase()}: no report`;
+    if (execution === 'FAILED') Object.assign(view, await failureOf(handle));
+    if (!view.report) {
+      // A closed workflow still answers a query when a worker replays it: the report it had when it ended.
+      try {
+        view.report = await ask();
+      } catch (err) {
+        view.missing = [`per-entity progress, reconcile and approvals: the workflow ended ${endWords(execution)} without a report, and no worker answered a query of it (is one running on task queue ${d.taskQueue}?): ${(err as Error).message.split('\n')[0]}`];
+      }
+    }
   }
+  if (execution !== 'RUNNING') {
+    const rollback = await rollbackAfterEndOf(client, config, workflowId, d);
+    view.afterEnd = { migrationRunId: d.runId, rollback };
+    if (rollback?.report) {
+      view.report = rollback.report;
+      view.missing = undefined;
+    }
+  }
+  const rb = view.afterEnd?.rollback;
+  view.status = decideStatus({ execution, written, report: rb ? undefined : view.report, rollback: rb && { execution: rb.execution, written: rb.written, report: rb.report } });
   if (view.report) {
-    view.status = view.report.status;
-    view.phase = view.report.phase;
+    // The report says the decided status: a closed workflow's last live report may still say running.
+    if (view.report.status !== view.status) view.report = { ...view.report, status: view.status as MigrationStatus };
+    view.phase = rb ? undefined : view.report.phase;
+  }
+  if (options.details !== false && config.databases.controlUrl) {
+    const [left, quarantined] = await Promise.all([leftLoaded(view.status) ? leftBehindOf(config, view.migrationId) : undefined, quarantinedNowOf(config, view.migrationId)]);
+    if (left) view.leftBehind = left;
+    if (quarantined) view.quarantinedNow = quarantined;
   }
   return view;
 }
 
-export const LISTABLE_STATUSES: MigrationStatus[] = ['running', 'paused', 'awaiting-approval', 'syncing', 'cutting-over', 'completed', 'rolling-back', 'rollback-blocked', 'rolled-back', 'failed'];
+/** Every status `list --status` accepts. */
+export const LISTABLE_STATUSES: MigrationState[] = [...MIGRATION_STATES];
 
-export interface MigrationListing {
-  workflowId: string;
-  migrationId: string;
-  plan?: string;
-  execution: string;
-  status?: string;
-  phase?: string;
-  percent?: number;
-  rowsLoaded?: number;
-  startTime: string;
-  closeTime?: string;
-}
+export type { MigrationListing } from './migration-status';
 
-/** Migrations in the namespace, newest first, from the visibility store (search attributes; no worker needed). */
-export async function listMigrations(client: Client, options: { status?: string; limit?: number } = {}): Promise<MigrationListing[]> {
-  if (options.status && !LISTABLE_STATUSES.includes(options.status as MigrationStatus)) {
+/**
+ * Migrations in the namespace, one per migration id (its newest run; `runs` counts them), newest
+ * first, from the visibility store (search attributes; no worker needed). A rollback after a run
+ * ended (`<id>/rollback`) is listed with it and decides its status, with the same `decideStatus`
+ * as `cutover status`; `status` filters on that merged status.
+ */
+export async function listMigrations(client: Client, options: { status?: string; limit?: number; scan?: number } = {}): Promise<MigrationListing[]> {
+  if (options.status && !LISTABLE_STATUSES.includes(options.status as MigrationState)) {
     throw new Error(`unknown status ${JSON.stringify(options.status)}: expected one of ${LISTABLE_STATUSES.join(', ')}`);
   }
-  // A terminated workflow keeps the status it last wrote: in-flight statuses also need a running execution.
-  const inFlight = ['running', 'paused', 'awaiting-approval', 'rolling-back', 'rollback-blocked'].includes(options.status ?? '');
-  const query = `WorkflowType = 'migrate' AND ExecutionStatus != 'ContinuedAsNew'${options.status ? ` AND CutoverStatus = '${options.status}'` : ''}${inFlight ? " AND ExecutionStatus = 'Running'" : ''}`;
-  const out: MigrationListing[] = [];
-  for await (const w of client.workflow.list({ query })) {
+  const scan = options.scan ?? 2000;
+  const runs: ListedRun[] = [];
+  for await (const w of client.workflow.list({ query: "WorkflowType = 'migrate' AND ExecutionStatus != 'ContinuedAsNew'" })) {
     const sa = w.typedSearchAttributes;
-    out.push({
+    runs.push({
       workflowId: w.workflowId,
-      migrationId: w.workflowId.replace(/^cutover-/, ''),
-      plan: sa.get(CUTOVER_PLAN) ?? undefined,
       execution: w.status.name,
-      status: cutoverStatus(w.status.name, sa.get(CUTOVER_STATUS) ?? undefined),
+      written: sa.get(CUTOVER_STATUS) ?? undefined,
+      plan: sa.get(CUTOVER_PLAN) ?? undefined,
       phase: sa.get(CUTOVER_PHASE) ?? undefined,
       percent: sa.get(CUTOVER_PERCENT) ?? undefined,
       rowsLoaded: sa.get(CUTOVER_ROWS_LOADED) ?? undefined,
       startTime: w.startTime.toISOString(),
       closeTime: w.closeTime?.toISOString(),
     });
-    if (out.length >= (options.limit ?? 100)) break;
+    if (runs.length >= scan) break;
   }
-  return out;
+  const rollbacks: ListedRollback[] = [];
+  for await (const w of client.workflow.list({ query: "WorkflowType = 'rollbackCompleted'" })) {
+    rollbacks.push({ workflowId: w.workflowId, execution: w.status.name, written: w.typedSearchAttributes.get(CUTOVER_STATUS) ?? undefined, startTime: w.startTime.toISOString(), closeTime: w.closeTime?.toISOString() });
+    if (rollbacks.length >= scan) break;
+  }
+  const merged = mergeListings(runs, rollbacks).filter((m) => !options.status || m.status === options.status);
+  return merged.slice(0, options.limit ?? 100);
 }

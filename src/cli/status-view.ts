@@ -2,7 +2,8 @@ import type { AfterCompletion } from '../migration-client';
 import type { MigrationView } from '../migration-view';
 import { rehearsalText, rollbackVerdict } from '../report/headline';
 import { syncLines } from '../shared/progress';
-import type { EntityProgress } from '../shared/migration';
+import type { EntityProgress, MigrationReport, PhaseReconcile } from '../shared/migration';
+import { endedText, leftLoaded } from '../migration-status';
 import { loadedRows, readRows, skippedRows, thousands } from '../shared/progress';
 
 /** What `cutover status` shows: the migration and, once it completed, its life after completion. */
@@ -19,11 +20,51 @@ export function sampleLine(e: EntityProgress): string | undefined {
 export function windowLine(view: StatusView): string | undefined {
   const after = view.afterCompletion;
   if (!after) return undefined;
-  if (after.rollback) return `rollback after completion: ${view.status} — workflow ${after.rollback.workflowId} (Web UI: ${after.rollback.url})`;
+  if (after.rollback) return `rollback after ${view.execution === 'COMPLETED' ? 'completion' : `the migration ended (${view.execution.toLowerCase().replace(/_/g, ' ')})`}: ${view.status} — workflow ${after.rollback.workflowId} (Web UI: ${after.rollback.url})`;
   const w = after.window;
   if (!w) return undefined;
   if (w.state === 'closed') return `rollback window: closed by ${w.closedBy} at ${w.closedAt}${w.reason ? ` (${w.reason})` : ''} — \`cutover rollback\` refuses it`;
   return `rollback window: open — \`cutover rollback ${view.migrationId}\` undoes it from the target's ledger; \`cutover close ${view.migrationId}\` closes the window`;
+}
+
+/**
+ * Whether the sync's clean final reconcile (every row, both ways, at the cutover) settled what the
+ * full load's reconciles found: those figures are history then, not the target's state.
+ */
+export function settledByCutover(r: MigrationReport): boolean {
+  return r.status === 'completed' && !!r.cutover?.completedAt && !!r.cutover.verified?.clean;
+}
+
+/** A phase's reconcile in one line; a difference the cutover's final reconcile settled reads as settled. */
+export function phaseLine(p: PhaseReconcile, r: MigrationReport): string {
+  if (p.clean) return `phase ${p.phase}: reconciled clean`;
+  if (settledByCutover(r)) return `phase ${p.phase}: differences during the full load, settled (the cutover's final reconcile of every row was clean)`;
+  return `phase ${p.phase}: RECONCILE DIFFERENCES`;
+}
+
+/**
+ * An entity's quarantined rows: in quarantine now (what `cutover quarantine` lists), with the
+ * count the load recorded beside it when the two differ (rows a later round or run loaded).
+ */
+export function quarantineText(e: EntityProgress, now: Record<string, number> | undefined): string {
+  if (!now) return `quarantined ${thousands(e.quarantined)}`;
+  const current = now[e.entity] ?? 0;
+  return current === e.quarantined ? `quarantined ${thousands(current)}` : `quarantined ${thousands(current)} now (${thousands(e.quarantined)} when loaded)`;
+}
+
+/** What an end without undoing left in the target, and how to undo it (none for other ends). */
+export function leftBehindLines(view: MigrationView): string[] {
+  if (!leftLoaded(view.status)) return [];
+  const lines = [`${view.status.toUpperCase()}: ${endedText(view.status)}`];
+  const left = view.leftBehind;
+  if (!left) lines.push(`what it loaded is still in the target: \`cutover rollback ${view.migrationId}\` undoes it`);
+  else if (left.note) lines.push(`left in the target: ${left.note}; \`${left.undo}\` undoes whatever its ledger holds`);
+  else if (!left.tables.length && !left.files) lines.push(`left in the target: nothing (its ledger holds no row of it)`);
+  else {
+    const tables = left.tables.map((t) => `${t.table} ${thousands(t.inserted)} inserted, ${thousands(t.updated)} updated`);
+    lines.push(`left in the target (half-loaded): ${tables.join('; ') || 'no rows'}${left.files ? `; ${thousands(left.files)} file(s) copied` : ''} — \`${left.undo}\` undoes them`);
+  }
+  return lines;
 }
 
 /** One observation of a migration, for rates: when, and rows processed per entity. */
@@ -90,20 +131,22 @@ export function renderStatus(view: StatusView, samples: readonly Sample[] = [], 
       const pace = live ? `${thousands(Math.round(rate)).padStart(7)} rows/s  ${eta.padEnd(12)} ` : '';
       lines.push(
         `  ${e.entity.padEnd(name)} ${bar(fraction, width)} ${(fraction * 100).toFixed(1).padStart(5)} %  ${thousands(e.extracted).padStart(9)}/${thousands(e.sourceRows).padEnd(9)} ` +
-          `${pace}loaded ${thousands(loadedRows(e))}, quarantined ${thousands(e.quarantined)}${skippedRows(e) ? `, skipped ${thousands(skippedRows(e))}` : ''}, batches ${e.batchesDone}/${e.batches}`,
+          `${pace}loaded ${thousands(loadedRows(e))}, ${quarantineText(e, view.quarantinedNow)}${skippedRows(e) ? `, skipped ${thousands(skippedRows(e))}` : ''}, batches ${e.batchesDone}/${e.batches}`,
       );
     }
-    for (const p of r.phases) lines.push(`  phase ${p.phase}: ${p.clean ? 'reconciled clean' : 'RECONCILE DIFFERENCES'}`);
+    for (const p of r.phases) lines.push(`  ${phaseLine(p, r)}`);
     if (r.sync) lines.push('  delta sync:', ...syncLines(r).map((l) => `    ${l.replace(/\*\*/g, '').replace(/^- /, '')}`));
     for (const a of r.approvals) lines.push(`  phase ${a.phase}: ${a.decision === 'approve' ? 'approved' : 'rejected'} by ${a.approver} at ${a.decidedAt}`);
     for (const e of r.entities) {
       const line = sampleLine(e);
-      if (line) lines.push(`  reconcile samples: ${line}`);
+      if (line) lines.push(`  reconcile samples${settledByCutover(r) ? ' (full load, settled since)' : ''}: ${line}`);
     }
     if (r.rollback?.blocked) lines.push(`  rollback BLOCKED: ${r.rollback.blocked}`);
     else if (r.rollback && r.status === 'rolling-back') lines.push(`  rollback: under way — ${r.rollback.reason}`);
     else if (r.rollback) lines.push(`  rollback: ${r.rollback.restored ? 'target restored (checksums match)' : rollbackVerdict(r.rollback)} — ${r.rollback.reason}`);
   }
+  for (const l of leftBehindLines(view)) lines.push(`  ${l}`);
+  for (const m of view.missing ?? []) lines.push(`  missing: ${m}`);
   const window = windowLine(view);
   if (window) lines.push(`  ${window}`);
   if (view.afterCompletion?.note) lines.push(`  note: ${view.afterCompletion.note}`);

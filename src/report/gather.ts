@@ -8,6 +8,7 @@ import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
 import { migrationView, MigrationView } from '../migration-view';
 import { AfterCompletion, afterCompletionOf, withAfterCompletion, withClient } from '../migration-client';
 import type { ReportData } from './report-data';
+import type { MigrationReport, MigrationStatus } from '../shared/migration';
 
 /** What an audit event means on the report's timeline (details are counts and names, never data). */
 export function timingLabel(e: AuditRow): string | undefined {
@@ -75,6 +76,26 @@ async function quarantineCounts(control: Knex, migrationId: string): Promise<Rep
 }
 
 /**
+ * A report built from what there is when the workflow's own cannot be had: the registered plan,
+ * the search attributes and the decided status; no entity figures (the report says they are missing).
+ */
+async function reportFromWhatThereIs(control: Knex, view: MigrationView): Promise<MigrationReport> {
+  const registered = await control(`${CONTROL_SCHEMA}.migrations`).where({ migration_id: view.migrationId }).first().catch(() => undefined);
+  return {
+    migrationId: view.migrationId,
+    planHash: registered?.plan_hash ?? 'unknown',
+    plan: view.plan ?? registered?.plan_name,
+    status: view.status as MigrationStatus,
+    phase: view.phase,
+    startedBy: registered?.started_by ?? 'unknown',
+    entities: [],
+    phases: [],
+    approvals: [],
+    clean: false,
+  };
+}
+
+/**
  * Everything `cutover report` shows: the workflow's report (live or final), quarantine reasons,
  * throughput and milestones from the audit chain, and the chain's verified head.
  */
@@ -83,13 +104,14 @@ export async function gatherReport(config: CutoverConfig, workflowId: string): P
   const view = await withClient(config, workflowId, async (client): Promise<MigrationView & { afterCompletion?: AfterCompletion }> => {
     const v = await migrationView(client, config, workflowId);
     // A completed migration: its rollback window, and a rollback after completion's report in place of its own.
-    return v.execution === 'COMPLETED' ? withAfterCompletion(v, await afterCompletionOf(client, config, workflowId)) : v;
+    return v.execution === 'RUNNING' ? v : withAfterCompletion(v, await afterCompletionOf(client, config, workflowId, v));
   });
-  if (!view.report) throw new Error(`migration ${view.migrationId} has no report: ${view.note ?? view.failure ?? view.status}`);
-  const report = view.report;
   return withControl(
     config,
     async (control, keys) => {
+      // No report from the workflow (a closed one no worker answered for): the report of what there is, saying what is missing.
+      const report = view.report ?? (await reportFromWhatThereIs(control, view));
+      const missing = view.missing ?? (view.report ? undefined : [`the workflow's report: ${view.note ?? view.failure ?? 'none could be had'}`]);
       const [all, quarantine, verified] = await Promise.all([auditEvents(control, view.migrationId), quarantineCounts(control, view.migrationId), verifyAudit(control, await keys().get('audit'))]);
       // The registered plan says what ran; the workflow's memo, when the plan is not (or no longer) registered.
       const rehearsal = (await registeredRehearsal(control, view.migrationId)) ?? view.rehearsal;
@@ -107,6 +129,8 @@ export async function gatherReport(config: CutoverConfig, workflowId: string): P
           audit: verified.head ? { head: verified.head, events: events.length, verified: verified.ok } : undefined,
           rollbackWindow: view.afterCompletion && !view.afterCompletion.rollback ? view.afterCompletion.window : undefined,
           rollbackWorkflow: view.afterCompletion?.rollback ? { workflowId: view.afterCompletion.rollback.workflowId, url: view.afterCompletion.rollback.url, status: view.afterCompletion.rollback.execution } : undefined,
+          ...(view.leftBehind ? { leftBehind: view.leftBehind } : {}),
+          ...(missing?.length ? { missing } : {}),
           ...(rehearsal ? { rehearsal } : {}),
         },
       };

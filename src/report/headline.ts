@@ -39,7 +39,9 @@ export function rollbackVerdict(rb: RollbackRecord): string {
  */
 export function headline(r: MigrationReport): string {
   const rb = r.rollback;
-  const after = rb?.afterCompletion ? ' after completion' : '';
+  // A rollback workflow run after a failure, cancel, … (not after completion) says after which end.
+  const afterEnd = (rb as (RollbackRecord & { afterEnd?: string }) | undefined)?.afterEnd;
+  const after = rb?.afterCompletion ? (afterEnd ? ` after the migration ${afterEnd === 'failed' ? 'failed' : `was ${afterEnd}`}` : ' after completion') : '';
   switch (r.status) {
     case 'completed':
       return r.clean ? 'completed, every batch reconciled clean' : 'completed, RECONCILE DIFFERENCES';

@@ -98,9 +98,15 @@ function header(data: ReportData, clock: Clock): string {
         : `${badge('open', 'warn')} <code>cutover rollback ${esc(r.migrationId)}</code> can still undo it`,
     ]);
   }
+  if (data.leftBehind) {
+    const left = data.leftBehind;
+    const tables = left.note ? esc(left.note) : left.tables.length ? left.tables.map((t) => `<code>${esc(t.table)}</code> ${formatInt(t.inserted)} inserted, ${formatInt(t.updated)} updated`).join('<br>') : 'nothing';
+    meta.push(['Left in the target', `${badge('nothing undone', 'bad')} ${tables}${left.files ? `<br>${formatInt(left.files)} file(s) copied` : ''}<br><code>${esc(left.undo)}</code> undoes it`]);
+  }
+  for (const m of data.missing ?? []) meta.push(['Missing from this report', esc(m)]);
   if (data.rollbackWorkflow) {
     const link2 = link(data.rollbackWorkflow.url, 'Open in Temporal Web UI ↗');
-    meta.push(['Rollback after completion', `<code>${esc(data.rollbackWorkflow.workflowId)}</code> ${badge(data.rollbackWorkflow.status, 'neutral')}${link2 ? `<br>${link2}` : ''}`]);
+    meta.push([data.workflow.status === 'COMPLETED' ? 'Rollback after completion' : 'Rollback after its end', `<code>${esc(data.rollbackWorkflow.workflowId)}</code> ${badge(data.rollbackWorkflow.status, 'neutral')}${link2 ? `<br>${link2}` : ''}`]);
   }
   if (r.controls) {
     const c = r.controls;

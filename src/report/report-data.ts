@@ -1,4 +1,5 @@
 import type { RehearsalSpec } from '../plan/types';
+import type { LeftBehind } from '../migration-view';
 import type { MigrationReport } from '../shared/migration';
 
 /**
@@ -21,6 +22,10 @@ export interface ReportData {
   rollbackWindow?: { state: 'open' | 'closed'; closedBy?: string; closedAt?: string; reason?: string };
   /** The workflow of a rollback after completion, when one was started (its report is `report`). */
   rollbackWorkflow?: { workflowId: string; url?: string; status: string };
+  /** A migration that ended without undoing (failed, cancelled, terminated, timed out): the rows still in the target, by table, and the command that undoes them. */
+  leftBehind?: LeftBehind;
+  /** What this report lacks and why (a closed workflow no worker answered for: its per-entity figures). */
+  missing?: string[];
   /** Set for a rehearsal into a masked sandbox (`start --rehearsal`): the real migration and the sandbox's variable. */
   rehearsal?: RehearsalSpec;
 }

@@ -6,12 +6,18 @@ import { renderReportHtml } from './html';
 import type { ReportData } from './report-data';
 
 /** A readable summary of a migration report: counts, reconcile results, approvals, rollback. */
-export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'rollbackWindow' | 'rehearsal'> = {}): string {
+export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'rollbackWindow' | 'rehearsal' | 'leftBehind' | 'missing'> = {}): string {
   // Only a completed run can have "reconciled clean": any other says what happened (rolled back: to the target).
   const outcome = r.status === 'completed' && r.clean ? ', every batch and phase reconciled clean' : ` — ${headline(r)}`;
   const lines = [`# ${extra.rehearsal ? 'Rehearsal' : 'Migration'} ${r.migrationId}`, ''];
   if (extra.rehearsal) lines.push(`> **${rehearsalText(extra.rehearsal)}**.`, '');
   lines.push(`Status: **${r.status}**${outcome}. Started by ${r.startedBy}. Plan hash \`${r.planHash}\`.`, '');
+  const left = extra.leftBehind;
+  if (left) {
+    const tables = left.note ?? (left.tables.length ? left.tables.map((t) => `${t.table} ${t.inserted} inserted, ${t.updated} updated`).join('; ') : 'nothing');
+    lines.push(`**Nothing was undone.** Left in the target: ${tables}${left.files ? `; ${left.files} file(s) copied` : ''}. \`${left.undo}\` undoes it.`, '');
+  }
+  for (const m of extra.missing ?? []) lines.push(`Missing from this report: ${m}`, '');
   lines.push('| entity | source rows | extracted | inserted | updated | unchanged | quarantined | reconcile found/expected | missing | mismatched |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const e of r.entities) {
     lines.push(`| ${e.entity} | ${e.sourceRows} | ${e.extracted} | ${e.inserted} | ${e.updated} | ${e.unchanged} | ${e.quarantined} | ${e.reconcile.found}/${e.reconcile.expected} | ${e.reconcile.missing} | ${e.reconcile.mismatched} |`);

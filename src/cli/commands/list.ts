@@ -8,8 +8,12 @@ import { Command, EXIT, UsageError } from '../command';
 export const listCommand: Command = {
   usage: `cutover list [--status ${LISTABLE_STATUSES.join('|')}] [--limit N] [--json]
 
+One line per migration id: its newest run (RUNS counts the runs of the same plan), newest
+first. The status is the one \`status\`, \`report\` and \`start --wait\` show, after any
+rollback after its end: a migration rolled back after completion (or after it failed, was
+cancelled, terminated or timed out) is rolled-back, and --status filters on that status.
 Reads Temporal's visibility store (the CutoverStatus, CutoverPhase, CutoverPercent and
-CutoverRowsLoaded search attributes the migrations keep current); no worker needed.`,
+CutoverRowsLoaded search attributes of the migrate and rollback workflows); no worker needed.`,
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { status: { type: 'string' }, limit: { type: 'string', default: '50' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
     if (positionals.length) throw new UsageError(`list takes no arguments, got ${JSON.stringify(positionals[0])}`);
@@ -26,7 +30,10 @@ CutoverRowsLoaded search attributes the migrations keep current); no worker need
         console.log(values.status ? `no migration is ${values.status}` : 'no migrations yet');
         return EXIT.ok;
       }
-      const table = [['MIGRATION', 'STATUS', 'PHASE', 'DONE', 'ROWS LOADED', 'STARTED'], ...rows.map((r) => [r.migrationId, r.status ?? r.execution.toLowerCase(), r.phase ?? '-', r.percent === undefined ? '-' : `${r.percent} %`, thousands(r.rowsLoaded ?? 0), r.startTime.replace('T', ' ').slice(0, 19)])];
+      const table = [
+        ['MIGRATION', 'STATUS', 'PHASE', 'DONE', 'ROWS LOADED', 'RUNS', 'STARTED'],
+        ...rows.map((r) => [r.migrationId, r.status, r.phase ?? '-', r.percent === undefined ? '-' : `${r.percent} %`, thousands(r.rowsLoaded ?? 0), String(r.runs), r.startTime.replace('T', ' ').slice(0, 19)]),
+      ];
       const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
       for (const row of table) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
       return EXIT.ok;

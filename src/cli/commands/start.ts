@@ -9,6 +9,7 @@ import type { Plan } from '../../plan/types';
 import { headline, rehearsalText } from '../../report/headline';
 import type { MigrationReport } from '../../shared/migration';
 import { Command, EXIT, UsageError } from '../command';
+import { leftBehindLines } from '../status-view';
 
 export function summarize(report: MigrationReport): string {
   const lines = [`migration ${report.migrationId}: ${headline(report)}`];
@@ -82,7 +83,9 @@ The plan is validated first; an invalid plan starts nothing (exit 2). The migrat
 the plan's name and hash: starting the same plan again re-runs it and changes nothing that
 is already right. Prints the migration id and its Web UI link at once. --wait then follows
 it (every 3 s; it says when the migration waits at a gate and how to approve it) and prints
-the per-entity counts at the end: exit 0 when it completed, 1 when it rolled back or failed.
+the per-entity counts at the end with the status \`status\` and \`list\` show: exit 0 when it
+completed, 1 when it rolled back, failed, was cancelled, terminated or timed out (those say
+what they left in the target and that \`cutover rollback <id>\` undoes it).
 
 --rehearsal runs the plan once into a masked sandbox instead of its target: the database
 named by ${DEFAULT_SANDBOX_ENV} (--sandbox-env NAME: another variable), set here and in
@@ -135,11 +138,13 @@ and control rows.`,
       }
     });
     const ok = view.execution === 'COMPLETED' && view.report?.status === 'completed';
-    if (values.json) console.log(JSON.stringify({ ...started, ...rehearsal, report: view.report, status: view.status, failure: view.failure }, null, 2));
+    if (values.json) console.log(JSON.stringify({ ...started, ...rehearsal, report: view.report, status: view.status, execution: view.execution, failure: view.failure, leftBehind: view.leftBehind, missing: view.missing }, null, 2));
     else {
       console.log(view.report ? `\n${summarize(view.report)}` : `\nmigration ${started.migrationId}: ${view.status}`);
       if (rehearsing) console.log(`  ${rehearsing}`);
       if (view.failure && !ok) console.log(`  ${view.failure}`);
+      for (const line of leftBehindLines(view)) console.log(`  ${line}`);
+      for (const m of view.missing ?? []) console.log(`  missing: ${m}`);
       if (view.note) console.log(`  note: ${view.note}`);
     }
     return ok ? EXIT.ok : EXIT.failed;

@@ -4,20 +4,21 @@ import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import { CutoverConfig, loadConfig } from '../../config';
 import { afterCompletionOf, withAfterCompletion, withClient, workflowIdFrom } from '../../migration-client';
+import { inFlight, leftLoaded } from '../../migration-status';
 import { migrationView } from '../../migration-view';
 import { Command, EXIT, UsageError } from '../command';
 import { renderStatus, Sample, sampleOf, StatusView } from '../status-view';
 
-/** Exit code of a view: 0 while it runs or when it completed, 1 when it failed or was rolled back (after completion too). */
+/** Exit code of a view: 0 while it runs or when it completed, 1 when it failed, was cancelled, terminated, timed out or rolled back (after its end too). */
 function exitOf(view: StatusView): number {
-  if (view.status === 'rolled-back') return EXIT.failed;
-  return view.execution === 'RUNNING' || view.execution === 'COMPLETED' ? EXIT.ok : EXIT.failed;
+  if (view.status === 'rolled-back' || leftLoaded(view.status)) return EXIT.failed;
+  return view.execution === 'RUNNING' || view.execution === 'COMPLETED' || inFlight(view.status) ? EXIT.ok : EXIT.failed;
 }
 
 /** Still moving: the migration runs, or a rollback after completion does (and is not waiting for an operator). */
 const moving = (view: StatusView) => view.execution === 'RUNNING' || (view.afterCompletion?.rollback?.execution === 'RUNNING' && view.status !== 'rollback-blocked');
 
-/** The migration, and for a completed one its rollback window and any rollback after completion. */
+/** The migration, and once it ended its rollback after the end and, for a completed one, its rollback window. */
 async function statusView(client: Client, config: CutoverConfig, workflowId: string): Promise<StatusView> {
   const view = await migrationView(client, config, workflowId);
   // A rehearsal says so: its plan, as the control database registered it.
@@ -25,19 +26,22 @@ async function statusView(client: Client, config: CutoverConfig, workflowId: str
     const rehearsal = await withControl(config, (control) => registeredRehearsal(control, view.migrationId)).catch(() => undefined);
     if (rehearsal) view.rehearsal = rehearsal;
   }
-  return view.execution === 'COMPLETED' ? withAfterCompletion(view, await afterCompletionOf(client, config, workflowId)) : view;
+  return view.execution === 'RUNNING' ? view : withAfterCompletion(view, await afterCompletionOf(client, config, workflowId, view));
 }
 
 export const statusCommand: Command = {
   usage: `cutover status <migration-id> [--watch] [--interval SECONDS] [--json]
 
 Queries the running migration (a worker must be up to answer; otherwise the search
-attributes are shown) or reads the result of an ended one. For a completed migration it
-says whether its rollback window is open (or who closed it, when), and after a rollback
-after completion shows rolled-back with whether the target was restored. --watch redraws
-every --interval seconds (default 2) with a progress bar per entity, rows/s and ETA, and
-exits when the migration (or its rollback after completion) ends: 0 if it completed, 1 if
-it failed or was rolled back.`,
+attributes are shown) or reads the result of an ended one. The status is the one \`list\`,
+\`report\` and \`start --wait\` show: completed, rolled-back, rollback-blocked, failed,
+cancelled, terminated or timed-out once it has ended. A migration that ended without undoing
+(failed, cancelled, terminated, timed out) lists the rows it left in the target by table (its
+ledger) and the command that undoes them, \`cutover rollback <id>\`. For a completed migration
+it says whether its rollback window is open (or who closed it, when); after a rollback after
+its end it shows rolled-back with whether the target was restored. --watch redraws every
+--interval seconds (default 2) with a progress bar per entity, rows/s and ETA, and exits when
+the migration (or its rollback after its end) ends: 0 if it completed, 1 otherwise.`,
   async run(args) {
     const { values, positionals } = parseArgs({
       args,
