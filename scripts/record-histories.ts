@@ -214,6 +214,23 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'rollback-mid-load',
+    what: 'the operator asks for a rollback while users load in their entity run, a child workflow (before the rollback-decided-by-request patch, the runs\' cancellation failed the migration with nothing undone)',
+    seed: { users: 600 },
+    plan: () => twoPhasePlan('fixture-rollback-mid-load', 20, false),
+    async drive(ctx) {
+      await waitFor('loads in flight', async () => (await progress(ctx)).entities.some((e) => e.entity === 'users' && e.batchesDone >= 2 && e.batchesDone < e.batches), 180_000);
+      await requestRollback(ctx.config, ctx.workflowId, STARTER, 'fixture: rolled back while rows load');
+      try {
+        const report = await result(ctx);
+        return `completed?! ${report.status}`;
+      } catch (err) {
+        if (err instanceof WorkflowFailedError) return `ended: ${(err.cause as Error)?.message?.slice(0, 160)}`;
+        throw err;
+      }
+    },
+  },
+  {
     name: 'sync-poll',
     what: 'delta sync by polling after the full load (rounds continue as new), a change, a delete, a conflict (quarantined), then the cutover',
     continueAsNew: true,

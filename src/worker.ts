@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { ActivityInterceptorsFactory, NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
 import { createKmsClient, createS3Client } from './clients/aws';
 import { createDb } from './clients/postgres';
@@ -66,7 +66,15 @@ export function maxConcurrentActivities(env: NodeJS.ProcessEnv = process.env): n
 }
 
 /** Builds a worker with its clients; `taskQueue` defaults to the configured one. */
-export async function startWorker(config: CutoverConfig, options: { taskQueue?: string; metricsAddress?: string } = {}): Promise<RunningWorker> {
+export async function startWorker(
+  config: CutoverConfig,
+  options: {
+    taskQueue?: string;
+    metricsAddress?: string;
+    /** Activity interceptors (Temporal's own seam): an in-process test holds an activity at the moment it wants to act at. */
+    activityInterceptors?: ActivityInterceptorsFactory[];
+  } = {},
+): Promise<RunningWorker> {
   installRuntime({ metricsAddress: options.metricsAddress });
   if (!config.databases.controlUrl) throw new Error('no control database: set CUTOVER_CONTROL_URL or run `cutover stack up`');
   const s3 = createS3Client(config.s3);
@@ -94,6 +102,7 @@ export async function startWorker(config: CutoverConfig, options: { taskQueue?: 
       ...(process.env.CUTOVER_WORKFLOW_BUNDLE ? { workflowBundle: { codePath: process.env.CUTOVER_WORKFLOW_BUNDLE } } : { workflowsPath: require.resolve('./workflows') }),
       dataConverter: await createDataConverter(keys),
       maxConcurrentActivityTaskExecutions: maxConcurrentActivities(),
+      ...(options.activityInterceptors ? { interceptors: { activity: options.activityInterceptors } } : {}),
       activities: createActivities({
         migration,
         s3,

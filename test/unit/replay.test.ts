@@ -56,7 +56,13 @@ const text = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
 describe('recorded histories', () => {
   it('cover phases and a gate, partitions, continue-as-new, pause/resume/tune, rollbacks and a delta sync to its cutover, children included', () => {
     const scenarios = new Set(fixtures.map((f) => f.scenario));
-    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-at-gate', 'sync-poll']);
+    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-at-gate', 'rollback-mid-load', 'sync-poll']);
+    // The defect of issue 20, as the code before the rollback-decided-by-request patch ran it: a rollback
+    // asked while rows load, then the migration failed on its runs' cancellation, no compensation scheduled.
+    const midLoad = inScenario('rollback-mid-load').find((f) => f.workflowType === 'migrate')!;
+    expect(has(midLoad, 'workflowExecutionSignaledEventAttributes') && has(midLoad, 'workflowExecutionFailedEventAttributes')).toBe(true);
+    const scheduled = midLoad.history.events.map((e) => (e as { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }).activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    expect(scheduled).not.toContain('unloadEntity');
     // A sync: rounds that continue as new, and the cutover update.
     expect(inScenario('sync-poll').filter((f) => f.workflowType === 'migrate' && has(f, 'workflowExecutionContinuedAsNewEventAttributes')).length).toBeGreaterThanOrEqual(2);
     expect(inScenario('sync-poll').some((f) => has(f, 'workflowExecutionUpdateCompletedEventAttributes'))).toBe(true);
