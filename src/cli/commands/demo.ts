@@ -29,7 +29,15 @@ The demo: the stack comes up, a legacy LMS is seeded (N users, default 10,000, w
 and 10 xAPI statements each, org units, courses and assessment results) and the new LMS's schema
 created empty; the wiring check proves KMS, S3 and PostgreSQL; then examples/lms.plan.yaml migrates
 it in four phases. The plan's gate after "people" needs a second person: the demo approves as
-"${DEMO_APPROVER}". The report is written to .cutover/reports/. The stack keeps running.`,
+"${DEMO_APPROVER}". The report is written to .cutover/reports/. The stack keeps running.
+
+demo seed only seeds (with --lms, the demo's files go to the stack's S3). It writes the legacy
+LMS to CUTOVER_SOURCE_ADMIN_URL, a connection URL of a role that may create tables there (default:
+the stack's cutover_source, as its owner), and creates the new LMS's schema at CUTOVER_TARGET_URL
+(default: the stack's cutover_target), dropping the demo's tables there first unless --keep-target.
+To seed the stack's logical PostgreSQL (port 5433, for delta sync), create a database there and
+point CUTOVER_SOURCE_ADMIN_URL at it, e.g. postgres://postgres@127.0.0.1:5433/legacy_lms (see the
+README, "Delta sync and the cutover").`,
   async run(args) {
     if (args[0] === 'seed') return demoSeed(args.slice(1));
     if (args[0] === 'moodle') return demoMoodle(args.slice(1));
