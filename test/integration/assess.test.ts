@@ -162,4 +162,80 @@ entities:
       await browser.close();
     }
   });
+
+  it('judges Moodle-shaped columns by content (issue 20): a username of name logins in a business key is personal, with advice the plan accepts; course and category idnumbers are not national ids', async () => {
+    await sql(ownerUrl(env), `
+      create table mdl_course_categories (id bigint primary key, name text not null, idnumber text not null default '');
+      create table mdl_course (id bigint primary key, shortname text not null, idnumber text not null default '');
+      create table mdl_user (id bigint primary key, mnethostid bigint not null, username text not null, idnumber text not null default '', email text not null);
+      insert into mdl_course_categories select i, 'Category ' || i, case when i % 3 = 0 then '' else (array['SCIE', 'HUMA', 'NURS', 'BUSI'])[1 + i % 4] || '-' || i end from generate_series(1, 12) i;
+      insert into mdl_course select i, (array['BIO', 'HIS', 'MAT', 'PHY', 'ENG'])[1 + i % 5] || (100 + i), case when i % 2 = 0 then '' else 'C-' || (array['BIO', 'HIS', 'MAT', 'PHY', 'ENG'])[1 + i % 5] || (100 + i) end from generate_series(2, 31) i;
+      -- Logins as Moodle sites make them (given.family, a number for a namesake), student numbers, emails.
+      insert into mdl_user select i, 1,
+        (array['amelia', 'oliver', 'isla', 'george', 'noah', 'mia', 'priya', 'kenji'])[1 + i % 8] || '.' || (array['smith', 'jones', 'patel', 'garcia', 'tanaka', 'kowalski', 'okafor', 'nowak', 'brown'])[1 + i % 9] || case when i > 72 then i::text else '' end,
+        'S' || (2024000 + i), 'learner' || i || '@example.org'
+      from generate_series(1, 120) i;
+    `);
+    await sql(env.config.databases.targetUrl!, `
+      create table it_categories (id bigserial primary key, legacy_id bigint not null unique, name text not null, code text);
+      create table it_courses (id bigserial primary key, legacy_id bigint not null unique, shortname text not null, code text);
+      create table it_learners (id bigserial primary key, source_ref text not null unique, email text not null);
+    `);
+    const file = join(dir, 'moodle-keys.plan.yaml');
+    writeFileSync(
+      file,
+      `version: 1
+name: it-moodle-keys-${Date.now().toString(36)}
+source: { url_env: CUTOVER_SOURCE_URL }
+target: { url_env: CUTOVER_TARGET_URL, ledger_schema: cutover }
+entities:
+  categories:
+    source: { table: mdl_course_categories, key: id }
+    target: { table: it_categories, business_key: [legacy_id] }
+    columns:
+      legacy_id: { from: id }
+      name:      { from: name }
+      code:      { from: idnumber, transform: { null_if: [''] } }
+  courses:
+    source: { table: mdl_course, key: id }
+    target: { table: it_courses, business_key: [legacy_id] }
+    columns:
+      legacy_id: { from: id }
+      shortname: { from: shortname }
+      code:      { from: idnumber, transform: { null_if: [''] } }
+  learners:
+    source: { table: mdl_user, key: id }
+    target: { table: it_learners, business_key: [source_ref] }
+    columns:
+      source_ref: { from: [mnethostid, username], transform: { template: "src:{mnethostid}:{username}" } }
+      email:      { from: email, pii: email }
+`,
+    );
+    const plan = loadPlanFile(file);
+
+    const strict = await assessCli(file, '--strict');
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/public\.mdl_user\.username \(score 4\)/);
+    expect(strict.stderr).not.toMatch(/idnumber/);
+    const report = JSON.parse(readFileSync(join(dir, `${plan.name}.assessment.json`), 'utf8')) as Assessment;
+    const column = (table: string, name: string) => report.tables.find((t) => t.source === `public.${table}`)!.columns.find((c) => c.name === name)!;
+
+    const username = column('mdl_user', 'username');
+    expect(username.findings).toEqual([expect.objectContaining({ kind: 'person_identifier', method: 'content', matched: 120, sampled: 120 })]);
+    expect(username.risk).toMatchObject({ score: 4, treatment: 'clear' });
+    // Not "declare pii on source_ref", which the plan refuses for a business key: re-key, then declare.
+    expect(username.risk.control).toMatch(/business key source_ref.*add legacy_id: \{ from: id \}.*business_key: \[legacy_id\].*declare pii: text on target column source_ref/);
+    for (const [table, name] of [['mdl_course', 'idnumber'], ['mdl_course_categories', 'idnumber']] as const) {
+      expect([table, column(table, name).findings, column(table, name).risk.score]).toEqual([table, [], 1]);
+    }
+    // The learners' student numbers: a weak person identifier by name in a table of people, never a national id; not migrated.
+    expect(column('mdl_user', 'idnumber').findings).toEqual([{ kind: 'person_identifier', method: 'name', confidence: 0.45 }]);
+
+    const values = await sql<{ username: string; idnumber: string; email: string }>(ownerUrl(env), 'select username, idnumber, email from mdl_user order by id');
+    const html = readFileSync(join(dir, `${plan.name}.assessment.html`), 'utf8');
+    const json = readFileSync(join(dir, `${plan.name}.assessment.json`), 'utf8');
+    for (const text of [html, json, strict.stdout, strict.stderr]) {
+      for (const v of values) expect([v.username, v.idnumber, v.email].filter((x) => text.includes(x))).toEqual([]);
+    }
+  });
 });
