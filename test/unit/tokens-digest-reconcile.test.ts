@@ -5,7 +5,9 @@ import { isClean, reconcileDigests } from '../../src/core/reconcile';
 import { looksLikeToken, tokenFor } from '../../src/core/tokens';
 
 describe('tokens', () => {
-  const key = randomBytes(32);
+  // A fixed key: with a random one, a hex token now and then contains a short value by chance
+  // ('Tok7adad…' holds 'ada', about 1 run in 400), a flaky failure that proves nothing.
+  const key = Buffer.from('5f1c0de7a11ce5b0b0c0ffee0ddba11cafef00d5eed5a1ad0badc0de0ff1ce00', 'hex');
 
   it('are deterministic per key, different under another key', () => {
     expect(tokenFor('email', 'ada@example.com', key)).toBe(tokenFor('email', 'ada@example.com', key));
