@@ -337,7 +337,7 @@ export async function rollbackMigration(
   workflowId: string,
   requestedBy: string,
   reason?: string,
-  options: { wait?: boolean; pollMs?: number; onStarted?: (o: { workflowId: string; url: string; action: string }) => void; onNote?: (note: string) => void } = {},
+  options: { wait?: boolean; pollMs?: number; onStarted?: (o: { workflowId: string; url: string; action: string; after: string }) => void; onNote?: (note: string) => void } = {},
 ): Promise<RollbackOutcome> {
   return withClient(config, workflowId, async (client) => {
     const handle = client.workflow.getHandle(workflowId);
@@ -405,7 +405,7 @@ export async function rollbackMigration(
       'cutover-rollback',
     );
     const url = workflowUrl(config, id);
-    options.onStarted?.({ workflowId: id, url, action });
+    options.onStarted?.({ workflowId: id, url, action, after: execution === 'COMPLETED' ? 'completion' : `it ended (${ended})` });
     if (!options.wait) return { kind: 'after-completion', workflowId: id, url, action, execution: 'RUNNING' };
     const pollMs = options.pollMs ?? 1000;
     const begun = Date.now();
@@ -465,7 +465,7 @@ export async function closeRollbackWindow(config: CutoverConfig, workflowId: str
 /** A migration's report now: live from its workflow while it runs, its result once it has ended. */
 export async function migrationReport(config: CutoverConfig, workflowId: string): Promise<MigrationReport> {
   return withClient(config, workflowId, async (client) => {
-    const view = await migrationView(client, config, workflowId);
+    const view = await migrationView(client, config, workflowId, { details: false });
     if (!view.report) throw new Error(`${workflowId}: no report yet (no worker answered)`);
     return view.report;
   });

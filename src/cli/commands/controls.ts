@@ -154,12 +154,14 @@ pre-images (children before parents), deletes its staged objects and its vault e
 compares the target's checksums with those taken before it started.
 
 A running migration is asked to stop and roll back (exit 0 once asked; \`cutover status\`
-follows it). A completed one is undone by a workflow of its own, <workflow id>/rollback, from
-the ledger the target keeps; the command waits for it (--no-wait: only starts it) and exits 0
+follows it). One that has ended without rolling back — completed, failed, cancelled, terminated
+or timed out — is undone by a workflow of its own, <workflow id>/rollback, from the ledger the
+target keeps; the command waits for it (--no-wait: only starts it) and exits 0
 when the target is restored, 1 when its checksums differ from before (the target changed since
 the migration: the tables are named) or the target refuses an undo (one line says which rows
 block it; fix them and run \`cutover rollback\` again to carry on). Refused (exit 1) once
-\`cutover close\` has closed the migration's rollback window. Recorded in the audit chain with
+\`cutover close\` has closed the migration's rollback window, and for a migration already
+rolled back (in flight, or after its end). Recorded in the audit chain with
 your login (--as overrides it).`,
   async run(args) {
     const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, 'no-wait': { type: 'boolean', default: false } }, allowPositionals: true });
@@ -168,9 +170,9 @@ your login (--as overrides it).`,
     const workflowId = workflowIdFrom(id);
     const outcome = await rollbackMigration(loadConfig(), workflowId, values.as ?? defaultOperator(), values.reason, {
       wait: !values['no-wait'],
-      onStarted: ({ workflowId: rollbackId, url, action }) => {
+      onStarted: ({ workflowId: rollbackId, url, action, after }) => {
         const what = action === 'started' ? 'started' : action === 'resumed' ? 'resumed (it was blocked)' : 'already running';
-        console.log(`rollback after completion of ${workflowId.replace(/^cutover-/, '')} ${what}: ${rollbackId}\n  Web UI: ${url}`);
+        console.log(`rollback after ${after} of ${workflowId.replace(/^cutover-/, '')} ${what}: ${rollbackId}\n  Web UI: ${url}`);
       },
       onNote: (note) => console.log(`  ${note}`),
     });
