@@ -1,11 +1,11 @@
 import type { Knex } from 'knex';
 import { changeColumnSql } from '../plan/source-sql';
 import type { EntitySpec, Plan } from '../plan/types';
-import { entityTables, LONG_TRANSACTION_SECONDS, type ChangeColumnFacts, type LogicalSyncFacts, type TableIdentityFacts } from './sync-rows';
+import { entityTables, LONG_TRANSACTION_SECONDS, WRITING_TRANSACTION_SECONDS, type ChangeColumnFacts, type LogicalSyncFacts, type TableIdentityFacts } from './sync-rows';
 
 // The catalog reads behind doctor's delta-sync rows, through the plan's source role. Reads
 // only: settings, pg_roles, pg_publication*, pg_class/pg_index, pg_replication_slots,
-// pg_stat_activity (never its query text), and for poll a count of NULL change values.
+// pg_stat_activity (never its query text), pg_prepared_xacts (never its gid), and for poll a count of NULL change values.
 
 /** How long the count of NULL change values may take per entity (a full scan of a big table). */
 const NULL_COUNT_TIMEOUT = '20s';
@@ -49,8 +49,8 @@ async function tableIdentity(db: Knex, t: { schema: string; table: string; key: 
   };
 }
 
-/** What logical sync needs of the source, for `logicalSyncRows`. */
-export async function readLogicalSyncFacts(db: Knex, plan: Plan): Promise<LogicalSyncFacts> {
+/** What logical sync needs of the source, for `logicalSyncRows` (`writingSeconds`: from what age a writing transaction is named). */
+export async function readLogicalSyncFacts(db: Knex, plan: Plan, writingSeconds = WRITING_TRANSACTION_SECONDS): Promise<LogicalSyncFacts> {
   const sync = plan.sync!;
   const [s] = await rows(
     db,
@@ -73,7 +73,7 @@ export async function readLogicalSyncFacts(db: Knex, plan: Plan): Promise<Logica
   const [slot] = await rows(
     db,
     `select s.slot_type, s.plugin, s.database, s.active, s.active_pid, a.application_name,
-       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::float8 as retained, ${Number(s!.version) >= 130000 ? 's.wal_status' : 'null::text'} as wal_status
+       pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn)::float8 as retained, s.confirmed_flush_lsn is not null as consistent, ${Number(s!.version) >= 130000 ? 's.wal_status' : 'null::text'} as wal_status
      from pg_replication_slots s left join pg_stat_activity a on a.pid = s.active_pid where s.slot_name = ?`,
     [sync.slot],
   );
@@ -87,6 +87,17 @@ export async function readLogicalSyncFacts(db: Knex, plan: Plan): Promise<Logica
      order by xact_start`,
     [LONG_TRANSACTION_SECONDS],
   );
+  // Writing (an xid) and open a while, on any database: a slot's creation waits for each. Other
+  // roles' sessions show their xid but no transaction start without pg_read_all_stats: not named here (hiddenSessions).
+  const writers = await rows(
+    db,
+    `select pid, datname, extract(epoch from now() - xact_start)::float8 as age, state, backend_xid::text as xid
+     from pg_stat_activity
+     where backend_xid is not null and pid <> pg_backend_pid() and now() - xact_start > make_interval(secs => ?)
+     order by xact_start`,
+    [writingSeconds],
+  );
+  const prepared = await rows(db, 'select transaction::text as xid, database, extract(epoch from now() - prepared)::float8 as age from pg_prepared_xacts order by prepared');
   // Without pg_read_all_stats, pg_stat_activity shows other roles' sessions with no transaction start.
   const [hidden] = s!.sees_all
     ? [{ n: 0 }]
@@ -119,12 +130,15 @@ export async function readLogicalSyncFacts(db: Knex, plan: Plan): Promise<Logica
             activeApplication: (slot.application_name as string | null) ?? null,
             retainedBytes: slot.retained === null ? null : Math.max(0, Number(slot.retained)),
             walStatus: (slot.wal_status as string | null) ?? null,
+            ...(slot.slot_type === 'logical' ? { consistent: Boolean(slot.consistent) } : {}),
           },
         }
       : {}),
     slots: { max: Number(s!.max_slots), used: all.length, inactive: all.filter((r) => !r.active).map((r) => r.slot_name as string) },
     longTransactions: open.map((t) => ({ pid: Number(t.pid), database: (t.datname as string | null) ?? null, ageSeconds: Number(t.age), state: (t.state as string | null) ?? null, writing: Boolean(t.writing) })),
     hiddenSessions: Number(hidden!.n),
+    writingTransactions: writers.map((t) => ({ pid: Number(t.pid), database: (t.datname as string | null) ?? null, ageSeconds: Number(t.age), state: (t.state as string | null) ?? null, writing: true, xid: t.xid as string })),
+    preparedTransactions: prepared.map((t) => ({ xid: t.xid as string, database: (t.database as string | null) ?? null, ageSeconds: Number(t.age) })),
   };
 }
 

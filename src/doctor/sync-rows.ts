@@ -9,6 +9,13 @@ export const SYNC_COMPONENT = 'Delta sync';
 /** A transaction open longer than this is reported (a slot's creation waits for it; the slot then retains WAL from it). */
 export const LONG_TRANSACTION_SECONDS = 300;
 
+/**
+ * A transaction that has written (it holds an xid) and is open longer than this is named before the
+ * start: the slot's creation, and the full load after it, waits for every such transaction open
+ * when it begins. One that has been open a minute may well stay open (idle in transaction).
+ */
+export const WRITING_TRANSACTION_SECONDS = 60;
+
 /** Result type OIDs a poll change column may have: epoch numbers, and dates and timestamps. */
 export const NUMBER_TYPE_OIDS: readonly number[] = [20, 21, 23, 700, 701, 1700];
 export const TIME_TYPE_OIDS: readonly number[] = [1082, 1114, 1184];
@@ -49,6 +56,8 @@ export interface SlotFacts {
   retainedBytes: number | null;
   /** reserved, extended, unreserved or lost (PostgreSQL 13+). */
   walStatus: string | null;
+  /** It has its position (confirmed_flush_lsn); false while a session is still creating it. */
+  consistent?: boolean;
 }
 
 /** A session in a transaction: no query text, ever (it may hold personal data). */
@@ -59,6 +68,15 @@ export interface OpenTransaction {
   state: string | null;
   /** It has a transaction id: it has written, and a slot's creation waits for it. */
   writing: boolean;
+  /** Its transaction id, when it has one. */
+  xid?: string;
+}
+
+/** A prepared (two-phase) transaction: it holds its xid until COMMIT or ROLLBACK PREPARED, with no session. */
+export interface PreparedTransaction {
+  xid: string;
+  database: string | null;
+  ageSeconds: number;
 }
 
 export interface LogicalSyncFacts {
@@ -76,6 +94,10 @@ export interface LogicalSyncFacts {
   longTransactions: OpenTransaction[];
   /** Sessions of other roles whose transactions this role may not see (no pg_read_all_stats). */
   hiddenSessions: number;
+  /** Transactions that have written and are open longer than WRITING_TRANSACTION_SECONDS, on any database of the server, oldest first. */
+  writingTransactions?: OpenTransaction[];
+  /** Prepared transactions on the server, oldest first. */
+  preparedTransactions?: PreparedTransaction[];
 }
 
 export interface ChangeColumnFacts {
@@ -319,10 +341,34 @@ export function transactionsRow(f: Pick<LogicalSyncFacts, 'longTransactions' | '
   return row(check, true, notes.join('; '), fixes.join('; '), true);
 }
 
+/**
+ * Transactions the slot's creation would wait for: those that have written and stay open (on
+ * any database of the server: a slot waits for them all) and prepared ones. Named by pid,
+ * transaction id, state and age, never a query. Once the slot has its position, nothing to wait for.
+ */
+export function writingTransactionsRow(f: Pick<LogicalSyncFacts, 'slot' | 'writingTransactions' | 'preparedTransactions'>): CheckResult {
+  const check = `no writing transaction open over ${formatAge(WRITING_TRANSACTION_SECONDS)}`;
+  if (f.slot && f.slot.consistent !== false) return row(check, true, 'the slot exists: its creation waits for nothing more');
+  const writing = f.writingTransactions ?? [];
+  const prepared = f.preparedTransactions ?? [];
+  if (!writing.length && !prepared.length) return row(check, true, 'none');
+  const shown = [
+    ...writing.map((t) => `pid ${t.pid}${t.database ? ` on ${t.database}` : ''} for ${formatAge(t.ageSeconds)}${t.xid || t.state ? ` (${[t.xid && `transaction ${t.xid}`, t.state].filter(Boolean).join(', ')})` : ''}`),
+    ...prepared.map((t) => `prepared transaction ${t.xid}${t.database ? ` on ${t.database}` : ''} for ${formatAge(t.ageSeconds)}`),
+  ];
+  const n = writing.length + prepared.length;
+  const detail = `${plural(n, 'transaction that has written', 'transactions that have written')} open: ${shown.slice(0, 5).join(', ')}${n > 5 ? ` and ${n - 5} more` : ''}`;
+  const end = `have them commit or roll back${writing.length ? ` (or end the session: select pg_terminate_backend(<pid>))` : ''}${prepared.length ? '; a prepared one: COMMIT PREPARED or ROLLBACK PREPARED (pg_prepared_xacts names it)' : ''}`;
+  const fix = f.slot
+    ? `the slot is being created and waits until each has ended; the full load starts after it: ${end}`
+    : `\`cutover start\` creates the slot, which waits until every transaction that has written by then has ended, and the full load waits with it: ${end} first`;
+  return row(check, true, detail, fix, true);
+}
+
 /** Every logical-sync row, in the order an operator fixes them. */
 export function logicalSyncRows(plan: Plan, f: LogicalSyncFacts): CheckResult[] {
   const sync = plan.sync!;
-  return [walLevelRow(f), replicationRow(f), publicationRow(sync, plan.entities, f), replicaIdentityRow(f), ...slotRows(sync, f), transactionsRow(f)];
+  return [walLevelRow(f), replicationRow(f), publicationRow(sync, plan.entities, f), replicaIdentityRow(f), ...slotRows(sync, f), writingTransactionsRow(f), transactionsRow(f)];
 }
 
 /** One poll entity's change column: present, a number or a time, indexed; how many rows lack it. */

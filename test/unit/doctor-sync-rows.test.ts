@@ -78,6 +78,7 @@ describe('doctor: logical sync rows', () => {
       'replica identity includes the key': 'ok',
       'slot shop_slot': 'ok',
       'a replication slot is free': 'ok',
+      'no writing transaction open over 1 min': 'ok',
       'no transaction open over 5 min': 'ok',
     });
     expect(rows.every((r) => r.component === 'Delta sync' && r.fix === undefined)).toBe(true);

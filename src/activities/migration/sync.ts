@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { keyMapSourceKeys } from '../../control/key-map';
@@ -12,6 +13,7 @@ import { rowDigest } from '../../core/digest';
 import { existingTokens } from '../../crypto/vault';
 import { valueId } from '../../core/token-assignment';
 import { readTargetDigests } from './reconcile';
+import { formatAge } from '../../doctor/sync-rows';
 import { LoadedPlan, MigrationContext, withHeartbeat } from './context';
 import { SafeError, withoutValues } from './errors';
 import { recordSyncLag } from './metrics';
@@ -107,13 +109,177 @@ async function recordChanges(control: Knex, migrationId: string, round: number, 
   });
 }
 
+/** One attempt of startCapture waits this long for the slot (heartbeating), then fails saying what it waits for; the next attempt waits again. */
+const SLOT_WAIT_SECONDS = 30;
+const SLOT_POLL_MS = 1000;
+
+function slotWaitMs(): number {
+  const s = Number(process.env.CUTOVER_SYNC_SLOT_WAIT_SECONDS);
+  return (Number.isFinite(s) && s > 0 ? s : SLOT_WAIT_SECONDS) * 1000;
+}
+
+/**
+ * Slot creations this worker has started, by source and slot. A creation outlives the attempt that
+ * started it (an attempt that stops waiting leaves it going: a new one would wait for the same
+ * transactions, and more), so the next attempt waits for it rather than starting another.
+ */
+const creations = new Map<string, { done: boolean; failed?: unknown; settled: Promise<void> }>();
+
+/** SQLSTATEs of a creation that ended without the slot for a reason the next try may not meet: cancelled, terminated, connection lost. */
+const CREATION_RETRIED = /^(57014|57P01|57P02|57P03|08...)$/;
+
+const formatWait = (seconds: number | null) => (seconds === null ? 'for an unknown time' : formatAge(seconds));
+
+interface SlotNow {
+  slot_type: string;
+  plugin: string | null;
+  database: string | null;
+  active_pid: number | null;
+  confirmed: string | null;
+  application_name: string | null;
+}
+
+/**
+ * What the slot waits for, in words an operator acts on: the session creating it and the
+ * transaction it waits for (pid, xid, state, age, database; never a query), or the session using it.
+ */
+async function slotWait(db: Knex, slot: string, s: SlotNow): Promise<string> {
+  if (s.confirmed !== null && s.active_pid !== null) {
+    return `sync: slot ${slot} is in use by pid ${s.active_pid}${s.application_name ? ` (${s.application_name})` : ''}: the capture waits for it to be released (the full load has not started)`;
+  }
+  const creator = s.active_pid === null ? 'its creation' : `its creation (pid ${s.active_pid}${s.application_name ? `, ${s.application_name}` : ''})`;
+  const head = `sync: slot ${slot} is not consistent yet, so the full load has not started: ${creator}`;
+  if (s.active_pid === null) return `${head} ended without finishing it`;
+  // The creation waits for each transaction that had written when it began (a lock on its xid).
+  const holders: { xid: string; pid: number | null; state: string | null; datname: string | null; age: number | null; prepared_age: number | null }[] = (
+    await db.raw(
+      `select w.transactionid::text as xid, h.pid, a.state, a.datname, extract(epoch from now() - a.xact_start)::float8 as age,
+         extract(epoch from now() - p.prepared)::float8 as prepared_age
+       from pg_locks w
+       join pg_locks h on h.locktype = 'transactionid' and h.transactionid = w.transactionid and h.granted
+       left join pg_stat_activity a on a.pid = h.pid
+       left join pg_prepared_xacts p on p.transaction = w.transactionid
+       where w.pid = ? and w.locktype = 'transactionid' and not w.granted`,
+      [s.active_pid],
+    )
+  ).rows;
+  const h = holders[0];
+  if (!h) return `${head} reads the WAL for a point where no transaction that wrote before it is still open`;
+  if (h.pid === null) {
+    return `${head} waits for prepared transaction ${h.xid}${h.prepared_age !== null ? ` (prepared ${formatWait(h.prepared_age)} ago)` : ''} to end: COMMIT PREPARED or ROLLBACK PREPARED it (pg_prepared_xacts names it)`;
+  }
+  const what = [h.state, h.age !== null ? `open ${formatWait(h.age)}` : null, h.datname ? `on database ${h.datname}` : null].filter(Boolean).join(', ');
+  return `${head} waits for transaction ${h.xid} of pid ${h.pid}${what ? ` (${what})` : ''} to end: the full load starts once it has; to go on now, have it commit or roll back, or end it: select pg_terminate_backend(${h.pid})`;
+}
+
+/** Sleeps `ms` or until `until` settles, or throws at once if the activity is cancelled meanwhile. */
+async function sleepUnlessCancelled(activity: Context | undefined, ms: number, until?: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, ms))), ...(until ? [until] : []), ...(activity ? [activity.cancelled] : [])]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The slot, once it exists and is consistent; its position (confirmed_flush_lsn). A slot's creation
+ * waits for every transaction that had written when it began (it holds an xid): until then the slot
+ * exists but has no position, and a change committed meanwhile would be in neither the full load
+ * (whose snapshots would be older) nor the stream (which starts after it). So this returns only
+ * once the slot has its position and no session is still creating it, heartbeating while it waits
+ * with what it waits for; after `slotWaitMs` it fails the attempt with that (`cutover status` shows
+ * an attempt's failure), and the next attempt waits again.
+ *
+ * A slot another session is still creating (a first attempt Temporal gave up on, its session
+ * still waiting in pg_create_logical_replication_slot) is waited for, never accepted, and not
+ * ended: its creation waits for the same transactions a new one would (and a new one for any
+ * begun since), and once done the slot is as good as one created here. A cancelled capture ends a
+ * creation by Cutover, so no half-created slot outlives the migration.
+ */
+async function consistentSlot(ctx: MigrationContext, loaded: LoadedPlan, db: Knex, slot: string): Promise<string> {
+  const url = ctx.resolveUrl(loaded.plan.source.urlEnv, 'source');
+  const key = `${url}\u0000${slot}`;
+  const where = `sync: the source's slot ${slot}`;
+  let activity: Context | undefined;
+  try {
+    activity = Context.current();
+  } catch {
+    activity = undefined; // called outside an activity
+  }
+  const waitMs = slotWaitMs();
+  const started = Date.now();
+  const database = (await db.raw('select current_database() as d')).rows[0].d as string;
+  try {
+    for (;;) {
+      const creation = creations.get(key);
+      if (creation?.failed !== undefined) {
+        creations.delete(key);
+        return withoutValues(`${where} (create it, or have the role given REPLICATION)`, creation.failed);
+      }
+      const s: SlotNow | undefined = (
+        await db
+          .raw(
+            `select s.slot_type, s.plugin, s.database, s.active_pid, s.confirmed_flush_lsn::text as confirmed, a.application_name
+             from pg_replication_slots s left join pg_stat_activity a on a.pid = s.active_pid where s.slot_name = ?`,
+            [slot],
+          )
+          .catch((err) => withoutValues(where, err))
+      ).rows[0];
+      let waiting: string;
+      if (!s) {
+        if (!creation || creation.done) {
+          const record: { done: boolean; failed?: unknown; settled: Promise<void> } = { done: false, settled: Promise.resolve() };
+          // On a connection of its own from the pool (application_name cutover-source-sync), not awaited here.
+          record.settled = db
+            .raw(`select pg_create_logical_replication_slot(?, 'pgoutput')`, [slot])
+            .then(
+              () => void (record.done = true),
+              (err: unknown) => {
+                record.done = true;
+                const code = (err as { code?: string }).code ?? '';
+                // 42710: another session created it first (it is waited for like any other).
+                if (code !== '42710' && !CREATION_RETRIED.test(code)) record.failed = err;
+              },
+            );
+          creations.set(key, record);
+        }
+        waiting = `sync: creating slot ${slot}; the full load starts once it is consistent`;
+      } else {
+        if (s.slot_type !== 'logical' || s.plugin !== 'pgoutput' || s.database !== database) {
+          throw new SafeError(`${where} is a ${s.slot_type} slot of ${s.plugin ?? 'no plugin'} on database ${s.database}; Cutover needs a logical pgoutput slot on ${database}`);
+        }
+        if (s.confirmed !== null && s.active_pid === null) return s.confirmed;
+        waiting = await slotWait(db, slot, s).catch((err) => withoutValues(where, err));
+      }
+      activity?.heartbeat({ phase: 'sync-slot', waiting });
+      if (Date.now() - started >= waitMs) throw new SafeError(`${waiting} (this attempt waited ${formatAge(waitMs / 1000)}; the next one waits again)`);
+      const pending = creations.get(key);
+      await sleepUnlessCancelled(activity, SLOT_POLL_MS, pending && !pending.done ? pending.settled : undefined);
+    }
+  } catch (err) {
+    if (activity?.cancellationSignal.aborted) {
+      // The migration no longer wants the slot: a creation by Cutover still under way is ended (PostgreSQL drops the half-created slot).
+      await db
+        .raw(
+          `select pg_cancel_backend(s.active_pid) from pg_replication_slots s join pg_stat_activity a on a.pid = s.active_pid
+           where s.slot_name = ? and s.confirmed_flush_lsn is null and a.application_name like 'cutover-%'`,
+          [slot],
+        )
+        .catch(() => undefined);
+    }
+    throw err;
+  }
+}
+
 export function createSyncActivities(ctx: MigrationContext) {
   return {
     /**
-     * Before the full load's first read: where the change stream starts. Logical: the slot
-     * exists (created here when absent, so every change committed after this point is in it and
-     * the snapshot reads that follow see everything before it) and the publication covers every
-     * entity's table. Poll: each entity's newest change, the first round's watermark.
+     * Before the full load's first read: where the change stream starts. Logical: the publication
+     * covers every entity's table, and the slot exists and is consistent (see `consistentSlot`):
+     * every transaction that commits after its position is in the stream, and every one that
+     * committed before it is seen by the full load's snapshots, all taken after this returns.
+     * Poll: the source's clock, the first round's watermark.
      */
     async startCapture(req: { migrationId: string }): Promise<SyncPositions> {
       const loaded = await ctx.plan(req.migrationId);
@@ -126,7 +292,6 @@ export function createSyncActivities(ctx: MigrationContext) {
         return { watermarks: Object.fromEntries(loaded.plan.entities.map((e) => [e.name, now])) };
       }
       const db = replicationDb(ctx, loaded);
-      const where = `sync: the source's slot ${sync.slot}`;
       const published: { schemaname: string; tablename: string }[] = (
         await db.raw('select schemaname, tablename from pg_publication_tables where pubname = ?', [sync.publication]).catch((err) => withoutValues(`sync: the publication ${sync.publication}`, err))
       ).rows;
@@ -134,16 +299,7 @@ export function createSyncActivities(ctx: MigrationContext) {
       if (!pub.rows.length) throw new SafeError(`sync: the source has no publication ${sync.publication}; its DBA creates it: create publication ${sync.publication} for table ${loaded.plan.entities.map((e) => `${e.source.schema}.${e.source.table}`).join(', ')}`);
       const missing = loaded.plan.entities.filter((e) => !published.some((p) => p.schemaname === e.source.schema && p.tablename === e.source.table));
       if (missing.length) throw new SafeError(`sync: publication ${sync.publication} does not publish ${missing.map((e) => `${e.source.schema}.${e.source.table}`).join(', ')}: alter publication ${sync.publication} add table …`);
-      const existing = await db.raw('select plugin, database, slot_type from pg_replication_slots where slot_name = ?', [sync.slot]).catch((err) => withoutValues(where, err));
-      if (!existing.rows.length) {
-        await db.raw(`select pg_create_logical_replication_slot(?, 'pgoutput')`, [sync.slot]).catch((err) => withoutValues(`${where} (create it, or have the role given REPLICATION)`, err));
-      } else {
-        const s = existing.rows[0] as { plugin: string; database: string; slot_type: string };
-        const db0 = (await db.raw('select current_database() as d')).rows[0].d as string;
-        if (s.slot_type !== 'logical' || s.plugin !== 'pgoutput' || s.database !== db0) throw new SafeError(`${where} is a ${s.slot_type} slot of ${s.plugin ?? 'no plugin'} on database ${s.database}; Cutover needs a logical pgoutput slot on ${db0}`);
-      }
-      const state = await slotState(db, sync.slot);
-      return { watermarks: {}, confirmed: state?.confirmed ?? undefined };
+      return { watermarks: {}, confirmed: await consistentSlot(ctx, loaded, db, sync.slot) };
     },
 
     /**
