@@ -391,7 +391,7 @@ export async function rollbackMigration(
           await client.workflow.start(rollbackCompleted, {
             workflowId: id,
             taskQueue: d.taskQueue,
-            args: [{ migrationId, plan: registered.plan as Plan, migrationRunId: d.runId, report, requestedBy, reason }],
+            args: [{ migrationId, plan: registered.plan as Plan, migrationRunId: d.runId, report, requestedBy, reason, ...(execution === 'COMPLETED' ? {} : { ended }) }],
             typedSearchAttributes: [
               ...(report.plan ? [{ key: CUTOVER_PLAN, value: report.plan }] : []),
               { key: CUTOVER_STATUS, value: 'rolling-back' },

@@ -107,6 +107,8 @@ export interface RollbackRecord {
   blocked?: string;
   /** Set when the rollback ran after the migration had completed (its own workflow, `<workflow id>/rollback`). */
   afterCompletion?: boolean;
+  /** For a run that ended without completing: when the rollback ran (`after the migration was cancelled`, say). */
+  afterEnd?: string;
   /** The completed run of the migration workflow that a rollback after completion undid. */
   migrationRunId?: string;
   /** Tables whose checksums after the rollback differ from before the migration (the target changed meanwhile). */

@@ -18,6 +18,8 @@ export interface RollbackAfterCompletionInput {
   /** Who asked (an operator id, never an email address). */
   requestedBy: string;
   reason?: string;
+  /** How the run being undone ended, when not by completing (`cancelled`, `failed`, …): the wording says so. */
+  ended?: string;
 }
 
 /**
@@ -62,7 +64,7 @@ function detailsMarkdown(report: MigrationReport): string {
         ? `BLOCKED: ${rb.blocked ?? ''}`
         : 'rolling back';
   return [
-    `### Rollback of migration ${report.plan ?? report.migrationId} after completion: ${report.status}`,
+    `### Rollback of migration ${report.plan ?? report.migrationId} ${report.rollback?.afterEnd ?? 'after completion'}: ${report.status}`,
     '',
     `${rb.reason} · ${verdict}`,
     '',
@@ -85,14 +87,15 @@ function detailsMarkdown(report: MigrationReport): string {
  */
 export async function rollbackCompleted(input: RollbackAfterCompletionInput): Promise<MigrationReport> {
   const { migrationId, requestedBy } = input;
-  const reason = `rollback after completion requested by ${requestedBy}${input.reason ? `: ${input.reason}` : ''}`;
+  const after = input.ended ? `after the migration ${['failed', 'timed out'].includes(input.ended) ? input.ended : `was ${input.ended}`}` : 'after completion';
+  const reason = `rollback ${after} requested by ${requestedBy}${input.reason ? `: ${input.reason}` : ''}`;
   const before = input.report.checksumsBefore ?? [];
   const steps: RollbackRecord['steps'] = [];
   const report: MigrationReport = {
     ...input.report,
     status: 'rolling-back',
     phase: undefined,
-    rollback: { reason, requestedBy, steps, before, after: [], restored: false, afterCompletion: true, migrationRunId: input.migrationRunId },
+    rollback: { reason, requestedBy, steps, before, after: [], restored: false, afterCompletion: true, ...(input.ended ? { afterEnd: after } : {}), migrationRunId: input.migrationRunId },
   };
   /** A `rollback` while a compensation is blocked: the operator has acted, run the rest again. */
   let retryBlocked: { requestedBy: string; reason?: string } | undefined;
