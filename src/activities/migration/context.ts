@@ -7,6 +7,7 @@ import type { CutoverConfig } from '../../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
 import { KeyRing } from '../../crypto/key-ring';
 import { StagingCipher } from '../../crypto/staging-cipher';
+import { kmsFailureKind, KmsUnavailableError } from '../../crypto/kms-errors';
 import { AsyncCache } from '../../core/async-cache';
 import { StagedClearValues } from '../../core/staged-clear-values';
 import { compileMapper, RowMapper } from '../../core/mapping';
@@ -126,7 +127,13 @@ export class MigrationContext {
 
   private async checkVaultKms(wanted: string): Promise<void> {
     const refuse = (why: string) => ApplicationFailure.nonRetryable(`keys.vault ${wanted}: ${why}`, 'PlanMismatch');
-    const arnOf = async (keyId: string): Promise<string | undefined> => (await this.deps.kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.Arn;
+    const arnOf = async (keyId: string): Promise<string | undefined> => {
+      const described = await this.deps.kms.send(new DescribeKeyCommand({ KeyId: keyId })).catch((err: unknown) => {
+        // KMS unreachable: retried, and reads as an outage (not the plan's fault).
+        throw kmsFailureKind(err) === 'outage' ? new KmsUnavailableError(`keys.vault ${wanted} (describe key ${keyId})`, err) : err;
+      });
+      return described.KeyMetadata?.Arn;
+    };
     const wantedArn = await arnOf(wanted).catch((err: Error) => {
       if (err.name === 'NotFoundException') throw refuse('KMS has no such key or alias');
       throw err;
