@@ -62,8 +62,8 @@ function endedMessage(workflowId: string, execution: string): string {
 }
 
 /** Runs `fn` with a client; closes the connection; turns "not found" and refused updates into clear errors. */
-export async function withClient<T>(config: CutoverConfig, workflowId: string | undefined, fn: (client: Client) => Promise<T>): Promise<T> {
-  const { client, connection } = await connectClient(config);
+export async function withClient<T>(config: CutoverConfig, workflowId: string | undefined, fn: (client: Client) => Promise<T>, options: { codec?: boolean } = {}): Promise<T> {
+  const { client, connection } = await connectClient(config, undefined, options);
   try {
     return await fn(client);
   } catch (err) {

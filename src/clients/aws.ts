@@ -15,5 +15,7 @@ export function createS3Client(s3: CutoverConfig['s3']): S3Client {
 
 /** The aggregated client: `send` for our code, methods for the AWS Encryption SDK's keyring. */
 export function createKmsClient(kms: CutoverConfig['kms']): KMS {
-  return new KMS({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials, maxAttempts: 3 });
+  // A KMS that hangs (rather than refusing connections) must fail the call, so the activity retries
+  // and says why, instead of waiting for its own timeout: the SDK sets no timeout by default.
+  return new KMS({ region: kms.region, endpoint: kms.endpoint, credentials: kms.credentials, maxAttempts: 3, requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 } });
 }

@@ -18,17 +18,21 @@ export class TemporalUnreachableError extends Error {
  * encrypting data converter as the workers: it needs the control database and KMS to unwrap
  * the codec key.
  */
-export async function connectClient(config: CutoverConfig, connectTimeout: Duration = '10s'): Promise<{ client: Client; connection: Connection }> {
+export async function connectClient(config: CutoverConfig, connectTimeout: Duration = '10s', options: { codec?: boolean } = {}): Promise<{ client: Client; connection: Connection }> {
   const { address, tls, apiKey, metadata } = config.temporal.connection;
-  if (!config.databases.controlUrl) throw new Error('no control database (for the codec key): set CUTOVER_CONTROL_URL or run `cutover stack up`');
-  const control = createDb(config.databases.controlUrl, { max: 1, applicationName: 'cutover-client' });
-  const kms = createKmsClient(config.kms);
   let dataConverter;
-  try {
-    dataConverter = await createDataConverter(createKeyRing(config, control, kms));
-  } finally {
-    kms.destroy();
-    await control.destroy();
+  // Without the codec (`codec: false`): what Temporal keeps in clear only (search attributes,
+  // activity names and attempts), for a view while KMS cannot be reached; payloads stay sealed.
+  if (options.codec !== false) {
+    if (!config.databases.controlUrl) throw new Error('no control database (for the codec key): set CUTOVER_CONTROL_URL or run `cutover stack up`');
+    const control = createDb(config.databases.controlUrl, { max: 1, applicationName: 'cutover-client' });
+    const kms = createKmsClient(config.kms);
+    try {
+      dataConverter = await createDataConverter(createKeyRing(config, control, kms));
+    } finally {
+      kms.destroy();
+      await control.destroy();
+    }
   }
   let connection: Connection;
   try {

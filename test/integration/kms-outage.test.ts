@@ -178,7 +178,8 @@ describe(`a KMS outage of ${OUTAGE_SECONDS} s in the middle of a migration`, () 
       let fresh: CliResult | undefined;
       try {
         await sleep(Math.min(15, OUTAGE_SECONDS / 2) * 1000);
-        // A `status` started now cannot unwrap the codec key either: it says why, no values.
+        // A `status` started now cannot unwrap the codec key either: it says why (exit 3), and shows what
+        // Temporal keeps in clear: still running, and which steps are retried, how often.
         fresh = await cli(['status', migrationId], cliVars);
         // The lanes wait on their stage or load: each has at most the batch it had begun.
         const stagedDuring = await staged();
@@ -211,8 +212,10 @@ describe(`a KMS outage of ${OUTAGE_SECONDS} s in the middle of a migration`, () 
         expect(r.lastFailure).toMatch(/^(stageBatch|loadBatch|reconcileBatch): KMS unreachable: migrations\/[^ ]+: no data key \(Error \(ECONNREFUSED\)\)$/);
       }
       expect(Math.max(...retries.map((r) => r.attempt))).toBeGreaterThanOrEqual(3);
-      expect(fresh!.code).not.toBe(0);
+      expect(fresh!.code).toBe(3);
       expect(fresh!.stderr).toMatch(/KMS unreachable: the codec key \(wrapped in the control database\): no data key \(Error \(ECONNREFUSED\)\)/);
+      expect(fresh!.stdout).toMatch(/: running/);
+      expect(fresh!.stdout).toMatch(/retrying: (stageBatch|loadBatch|reconcileBatch) in users(\/part-\d+)?, attempt \d+/);
 
       const target = await sql<{ n: string; keys: string; min: number; max: number }>(
         env.config.databases.targetUrl!,

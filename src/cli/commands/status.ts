@@ -54,24 +54,47 @@ the migration (or its rollback after its end) ends: 0 if it completed, 1 otherwi
     if (!Number.isFinite(interval) || interval < 0.2) throw new UsageError(`--interval: expected seconds (at least 0.2), got ${JSON.stringify(values.interval)}`);
     const config = loadConfig();
     const workflowId = workflowIdFrom(id);
-    return withClient(config, workflowId, async (client) => {
-      let view = await statusView(client, config, workflowId);
-      if (!values.watch) {
-        console.log(values.json ? JSON.stringify(view, null, 2) : renderStatus(view));
-        return exitOf(view);
-      }
-      const samples: Sample[] = [sampleOf(view, Date.now())];
-      const tty = process.stdout.isTTY;
-      for (;;) {
-        const frame = values.json ? JSON.stringify({ at: new Date().toISOString(), ...view }) : renderStatus(view, samples);
-        if (tty && !values.json) process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
-        else console.log(values.json ? frame : `${frame}\n`);
-        if (!moving(view)) return exitOf(view);
-        await new Promise((r) => setTimeout(r, interval * 1000));
-        view = await statusView(client, config, workflowId);
-        samples.push(sampleOf(view, Date.now()));
-        if (samples.length > 200) samples.shift();
-      }
-    });
+    try {
+      return await watchOrShow();
+    } catch (err) {
+      // KMS unreachable from here: the codec key cannot be opened, so show what Temporal keeps in
+      // clear (status, phase, percent, which activities are retried and how often) and say why the rest is missing.
+      if ((err as Error)?.name !== 'KmsUnavailable') throw err;
+      const why = `KMS unreachable from this CLI (${(err as Error).message.split('\n')[0]}): the report and failure reasons are sealed under the codec key; showing what Temporal keeps in clear`;
+      return withClient(
+        config,
+        workflowId,
+        async (client) => {
+          const view = await migrationView(client, config, workflowId);
+          view.note = why;
+          console.log(values.json ? JSON.stringify(view, null, 2) : renderStatus(view));
+          console.error(`cutover status: ${why}`);
+          return EXIT.unavailable;
+        },
+        { codec: false },
+      );
+    }
+
+    async function watchOrShow(): Promise<number> {
+      return withClient(config, workflowId, async (client) => {
+        let view = await statusView(client, config, workflowId);
+        if (!values.watch) {
+          console.log(values.json ? JSON.stringify(view, null, 2) : renderStatus(view));
+          return exitOf(view);
+        }
+        const samples: Sample[] = [sampleOf(view, Date.now())];
+        const tty = process.stdout.isTTY;
+        for (;;) {
+          const frame = values.json ? JSON.stringify({ at: new Date().toISOString(), ...view }) : renderStatus(view, samples);
+          if (tty && !values.json) process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
+          else console.log(values.json ? frame : `${frame}\n`);
+          if (!moving(view)) return exitOf(view);
+          await new Promise((r) => setTimeout(r, interval * 1000));
+          view = await statusView(client, config, workflowId);
+          samples.push(sampleOf(view, Date.now()));
+          if (samples.length > 200) samples.shift();
+        }
+      });
+    }
   },
 };
