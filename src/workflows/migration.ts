@@ -35,7 +35,7 @@ import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } f
 import { compensate, slow } from './proxies';
 import { migrateEntity } from './entity';
 import { validateTune } from './tune';
-import { ROLLBACK_DECIDED_BY_REQUEST, STOP_RUNS_BEFORE_ROLLBACK } from './patches';
+import { END_CAPTURE_STARTED, ROLLBACK_DECIDED_BY_REQUEST, STOP_RUNS_BEFORE_ROLLBACK } from './patches';
 import { addRound, applyRound } from './sync-round';
 import { deletesOverLimit } from '../core/sync-keys';
 import { workflowIso, workflowNow } from './clock';
@@ -314,12 +314,19 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     }
   };
 
+  /** Set once startCapture is scheduled: a slot may exist before it returns (a cancel or failure meanwhile must drop it too). */
+  let captureStarted = false;
+  /** Whether the replication slot must be dropped on the way out: once capture began, even if it never returned. */
+  const holdsSlot = () => state.sync !== undefined || (captureStarted && patched(END_CAPTURE_STARTED));
   try {
     if (!state.prepared) {
       const prepared = await slow.prepareMigration(stopsRunsFirst ? { ...input, runId: workflowInfo().firstExecutionRunId } : input);
       report.entities = prepared.entities.map((e) => emptyProgress(e.name, e.sourceRows));
       // Before the first read of the full load: every change from here on is in the capture (see startCapture).
-      if (plan.sync) state.sync = { positions: await slow.startCapture({ migrationId }), round: 0 };
+      if (plan.sync) {
+        captureStarted = true;
+        state.sync = { positions: await slow.startCapture({ migrationId }), round: 0 };
+      }
       // Before this migration's first write: a later run of the same plan still rolls back to it.
       state.checksumsBefore = await slow.checksumTargets({ migrationId, before: true });
       // Registered first, so they run last: staged objects and vault entries go after the rows.
@@ -455,7 +462,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
     // child cancelled from outside) is a failure to undo.
     if (isCancellation(err) && (CancellationScope.current().consideredCancelled || !patched(ROLLBACK_DECIDED_BY_REQUEST))) {
       // A cancelled migration keeps no slot on the source.
-      if (state.sync) await CancellationScope.nonCancellable(() => compensate.endCapture({ migrationId }));
+      if (holdsSlot()) await CancellationScope.nonCancellable(() => compensate.endCapture({ migrationId }));
       // Every view reads the same end: the search attributes too, not the last status before it.
       if (patched(ROLLBACK_DECIDED_BY_REQUEST)) setStatus('cancelled');
       throw err;
@@ -493,7 +500,7 @@ export async function migrate(input: MigrationInput, carried?: MigrationState): 
           }
         }
       }
-      if (state.sync) steps.push({ step: 'drop the replication slot', result: await compensate.endCapture({ migrationId }).then((r) => ({ slotDropped: r.slotDropped ? 1 : 0 })) });
+      if (holdsSlot()) steps.push({ step: 'drop the replication slot', result: await compensate.endCapture({ migrationId }).then((r) => ({ slotDropped: r.slotDropped ? 1 : 0 })) });
       const after = state.prepared ? await compensate.checksumTargets({ migrationId }) : [];
       const restored = after.length === state.checksumsBefore.length && after.every((a, i) => a.md5 === state.checksumsBefore[i]!.md5 && a.rows === state.checksumsBefore[i]!.rows);
       report.rollback = { reason, requestedBy: rollbackRequested?.requestedBy, steps, before: state.checksumsBefore, after, restored };

@@ -20,3 +20,11 @@ export const STOP_RUNS_BEFORE_ROLLBACK = 'stop-runs-before-rollback';
  * loaded rethrew the runs' cancellation and the migration failed with nothing undone.
  */
 export const ROLLBACK_DECIDED_BY_REQUEST = 'rollback-decided-by-request';
+
+/**
+ * A migration cancelled or failed while startCapture waited for its replication slot (an open
+ * writing transaction on the source can hold it for minutes) drops the slot too: before this
+ * patch only a capture that had returned was ended, and a slot that became consistent as the
+ * cancel arrived stayed on the source, holding its WAL.
+ */
+export const END_CAPTURE_STARTED = 'end-capture-started';
