@@ -1,4 +1,4 @@
-import { stepsOf, type EntitySpec, type Transform } from '../plan/types';
+import { caseResultColumn, stepsOf, type EntitySpec, type Transform } from '../plan/types';
 import type { Treatment } from './risk';
 
 /**
@@ -26,8 +26,23 @@ const EXPOSURE: Treatment[] = ['clear', 'detokenize', 'keep_token', 'drop', 'not
 /** Steps whose result is one of the plan's own constants or a parsed scalar: no source text passes through them. */
 const REPLACING: ReadonlySet<Transform['kind']> = new Set(['enum', 'case', 'boolean', 'integer', 'epoch_to_timestamp', 'epoch_to_date']);
 
-function treatmentOfTarget(c: EntitySpec['columns'][number]): Treatment {
+/** Source columns a `case` passes through as its result (`then`/`else: { column: name }`): their text reaches the target. */
+function caseResultColumns(c: EntitySpec['columns'][number]): Set<string> {
+  const out = new Set<string>();
+  for (const s of stepsOf(c)) {
+    if (s.kind !== 'case') continue;
+    for (const r of [...s.arms.map((a) => a.then), s.otherwise]) {
+      const column = caseResultColumn(r);
+      if (column) out.add(column);
+    }
+  }
+  return out;
+}
+
+/** What the target column `c` does with the text of its source column `from`. */
+function treatmentOfTarget(c: EntitySpec['columns'][number], from: string): Treatment {
   if (c.pii || c.piiPaths?.length) return c.protect ?? 'detokenize';
+  if (caseResultColumns(c).has(from)) return 'clear';
   // A code mapped through an enum or a case carries none of the source's text into the target.
   return stepsOf(c).some((s) => REPLACING.has(s.kind)) ? 'drop' : 'clear';
 }
@@ -35,8 +50,8 @@ function treatmentOfTarget(c: EntitySpec['columns'][number]): Treatment {
 export function sourceColumnUses(spec: EntitySpec): Map<string, SourceColumnUse> {
   const uses = new Map<string, SourceColumnUse>();
   for (const c of spec.columns) {
-    const t = treatmentOfTarget(c);
     for (const from of c.from) {
+      const t = treatmentOfTarget(c, from);
       const u = uses.get(from);
       const key = t === 'clear' && spec.target.businessKey.includes(c.name) ? { businessKey: { keyColumn: c.name, ...(spec.source.key !== from ? { sourceKey: spec.source.key } : {}) } } : {};
       if (!u) uses.set(from, { treatment: t, targets: [c.name], ...(c.piiPaths?.length ? { declaredPaths: c.piiPaths.map((p) => p.path.join('.')) } : {}), ...key });

@@ -230,3 +230,31 @@ ${columns}
     expect(control).toMatch(/declare pii: text on target column username/);
   });
 });
+
+describe('a case that takes a column', () => {
+  // The nickname unless the user is deleted: the nickname's text reaches the target in clear in that arm.
+  const plan = (extra = '') => `
+version: 1
+name: learners
+entities:
+  learners:
+    source: { table: mdl_user, key: id }
+    target: { table: learners, business_key: [legacy_id] }
+    columns:
+      legacy_id: { from: id }
+      nickname:
+        from: [deleted, alternatename]
+        transform: { case: [{ when: { deleted: 1 }, then: "(deleted)" }, { else: { column: alternatename } }] }${extra}
+`;
+
+  it('copies the named column in clear (not dropped), and the condition column not at all', () => {
+    const uses = sourceColumnUses(parsePlan(plan()).entities[0]!);
+    expect(useOf(uses, 'alternatename').treatment).toBe('clear');
+    expect(useOf(uses, 'deleted').treatment).toBe('drop');
+  });
+
+  it('takes the column’s protection when the target column is personal', () => {
+    const uses = sourceColumnUses(parsePlan(plan('\n        pii: name')).entities[0]!);
+    expect(useOf(uses, 'alternatename').treatment).toBe('detokenize');
+  });
+});
