@@ -185,7 +185,7 @@ const elseArm = strict({
     .union([z.string(), z.number(), z.boolean(), z.null(), columnResult], expected(RESULT))
     .describe('the result when no arm holds (default: NULL): a constant, or { column: name }'),
 });
-/** A `{name}` in a case's text result: the plan meant a placeholder, which a case does not fill. */
+/** A `{name}` in a case's text result or a constant: the plan meant a placeholder, which neither fills. */
 const CASE_PLACEHOLDER = /\{([A-Za-z_][A-Za-z0-9_]{0,62})\}/;
 const caseArms = z
   .array(z.union([whenArm, elseArm], expected('an arm { when: { column: value }, then: result }, or a last { else: result }')), expected('a list of arms'))
@@ -388,6 +388,10 @@ const column = withRule(
     const hasConstant = 'constant' in c;
     if ((c.from !== undefined) === hasConstant) r.fail([], 'expected exactly one of `from` (source columns) or `constant`');
     if (hasConstant && c.pii !== undefined) r.fail(['pii'], 'a constant is not personal data');
+    const placeholder = typeof c.constant === 'string' ? CASE_PLACEHOLDER.exec(c.constant)?.[1] : undefined;
+    if (placeholder !== undefined) {
+      r.fail(['constant'], `${show(c.constant)} would be loaded as this text in every row: a constant is not a template; for a source column's value write from: ${placeholder} (or a template transform with from)`);
+    }
     const steps = r.ok('transform') ? c.transform.steps : undefined;
     if (c.pii_paths !== undefined) {
       if (c.pii !== undefined) r.fail(['pii_paths'], 'a column has either `pii` or `pii_paths`, not both');

@@ -160,3 +160,15 @@ describe('case with { column } results: mapping, tokens and the forecast', () =>
     expect(second).toBeNull();
   });
 });
+
+describe('constant: a value that looks like a {column} placeholder', () => {
+  it('is refused with the field path, saying how to take the column instead', () => {
+    expect(issues(plan('      email: { constant: "{email}" }'))).toEqual([
+      'entities.users.columns.email.constant: "{email}" would be loaded as this text in every row: a constant is not a template; for a source column\'s value write from: email (or a template transform with from)',
+    ]);
+  });
+
+  it('accepts braces that are no placeholder, and plain text', () => {
+    expect(issues(plan('      note: { constant: "{}" }\n      source_system: { constant: legacy-lms }'))).toEqual([]);
+  });
+});
