@@ -2,6 +2,31 @@ import type { EntityProgress, MigrationReport } from './migration';
 
 /** Pure summaries of a migration's progress, shared by the workflow (current details) and the CLI. */
 
+/** What one piece of work adds to an entity's tally: a batch, a partition, a run's live report. */
+export type Tally = Pick<EntityProgress, 'batchesDone' | 'extracted' | 'inserted' | 'updated' | 'unchanged' | 'quarantined' | 'skipped' | 'reconcile'>;
+
+/** Reconcile samples kept per entity: enough for status to name a few keys, bounded for the history. */
+const SAMPLES_KEPT = 10;
+
+/**
+ * Adds a tally to an entity's, the one place counts are summed: a batch's to its run, a
+ * partition's to its entity, the live reports of running partitions to the migration's view.
+ * `batches` (planned, not done) is not added: only the caller knows how they combine.
+ */
+export function addTally(total: EntityProgress, part: Tally): void {
+  for (const k of ['batchesDone', 'extracted', 'inserted', 'updated', 'unchanged', 'quarantined'] as const) total[k] += part[k];
+  if (part.skipped) {
+    total.skipped ??= {};
+    for (const [name, n] of Object.entries(part.skipped)) total.skipped[name] = (total.skipped[name] ?? 0) + n;
+  }
+  const r = total.reconcile;
+  const p = part.reconcile;
+  for (const k of ['expected', 'found', 'missing', 'mismatched', 'duplicated'] as const) r[k] += p[k];
+  // The business keys (and columns) a reconcile found wrong: status and the report name them.
+  r.sampleMissing = [...r.sampleMissing, ...p.sampleMissing].slice(0, SAMPLES_KEPT);
+  r.sampleMismatched = [...r.sampleMismatched, ...p.sampleMismatched].slice(0, SAMPLES_KEPT);
+}
+
 export function loadedRows(e: EntityProgress): number {
   return e.inserted + e.updated + e.unchanged;
 }

@@ -15,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import { quarantineAbortReason } from '../core/abort';
 import { Controls, emptyProgress, sameControls, EntityProgress, EntityRunInput, EntityRunState, KeyRange, RangePage } from '../shared/migration';
-import { loadedRows, thousands } from '../shared/progress';
+import { addTally, loadedRows, thousands } from '../shared/progress';
 import { controlsSignal, entityProgressQuery, entityProgressSignal } from '../shared/queries';
 import { batch as batchTryingCancel, batchWaitingOnCancel } from './proxies';
 import { inLanes } from '../core/lanes';
@@ -112,7 +112,7 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
       }
     }
     const parts = await all;
-    for (const p of parts) add(progress, p);
+    for (const p of parts) addTally(progress, p);
     progress.batches = state.ranges.length;
     showDetails();
     await condition(allHandlersFinished);
@@ -197,13 +197,6 @@ function sameLevelPrefix(ranges: readonly KeyRange[]): number {
   return n < 0 ? ranges.length : n;
 }
 
-/** Adds counts of rows left out by skip filters, by filter name. */
-function addSkipped(p: EntityProgress, skipped: Record<string, number> | undefined): void {
-  if (!skipped) return;
-  p.skipped ??= {};
-  for (const [name, n] of Object.entries(skipped)) p.skipped[name] = (p.skipped[name] ?? 0) + n;
-}
-
 function checkReconcile(entity: string, progress: EntityProgress): void {
   const r = progress.reconcile;
   if (r.missing || r.mismatched || r.duplicated || r.found !== r.expected) {
@@ -218,17 +211,7 @@ function checkReconcile(entity: string, progress: EntityProgress): void {
   }
 }
 
-/** Adds a partition's tally to its entity's. */
-function add(total: EntityProgress, part: EntityProgress): void {
-  for (const k of ['batchesDone', 'extracted', 'inserted', 'updated', 'unchanged', 'quarantined'] as const) total[k] += part[k];
-  addSkipped(total, part.skipped);
-  const r = total.reconcile;
-  const p = part.reconcile;
-  for (const k of ['expected', 'found', 'missing', 'mismatched', 'duplicated'] as const) r[k] += p[k];
-  r.sampleMissing = [...r.sampleMissing, ...p.sampleMissing].slice(0, 10);
-  r.sampleMismatched = [...r.sampleMismatched, ...p.sampleMismatched].slice(0, 10);
-}
-
+/** A batch's counts (staged, loaded, reconciled) added to its run's tally. */
 function record(
   p: EntityProgress,
   extracted: number,
@@ -237,19 +220,5 @@ function record(
   checked: { expected: number; found: number; missing: number; mismatched: number; duplicated: number; sampleMissing: string[]; sampleMismatched: string[] },
   skipped?: Record<string, number>,
 ): void {
-  p.batchesDone++;
-  addSkipped(p, skipped);
-  p.extracted += extracted;
-  p.inserted += loaded.inserted;
-  p.updated += loaded.updated;
-  p.unchanged += loaded.unchanged;
-  p.quarantined += stageQuarantined + loaded.quarantined;
-  const r = p.reconcile;
-  r.expected += checked.expected;
-  r.found += checked.found;
-  r.missing += checked.missing;
-  r.mismatched += checked.mismatched;
-  r.duplicated += checked.duplicated;
-  r.sampleMissing = [...r.sampleMissing, ...checked.sampleMissing].slice(0, 10);
-  r.sampleMismatched = [...r.sampleMismatched, ...checked.sampleMismatched].slice(0, 10);
+  addTally(p, { batchesDone: 1, extracted, inserted: loaded.inserted, updated: loaded.updated, unchanged: loaded.unchanged, quarantined: stageQuarantined + loaded.quarantined, skipped, reconcile: checked });
 }

@@ -1,10 +1,11 @@
-import { CancellationScope, condition, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { phaseLevels } from '../plan/order';
 import type { Plan } from '../plan/types';
-import type { MigrationReport, MigrationStatus, RollbackRecord, TableChecksum } from '../shared/migration';
+import type { Compensation, MigrationReport, MigrationStatus, RollbackRecord } from '../shared/migration';
 import { progressQuery, rollbackSignal } from '../shared/queries';
 import { CUTOVER_PHASE, CUTOVER_STATUS } from '../shared/search-attributes';
 import { compensate } from './proxies';
+import { BlockedRetry, runSaga, SagaPlan } from './saga';
 
 /** What a rollback after completion needs: references and names only, no row data. */
 export interface RollbackAfterCompletionInput {
@@ -31,25 +32,26 @@ export function unloadOrder(plan: Plan): string[] {
   return plan.phases.flatMap((p) => phaseLevels(plan, p.name).flat()).reverse();
 }
 
-/** Tables whose checksum after differs from before (or that only one side has). */
-export function differingTables(before: readonly TableChecksum[], after: readonly TableChecksum[]): string[] {
-  const tables = [...new Set([...before.map((c) => c.table), ...after.map((c) => c.table)])];
-  return tables.filter((table) => {
-    const b = before.find((c) => c.table === table);
-    const a = after.find((c) => c.table === table);
-    return !a || !b || a.rows !== b.rows || a.md5 !== b.md5;
-  });
-}
+export { differingTables } from '../core/rollback-verdict';
 
-/** The innermost failure of a chain (the activity's ApplicationFailure inside an ActivityFailure). */
-function innermost(err: unknown): { message?: string; type?: string } | undefined {
-  let e = err as { message?: string; cause?: unknown; type?: string } | undefined;
-  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  return e;
+/**
+ * The saga of a rollback after the migration ended: every entity of the plan unloaded, fence
+ * first, an operator awaited where the target refuses an undo, checked against the checksums the
+ * migration's report carries. No slot to drop: the run that ended dropped its own.
+ */
+export function afterEndSaga(input: Pick<RollbackAfterCompletionInput, 'migrationId' | 'plan' | 'migrationRunId' | 'report'>): SagaPlan {
+  return {
+    migrationId: input.migrationId,
+    compensations: [...unloadOrder(input.plan).map((entity): Compensation => ({ kind: 'unload', entity })), { kind: 'delete-staged' }, { kind: 'purge-vault' }],
+    fence: true,
+    waitWhenBlocked: true,
+    holdsSlot: () => false,
+    prepared: true,
+    before: input.report.checksumsBefore ?? [],
+    auditTags: { afterCompletion: true },
+    startDetails: { migrationRunId: input.migrationRunId },
+  };
 }
-
-type Step = { kind: 'unload'; entity: string } | { kind: 'delete-staged' } | { kind: 'purge-vault' };
-const stepName = (s: Step) => (s.kind === 'unload' ? `unload ${s.entity}` : s.kind === 'delete-staged' ? 'delete staged objects' : 'purge vault entries');
 
 function detailsMarkdown(report: MigrationReport): string {
   const rb = report.rollback!;
@@ -97,12 +99,9 @@ export async function rollbackCompleted(input: RollbackAfterCompletionInput): Pr
     phase: undefined,
     rollback: { reason, requestedBy, steps, before, after: [], restored: false, afterCompletion: true, ...(input.ended ? { afterEnd: after } : {}), migrationRunId: input.migrationRunId },
   };
-  /** A `rollback` while a compensation is blocked: the operator has acted, run the rest again. */
-  let retryBlocked: { requestedBy: string; reason?: string } | undefined;
+  const retry = new BlockedRetry();
   setHandler(progressQuery, () => report);
-  setHandler(rollbackSignal, (req) => {
-    if (report.status === 'rollback-blocked') retryBlocked = req;
-  });
+  setHandler(rollbackSignal, (req) => retry.ask(req));
   const setStatus = (status: MigrationStatus) => {
     report.status = status;
     setCurrentDetails(detailsMarkdown(report));
@@ -114,41 +113,12 @@ export async function rollbackCompleted(input: RollbackAfterCompletionInput): Pr
   const audit = (action: string, actor: string, details: Record<string, string | number | boolean | null>) =>
     compensate.recordAudit({ migrationId, actor, action, eventKey: `${migrationId}/${workflowInfo().runId}/${action}/${workflowInfo().historyLength}`, details });
 
-  await CancellationScope.nonCancellable(async () => {
-    setStatus('rolling-back');
-    await audit('rollback-started', requestedBy, { reason: reason.slice(0, 500), afterCompletion: true, migrationRunId: input.migrationRunId });
-    // No load or stage can commit once the fence is closed (a run of the same plan started meanwhile included).
-    steps.push({ step: 'close the load fence', result: await compensate.fenceLoads({ migrationId }) });
-    const undo: Step[] = [...unloadOrder(input.plan).map((entity): Step => ({ kind: 'unload', entity })), { kind: 'delete-staged' }, { kind: 'purge-vault' }];
-    for (const s of undo) {
-      for (;;) {
-        try {
-          const result =
-            s.kind === 'unload' ? await compensate.unloadEntity({ migrationId, entity: s.entity }) : s.kind === 'delete-staged' ? await compensate.deleteStaged({ migrationId }) : await compensate.purgeVault({ migrationId });
-          steps.push({ step: stepName(s), result });
-          break;
-        } catch (err) {
-          // The target refuses an undo no retry can fix: say so in one line, keep the rest, wait for the operator.
-          const root = innermost(err);
-          if (root?.type !== 'RollbackBlocked') throw err;
-          report.rollback!.blocked = root.message ?? '';
-          retryBlocked = undefined;
-          setStatus('rollback-blocked');
-          await audit('rollback-blocked', 'cutover', { step: stepName(s), blocked: (root.message ?? '').slice(0, 500), afterCompletion: true });
-          await condition(() => retryBlocked !== undefined);
-          await audit('rollback-resumed', retryBlocked!.requestedBy, { step: stepName(s), afterCompletion: true });
-          delete report.rollback!.blocked;
-          setStatus('rolling-back');
-        }
-      }
-    }
-    const after = await compensate.checksumTargets({ migrationId });
-    const differs = before.length ? differingTables(before, after) : [];
-    const restored = before.length > 0 && differs.length === 0;
-    report.rollback = { ...report.rollback!, steps, after, restored, differs };
-    delete report.rollback.blocked;
-    await audit('rolled-back', requestedBy, { restored, steps: steps.length, afterCompletion: true, differs: differs.length ? differs.join(', ').slice(0, 500) : null });
-    setStatus('rolled-back');
-  });
+  setStatus('rolling-back');
+  // The saga fills report.rollback itself; the verdict is shown with the rolled-back status below.
+  const show = (status: 'rolling-back' | 'rollback-blocked' | 'verdict') => {
+    if (status !== 'verdict') setStatus(status);
+  };
+  await runSaga(afterEndSaga(input), { audit, show }, retry, report.rollback!);
+  setStatus('rolled-back');
   return report;
 }
