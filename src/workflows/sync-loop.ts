@@ -1,0 +1,124 @@
+import { allHandlersFinished, condition, continueAsNew, sleep, workflowInfo } from '@temporalio/workflow';
+import { deletesOverLimit } from '../core/sync-keys';
+import type { SyncSpec } from '../plan/types';
+import type { FinalReconcile } from '../shared/migration';
+import { thousands } from '../shared/progress';
+import { workflowIso, workflowNow } from './clock';
+import type { migrate } from './migration';
+import { audit, MigrationRun, mustRollBack, rollbackAsked, rollbackMessage, RollbackRequested } from './migration-run';
+import { slow } from './proxies';
+import { addRound, applyRound } from './sync-round';
+
+type Captured = Awaited<ReturnType<typeof slow.captureChanges>>;
+
+/**
+ * After the full load: rounds of capture → stage → load → reconcile, every interval, until an
+ * operator asks for the cutover; then rounds until nothing arrives for the quiet period, the
+ * final reconcile (every row, both ways), and completion. Rollback and pause act between rounds.
+ */
+export async function runSync(run: MigrationRun): Promise<void> {
+  const { plan } = run.input;
+  const sync = plan.sync!;
+  const s = run.state.sync!;
+  run.view.startSyncing();
+  run.report.sync ??= { mode: sync.mode, rounds: 0, applied: { inserted: 0, updated: 0, unchanged: 0, deleted: 0, quarantined: 0 }, conflicts: { detected: 0, sourceWon: 0, targetKept: 0, quarantined: 0 }, roundsUnclean: 0, lag: { changes: 0, seconds: 0 } };
+  run.view.setStatus('running');
+  for (;;) {
+    await condition(() => !run.controls.paused || run.asked.rollback !== undefined);
+    if (rollbackAsked(run)) throw new RollbackRequested(rollbackMessage(run, ' during sync'));
+    const round = s.round + 1;
+    const captured = await slow.captureChanges.executeWithOptions({ summary: `sync round ${round}: capture the source's changes` }, [{ migrationId: run.input.migrationId, round, positions: s.positions }]);
+    run.report.sync.lag = captured.lag;
+    if (await holdsMassDelete(run, round, captured, sync)) continue;
+    const changed = await applyCaptured(run, round, captured);
+    await slow.advanceCapture.executeWithOptions({ summary: `sync round ${round}: confirm the applied changes to the source` }, [
+      { migrationId: run.input.migrationId, round, ...(captured.advanceTo ? { advanceTo: captured.advanceTo } : {}) },
+    ]);
+    s.round = round;
+    s.positions = captured.positions;
+    run.report.sync.rounds = round;
+    run.report.sync.lastRoundAt = workflowIso();
+    run.view.refresh();
+    if (s.cutoverAsked) {
+      if (await cutOverWhenQuiet(run, changed, captured)) return;
+      if (!captured.more) await sleep(1000);
+    } else if (!captured.more) {
+      await condition(() => s.cutoverAsked !== undefined || run.asked.rollback !== undefined || run.controls.paused, sync.intervalSeconds * 1000);
+    }
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof migrate>(run.input, run.state);
+    }
+  }
+}
+
+/**
+ * A partial read of the source looks exactly like a mass delete: a round that would delete more
+ * than the plan allows pauses the migration for an operator to decide (unless one already has).
+ */
+async function holdsMassDelete(run: MigrationRun, round: number, captured: Captured, sync: SyncSpec): Promise<boolean> {
+  const over = deletesOverLimit(captured.entities, sync.maxDeleteRatio);
+  if (over.length && !run.asked.deletesConfirmed) {
+    run.report.sync!.held = `round ${round} would delete ${over.map((e) => `${thousands(e.deletes)} of ${thousands(e.loaded)} ${e.entity}`).join(', ')} (over sync.max_delete_ratio ${sync.maxDeleteRatio}); check the source, then \`cutover resume ${run.input.migrationId} --confirm-deletes\` applies them (a plain resume captures again)`;
+    run.controls.paused = true;
+    run.view.setStatus('running');
+    await audit(run, 'sync-held', 'cutover', { round, deletes: over.reduce((n, e) => n + e.deletes, 0) });
+    return true;
+  }
+  run.asked.deletesConfirmed = false;
+  run.report.sync!.held = undefined;
+  return false;
+}
+
+/** Applies a round; returns the rows it changed in the target (what a quiet period waits to be none: a poll round's overlap reads rows again). */
+async function applyCaptured(run: MigrationRun, round: number, captured: Captured): Promise<number> {
+  if (!captured.total) return 0;
+  const { plan, migrationId } = run.input;
+  const result = await applyRound(plan, migrationId, workflowInfo().firstExecutionRunId, captured);
+  addRound(run.report.sync!, result, plan.sync!.conflict);
+  if (!result.clean) await audit(run, 'sync-round-unclean', 'cutover', { round });
+  return result.inserted + result.updated + result.deleted + result.quarantined + result.conflicts;
+}
+
+/**
+ * Once the cutover is asked: a round that changed rows restarts the quiet period; a quiet period
+ * long enough runs the final reconcile, and a clean one completes the cutover (true). One that is
+ * not clean is refused, and sync goes on.
+ */
+async function cutOverWhenQuiet(run: MigrationRun, changed: number, captured: Captured): Promise<boolean> {
+  const { plan, migrationId } = run.input;
+  const s = run.state.sync!;
+  const asked = s.cutoverAsked!;
+  const k = run.report.cutover!;
+  if (changed) {
+    k.finalRounds++;
+    k.finalChanges += changed;
+    s.quietSince = workflowNow();
+    return false;
+  }
+  if (captured.more || workflowNow() - (s.quietSince ?? asked.at) < plan.sync!.quietSeconds * 1000) return false;
+  const entities = await Promise.all(plan.entities.map((e) => slow.verifyEntity.executeWithOptions({ summary: `cutover: final reconcile of ${e.name} (every row, both ways)` }, [{ migrationId, entity: e.name }])));
+  const clean = entities.every((e) => e.missing === 0 && e.mismatched === 0 && e.extra === 0);
+  k.verified = { entities, clean };
+  if (mustRollBack(run)) throw new RollbackRequested(rollbackMessage(run, ' during the cutover'));
+  if (clean) {
+    k.completedAt = workflowIso();
+    k.windowSeconds = Math.round((workflowNow() - asked.at) / 100) / 10;
+    k.refused = undefined;
+    await audit(run, 'cut-over', asked.by, { rounds: k.finalRounds, changes: k.finalChanges, windowSeconds: k.windowSeconds, rows: entities.reduce((n, e) => n + e.compared, 0) });
+    await slow.endCapture({ migrationId });
+    return true;
+  }
+  // Not the target the source is: the operator sees why, sync goes on, and the cutover can be asked again.
+  refuseCutover(run, entities);
+  await audit(run, 'cutover-refused', 'cutover', { reason: k.refused!.slice(0, 500) });
+  s.cutoverAsked = undefined;
+  run.view.setStatus('running');
+  return false;
+}
+
+function refuseCutover(run: MigrationRun, entities: readonly FinalReconcile['entities'][number][]): void {
+  const bad = entities.filter((e) => e.missing || e.mismatched || e.extra);
+  run.report.cutover!.refused = `the final reconcile found ${bad.map((e) => `${e.entity}: ${e.missing} missing, ${e.mismatched} mismatched, ${e.extra} extra`).join('; ')}`;
+  run.report.clean = false;
+}
