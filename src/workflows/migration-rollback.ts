@@ -1,5 +1,5 @@
 import { ApplicationFailure, isCancellation, patched } from '@temporalio/workflow';
-import type { RollbackRecord } from '../shared/migration';
+import type { Compensation, RollbackRecord } from '../shared/migration';
 import { audit, MigrationRun, MigrationState, rollbackMessage, RollbackRequested } from './migration-run';
 import { ROLLBACK_DECIDED_BY_REQUEST } from './patches';
 import { compensate } from './proxies';
@@ -11,6 +11,14 @@ export interface InFlightOptions {
   stopsRunsFirst: boolean;
   /** Whether the replication slot is still to drop: asked once the compensations are done. */
   holdsSlot: () => boolean;
+}
+
+/**
+ * Registers the unload of each entity of a level about to start, each entity once. Most recent
+ * first: children are undone before parents.
+ */
+export function registerUnloads(compensations: Compensation[], level: readonly string[]): void {
+  for (const entity of level) if (!compensations.some((c) => c.kind === 'unload' && c.entity === entity)) compensations.unshift({ kind: 'unload', entity });
 }
 
 /**

@@ -18,7 +18,7 @@ import { controlsSignal } from '../shared/queries';
 import { registerControls } from './controls';
 import { migrateEntity } from './entity';
 import { audit, MigrationRun, MigrationState, mustRollBack, rollbackAsked, rollbackMessage, RollbackRequested } from './migration-run';
-import { rollBack } from './migration-rollback';
+import { registerUnloads, rollBack } from './migration-rollback';
 import { END_CAPTURE_STARTED, ROLLBACK_DECIDED_BY_REQUEST, STOP_RUNS_BEFORE_ROLLBACK } from './patches';
 import { createPresentation } from './presentation';
 import { compensate, slow } from './proxies';
@@ -133,7 +133,7 @@ async function runPhase(run: MigrationRun, phase: PhaseSpec, stopsRunsFirst: boo
     await condition(() => !run.controls.paused || run.asked.rollback !== undefined);
     if (rollbackAsked(run)) throw new RollbackRequested(rollbackMessage(run));
     // Registered before starting: a half-loaded entity is undone too (the ledger knows what it did).
-    for (const entity of level) if (!run.state.compensations.some((c) => c.kind === 'unload' && c.entity === entity)) run.state.compensations.unshift({ kind: 'unload', entity });
+    registerUnloads(run.state.compensations, level);
     for (const progress of await runLevel(run, phase, level, stopsRunsFirst)) {
       const i = report.entities.findIndex((e) => e.entity === progress.entity);
       report.entities[i] = progress;
