@@ -62,7 +62,10 @@ export async function rollBack(run: MigrationRun, err: unknown, options: InFligh
   view.setStatus('rolling-back');
   const record: RollbackRecord = { reason, requestedBy: run.asked.rollback?.requestedBy, steps: [], before: run.state.checksumsBefore, after: [], restored: false };
   // The record is published once there is something to read in it: a blocked step, or the verdict.
+  // It names whoever asked for a rollback by then: a failure's rollback that an operator resumed
+  // from a blocked step (or asked for meanwhile) is theirs from then on.
   const show = (status: 'rolling-back' | 'rollback-blocked' | 'verdict') => {
+    record.requestedBy = run.asked.rollback?.requestedBy;
     if (status !== 'rolling-back') report.rollback = record;
     if (status !== 'verdict') view.setStatus(status);
   };

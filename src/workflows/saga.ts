@@ -74,7 +74,7 @@ export function sagaVerdict(plan: Pick<SagaPlan, 'prepared' | 'before'>, after: 
   return plan.prepared ? rollbackVerdict(plan.before, after) : nothingWritten();
 }
 
-export function stepName(c: Compensation): string {
+function stepName(c: Compensation): string {
   return c.kind === 'unload' ? `unload ${c.entity}` : c.kind === 'delete-staged' ? 'delete staged objects' : 'purge vault entries';
 }
 
