@@ -1,5 +1,6 @@
 const js = require('@eslint/js');
 const tseslint = require('typescript-eslint');
+const importX = require('eslint-plugin-import-x');
 const { builtinModules } = require('node:module');
 
 // Workflow code runs in Temporal's deterministic sandbox: no I/O, no clock, no randomness.
@@ -11,6 +12,10 @@ const forbiddenInWorkflows = [
   'pg',
   'yaml',
 ];
+
+// src/core is pure: rows, tokens, digests, diffs, decisions. The clients that do I/O (databases,
+// AWS, Temporal's activity and client sides, the file system) stay in the layers around it.
+const forbiddenInCore = ['knex', 'pg', '@temporalio/activity', '@temporalio/client', '@temporalio/worker', 'fs', 'node:fs', 'fs/promises', 'node:fs/promises'];
 
 module.exports = tseslint.config(
   { ignores: ['node_modules/**', '.cutover/**', 'dist/**', 'coverage/**', 'test-output/**'] },
@@ -49,5 +54,44 @@ module.exports = tseslint.config(
         { object: 'Math', property: 'random', message: 'Workflows must be deterministic; use uuid4() from @temporalio/workflow if needed.' },
       ],
     },
+  },
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: forbiddenInCore.map((name) => ({ name, message: 'src/core is pure: do I/O in an activity (or the store it uses) and pass the core plain values.' })),
+          patterns: [{ group: ['@aws-sdk/*', '@aws-crypto/*'], message: 'src/core is pure: AWS clients belong at the edge, not in the core.' }],
+        },
+      ],
+    },
+  },
+  {
+    // A promise nobody awaits loses its error (an unhandled rejection) and its ordering. Typed
+    // linting, so only where it pays: the service's own code.
+    files: ['src/**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        // lint-probe.ts: the files test/unit/*lint.test.ts lint as text; they never exist on disk.
+        projectService: { allowDefaultProject: ['src/*/lint-probe.ts'], defaultProject: 'tsconfig.json' },
+        tsconfigRootDir: __dirname,
+      },
+    },
+    rules: { '@typescript-eslint/no-floating-promises': 'error' },
+  },
+  {
+    // Import cycles make module initialisation order matter and the layers unreadable.
+    // Type-only imports are not cycles at run time and are ignored.
+    files: ['src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [importX.createNodeResolver({ extensions: ['.ts', '.js', '.json'] })],
+    },
+    // A warning until src/cli/commands/demo.ts and demo-moodle.ts stop importing each other
+    // (the one cycle left in src); then 'error'.
+    rules: { 'import-x/no-cycle': 'warn' },
   },
 );
