@@ -1,7 +1,7 @@
 import { ActivityCancellationType, proxyActivities, RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
-const NON_RETRYABLE = ['IntegrityError', 'PlanMismatch', 'SourceWritable', 'AbortThresholdExceeded'];
+import { NON_RETRYABLE } from '../shared/non-retryable';
 /**
  * What a retry cannot fix fails at once (the types above, and database errors of class 42,
  * marked non-retryable where they are raised). Anything else is treated as transient (a
