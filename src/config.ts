@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
-import { KMS_ALIASES } from './stack/services';
+import { KMS_ALIASES, portsFromEnv } from './stack/services';
 import type { StackEndpoints } from './stack/endpoints';
-import { stackPaths } from './stack/state';
+import { readSecrets, stackPaths } from './stack/state';
 
 /**
  * Cutover's whole runtime configuration, read once from the environment.
@@ -130,4 +130,123 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stack?: StackEn
 /** The Web UI page of one workflow. */
 export function workflowUrl(config: CutoverConfig, workflowId: string): string {
   return `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+// Settings read when they are used, not by loadConfig: the variable may be set after the
+// configuration was loaded (a test, `demo moodle`, a rehearsal sandbox), and each is read where
+// its value is needed, so a bad one fails the step that needs it and nothing else. They are
+// here so that this file stays the one place that reads the environment.
+
+/** Cutover's own database variables, by role. */
+export const DATABASE_VARIABLES = { source: 'CUTOVER_SOURCE_URL', target: 'CUTOVER_TARGET_URL', control: 'CUTOVER_CONTROL_URL' } as const;
+
+/** The configured database URLs (the environment's, else the local stack's) by Cutover's variable, for `planConnectionUrl`'s fallback. */
+export function configuredUrls(config: Pick<CutoverConfig, 'databases'>, ...roles: (keyof typeof DATABASE_VARIABLES)[]): Record<string, string | undefined> {
+  return Object.fromEntries(roles.map((role) => [DATABASE_VARIABLES[role], config.databases[`${role}Url`]]));
+}
+
+/**
+ * The connection string a plan's `url_env` (or a sandbox's variable) names, as the worker resolves
+ * it: the variable when it is set and not empty, else `fallback[name]` (see `configuredUrls`: a
+ * plan naming CUTOVER_TARGET_URL gets the configured target, the local stack's when unset).
+ * @default undefined when neither is there
+ */
+export function planConnectionUrl(name: string, fallback: Record<string, string | undefined> = {}, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[name] || fallback[name];
+}
+
+/** Log levels of Temporal's runtime logger. */
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+
+/**
+ * CUTOVER_LOG_LEVEL: the log level of Temporal's runtime in this process, one of LOG_LEVELS.
+ * @default undefined (the caller's default: INFO for a worker, WARN for the demos)
+ */
+export function logLevel(env: NodeJS.ProcessEnv = process.env): (typeof LOG_LEVELS)[number] | undefined {
+  const raw = env.CUTOVER_LOG_LEVEL;
+  if (!raw) return undefined;
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) throw new ConfigError(`CUTOVER_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as (typeof LOG_LEVELS)[number];
+}
+
+/**
+ * CUTOVER_METRICS_ADDRESS: where a worker serves Prometheus metrics, `host:port`, or `off`.
+ * @default undefined (the worker takes 127.0.0.1:9464 when that port is free)
+ */
+export function metricsAddress(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const wanted = env.CUTOVER_METRICS_ADDRESS;
+  if (!wanted || wanted === 'off') return wanted || undefined;
+  if (!/^[^\s:]+:\d+$/.test(wanted)) throw new Error(`CUTOVER_METRICS_ADDRESS: expected host:port or off, got ${JSON.stringify(wanted)}`);
+  return wanted;
+}
+
+/**
+ * How many activities one worker runs at once: CUTOVER_MAX_CONCURRENT_ACTIVITIES, 1 to 1000.
+ * Each batch activity holds a batch in memory and a database connection per side, so this
+ * bounds a worker's memory and connections whatever a plan's parallelism; lanes beyond it wait
+ * in the task queue for any worker (see the README's scale-out notes).
+ * @default 16
+ */
+export function maxConcurrentActivities(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.CUTOVER_MAX_CONCURRENT_ACTIVITIES;
+  if (raw === undefined || raw === '') return 16;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`CUTOVER_MAX_CONCURRENT_ACTIVITIES: expected a whole number from 1 to 1000, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/**
+ * CUTOVER_WORKFLOW_BUNDLE: the path of a workflow bundle prebuilt with bundleWorkflowCode (same
+ * workflowsPath and failureConverterPath), so a worker starts without webpack.
+ * @default undefined (the worker bundles src/workflows at start)
+ */
+export function workflowBundlePath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.CUTOVER_WORKFLOW_BUNDLE || undefined;
+}
+
+/**
+ * CUTOVER_SYNC_SLOT_WAIT_SECONDS: how long one attempt of startCapture waits for its replication
+ * slot before it fails saying what it waits for (the next attempt waits again). A value that is
+ * not a positive number is ignored (the default), as it always was: an activity must not fail on it.
+ * @default 30
+ */
+export function syncSlotWaitSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const s = Number(env.CUTOVER_SYNC_SLOT_WAIT_SECONDS);
+  return Number.isFinite(s) && s > 0 ? s : 30;
+}
+
+/**
+ * The codec server's token: CUTOVER_CODEC_TOKEN, else the one `cutover stack up` generated for this machine.
+ * @default the local stack's (secrets.json); no default without a stack
+ */
+export function codecServerToken(env: NodeJS.ProcessEnv = process.env): string {
+  const token = env.CUTOVER_CODEC_TOKEN || readSecrets(stackPaths(env))?.codecToken;
+  if (!token) throw new ConfigError('no codec token: run `cutover stack up` (it generates one) or set CUTOVER_CODEC_TOKEN');
+  return token;
+}
+
+/**
+ * The codec server's port: CUTOVER_CODEC_PORT (see the stack's ports).
+ * @default the stack's codec port
+ */
+export function codecServerPort(env: NodeJS.ProcessEnv = process.env): number {
+  return portsFromEnv(env).codec;
+}
+
+/**
+ * CUTOVER_CODEC_ALLOWED_ORIGINS: the Web UI origins the codec server answers, comma-separated.
+ * @default undefined (the configured Web UI's origin)
+ */
+export function codecAllowedOrigins(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  const raw = env.CUTOVER_CODEC_ALLOWED_ORIGINS;
+  return raw ? raw.split(',').map((o) => o.trim()).filter(Boolean) : undefined;
+}
+
+/**
+ * The demo seed's connections: CUTOVER_SOURCE_ADMIN_URL (a role that may create tables) and
+ * CUTOVER_TARGET_URL.
+ * @default the local stack's source owner and target
+ */
+export function demoSeedUrls(local: StackEndpoints | undefined, env: NodeJS.ProcessEnv = process.env): { sourceUrl?: string; targetUrl?: string } {
+  return { sourceUrl: env.CUTOVER_SOURCE_ADMIN_URL || local?.postgres.sourceOwnerUrl, targetUrl: env.CUTOVER_TARGET_URL || local?.postgres.targetUrl };
 }

@@ -4,7 +4,7 @@ import { decodeOptionalFailureToOptionalError } from '@temporalio/common/lib/int
 import { withControl } from './clients/control';
 import { createDb } from './clients/postgres';
 import type { CutoverConfig } from './config';
-import { workflowUrl } from './config';
+import { configuredUrls, planConnectionUrl, workflowUrl } from './config';
 import { CONTROL_SCHEMA } from './control/schema';
 import { decideStatus, leftLoaded, ListedRollback, ListedRun, MigrationListing, MIGRATION_STATES, MigrationState, mergeListings, rollbackWorkflowIdOf } from './migration-status';
 import type { Plan } from './plan/types';
@@ -152,7 +152,7 @@ export function afterEndReport(report: MigrationReport, execution: string): Migr
 
 /** The URL an environment variable names here, as the worker resolves it (the configured target for CUTOVER_TARGET_URL). */
 function targetUrlOf(config: CutoverConfig, plan: Plan): string | undefined {
-  return process.env[plan.target.urlEnv] || (plan.target.urlEnv === 'CUTOVER_TARGET_URL' ? config.databases.targetUrl : undefined);
+  return planConnectionUrl(plan.target.urlEnv, configuredUrls(config, 'target'));
 }
 
 /**

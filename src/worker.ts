@@ -3,7 +3,7 @@ import { ActivityInterceptorsFactory, NativeConnection, Worker } from '@temporal
 import { createActivities } from './activities';
 import { createKmsClient, createS3Client } from './clients/aws';
 import { createDb } from './clients/postgres';
-import { CutoverConfig, loadConfig } from './config';
+import { CutoverConfig, loadConfig, maxConcurrentActivities, metricsAddress, workflowBundlePath } from './config';
 import { runDoctor } from './doctor/doctor';
 import { installRuntime } from './clients/runtime';
 import { createMigrationContext } from './activities/migration';
@@ -31,16 +31,13 @@ function portFree(address: string): Promise<boolean> {
 }
 
 /**
- * Where the worker serves Prometheus metrics: CUTOVER_METRICS_ADDRESS (host:port, or `off`),
- * else 127.0.0.1:9464 when that port is free (a second worker on the machine goes without).
+ * Where the worker serves Prometheus metrics: CUTOVER_METRICS_ADDRESS (host:port, or `off`; see
+ * config.ts), else 127.0.0.1:9464 when that port is free (a second worker on the machine goes without).
  */
-export async function resolveMetricsAddress(env: NodeJS.ProcessEnv = process.env): Promise<{ address?: string; note?: string }> {
-  const wanted = env.CUTOVER_METRICS_ADDRESS;
+export async function resolveMetricsAddress(env?: NodeJS.ProcessEnv): Promise<{ address?: string; note?: string }> {
+  const wanted = metricsAddress(env);
   if (wanted === 'off') return {};
-  if (wanted) {
-    if (!/^[^\s:]+:\d+$/.test(wanted)) throw new Error(`CUTOVER_METRICS_ADDRESS: expected host:port or off, got ${JSON.stringify(wanted)}`);
-    return { address: wanted };
-  }
+  if (wanted) return { address: wanted };
   if (await portFree(DEFAULT_METRICS_ADDRESS)) return { address: DEFAULT_METRICS_ADDRESS };
   return { note: `metrics off: ${DEFAULT_METRICS_ADDRESS} is taken (another worker?); set CUTOVER_METRICS_ADDRESS` };
 }
@@ -51,19 +48,8 @@ export function metricsLine(metrics: { address?: string; note?: string }): strin
   return metrics.note ?? 'metrics: off (CUTOVER_METRICS_ADDRESS=off)';
 }
 
-/**
- * How many activities one worker runs at once: CUTOVER_MAX_CONCURRENT_ACTIVITIES, default 16.
- * Each batch activity holds a batch in memory and a database connection per side, so this
- * bounds a worker's memory and connections whatever a plan's parallelism; lanes beyond it wait
- * in the task queue for any worker (see the README's scale-out notes).
- */
-export function maxConcurrentActivities(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.CUTOVER_MAX_CONCURRENT_ACTIVITIES;
-  if (raw === undefined || raw === '') return 16;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error(`CUTOVER_MAX_CONCURRENT_ACTIVITIES: expected a whole number from 1 to 1000, got ${JSON.stringify(raw)}`);
-  return n;
-}
+/** How many activities one worker runs at once (CUTOVER_MAX_CONCURRENT_ACTIVITIES; see config.ts). */
+export { maxConcurrentActivities };
 
 /** Builds a worker with its clients; `taskQueue` defaults to the configured one. */
 export async function startWorker(
@@ -93,13 +79,14 @@ export async function startWorker(
   };
   let worker: Worker;
   try {
+    const bundle = workflowBundlePath();
     connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: options.taskQueue ?? config.temporal.taskQueue,
       // CUTOVER_WORKFLOW_BUNDLE: a bundle prebuilt with bundleWorkflowCode (same workflowsPath and failureConverterPath): no webpack at start.
-      ...(process.env.CUTOVER_WORKFLOW_BUNDLE ? { workflowBundle: { codePath: process.env.CUTOVER_WORKFLOW_BUNDLE } } : { workflowsPath: require.resolve('./workflows') }),
+      ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('./workflows') }),
       dataConverter: await createDataConverter(keys),
       maxConcurrentActivityTaskExecutions: maxConcurrentActivities(),
       ...(options.activityInterceptors ? { interceptors: { activity: options.activityInterceptors } } : {}),

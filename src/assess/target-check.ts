@@ -3,7 +3,7 @@ import type { CatalogTable } from '../catalog/pg-catalog';
 import type { Value } from '../core/mapping';
 import { targetRowsJson } from '../core/target-rows';
 import type { TargetType } from '../core/target-types';
-import { safeDbError } from '../activities/migration/errors';
+import { safeDbError } from '../stores/errors';
 import type { Refusal } from './forecast';
 
 /**

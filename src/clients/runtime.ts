@@ -1,9 +1,10 @@
 import { DefaultLogger, LogLevel, Runtime } from '@temporalio/worker';
+import { logLevel } from '../config';
 
 let installed = false;
 
 /**
- * Installs Temporal's worker runtime once, with the log level from CUTOVER_LOG_LEVEL
+ * Installs Temporal's worker runtime once, with the log level from CUTOVER_LOG_LEVEL (config.ts)
  * (default INFO) and, when `metricsAddress` is given, a Prometheus endpoint there
  * (http://<address>/metrics) serving Temporal's runtime metrics and Cutover's own
  * (cutover_rows_loaded, cutover_batches_staged, …, from the activities' metric meter).
@@ -13,7 +14,7 @@ let installed = false;
 export function installRuntime(options: { level?: LogLevel; metricsAddress?: string } = {}): void {
   if (installed) return;
   installed = true;
-  const level = options.level ?? ((process.env.CUTOVER_LOG_LEVEL as LogLevel) || 'INFO');
+  const level = options.level ?? logLevel() ?? 'INFO';
   try {
     Runtime.install({
       logger: new DefaultLogger(level),

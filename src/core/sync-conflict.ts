@@ -1,4 +1,6 @@
 import type { ConflictPolicy } from '../plan/types';
+import { WHOLE_ROW } from '../plan/target-sql';
+import type { QuarantineRecord } from './quarantine-record';
 
 /**
  * What a sync round does with one changed row, from keyed digests only (pure):
@@ -28,3 +30,27 @@ export function decideDelete(d: { currentDigest?: string; writtenDigest?: string
 
 /** Whether the plan's policy applies the source's change to a conflicting row. */
 export const sourceWins = (policy: ConflictPolicy) => policy === 'source_wins';
+
+/** A row both sides changed, found by a sync round: keys only. */
+export interface SyncConflict {
+  sourceKey: string;
+  businessKey: string;
+  change: 'update' | 'delete';
+  /** The source's change was applied (source_wins) or kept out (target_wins, quarantine). */
+  applied: boolean;
+}
+
+/** A whole-row pre-image (format 2): every column as `to_jsonb` took it, so a rollback can insert the row again. */
+export function wholeRowPreImage(pre: Record<string, unknown>): { v: 2; row: unknown } {
+  return { v: 2, row: pre[WHOLE_ROW] };
+}
+
+export function conflictRecord(sourceKey: string, businessKey: string, change: 'update' | 'delete', row: Record<string, unknown>): QuarantineRecord {
+  return {
+    sourceKey,
+    businessKey,
+    reason: 'conflict',
+    detail: `the target row was changed by someone else since Cutover wrote it, and the source ${change === 'delete' ? 'deleted it' : 'changed it too'}; sync.conflict is quarantine: the target keeps its row until an operator decides`,
+    row,
+  };
+}

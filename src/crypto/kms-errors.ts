@@ -1,4 +1,4 @@
-import { describeError } from '../activities/migration/errors';
+import { describeError } from '../stores/errors';
 
 /**
  * What a failed KMS call means for the object being encrypted or decrypted:

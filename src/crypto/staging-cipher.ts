@@ -1,7 +1,7 @@
 import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
 import { DecryptCommandInput, DescribeKeyCommand, EncryptCommandInput, GenerateDataKeyCommandInput, KMS } from '@aws-sdk/client-kms';
 import type { Duplex } from 'node:stream';
-import { describeError } from '../activities/migration/errors';
+import { describeError } from '../stores/errors';
 import { IntegrityError } from '../core/envelope';
 import { isServiceError, KmsUnavailableError, kmsVerdict } from './kms-errors';
 

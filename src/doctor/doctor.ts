@@ -1,7 +1,7 @@
 import { GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import { createKmsClient } from '../clients/aws';
 import type { Knex } from 'knex';
-import type { CutoverConfig } from '../config';
+import { configuredUrls, planConnectionUrl, type CutoverConfig } from '../config';
 import { redactUrl } from '../stack/endpoints';
 import { describeError, probeKms, probePostgres, probeS3Bucket, probeTemporal } from '../stack/health';
 import { createDb } from '../clients/postgres';
@@ -9,7 +9,7 @@ import type { Plan } from '../plan/types';
 import { writeCapabilities } from './read-only';
 import { readSourceRole } from './source-role';
 import { readLogicalSyncFacts, readPollSyncFacts } from './sync-catalog';
-import { logicalSyncRows, planSourceUrl, pollSyncRows, SYNC_COMPONENT } from './sync-rows';
+import { logicalSyncRows, pollSyncRows, SYNC_COMPONENT } from './sync-rows';
 import { CheckResult } from './table';
 
 const STACK_FIX = 'run `npx cutover stack up` (or check the endpoint in the environment)';
@@ -50,13 +50,13 @@ export async function checkSync(db: Knex, plan: Plan): Promise<CheckResult[]> {
 export interface DoctorOptions {
   /** A plan: its source connection is the one checked, and with a `sync` section, whether that source can be followed. */
   plan?: Plan;
-  /** Where the plan's `source.url_env` is looked up. @default process.env */
+  /** Where the plan's `source.url_env` is looked up. @default the process's environment (config.ts `planConnectionUrl`) */
   env?: NodeJS.ProcessEnv;
 }
 
 /** Checks every dependency and returns one row per check; never throws. */
 export async function runDoctor(config: CutoverConfig, options: DoctorOptions = {}): Promise<CheckResult[]> {
-  const { plan, env = process.env } = options;
+  const { plan, env } = options;
   const results: CheckResult[] = [];
   const temporal = await probeTemporal(config);
   results.push({
@@ -67,7 +67,7 @@ export async function runDoctor(config: CutoverConfig, options: DoctorOptions = 
     fix: temporal.ok ? undefined : `${STACK_FIX}; for a remote cluster set TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TLS or TEMPORAL_API_KEY`,
   });
 
-  const sourceUrl = plan ? planSourceUrl(plan, env, config.databases.sourceUrl) : config.databases.sourceUrl;
+  const sourceUrl = plan ? planConnectionUrl(plan.source.urlEnv, configuredUrls(config, 'source'), env) : config.databases.sourceUrl;
   const source = await checkDatabase('source', sourceUrl, plan?.source.urlEnv ?? 'CUTOVER_SOURCE_URL');
   results.push(source);
   if (source.ok && sourceUrl) {

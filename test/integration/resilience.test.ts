@@ -2,7 +2,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
 import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
-import { fileContext, stagingKeys } from '../../src/activities/migration/context';
+import { fileContext, stagingKeys } from '../../src/core/staging-keys';
 import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { connectClient } from '../../src/clients/temporal';

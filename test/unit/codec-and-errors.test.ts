@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { EncryptionCodec } from '../../src/codec/payload-codec';
-import { safeDbError, describeSafe, sanitizeDbErrors } from '../../src/activities/migration/errors';
+import { safeDbError, describeSafe, sanitizeDbErrors } from '../../src/stores/errors';
 import { inLanes } from '../../src/core/lanes';
 
 describe('payload codec', () => {

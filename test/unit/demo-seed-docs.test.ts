@@ -5,8 +5,11 @@ import { COMMANDS } from '../../src/cli/main';
 const ROOT = join(__dirname, '..', '..');
 
 describe('cutover demo seed: where it writes is documented', () => {
-  // The variables `demo seed` reads, found in its source, so a new one cannot go undocumented.
-  const read = [...new Set([...readFileSync(join(ROOT, 'src', 'cli', 'commands', 'demo-seed.ts'), 'utf8').matchAll(/process\.env\.([A-Z0-9_]+)/g)].map((m) => m[1]!))];
+  // The variables `demo seed` reads, found in its source (config.ts reads the environment: the
+  // seed's are in demoSeedUrls), so a new one cannot go undocumented.
+  const config = readFileSync(join(ROOT, 'src', 'config.ts'), 'utf8');
+  const seedUrls = config.slice(config.indexOf('export function demoSeedUrls('), config.indexOf('\n}\n', config.indexOf('export function demoSeedUrls(')));
+  const read = [...new Set([...seedUrls.matchAll(/\benv\.([A-Z0-9_]+)/g)].map((m) => m[1]!))];
 
   it('reads CUTOVER_SOURCE_ADMIN_URL (the source to seed) and CUTOVER_TARGET_URL', () => {
     expect(read.sort()).toEqual(['CUTOVER_SOURCE_ADMIN_URL', 'CUTOVER_TARGET_URL']);

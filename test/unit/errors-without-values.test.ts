@@ -1,5 +1,5 @@
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { describeError, SafeError, sanitizeDbErrors, withoutValues } from '../../src/activities/migration/errors';
+import { describeError, SafeError, sanitizeDbErrors, withoutValues } from '../../src/stores/errors';
 import { IntegrityError } from '../../src/core/envelope';
 
 const EMAIL = 'ada.lovelace@example.com';

@@ -16,6 +16,8 @@ jest.mock('../../src/codec/data-converter', () => ({ createDataConverter: async 
 jest.mock('../../src/crypto/key-ring-factory', () => ({ createKeyRing: () => ({}) }));
 jest.mock('../../src/doctor/doctor', () => ({ runDoctor: async () => [] }));
 jest.mock('../../src/config', () => ({
+  // The settings read where they are used (the metrics address, the bundle, the activity limit) stay real.
+  ...jest.requireActual('../../src/config'),
   loadConfig: () => ({
     temporal: { taskQueue: 'cutover', namespace: 'default', connection: { address: '127.0.0.1:7233' } },
     databases: { controlUrl: 'postgres://control' },

@@ -1,6 +1,6 @@
 import { AuditEvent } from '../../audit/chain';
 import { appendAudit } from '../../audit/store';
-import { MigrationContext } from './context';
+import { MigrationContext } from '../../stores/migration-context';
 
 export function createAuditActivities(ctx: MigrationContext) {
   return {

@@ -1,4 +1,4 @@
-import { MigrationContext, MigrationDeps } from './context';
+import { MigrationContext, MigrationDeps } from '../../stores/migration-context';
 import { createLoadActivities } from './load';
 import { createPrepareActivities } from './prepare';
 import { createRangeActivities } from './ranges';
@@ -6,12 +6,12 @@ import { createReconcileActivities } from './reconcile';
 import { createStageActivities } from './stage';
 import { createPhaseActivities } from './phase';
 import { createRollbackActivities } from './rollback';
-import { sanitizeDbErrors } from './errors';
+import { sanitizeDbErrors } from '../../stores/errors';
 import { createAuditActivities } from './audit';
 import { createSyncActivities } from './sync';
 
-export { MigrationContext } from './context';
-export type { MigrationDeps } from './context';
+export { MigrationContext } from '../../stores/migration-context';
+export type { MigrationDeps } from '../../stores/migration-context';
 
 export function createMigrationActivities(ctx: MigrationContext) {
   return sanitizeDbErrors({

@@ -4,31 +4,33 @@ import { lookupTokens } from '../../crypto/vault';
 import { heldByOtherRows, keepKeyMapStatistics, recordKeys, targetKeysOf } from '../../control/key-map';
 import { ApplicationFailure } from '@temporalio/activity';
 import { clearTargetsOf, tokensToOpen } from '../../core/detokenize';
-import { duplicateOf, prepareLoadRows, ReferenceKeys, referencedKeys } from '../../core/load-rows';
+import { prepareLoadRows, ReferenceKeys, referencedKeys } from '../../core/load-rows';
+import { decideSyncWrites, keyMapRows, KeptByConflict, refusedBeforeWrite, splitUnchanged, Write } from '../../core/load-decisions';
 import { targetRowsJson } from '../../core/target-rows';
 import { rowsByKeySql, upsertSql } from '../../plan/target-sql';
 import { appendLedger } from '../../control/ledger';
 import type { QuarantineRecord } from '../../core/quarantine-record';
 import { normalizeValue } from '../../core/digest';
-import { storedForm } from '../../core/target-types';
 import { quarantinedKeys } from '../../control/quarantine';
 import { businessKeyOf, Value } from '../../core/mapping';
 import type { BatchRef, LoadedBatch } from '../../shared/migration';
-import { fileContext, MigrationContext, withHeartbeat } from './context';
-import { throwIfCancelled } from './cancellation';
+import { MigrationContext } from '../../stores/migration-context';
+import { fileContext } from '../../core/staging-keys';
+import { throwIfCancelled, withHeartbeat } from '../../stores/activity-runtime';
 import { ensureLoadFence, holdLoadFence } from '../../control/load-fence';
-import { describeSafe, withoutValues } from './errors';
-import { integrityFailure, readManifest, readStagedRows } from './staged-objects';
-import { loadFile } from './files';
+import { describeSafe, withoutValues } from '../../stores/errors';
+import { integrityFailure, readManifest, readStagedRows } from '../../stores/staged-objects';
+import { loadFile } from '../../stores/staged-files';
 import { inLanes } from '../../core/lanes';
-import { resolveQuarantine, writeQuarantine } from './stage';
+import { resolveQuarantine, writeQuarantine } from '../../control/quarantine-store';
 import { appendAudit } from '../../audit/store';
-import { countLoaded } from './metrics';
-import { applyInHalves } from './halving';
+import { countLoaded } from '../../stores/metrics';
+import { applyInHalves } from '../../stores/halving';
 import { rowDigest } from '../../core/digest';
-import { decideChange, sourceWins } from '../../core/sync-conflict';
-import { KeyMapEntry, keyMapEntries } from '../../control/key-map';
-import { applyDeletes, conflictRecord, countConflicts, recordConflicts, SyncConflict, wholeRowPreImage } from './sync-apply';
+import { keyMapEntries } from '../../control/key-map';
+import { SyncConflict, wholeRowPreImage } from '../../core/sync-conflict';
+import { countConflicts, recordConflicts } from '../../control/sync-conflicts';
+import { applyDeletes } from '../../stores/sync-deletes';
 
 export interface LoadRequest extends BatchRef {
   /** The workflow run this load belongs to: counts are recorded once per run and batch. */
@@ -143,38 +145,16 @@ export function createLoadActivities(ctx: MigrationContext) {
             }
             const badKeySet = new Set(badKeys.map((b) => b.sourceKey));
             const loadable = lookup.filter((r) => !badKeySet.has(r.sourceKey));
-            let writes: { row: (typeof rows)[number]; pre?: Row }[] = [];
-            let unchanged = 0;
-            for (const row of loadable) {
-              const pre = existing.get(row.bk);
-              if (pre && columns.every((c, i) => storedForm(types[i], pre[c]) === storedForm(types[i], row.values[i]))) unchanged++;
-              else writes.push({ row, pre });
-            }
+            let { writes, unchanged } = splitUnchanged(loadable, existing, columns, types);
             // A sync round's change to a row someone else edited since Cutover wrote it: the plan's policy decides.
-            const keptByConflict: { sourceKey: string; bk: string; entry: KeyMapEntry; newDigest: string; current: string }[] = [];
+            let keptByConflict: KeptByConflict[] = [];
             if (manifest.delta && sync) {
               const entries = await keyMapEntries(trx, ledger, req.migrationId, req.entity, writes.filter((w) => w.pre).map((w) => w.row.sourceKey));
-              const go: typeof writes = [];
-              for (const w of writes) {
-                const entry = entries.get(w.row.sourceKey);
-                const newDigest = digestOf(w.row.values);
-                const current = w.pre ? digestOf(columns.map((c) => w.pre![c])) : undefined;
-                const decision = decideChange({ newDigest, currentDigest: current, writtenDigest: entry?.writtenDigest, sourceDigest: entry?.sourceDigest });
-                if (decision === 'skip') {
-                  unchanged++;
-                  continue;
-                }
-                if (decision === 'conflict') {
-                  const applied = sourceWins(sync.conflict);
-                  conflicts.push({ sourceKey: w.row.sourceKey, businessKey: w.row.bk, change: 'update', applied });
-                  if (!applied) {
-                    keptByConflict.push({ sourceKey: w.row.sourceKey, bk: w.row.bk, entry: entry!, newDigest, current: current! });
-                    continue;
-                  }
-                }
-                go.push(w);
-              }
-              writes = go;
+              const decided = decideSyncWrites(writes, entries, digestOf, columns, sync.conflict);
+              writes = decided.writes;
+              unchanged += decided.skipped;
+              conflicts.push(...decided.conflicts);
+              keptByConflict = decided.kept;
             }
 
             // Where each written row landed (its target key), from RETURNING.
@@ -184,9 +164,8 @@ export function createLoadActivities(ctx: MigrationContext) {
               const { rows: returned } = await db.raw(q.sql, q.bindings as never);
               if (targetKey) for (const r of returned as Row[]) landed.set(businessKeyOf(bkColumns.map((c) => r[c]), bkColumns.map((_, i) => i)), String(normalizeValue(r[targetKey])));
             };
-            const written: typeof writes = [];
-            const refused: QuarantineRecord[] = [...orphans, ...rows.filter((r) => held.has(r.sourceKey)).map((r) => duplicateOf(r, held.get(r.sourceKey)!, spec.target.businessKey)), ...badKeys];
-            if (sync?.conflict === 'quarantine') refused.push(...keptByConflict.map((k) => conflictRecord(k.sourceKey, k.bk, 'update', toObject(rows.find((r) => r.sourceKey === k.sourceKey)!.values))));
+            const written: Write[] = [];
+            const refused = refusedBeforeWrite({ prepared: orphans, rows, held, businessKey: spec.target.businessKey, badKeys, kept: keptByConflict, policy: sync?.conflict, toObject });
             // A chunk the target refuses is halved until the refused rows stand alone; the others still load.
             for (let i = 0; i < writes.length; i += UPSERT_CHUNK) {
               await applyInHalves(
@@ -213,26 +192,7 @@ export function createLoadActivities(ctx: MigrationContext) {
             const late = await heldByOtherRows(trx, ledger, req.migrationId, req.entity, written.map((w) => w.row));
             if (late.size) throw ApplicationFailure.retryable(`load ${req.entity} batch ${req.batchId}: ${late.size} business key(s) were loaded by another batch meanwhile; retrying`, 'ConcurrentDuplicateKey');
             const refusedKeys = new Set(refused.map((r) => r.sourceKey));
-            const kept = new Map(keptByConflict.map((k) => [k.sourceKey, k]));
-            await recordKeys(
-              trx,
-              ledger,
-              req.migrationId,
-              req.entity,
-              rows
-                .filter((r) => !refusedKeys.has(r.sourceKey) || kept.has(r.sourceKey))
-                .map((r) => {
-                  const k = kept.get(r.sourceKey);
-                  // A change a conflict kept out: the source version is taken account of; target_wins accepts the target's row as written.
-                  const digests = !digestKey ? {} : k ? { sourceDigest: k.newDigest, writtenDigest: sync!.conflict === 'target_wins' ? k.current : null } : { sourceDigest: digestOf(r.values), writtenDigest: digestOf(r.values) };
-                  return {
-                    sourceKey: r.sourceKey,
-                    businessKey: r.bk,
-                    targetKey: targetKey ? (landed.get(r.bk) ?? (existing.has(r.bk) ? String(normalizeValue(existing.get(r.bk)![targetKey])) : null)) : null,
-                    ...digests,
-                  };
-                }),
-            );
+            await recordKeys(trx, ledger, req.migrationId, req.entity, keyMapRows({ rows, refused, kept: keptByConflict, targetKey, landed, existing, digestOf: digestKey ? digestOf : undefined, policy: sync?.conflict }));
             await recordConflicts(ctx.deps.control, req, sync?.conflict, conflicts);
             const counts = {
               inserted: written.filter((w) => !w.pre).length,

@@ -1,8 +1,9 @@
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { keysSql } from '../../plan/source-sql';
-import { withoutValues } from './errors';
+import { withoutValues } from '../../stores/errors';
 import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
-import { MigrationContext, withHeartbeat } from './context';
+import { MigrationContext } from '../../stores/migration-context';
+import { withHeartbeat } from '../../stores/activity-runtime';
 
 export function createPhaseActivities(ctx: MigrationContext) {
   return {

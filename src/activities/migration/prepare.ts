@@ -10,7 +10,7 @@ import { detokenizedColumns, sameDatabase } from '../../plan/rehearsal';
 import { sourceLabel, type EntitySpec, type Plan } from '../../plan/types';
 import { columnsSql, countSql, keysSql } from '../../plan/source-sql';
 import type { MigrationInput, PreparedMigration } from '../../shared/migration';
-import { MigrationContext } from './context';
+import { MigrationContext } from '../../stores/migration-context';
 
 async function columnsOf(db: Knex, schema: string, table: string): Promise<Set<string> | undefined> {
   const rows = await db('information_schema.columns').select('column_name').where({ table_schema: schema, table_name: table });

@@ -2,8 +2,8 @@ import { Context } from '@temporalio/activity';
 import { batchSizeOf } from '../../plan/types';
 import { keyRanges, type ReadFirst } from '../../plan/key-ranges';
 import type { KeyRange, RangePage } from '../../shared/migration';
-import { MigrationContext } from './context';
-import { withoutValues } from './errors';
+import { MigrationContext } from '../../stores/migration-context';
+import { withoutValues } from '../../stores/errors';
 
 export interface RangeRequest {
   migrationId: string;

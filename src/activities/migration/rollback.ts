@@ -2,11 +2,11 @@ import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from 
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { closeLoadFence } from '../../control/load-fence';
-import { describeSafe, SafeDbError, safeDbError } from './errors';
+import { describeSafe, SafeDbError, safeDbError } from '../../stores/errors';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { openJson } from '../../crypto/seal-json';
 import { purgeVaultEntries } from '../../crypto/vault';
-import { MigrationContext } from './context';
+import { MigrationContext } from '../../stores/migration-context';
 import { treeColumnOf } from '../../plan/types';
 import { restoreRowSql } from '../../plan/target-sql';
 

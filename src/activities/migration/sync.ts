@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
+import { syncSlotWaitSeconds } from '../../config';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { keyMapSourceKeys } from '../../control/key-map';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
@@ -12,12 +13,13 @@ import { mapRows, tokenizeRows } from '../../core/stage-rows';
 import { rowDigest } from '../../core/digest';
 import { existingTokens } from '../../crypto/vault';
 import { valueId } from '../../core/token-assignment';
-import { readTargetDigests } from './reconcile';
+import { readTargetDigests } from '../../stores/target-digests';
 import { formatAge } from '../../doctor/sync-rows';
-import { LoadedPlan, MigrationContext, withHeartbeat } from './context';
-import { SafeError, withoutValues } from './errors';
-import { recordSyncLag } from './metrics';
-import { stageExtracted } from './stage';
+import { LoadedPlan, MigrationContext } from '../../stores/migration-context';
+import { withHeartbeat } from '../../stores/activity-runtime';
+import { SafeError, withoutValues } from '../../stores/errors';
+import { recordSyncLag } from '../../stores/metrics';
+import { stageExtracted } from '../../stores/staging';
 
 /** Changes one logical round takes at most (it ends at a transaction boundary past this): the rest is the next round's. */
 const MAX_CHANGES_PER_ROUND = 50_000;
@@ -109,13 +111,11 @@ async function recordChanges(control: Knex, migrationId: string, round: number, 
   });
 }
 
-/** One attempt of startCapture waits this long for the slot (heartbeating), then fails saying what it waits for; the next attempt waits again. */
-const SLOT_WAIT_SECONDS = 30;
 const SLOT_POLL_MS = 1000;
 
+/** One attempt of startCapture waits this long for the slot (heartbeating), then fails saying what it waits for; the next attempt waits again (CUTOVER_SYNC_SLOT_WAIT_SECONDS, see config.ts). */
 function slotWaitMs(): number {
-  const s = Number(process.env.CUTOVER_SYNC_SLOT_WAIT_SECONDS);
-  return (Number.isFinite(s) && s > 0 ? s : SLOT_WAIT_SECONDS) * 1000;
+  return syncSlotWaitSeconds() * 1000;
 }
 
 /**

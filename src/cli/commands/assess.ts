@@ -1,12 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeSafe, safeDbError } from '../../activities/migration/errors';
+import { describeSafe, safeDbError } from '../../stores/errors';
 import { assessPlan, type Assessment } from '../../assess/assess';
 import { renderAssessmentHtml } from '../../assess/html';
 import { createS3Client } from '../../clients/aws';
 import { createDb } from '../../clients/postgres';
-import { loadConfig } from '../../config';
+import { configuredUrls, loadConfig, planConnectionUrl } from '../../config';
 import { loadPlanFile } from '../../plan/load';
 import { stackPaths } from '../../stack/state';
 import { Command, EXIT, UsageError } from '../command';
@@ -85,13 +85,13 @@ score. Otherwise exit 0; a forecast quarantine alone does not fail (the report s
     if (threshold !== undefined && !(Number.isInteger(threshold) && threshold >= 1 && threshold <= 5)) throw new UsageError('--threshold expects a whole number from 1 to 5');
     const plan = loadPlanFile(file);
     const config = loadConfig();
-    const url = (envName: string, fallbackName: string, fallback: string | undefined) => {
-      const u = process.env[envName] || (envName === fallbackName ? fallback : undefined);
+    const url = (envName: string, role: 'source' | 'target') => {
+      const u = planConnectionUrl(envName, configuredUrls(config, role));
       if (!u) throw new UsageError(`the plan's connection ${envName} is not set in the environment`);
       return u;
     };
-    const source = createDb(url(plan.source.urlEnv, 'CUTOVER_SOURCE_URL', config.databases.sourceUrl), { max: 2, applicationName: 'cutover-assess', readOnly: true });
-    const target = createDb(url(plan.target.urlEnv, 'CUTOVER_TARGET_URL', config.databases.targetUrl), { max: 2, applicationName: 'cutover-assess', readOnly: true });
+    const source = createDb(url(plan.source.urlEnv, 'source'), { max: 2, applicationName: 'cutover-assess', readOnly: true });
+    const target = createDb(url(plan.target.urlEnv, 'target'), { max: 2, applicationName: 'cutover-assess', readOnly: true });
     const s3 = createS3Client(config.s3);
     try {
       const assessment = await assessPlan(plan, { source, target, s3 }, {

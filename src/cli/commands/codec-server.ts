@@ -3,18 +3,9 @@ import { createKmsClient } from '../../clients/aws';
 import { createDb } from '../../clients/postgres';
 import { defaultAllowedOrigins, startCodecServer } from '../../codec/codec-server';
 import { EncryptionCodec } from '../../codec/payload-codec';
-import { ConfigError, loadConfig } from '../../config';
+import { codecAllowedOrigins, codecServerPort, codecServerToken, ConfigError, loadConfig } from '../../config';
 import { createKeyRing } from '../../crypto/key-ring-factory';
-import { portsFromEnv } from '../../stack/services';
-import { readSecrets, stackPaths } from '../../stack/state';
 import { Command, EXIT, UsageError } from '../command';
-
-/** The token: CUTOVER_CODEC_TOKEN, else the one `cutover stack up` generated for this machine. */
-function codecToken(env: NodeJS.ProcessEnv): string {
-  const token = env.CUTOVER_CODEC_TOKEN || readSecrets(stackPaths(env))?.codecToken;
-  if (!token) throw new ConfigError('no codec token: run `cutover stack up` (it generates one) or set CUTOVER_CODEC_TOKEN');
-  return token;
-}
 
 export const codecServerCommand: Command = {
   usage: `cutover codec-server [--port N] [--host ADDR] [--allow-origin URL]... [--print-url]
@@ -49,15 +40,13 @@ SIGINT or SIGTERM; \`cutover stack up\` runs it as the stack's "codec" service.`
         'print-url': { type: 'boolean', default: false },
       },
     });
-    const port = values.port === undefined ? portsFromEnv(process.env).codec : Number(values.port);
+    const port = values.port === undefined ? codecServerPort() : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: expected a port number 0-65535, got ${JSON.stringify(values.port)}`);
     const config = loadConfig();
-    const token = codecToken(process.env);
+    const token = codecServerToken();
     const allowedOrigins = values['allow-origin']?.length
       ? values['allow-origin']
-      : process.env.CUTOVER_CODEC_ALLOWED_ORIGINS
-        ? process.env.CUTOVER_CODEC_ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
-        : defaultAllowedOrigins(config.temporal.uiUrl);
+      : (codecAllowedOrigins() ?? defaultAllowedOrigins(config.temporal.uiUrl));
     for (const origin of allowedOrigins) {
       if (!/^https?:\/\/[^/]+$/.test(origin.replace(/\/$/, ''))) throw new UsageError(`allowed origin: expected scheme://host[:port], got ${JSON.stringify(origin)}`);
     }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { installRuntime } from '../../clients/runtime';
-import { loadConfig, readLocalStack } from '../../config';
+import { loadConfig, logLevel, readLocalStack } from '../../config';
 import { stackUp } from '../../stack/stack';
 import { databaseNames, postgresUrl } from '../../stack/endpoints';
 import { provisionDatabases } from '../../stack/postgres-provision';
@@ -33,15 +33,16 @@ export async function demoMoodle(args: string[]): Promise<number> {
   const owner = new URL(local.postgres.adminUrl);
   owner.pathname = `/${names.source}`;
   // The plan names its connections by environment variable: this process's worker reads them.
+  const targetUrl = postgresUrl(local.postgres.adminUrl, names.app, appPassword, names.target);
   process.env.CUTOVER_SOURCE_URL = postgresUrl(local.postgres.adminUrl, names.reader, readerPassword, names.source);
-  process.env.CUTOVER_TARGET_URL = postgresUrl(local.postgres.adminUrl, names.app, appPassword, names.target);
+  process.env.CUTOVER_TARGET_URL = targetUrl;
   // The demo lives outside src/: nothing of its schema is part of the product.
   const { seedMoodle } = require('../../../demo/moodle/seed') as typeof import('../../../demo/moodle/seed');
-  const seeded = await seedMoodle({ sourceUrl: owner.toString(), targetUrl: process.env.CUTOVER_TARGET_URL, users, seed: Number(values.seed), resetTarget: true });
+  const seeded = await seedMoodle({ sourceUrl: owner.toString(), targetUrl, users, seed: Number(values.seed), resetTarget: true });
   const expected = Object.entries(seeded.expected).map(([e, x]) => `${e} ${x.rows} to load, ${Object.keys(x.quarantined).length} to quarantine`);
   console.log(`seeded a Moodle-shaped source (${names.source}): ${expected.join('; ')}`);
   const metrics = await resolveMetricsAddress();
-  installRuntime({ level: (process.env.CUTOVER_LOG_LEVEL as 'WARN') || 'WARN', metricsAddress: metrics.address });
+  installRuntime({ level: logLevel() ?? 'WARN', metricsAddress: metrics.address });
   const config = loadConfig();
   const taskQueue = `cutover-demo-moodle-${process.pid}`;
   const worker = await startWorker(config, { taskQueue });

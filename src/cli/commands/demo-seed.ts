@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createS3Client } from '../../clients/aws';
-import { loadConfig, readLocalStack } from '../../config';
+import { demoSeedUrls, loadConfig, readLocalStack } from '../../config';
 import { UsageError } from '../command';
 
 /** `cutover demo seed`: fills the demo legacy LMS (source) and creates the new LMS schema (target). */
@@ -21,8 +21,7 @@ export async function demoSeed(args: string[]): Promise<number> {
   if (!Number.isInteger(users) || users < 1 || users > 10_000_000) throw new UsageError(`--users: expected 1 to 10,000,000, got ${values.users}`);
   if (!(badRatio >= 0 && badRatio < 1)) throw new UsageError(`--bad-ratio: expected a ratio from 0 to 1, got ${values['bad-ratio']}`);
   const local = readLocalStack();
-  const sourceUrl = process.env.CUTOVER_SOURCE_ADMIN_URL || local?.postgres.sourceOwnerUrl;
-  const targetUrl = process.env.CUTOVER_TARGET_URL || local?.postgres.targetUrl;
+  const { sourceUrl, targetUrl } = demoSeedUrls(local);
   if (!sourceUrl) throw new UsageError('no source to seed: run `cutover stack up`, or set CUTOVER_SOURCE_ADMIN_URL (a role that may create tables)');
   // The demo lives outside src/: nothing of its schema is part of the product.
   const { seedLms } = require('../../../demo/lms/seed') as typeof import('../../../demo/lms/seed');

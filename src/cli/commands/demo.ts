@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { installRuntime } from '../../clients/runtime';
 import { connectClient } from '../../clients/temporal';
-import { CutoverConfig, loadConfig } from '../../config';
+import { CutoverConfig, loadConfig, logLevel } from '../../config';
 import { decideGate, startMigration } from '../../migration-client';
 import { loadPlanFile } from '../../plan/load';
 import { writeReportFiles } from '../../report/write-report';
@@ -46,7 +46,7 @@ README, "Delta sync and the cutover").`,
     await stackUp(process.env, (line) => console.log(`  ${line}`));
     await demoSeed(['--users', users, '--lms']);
     const metrics = await resolveMetricsAddress();
-    installRuntime({ level: (process.env.CUTOVER_LOG_LEVEL as 'WARN') || 'WARN', metricsAddress: metrics.address });
+    installRuntime({ level: logLevel() ?? 'WARN', metricsAddress: metrics.address });
     const config = loadConfig();
     const taskQueue = `cutover-demo-${process.pid}`;
     const worker = await startWorker(config, { taskQueue });

@@ -1,6 +1,6 @@
 import { skippedText } from '../../shared/progress';
 import { parseArgs } from 'node:util';
-import { CutoverConfig, loadConfig } from '../../config';
+import { configuredUrls, CutoverConfig, loadConfig, planConnectionUrl } from '../../config';
 import { startMigration, waitForMigration } from '../../migration-client';
 import { migrationId } from '../../plan/hash';
 import { loadPlanFile } from '../../plan/load';
@@ -39,8 +39,7 @@ export function rehearsalLine(plan: Plan): string | undefined {
 
 /** The connection string an env var names here, as the worker resolves it (the stack's target for CUTOVER_TARGET_URL). */
 function urlOf(config: CutoverConfig, env: string): string | undefined {
-  const fallback: Record<string, string | undefined> = { CUTOVER_SOURCE_URL: config.databases.sourceUrl, CUTOVER_TARGET_URL: config.databases.targetUrl, CUTOVER_CONTROL_URL: config.databases.controlUrl };
-  return process.env[env] || fallback[env];
+  return planConnectionUrl(env, configuredUrls(config, 'source', 'target', 'control'));
 }
 
 /**
@@ -56,7 +55,7 @@ export function checkedRehearsal(config: CutoverConfig, plan: Plan, sandboxEnv: 
     throw new UsageError(`--rehearsal: ${(err as Error).message}`);
   }
   const other = sandboxEnv === DEFAULT_SANDBOX_ENV ? ' (or name another variable with --sandbox-env)' : '';
-  const sandbox = process.env[sandboxEnv];
+  const sandbox = planConnectionUrl(sandboxEnv);
   if (!sandbox) throw new UsageError(`--rehearsal: ${sandboxEnv} is not set: set it${other} to the URL of the sandbox database, a database of its own with the target's schema, here and in the worker's environment`);
   const real = urlOf(config, plan.target.urlEnv);
   if (!real) throw new UsageError(`--rehearsal: the plan's target variable ${plan.target.urlEnv} is not set here, so the sandbox ${sandboxEnv} cannot be checked against it: set both`);

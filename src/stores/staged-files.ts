@@ -3,8 +3,8 @@ import { PassThrough, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { IntegrityError } from '../../core/envelope';
-import type { StagingCipher } from '../../crypto/staging-cipher';
+import { IntegrityError } from '../core/envelope';
+import type { StagingCipher } from '../crypto/staging-cipher';
 
 /** A file a batch carries: where it came from, where it is staged, what its bytes hash to. */
 export interface StagedFile {

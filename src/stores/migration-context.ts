@@ -1,18 +1,18 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { DescribeKeyCommand, KMS } from '@aws-sdk/client-kms';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import { createDb } from '../../clients/postgres';
-import type { CutoverConfig } from '../../config';
-import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
-import { KeyRing } from '../../crypto/key-ring';
-import { StagingCipher } from '../../crypto/staging-cipher';
-import { kmsFailureKind, KmsUnavailableError } from '../../crypto/kms-errors';
-import { AsyncCache } from '../../core/async-cache';
-import { StagedClearValues } from '../../core/staged-clear-values';
-import { compileMapper, RowMapper } from '../../core/mapping';
-import { catalogType, type TargetType } from '../../core/target-types';
-import type { EntitySpec, Plan } from '../../plan/types';
+import { createDb } from '../clients/postgres';
+import { configuredUrls, planConnectionUrl, type CutoverConfig } from '../config';
+import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
+import { KeyRing } from '../crypto/key-ring';
+import { StagingCipher } from '../crypto/staging-cipher';
+import { kmsFailureKind, KmsUnavailableError } from '../crypto/kms-errors';
+import { AsyncCache } from '../core/async-cache';
+import { StagedClearValues } from '../core/staged-clear-values';
+import { compileMapper, RowMapper } from '../core/mapping';
+import { catalogType, type TargetType } from '../core/target-types';
+import type { EntitySpec, Plan } from '../plan/types';
 import { SafeError } from './errors';
 
 export interface MigrationDeps {
@@ -74,11 +74,8 @@ export class MigrationContext {
 
   /** A connection string named by the plan: its env var, or the configured default. */
   resolveUrl(envName: string, role: 'source' | 'target'): string {
-    const fromEnv = process.env[envName];
-    if (fromEnv) return fromEnv;
-    const fallback = role === 'source' ? this.deps.config.databases.sourceUrl : this.deps.config.databases.targetUrl;
-    const defaultName = role === 'source' ? 'CUTOVER_SOURCE_URL' : 'CUTOVER_TARGET_URL';
-    if (envName === defaultName && fallback) return fallback;
+    const url = planConnectionUrl(envName, configuredUrls(this.deps.config, role));
+    if (url) return url;
     throw new SafeError(`the plan's ${role} connection ${envName} is not set in the worker's environment`);
   }
 
@@ -187,35 +184,3 @@ export class MigrationContext {
     this.pools.clear();
   }
 }
-
-/** Heartbeats every few seconds while `work` runs, so a long phase does not look dead. */
-export async function withHeartbeat<T>(details: unknown, work: () => Promise<T>): Promise<T> {
-  let ctx: Context | undefined;
-  try {
-    ctx = Context.current();
-  } catch {
-    return work(); // called outside an activity (a test)
-  }
-  ctx.heartbeat(details);
-  const timer = setInterval(() => ctx!.heartbeat(details), 5000);
-  try {
-    return await work();
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/** Deterministic object keys: a re-run writes the same keys. */
-export function stagingKeys(plan: Plan, migrationId: string, entity: string, batchId: string): { rows: string; manifest: string; file(fileId: string): string } {
-  const base = `${plan.staging.prefix}/${migrationId}/${entity}/${batchId}`;
-  return { rows: `${base}/rows.json.gz.enc`, manifest: `${base}/manifest.json.enc`, file: (fileId) => `${base}/files/${fileId}.enc` };
-}
-
-export function encryptionContext(migrationId: string, entity: string, batchId: string, part: 'rows' | 'manifest'): Record<string, string> {
-  return { 'cutover:migration': migrationId, 'cutover:entity': entity, 'cutover:batch': batchId, 'cutover:part': part };
-}
-
-export function fileContext(migrationId: string, entity: string, batchId: string, fileId: string): Record<string, string> {
-  return { 'cutover:migration': migrationId, 'cutover:entity': entity, 'cutover:batch': batchId, 'cutover:part': 'file', 'cutover:file': fileId };
-}
-

@@ -1,8 +1,9 @@
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
-import { IntegrityError } from '../../core/envelope';
-import { encryptionContext, LoadedPlan, MigrationContext, stagingKeys } from './context';
+import { IntegrityError } from '../core/envelope';
+import { encryptionContext, stagingKeys } from '../core/staging-keys';
+import { LoadedPlan, MigrationContext } from './migration-context';
 import type { Manifest, StagedRows } from './manifest';
 
 async function getObject(ctx: MigrationContext, bucket: string, key: string): Promise<Buffer> {

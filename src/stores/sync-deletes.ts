@@ -1,62 +1,28 @@
 import type { Knex } from 'knex';
-import { CONTROL_SCHEMA } from '../../control/schema';
-import { forgetKeys, keyMapEntries } from '../../control/key-map';
-import { appendLedger } from '../../control/ledger';
-import { holdLoadFence } from '../../control/load-fence';
-import { rowDigest } from '../../core/digest';
-import type { QuarantineRecord } from '../../core/quarantine-record';
-import { decideDelete, sourceWins } from '../../core/sync-conflict';
-import { targetRowsJson } from '../../core/target-rows';
-import { sealJson } from '../../crypto/seal-json';
-import { deleteByKeySql, rowsByKeySql, softDeleteByKeySql, WHOLE_ROW } from '../../plan/target-sql';
-import type { ConflictPolicy } from '../../plan/types';
-import type { LoadedBatch } from '../../shared/migration';
-import { businessKeyOf } from '../../core/mapping';
-import { appendAudit } from '../../audit/store';
-import type { LoadedPlan, MigrationContext } from './context';
-import { withHeartbeat } from './context';
+import { forgetKeys, keyMapEntries } from '../control/key-map';
+import { appendLedger } from '../control/ledger';
+import { holdLoadFence } from '../control/load-fence';
+import { resolveQuarantine, writeQuarantine } from '../control/quarantine-store';
+import { countConflicts, recordConflicts } from '../control/sync-conflicts';
+import { rowDigest } from '../core/digest';
+import type { QuarantineRecord } from '../core/quarantine-record';
+import { conflictRecord, decideDelete, sourceWins, SyncConflict, wholeRowPreImage } from '../core/sync-conflict';
+import { targetRowsJson } from '../core/target-rows';
+import { sealJson } from '../crypto/seal-json';
+import { deleteByKeySql, rowsByKeySql, softDeleteByKeySql } from '../plan/target-sql';
+import type { BatchRef, LoadedBatch } from '../shared/migration';
+import { businessKeyOf } from '../core/mapping';
+import { appendAudit } from '../audit/store';
+import type { LoadedPlan, MigrationContext } from './migration-context';
+import { withHeartbeat } from './activity-runtime';
 import { describeSafe, withoutValues } from './errors';
 import { applyInHalves } from './halving';
 import type { Manifest } from './manifest';
-import { resolveQuarantine, writeQuarantine } from './stage';
-import type { LoadRequest } from './load';
 import { countLoaded } from './metrics';
 
-/** A row both sides changed, found by a sync round: keys only. */
-export interface SyncConflict {
-  sourceKey: string;
-  businessKey: string;
-  change: 'update' | 'delete';
-  /** The source's change was applied (source_wins) or kept out (target_wins, quarantine). */
-  applied: boolean;
-}
-
-/** A whole-row pre-image (format 2): every column as `to_jsonb` took it, so a rollback can insert the row again. */
-export function wholeRowPreImage(pre: Record<string, unknown>): { v: 2; row: unknown } {
-  return { v: 2, row: pre[WHOLE_ROW] };
-}
-
-export function conflictRecord(sourceKey: string, businessKey: string, change: 'update' | 'delete', row: Record<string, unknown>): QuarantineRecord {
-  return {
-    sourceKey,
-    businessKey,
-    reason: 'conflict',
-    detail: `the target row was changed by someone else since Cutover wrote it, and the source ${change === 'delete' ? 'deleted it' : 'changed it too'}; sync.conflict is quarantine: the target keeps its row until an operator decides`,
-    row,
-  };
-}
-
-export async function recordConflicts(control: Knex, req: { migrationId: string; entity: string; batchId: string }, policy: ConflictPolicy | undefined, conflicts: readonly SyncConflict[]): Promise<void> {
-  if (!conflicts.length || !policy) return;
-  await control(`${CONTROL_SCHEMA}.sync_conflicts`)
-    .insert(conflicts.map((c) => ({ migration_id: req.migrationId, entity: req.entity, source_key: c.sourceKey, business_key: c.businessKey, batch_id: req.batchId, change: c.change, policy, applied: c.applied })))
-    .onConflict(['migration_id', 'entity', 'source_key', 'batch_id'])
-    .merge(['change', 'policy', 'applied']);
-}
-
-export async function countConflicts(control: Knex, req: { migrationId: string; entity: string; batchId: string }): Promise<number> {
-  const [n] = await control(`${CONTROL_SCHEMA}.sync_conflicts`).where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId }).count<{ n: string }[]>({ n: '*' });
-  return Number(n!.n);
+/** A sync round's batch whose deletes are applied: the load's request. */
+export interface DeleteRequest extends BatchRef {
+  runId: string;
 }
 
 /**
@@ -66,7 +32,7 @@ export async function countConflicts(control: Knex, req: { migrationId: string; 
  * else changed since Cutover wrote it is a conflict, handled by the plan's policy. A row the
  * target refuses to delete (a reference to it) is quarantined by name. Re-running changes nothing.
  */
-export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, req: LoadRequest, manifest: Manifest): Promise<LoadedBatch> {
+export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, req: DeleteRequest, manifest: Manifest): Promise<LoadedBatch> {
   const { spec, mapper } = loaded.entity(req.entity);
   const sync = loaded.plan.sync;
   const ledger = loaded.plan.target.ledgerSchema;

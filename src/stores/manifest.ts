@@ -1,5 +1,5 @@
-import type { Value } from '../../core/mapping';
-import type { StagedFile } from './files';
+import type { Value } from '../core/mapping';
+import type { StagedFile } from './staged-files';
 
 /** What a staged batch must produce in the target; sealed beside the rows in S3. */
 export interface Manifest {
