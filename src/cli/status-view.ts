@@ -1,4 +1,4 @@
-import type { AfterCompletion } from '../migration-client';
+import type { AfterCompletion } from '../rollback-client';
 import type { MigrationView } from '../migration-view';
 import { rehearsalText, rollbackVerdict } from '../report/headline';
 import { syncLines } from '../shared/progress';

@@ -6,7 +6,8 @@ import { withControl } from '../clients/control';
 import { ConfigError, CutoverConfig } from '../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
 import { migrationView, MigrationView } from '../migration-view';
-import { AfterCompletion, afterCompletionOf, withAfterCompletion, withClient } from '../migration-client';
+import { withClient } from '../migration-client';
+import { AfterCompletion, afterCompletionOf, withAfterCompletion } from '../rollback-client';
 import type { ReportData } from './report-data';
 import type { MigrationReport, MigrationStatus } from '../shared/migration';
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { seedMoodle, MoodleSeedResult } from '../../demo/moodle/seed';
-import { decideGate, requestRollback, rollbackMigration, startMigration } from '../../src/migration-client';
+import { decideGate, requestRollback, startMigration } from '../../src/migration-client';
+import { rollbackMigration } from '../../src/rollback-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';

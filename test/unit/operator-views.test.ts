@@ -6,7 +6,7 @@ import { differingTables, unloadOrder } from '../../src/workflows/rollback';
 import { loadPlanFile } from '../../src/plan/load';
 import { defaultFailureConverter, defaultPayloadConverter } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { checksumsFromHistory } from '../../src/migration-client';
+import { checksumsFromHistory } from '../../src/rollback-client';
 import { inLanes } from '../../src/core/lanes';
 import type { MigrationView } from '../../src/migration-view';
 import { fromAudit, latestRun } from '../../src/report/gather';
