@@ -6,7 +6,7 @@ import { appendAudit } from './audit/store';
 import { createS3Client } from './clients/aws';
 import { withControl } from './clients/control';
 import { createDb } from './clients/postgres';
-import type { CutoverConfig } from './config';
+import { planConnectionUrl, type CutoverConfig } from './config';
 import { closeLoadFence } from './control/load-fence';
 import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
 import { purgeVaultEntries } from './crypto/vault';
@@ -62,7 +62,7 @@ async function ensureEnded(config: CutoverConfig, workflowId: string, migrationI
 
 /** Closes the rehearsal's load fence in its sandbox, when this process can reach it: a stage or load still in flight ends first, none starts after. */
 async function fenceSandbox(plan: Plan, migrationId: string): Promise<string> {
-  const url = process.env[plan.target.urlEnv];
+  const url = planConnectionUrl(plan.target.urlEnv);
   if (!url) return `not closed: $${plan.target.urlEnv} is not set here`;
   const db = createDb(url, { max: 1, applicationName: 'cutover-rehearsal-purge' });
   try {
