@@ -38,3 +38,13 @@ export async function resolveQuarantine(control: Knex, ref: { migrationId: strin
   }
   return cleared;
 }
+
+/** The source keys of an entity in quarantine, at any step. */
+export async function quarantinedSourceKeys(control: Knex, migrationId: string, entity: string): Promise<Set<string>> {
+  return new Set((await control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: migrationId, entity })).map((r) => r.source_key as string));
+}
+
+/** The rows of one batch its load quarantined: keys only. */
+export async function refusedAtLoad(control: Knex, ref: { migrationId: string; entity: string; batchId: string }): Promise<{ source_key: string; business_key: string }[]> {
+  return control(`${CONTROL_SCHEMA}.quarantine`).select('source_key', 'business_key').where({ migration_id: ref.migrationId, entity: ref.entity, batch_id: ref.batchId, stage: 'load' });
+}

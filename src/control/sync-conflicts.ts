@@ -16,3 +16,8 @@ export async function countConflicts(control: Knex, req: { migrationId: string; 
   const [n] = await control(`${CONTROL_SCHEMA}.sync_conflicts`).where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId }).count<{ n: string }[]>({ n: '*' });
   return Number(n!.n);
 }
+
+/** The changes of one sync batch a conflict kept out of the target (the target keeps its own row): keys only. */
+export async function keptOutConflicts(control: Knex, req: { migrationId: string; entity: string; batchId: string }): Promise<{ source_key: string; business_key: string }[]> {
+  return control(`${CONTROL_SCHEMA}.sync_conflicts`).select('source_key', 'business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, applied: false });
+}

@@ -1,4 +1,4 @@
-import { CONTROL_SCHEMA } from '../../control/schema';
+import { quarantinedSourceKeys } from '../../control/quarantine-store';
 import { keysSql } from '../../plan/source-sql';
 import { withoutValues } from '../../stores/errors';
 import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
@@ -26,9 +26,7 @@ export function createPhaseActivities(ctx: MigrationContext) {
             if (page.length < 20_000) break;
             after = page[page.length - 1]!.source_key;
           }
-          const quarantined = new Set(
-            (await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: req.migrationId, entity: name })).map((r) => r.source_key as string),
-          );
+          const quarantined = await quarantinedSourceKeys(ctx.deps.control, req.migrationId, name);
           let sourceRows = 0;
           let missing = 0;
           const skipped: Record<string, number> = {};

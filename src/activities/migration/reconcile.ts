@@ -1,5 +1,7 @@
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { keyMapEntries } from '../../control/key-map';
+import { refusedAtLoad } from '../../control/quarantine-store';
+import { keptOutConflicts } from '../../control/sync-conflicts';
 import { businessKeyOf } from '../../core/mapping';
 import { isClean, reconcileDigests } from '../../core/reconcile';
 import { storedForm } from '../../core/target-types';
@@ -55,10 +57,10 @@ export function createReconcileActivities(ctx: MigrationContext) {
       const digestKey = await ctx.deps.keys.get('digest');
       const ledger = loaded.plan.target.ledgerSchema;
       // Rows the target refused (or whose parent was not loaded) are in quarantine, not missing.
-      const refused = await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key', 'business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, stage: 'load' });
+      const refused = await refusedAtLoad(ctx.deps.control, req);
       // A sync round's change kept out by the conflict policy: the target keeps its own row.
       if (manifest.delta) {
-        const kept = await ctx.deps.control(`${CONTROL_SCHEMA}.sync_conflicts`).select('source_key', 'business_key').where({ migration_id: req.migrationId, entity: req.entity, batch_id: req.batchId, applied: false });
+        const kept = await keptOutConflicts(ctx.deps.control, req);
         refused.push(...kept);
       }
       const refusedSources = new Set(refused.map((r) => r.source_key as string));

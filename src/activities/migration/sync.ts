@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { syncSlotWaitSeconds } from '../../config';
 import { CONTROL_SCHEMA } from '../../control/schema';
+import { quarantinedSourceKeys } from '../../control/quarantine-store';
 import { keyMapSourceKeys } from '../../control/key-map';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
 import { sourceKeySetChanges } from '../../core/sync-keys';
@@ -84,7 +85,7 @@ async function keyTypeOf(loaded: LoadedPlan, spec: EntitySpec): Promise<string> 
 async function accountedKeys(ctx: MigrationContext, loaded: LoadedPlan, migrationId: string, entity: string): Promise<{ loaded: Set<string>; quarantined: Set<string> }> {
   const mapped = new Set<string>();
   for await (const page of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, migrationId, entity)) for (const k of page) mapped.add(k);
-  const quarantined = new Set((await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: migrationId, entity })).map((r) => r.source_key as string));
+  const quarantined = await quarantinedSourceKeys(ctx.deps.control, migrationId, entity);
   return { loaded: mapped, quarantined };
 }
 
@@ -464,7 +465,7 @@ export function createSyncActivities(ctx: MigrationContext) {
       const { spec, mapper } = loaded.entity(req.entity);
       const types = await loaded.targetTypes(req.entity);
       const [tokenKey, digestKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest')]);
-      const quarantined = new Set((await ctx.deps.control(`${CONTROL_SCHEMA}.quarantine`).select('source_key').where({ migration_id: req.migrationId, entity: req.entity })).map((r) => r.source_key as string));
+      const quarantined = await quarantinedSourceKeys(ctx.deps.control, req.migrationId, req.entity);
       // A row whose last conflict kept the target's version: the target differs from the source by the plan's choice.
       const kept = await ctx.deps.control.raw(
         `select distinct on (source_key) source_key, applied from ${CONTROL_SCHEMA}.sync_conflicts where migration_id = ? and entity = ? order by source_key, detected_at desc`,
