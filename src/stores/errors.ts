@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { TemporalFailure } from '@temporalio/common';
 
 /** Failure types a retry cannot fix: the workflow stops (and, later, rolls back) on them. */
-export const NON_RETRYABLE = ['IntegrityError', 'PlanMismatch', 'SourceWritable', 'AbortThresholdExceeded'] as const;
+export { NON_RETRYABLE } from '../shared/non-retryable';
 
 const SQLSTATE_REASONS: Record<string, string> = {
   '23502': 'not_null_violation',
