@@ -9,7 +9,7 @@ import { provisionDatabases } from '../../stack/postgres-provision';
 import { PROJECT_ROOT } from '../../stack/state';
 import { resolveMetricsAddress, startWorker } from '../../worker';
 import { EXIT, UsageError } from '../command';
-import { runDemoPlan } from './demo';
+import { runDemoPlan } from './demo-run';
 
 const MOODLE_PLAN = join(PROJECT_ROOT, 'examples', 'moodle.plan.yaml');
 
