@@ -23,9 +23,9 @@ const STARTER = 'it-upgrade-starter';
 const APPROVER = 'it-upgrade-approver';
 
 /** Where the change goes: just before the migration waits at its gate (a point the running migration has passed). */
-const BEFORE_GATE = "setStatus('awaiting-approval');";
+const BEFORE_GATE = "run.view.setStatus('awaiting-approval');";
 /** And just before it records its completion (a point it reaches only after the upgrade). */
-const BEFORE_COMPLETED = "await audit('completed'";
+const BEFORE_COMPLETED = "await audit(run, 'completed'";
 
 function insertBefore(source: string, anchor: string, code: string): string {
   const at = source.indexOf(anchor);
@@ -37,11 +37,11 @@ function insertBefore(source: string, anchor: string, code: string): string {
 const PATCHED = (source: string) =>
   `import { patched as upgradePatched } from '@temporalio/workflow';\n` +
   insertBefore(
-    insertBefore(source, BEFORE_GATE, "if (upgradePatched('upgrade-test-before-gate')) await audit('upgrade-test-before-gate', 'cutover', {});\n        "),
+    insertBefore(source, BEFORE_GATE, "if (upgradePatched('upgrade-test-before-gate')) await audit(run, 'upgrade-test-before-gate', 'cutover', {});\n  "),
     BEFORE_COMPLETED,
-    "if (upgradePatched('upgrade-test-after-gate')) await audit('upgrade-test-after-gate', 'cutover', {});\n    ",
+    "if (upgradePatched('upgrade-test-after-gate')) await audit(run, 'upgrade-test-after-gate', 'cutover', {});\n  ",
   );
-const UNPATCHED = (source: string) => insertBefore(source, BEFORE_GATE, "await audit('upgrade-test-before-gate', 'cutover', {});\n        ");
+const UNPATCHED = (source: string) => insertBefore(source, BEFORE_GATE, "await audit(run, 'upgrade-test-before-gate', 'cutover', {});\n  ");
 
 /**
  * A new build of this checkout whose src/workflows/migration.ts is changed by `edit`: a copy of
