@@ -1,6 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +22,7 @@ import type { RangePage, StagedBatch } from '../../src/shared/migration';
 import { findBinary } from '../../src/stack/binaries';
 import { kmsSeedYaml } from '../../src/stack/kms-seed';
 import { BINARIES, KMS_ALIASES } from '../../src/stack/services';
-import { cli, CliResult, cliEnv, coursePackagesPlan, isolated, Isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { cli, cliEnv, CliResult, coursePackagesPlan, freePort, Isolated, isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 
 /**
  * Issue 20 §2: a KMS outage in the middle of a migration is retried, not taken for tampering.
@@ -34,17 +33,6 @@ import { cli, CliResult, cliEnv, coursePackagesPlan, isolated, Isolated, ownerUr
 const OUTAGE_SECONDS = Number(process.env.CUTOVER_IT_KMS_OUTAGE_SECONDS || 45);
 const USERS = 4_000;
 const BATCH = 250;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A local-kms of the test's own. It runs under a shell that also ends it when this jest process

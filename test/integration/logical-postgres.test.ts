@@ -4,18 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLogicalPostgres, logicalPostgresFiles, LogicalPostgresServer, runningPostmaster, stopLogicalPostgres } from '../../src/stack/logical-postgres';
 import { ensureDirs, stackPaths } from '../../src/stack/state';
-import { sql } from './helpers';
+import { freePort, sql } from './helpers';
 
 // The stack's own logical PostgreSQL, brought up in a state directory and on a port of this
 // test's own, with the machine's PostgreSQL binaries: the stack's server is not touched.
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Processes whose command line names the cluster's data directory: what a failed start must not leave. */
 function processesOf(dataDir: string): number[] {

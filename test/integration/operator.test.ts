@@ -1,6 +1,5 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -8,24 +7,13 @@ import { seedLms } from '../../demo/lms/seed';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { findBinary } from '../../src/stack/binaries';
 import { BINARIES } from '../../src/stack/services';
-import { cli, CliResult, cliEnv, isolated, Isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { cli, cliEnv, CliResult, freePort, Isolated, isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 import { loadPlanFile } from '../../src/plan/load';
 import { launchChromium, screenshotPath } from './browser';
 
 const USERS = 10_000;
 const STARTER = 'it-operator';
 const APPROVER = 'it-second-person';
-
-/** A free loopback port, for the worker's metrics endpoint. */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Everything here goes through the `cutover` CLI in a child process, as an operator would:

@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seedLms } from '../../demo/lms/seed';
@@ -9,7 +8,7 @@ import { startMigration } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import type { MigrationReport } from '../../src/shared/migration';
 import { stackDown, stackUp } from '../../src/stack/stack';
-import { cli, cliEnv, isolated, Isolated, ownerUrl, planFor, removeStaged, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { cli, cliEnv, freePort, Isolated, isolated, ownerUrl, planFor, removeStaged, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 
 /**
  * Issue 20's promise of the runbook: a migration rides out an S3 outage, a Temporal outage and a
@@ -22,17 +21,6 @@ import { cli, cliEnv, isolated, Isolated, ownerUrl, planFor, removeStaged, sleep
  */
 const OUTAGE_SECONDS = Number(process.env.CUTOVER_IT_OUTAGE_SECONDS || 45);
 const USERS = Number(process.env.CUTOVER_IT_OUTAGE_USERS || 6_000);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe(`outages of ${OUTAGE_SECONDS} s (S3, then Temporal) and a SIGKILL in the middle of a migration`, () => {
   let stackEnv: NodeJS.ProcessEnv;
