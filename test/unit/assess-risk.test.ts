@@ -1,8 +1,8 @@
+import { planIssues } from './plan-issues';
 import { discoverColumn, type PiiFinding, type SensitiveKind } from '../../src/assess/pii-detect';
 import { DEFAULT_STRICT_THRESHOLD, scoreColumn, scoreOf, sensitivityOf, tableScore, treatmentOfJson, unprotected, type Treatment } from '../../src/assess/risk';
 import { sourceColumnUses, useOf } from '../../src/assess/treatment';
 import { parsePlan } from '../../src/plan/load';
-import { PlanError } from '../../src/plan/validate';
 
 const content = (kind: SensitiveKind, confidence = 0.9, extra: Partial<PiiFinding> = {}): PiiFinding => ({ kind, method: 'content', confidence, matched: 9, sampled: 10, ...extra });
 const byName = (kind: SensitiveKind, confidence = 0.7): PiiFinding => ({ kind, method: 'name', confidence });
@@ -180,15 +180,7 @@ ${columns}
       email: { from: email, pii: email }
 `;
   const keyed = plan('      source_ref: { from: [mnethostid, username], transform: { template: "src:{mnethostid}:{username}" } }', 'source_ref');
-  const issues = (text: string): string[] => {
-    try {
-      parsePlan(text, 'p.yaml');
-      return [];
-    } catch (err) {
-      if (err instanceof PlanError) return err.issues.map((i) => `${i.path}: ${i.message}`);
-      throw err;
-    }
-  };
+  const issues = planIssues;
   const logins = content('person_identifier', 0.8);
 
   it('knows which source columns feed the business key, and the source key it could use instead', () => {

@@ -1,10 +1,10 @@
+import { planIssues } from './plan-issues';
 import { emptyOutcome, forecastBatch } from '../../src/assess/forecast';
 import { compileMapper } from '../../src/core/mapping';
 import { mapRows, tokenizeRows } from '../../src/core/stage-rows';
 import { looksLikeToken } from '../../src/core/tokens';
 import { valueId } from '../../src/core/token-assignment';
 import { parsePlan } from '../../src/plan/load';
-import { PlanError } from '../../src/plan/validate';
 import type { EntitySpec } from '../../src/plan/types';
 
 /** A plan of one entity, `users`, reading legacy_users, with these columns (YAML, 6 spaces in). */
@@ -20,15 +20,7 @@ entities:
 ${columns}
 `;
 
-function issues(text: string): string[] {
-  try {
-    parsePlan(text, 'p.yaml');
-  } catch (err) {
-    if (err instanceof PlanError) return err.issues.map((i) => `${i.path}: ${i.message}`);
-    throw err;
-  }
-  return [];
-}
+const issues = planIssues;
 
 const users = (columns: string): EntitySpec => parsePlan(plan(columns), 'p.yaml').entities[0]!;
 

@@ -1,10 +1,10 @@
+import { planIssues } from './plan-issues';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { loadPlanFile, parsePlan } from '../../src/plan/load';
 import { canonicalJson, migrationId, planHash } from '../../src/plan/hash';
 import { PlanFileSchema, PlanSchema, planJsonSchema, planJsonSchemaText } from '../../src/plan/schema';
-import { PlanError } from '../../src/plan/validate';
 import type { ColumnSpec, SourceSpec } from '../../src/plan/types';
 
 const ROOT = join(__dirname, '..', '..');
@@ -23,15 +23,7 @@ entities:
 ${columns}
 `;
 
-function issues(text: string): string[] {
-  try {
-    parsePlan(text, 'p.yaml');
-  } catch (err) {
-    if (err instanceof PlanError) return err.issues.map((i) => `${i.path}: ${i.message}`);
-    throw err;
-  }
-  return [];
-}
+const issues = planIssues;
 
 describe('plan validation', () => {
   it('accepts the example plan, with defaults filled in', () => {
