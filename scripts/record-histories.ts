@@ -280,7 +280,7 @@ function freePort(): Promise<number> {
 
 /** A Temporal dev server of our own (in memory), with the project's search attributes. */
 async function startTemporal(dynamicConfig: string[]): Promise<{ address: string; stop(): Promise<void> }> {
-  const binary = findBinary(BINARIES.temporal);
+  const binary = findBinary(BINARIES.temporal, process.env);
   if (!binary) throw new Error('no temporal binary: run `npx cutover stack up` first (it builds or finds one)');
   const port = await freePort();
   const uiPort = await freePort();

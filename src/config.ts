@@ -43,6 +43,29 @@ export interface CutoverConfig {
 
 export type Origin = 'environment' | 'local stack' | 'default';
 
+/**
+ * The process's environment: this file is the one place that reads it (lint-free rule, see
+ * test/unit/layers.test.ts); everything else takes an `env` from here or its caller.
+ */
+export function processEnv(): NodeJS.ProcessEnv {
+  return process.env;
+}
+
+/** Sets a variable for this process and the children it starts (the Moodle demo points the plan's URLs at its databases). */
+export function setProcessEnv(name: string, value: string): void {
+  process.env[name] = value;
+}
+
+/** CUTOVER_OPERATOR: who an operator's command is recorded as (the audit's actor), when not the login name. */
+export function operatorFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.CUTOVER_OPERATOR || undefined;
+}
+
+/** CUTOVER_DEBUG=1: the CLI prints a failing command's whole error (stack included), not only its message. */
+export function debugErrors(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.CUTOVER_DEBUG === '1';
+}
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { connectClient } from './clients/temporal';
-import { CutoverConfig, workflowUrl } from './config';
+import { CutoverConfig, workflowUrl, operatorFromEnv } from './config';
 import { migrationView, MigrationView, QUERY_DEADLINE_MS } from './migration-view';
 import { rollbackWorkflowIdOf } from './migration-status';
 import { migrationId as idOf, planHash } from './plan/hash';
@@ -100,7 +100,7 @@ function startMetadata(plan: Plan, hash: string, startedBy: string): { staticSum
 
 /** The operator, as recorded: a login name, never an email address. */
 export function defaultOperator(): string {
-  return process.env.CUTOVER_OPERATOR || userInfo().username;
+  return operatorFromEnv() ?? userInfo().username;
 }
 
 /**

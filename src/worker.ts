@@ -6,7 +6,7 @@ import { createDb } from './clients/postgres';
 import { CutoverConfig, loadConfig, maxConcurrentActivities, metricsAddress, workflowBundlePath } from './config';
 import { runDoctor } from './doctor/doctor';
 import { installRuntime } from './clients/runtime';
-import { createMigrationContext } from './activities/migration';
+import { createStores } from './stores/stores';
 import { createDataConverter } from './codec/data-converter';
 import { createKeyRing } from './crypto/key-ring-factory';
 import { failedComponents, renderTable } from './doctor/table';
@@ -67,11 +67,12 @@ export async function startWorker(
   const kms = createKmsClient(config.kms);
   const control = createDb(config.databases.controlUrl, { max: 8, applicationName: 'cutover-worker' });
   const keys = createKeyRing(config, control, kms);
-  const migration = createMigrationContext({ config, control, s3, kms, keys });
+  // Every store the activities use, built once here from the worker's clients.
+  const stores = createStores({ config, control, s3, kms, keys });
   const { address, tls, apiKey, metadata } = config.temporal.connection;
   let connection: NativeConnection | undefined;
   const closeClients = async () => {
-    await migration.close();
+    await stores.close();
     s3.destroy();
     kms.destroy();
     await control.destroy();
@@ -91,7 +92,7 @@ export async function startWorker(
       maxConcurrentActivityTaskExecutions: maxConcurrentActivities(),
       ...(options.activityInterceptors ? { interceptors: { activity: options.activityInterceptors } } : {}),
       activities: createActivities({
-        migration,
+        stores,
         s3,
         kms,
         control,

@@ -1,15 +1,16 @@
-import { createMigrationActivities, MigrationContext } from './migration';
+import type { Stores } from '../stores/stores';
+import { createMigrationActivities } from './migration';
 import { createWiringCheckActivities, WiringCheckDeps } from './wiring-check';
 
 export interface ActivityDeps extends WiringCheckDeps {
-  migration: MigrationContext;
+  stores: Stores;
 }
 
-/** Every activity, built once in the worker from the clients it needs. */
+/** Every activity, built once in the worker from its stores and clients. */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createWiringCheckActivities(deps),
-    ...createMigrationActivities(deps.migration),
+    ...createMigrationActivities(deps.stores),
   };
 }
 

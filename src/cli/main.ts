@@ -1,4 +1,5 @@
 import { Command, EXIT, wantsHelp } from './command';
+import { debugErrors } from '../config';
 
 /**
  * Every command: its name, what it does, and how to load it. A command's module (and with it
@@ -107,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const { message, code } = explain(err);
     console.error(`cutover ${name}: ${message}`);
-    if (process.env.CUTOVER_DEBUG === '1') console.error(err);
+    if (debugErrors()) console.error(err);
     return code;
   }
 }

@@ -19,7 +19,7 @@ export interface ResolvedBinary {
   source: 'env' | 'cache' | 'path' | 'built';
 }
 
-export function cachedBinaryPath(spec: BinarySpec, env: NodeJS.ProcessEnv = process.env): string {
+export function cachedBinaryPath(spec: BinarySpec, env: NodeJS.ProcessEnv): string {
   return join(cacheDir(env), 'bin', `${spec.name}-${spec.version}`, spec.name);
 }
 
@@ -41,7 +41,7 @@ function onPath(name: string, env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /** The Go toolchain's version ("1.26.8"), or undefined when there is none. */
-export function goVersion(env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function goVersion(env: NodeJS.ProcessEnv): string | undefined {
   const result = spawnSync('go', ['env', 'GOVERSION'], { env, encoding: 'utf8' });
   if (result.status !== 0) return undefined;
   return result.stdout.trim().replace(/^go/, '');
@@ -55,7 +55,7 @@ function dockerEngineAvailable(): boolean {
  * Finds a binary without building: an explicit override, the pinned build in the user
  * cache, or the same name on PATH, in that order.
  */
-export function findBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.env): ResolvedBinary | undefined {
+export function findBinary(spec: BinarySpec, env: NodeJS.ProcessEnv): ResolvedBinary | undefined {
   const override = env[spec.envOverride];
   if (override) {
     if (!isExecutable(override)) throw new BinaryUnavailableError(spec.name, `${spec.envOverride}=${override} is not an executable file`);
@@ -73,7 +73,7 @@ export function findBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.en
  * module requires the exact version, so no `go install` version-list lookup is needed
  * (the proxy refuses it for some modules).
  */
-export async function buildBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}): Promise<string> {
+export async function buildBinary(spec: BinarySpec, env: NodeJS.ProcessEnv, log: (line: string) => void = () => {}): Promise<string> {
   const have = goVersion(env);
   if (!have) {
     const docker = dockerEngineAvailable();
@@ -129,7 +129,7 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, o
   });
 }
 
-export async function resolveBinary(spec: BinarySpec, env: NodeJS.ProcessEnv = process.env, log?: (line: string) => void): Promise<ResolvedBinary> {
+export async function resolveBinary(spec: BinarySpec, env: NodeJS.ProcessEnv, log?: (line: string) => void): Promise<ResolvedBinary> {
   const found = findBinary(spec, env);
   if (found) return found;
   return { path: await buildBinary(spec, env, log), source: 'built' };

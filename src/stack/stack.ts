@@ -4,7 +4,7 @@ import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand } from '@aws-s
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
 import { createKmsClient, createS3Client } from '../clients/aws';
-import { CutoverConfig, loadConfig } from '../config';
+import { CutoverConfig, loadConfig, processEnv } from '../config';
 import { BinaryUnavailableError, resolveBinary } from './binaries';
 import { buildEndpoints, databaseNames, redactUrl, StackEndpoints } from './endpoints';
 import { httpOk, Probe, probeCodec, probeKms, probeLogicalPostgres, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
@@ -347,7 +347,7 @@ function writeEndpoints(c: Context): void {
 }
 
 /** Brings every service up (idempotent) and waits until each is healthy. */
-export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<StackStatus> {
+export async function stackUp(env: NodeJS.ProcessEnv = processEnv(), log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<StackStatus> {
   const c = context(env, log);
   const wanted = (s: ServiceName) => !only || only.includes(s);
   // Build any missing binary first (in parallel): a build failure should surface before anything starts.
@@ -394,7 +394,7 @@ export async function stackUp(env: NodeJS.ProcessEnv = process.env, log: (line: 
 }
 
 /** Stops what `up` started (never a service it adopted, never the machine's PostgreSQL). */
-export async function stackDown(env: NodeJS.ProcessEnv = process.env, log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
+export async function stackDown(env: NodeJS.ProcessEnv = processEnv(), log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
   const paths = stackPaths(env);
   for (const r of [...RUNNERS].reverse()) {
     if (only && !only.includes(r.service)) continue;
@@ -407,7 +407,7 @@ export async function stackDown(env: NodeJS.ProcessEnv = process.env, log: (line
 }
 
 /** Probes every service without starting anything. */
-export async function stackStatus(env: NodeJS.ProcessEnv = process.env): Promise<StackStatus> {
+export async function stackStatus(env: NodeJS.ProcessEnv = processEnv()): Promise<StackStatus> {
   const c = context(env, () => {});
   const services: ServiceStatus[] = [];
   const pg = await probePostgres(c.endpoints.postgres.adminUrl);
@@ -450,14 +450,14 @@ function sortServices(s: ServiceStatus[]): ServiceStatus[] {
 }
 
 /** The codec endpoint a Web UI viewer configures, with its token: for people allowed to see payloads. */
-export function codecEndpointWithToken(env: NodeJS.ProcessEnv = process.env): string {
+export function codecEndpointWithToken(env: NodeJS.ProcessEnv = processEnv()): string {
   const c = context(env, () => {});
   return `${c.endpoints.codec.url}/${c.secrets.codecToken}`;
 }
 
 
 /** Removes the stack's data (Temporal history, objects, keys): only when stopped. */
-export function stackReset(env: NodeJS.ProcessEnv = process.env): void {
+export function stackReset(env: NodeJS.ProcessEnv = processEnv()): void {
   const paths = stackPaths(env);
   for (const r of RUNNERS) {
     const record = readPid(paths.pids, r.service);

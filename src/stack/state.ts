@@ -12,12 +12,12 @@ function projectRoot(src: string): string {
 }
 
 /** Where the local stack keeps pids, logs, data and generated credentials. Never in git. */
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+export function stateDir(env: NodeJS.ProcessEnv): string {
   return resolve(env.CUTOVER_STATE_DIR ?? join(PROJECT_ROOT, '.cutover'));
 }
 
 /** User-level cache for built binaries, shared by every clone (and by CI on this machine). */
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+export function cacheDir(env: NodeJS.ProcessEnv): string {
   if (env.CUTOVER_CACHE_DIR) return resolve(env.CUTOVER_CACHE_DIR);
   const base = env.XDG_CACHE_HOME ?? join(homedir(), '.cache');
   return join(base, 'cutover');
@@ -29,7 +29,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
  * any clone, and what they hold (wrapped data keys, the vault) must stay decryptable by the
  * next clone's stack, so the key material belongs to the machine too.
  */
-export function userStateDir(env: NodeJS.ProcessEnv = process.env): string {
+export function userStateDir(env: NodeJS.ProcessEnv): string {
   const base = env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
   return join(base, 'cutover');
 }
@@ -44,7 +44,7 @@ export interface StackPaths {
   kmsSeedFile: string;
 }
 
-export function stackPaths(env: NodeJS.ProcessEnv = process.env): StackPaths {
+export function stackPaths(env: NodeJS.ProcessEnv): StackPaths {
   const root = stateDir(env);
   return {
     root,

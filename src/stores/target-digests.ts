@@ -3,7 +3,7 @@ import { normalizeValue, rowDigest } from '../core/digest';
 import { businessKeyOf } from '../core/mapping';
 import { targetRowsJson } from '../core/target-rows';
 import { rowsByKeySql } from '../plan/target-sql';
-import type { LoadedPlan } from './migration-context';
+import type { LoadedPlan } from './plan-store';
 import { withoutValues } from './errors';
 
 /** A business key's values, from its one-string form (see businessKeyOf). */

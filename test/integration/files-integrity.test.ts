@@ -2,15 +2,14 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
-import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
+import { createMigrationActivities } from '../../src/activities/migration';
 import { checkStoredFile, StagedFile } from '../../src/stores/staged-files';
-import { readManifest } from '../../src/stores/staged-objects';
 import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
 import type { BatchReconcile, RangePage, StagedBatch } from '../../src/shared/migration';
-import { coursePackagesPlan, isolated, Isolated, ownerUrl, removeStaged } from './helpers';
+import { coursePackagesPlan, isolated, Isolated, ownerUrl, removeStaged, testStores, TestStores } from './helpers';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -22,7 +21,7 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
  */
 describe('a wrong file in the target bucket that claims the right hash', () => {
   let env: Isolated;
-  let ctx: MigrationContext;
+  let ctx: TestStores;
   const name = `it-fileint-${Date.now().toString(36)}`;
   const plan = coursePackagesPlan(name);
   const migrationId = idOf(plan);
@@ -32,7 +31,7 @@ describe('a wrong file in the target bucket that claims the right hash', () => {
     env = await isolated('fileint');
     const control = createDb(env.config.databases.controlUrl!);
     const kms = createKmsClient(env.config.kms);
-    ctx = createMigrationContext({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 200, full: true, seed: 12, files: { s3: ctx.deps.s3, sourceBucket: `${name}-src`, targetBucket: target, largePackages: 1, certificates: 0 } });
   });
 
@@ -59,8 +58,8 @@ describe('a wrong file in the target bucket that claims the right hash', () => {
     }
     expect(((await run.run(activities.reconcileBatch, staged)) as BatchReconcile).clean).toBe(true);
 
-    const loaded = await ctx.plan(migrationId);
-    const files = (await readManifest(ctx, loaded, migrationId, 'course_packages', staged.batchId)).files;
+    const loaded = await ctx.plans.plan(migrationId);
+    const files = (await loaded.staging.readManifest(migrationId, 'course_packages', staged.batchId, loaded.planHash)).files;
     const large = [...files].sort((a, b) => b.bytes - a.bytes)[0]!;
     const small = files.find((f) => f.bytes < 1024 * 1024)!;
     expect(large.bytes).toBeGreaterThan(10 * 1024 * 1024); // multipart

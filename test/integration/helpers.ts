@@ -15,6 +15,7 @@ import type { MigrationReport } from '../../src/shared/migration';
 import { progressQuery } from '../../src/shared/queries';
 import { databaseNames, DatabaseNames, postgresUrl } from '../../src/stack/endpoints';
 import { dropDatabases, provisionDatabases } from '../../src/stack/postgres-provision';
+import { createStores, StoreClients, Stores } from '../../src/stores/stores';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
@@ -323,4 +324,11 @@ export async function endedReport(env: Isolated, workflowId: string): Promise<Mi
   } finally {
     await connection.close();
   }
+}
+
+/** A worker's stores built in-process over the given clients (as worker.ts builds them), with the clients beside them to close. */
+export type TestStores = Stores & { deps: StoreClients; close(): Promise<void> };
+
+export function testStores(clients: StoreClients): TestStores {
+  return { ...createStores(clients), deps: clients };
 }

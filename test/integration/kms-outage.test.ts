@@ -7,10 +7,9 @@ import { DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
-import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
+import { createMigrationActivities } from '../../src/activities/migration';
 import { fileContext, stagingKeys } from '../../src/core/staging-keys';
 import { loadFile } from '../../src/stores/staged-files';
-import { readManifest } from '../../src/stores/staged-objects';
 import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { CutoverConfig, loadConfig, readLocalStack } from '../../src/config';
@@ -22,7 +21,7 @@ import type { RangePage, StagedBatch } from '../../src/shared/migration';
 import { findBinary } from '../../src/stack/binaries';
 import { kmsSeedYaml } from '../../src/stack/kms-seed';
 import { BINARIES, KMS_ALIASES } from '../../src/stack/services';
-import { cli, cliEnv, CliResult, coursePackagesPlan, freePort, Isolated, isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { cli, cliEnv, CliResult, coursePackagesPlan, freePort, Isolated, isolated, ownerUrl, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess, testStores, TestStores } from './helpers';
 
 /**
  * Issue 20 §2: a KMS outage in the middle of a migration is retried, not taken for tampering.
@@ -64,7 +63,7 @@ class OwnKms {
 
   async start(): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) return;
-    const binary = findBinary(BINARIES.kms);
+    const binary = findBinary(BINARIES.kms, process.env);
     if (!binary) throw new Error('no local-kms binary: run `npx cutover stack up` first (it builds one)');
     const watchdog = `"$KMS_BIN" & k=$!; trap 'kill $k 2>/dev/null; wait $k; exit 0' TERM INT; while kill -0 ${process.pid} 2>/dev/null && kill -0 $k 2>/dev/null; do sleep 1; done; kill $k 2>/dev/null; wait $k`;
     const child = spawn('/bin/sh', ['-c', watchdog], {
@@ -224,7 +223,7 @@ describe(`a KMS outage of ${OUTAGE_SECONDS} s in the middle of a migration`, () 
 
 describe('files while KMS is down', () => {
   let env: Isolated;
-  let ctx: MigrationContext;
+  let ctx: TestStores;
   const name = `it-kmsfiles-${Date.now().toString(36)}`;
   const plan = coursePackagesPlan(name);
   const migrationId = idOf(plan);
@@ -234,7 +233,7 @@ describe('files while KMS is down', () => {
     env.config = kms.config(env.config);
     const control = createDb(env.config.databases.controlUrl!);
     const client = createKmsClient(env.config.kms);
-    ctx = createMigrationContext({ config: env.config, control, kms: client, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, client) });
+    ctx = testStores({ config: env.config, control, kms: client, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, client) });
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 200, full: true, seed: 23, files: { s3: ctx.deps.s3, sourceBucket: `${name}-src`, targetBucket: `${name}-dst`, largePackages: 0, certificates: 0 } });
   });
 
@@ -258,8 +257,8 @@ describe('files while KMS is down', () => {
     const courses = await stage('courses');
     await run.run(activities.loadBatch, { ...courses.staged, runId: 'kms' });
     const packages = await stage('course_packages');
-    const loaded = await ctx.plan(migrationId);
-    const manifest = await readManifest(ctx, loaded, migrationId, 'course_packages', packages.staged.batchId);
+    const loaded = await ctx.plans.plan(migrationId);
+    const manifest = await loaded.staging.readManifest(migrationId, 'course_packages', packages.staged.batchId, loaded.planHash);
     expect(manifest.files.length).toBeGreaterThan(0);
     const keys = stagingKeys(plan, migrationId, 'course_packages', packages.staged.batchId);
     const inTarget = async () => (await ctx.deps.s3.send(new ListObjectsV2Command({ Bucket: `${name}-dst` }))).KeyCount ?? 0;

@@ -106,7 +106,7 @@ describe('an operator drives a migration through the CLI', () => {
     const watchExit = new Promise<number>((resolve) => watch!.on('exit', (code) => resolve(code ?? -1)));
 
     // The running migration is found by its search attribute, with Temporal's own CLI
-    const temporal = findBinary(BINARIES.temporal)!.path;
+    const temporal = findBinary(BINARIES.temporal, process.env)!.path;
     const listed = await waitFor('the search attribute', async () => {
       const out = execFileSync(temporal, ['workflow', 'list', '--address', '127.0.0.1:7233', '--query', `CutoverStatus='running' AND CutoverPlan='${loadPlanFile(planFile).name}'`, '-o', 'json'], { encoding: 'utf8' });
       return out.includes(`cutover-${migrationId}`) ? out : undefined;

@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
-import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
+import { createMigrationActivities } from '../../src/activities/migration';
 import { fileContext, stagingKeys } from '../../src/core/staging-keys';
 import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
@@ -10,7 +10,7 @@ import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { startMigration, workflowIdOf } from '../../src/migration-client';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
 import type { MigrationReport, RangePage, StagedBatch } from '../../src/shared/migration';
-import { coursePackagesPlan, isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, sql } from './helpers';
+import { coursePackagesPlan, isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, sql, testStores, TestStores } from './helpers';
 
 
 
@@ -71,7 +71,7 @@ describe('a worker killed with SIGKILL in the middle', () => {
 
 describe('a staged object altered by one byte', () => {
   let env: Isolated;
-  let ctx: MigrationContext;
+  let ctx: TestStores;
   const plan = planFor(`it-tamper-${Date.now().toString(36)}`, { batchSize: 1000 });
   const migrationId = idOf(plan);
   const s3 = () => createS3Client(env.config.s3);
@@ -81,7 +81,7 @@ describe('a staged object altered by one byte', () => {
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 2_500, seed: 5 });
     const control = createDb(env.config.databases.controlUrl!);
     const kms = createKmsClient(env.config.kms);
-    ctx = createMigrationContext({ config: env.config, control, kms, s3: s3(), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores({ config: env.config, control, kms, s3: s3(), keys: createKeyRing(env.config, control, kms) });
   });
 
   afterAll(async () => {
@@ -130,7 +130,7 @@ describe('a staged object altered by one byte', () => {
 
 describe('a staged file changed in staging', () => {
   let env: Isolated;
-  let ctx: MigrationContext;
+  let ctx: TestStores;
   const name = `it-files-${Date.now().toString(36)}`;
   const plan = coursePackagesPlan(name);
   const migrationId = idOf(plan);
@@ -139,7 +139,7 @@ describe('a staged file changed in staging', () => {
     env = await isolated('files');
     const control = createDb(env.config.databases.controlUrl!);
     const kms = createKmsClient(env.config.kms);
-    ctx = createMigrationContext({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 300, full: true, seed: 9, files: { s3: ctx.deps.s3, sourceBucket: `${name}-src`, targetBucket: `${name}-dst`, largePackages: 1, certificates: 0 } });
   });
 
@@ -168,7 +168,7 @@ describe('a staged file changed in staging', () => {
       const largest = [...listed.Contents!].sort((a, b) => b.Size! - a.Size!)[0]!;
       const id = largest.Key!.slice(prefix.length, -'.enc'.length);
       const original = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: env.config.s3.bucket, Key: largest.Key! }))).Body!.transformToByteArray());
-      const loaded = await ctx.plan(migrationId);
+      const loaded = await ctx.plans.plan(migrationId);
       const context = fileContext(migrationId, entity, staged.batchId, id);
       const plaintext = await loaded.cipher.decrypt(original, context, largest.Key!);
       expect(plaintext.length).toBeGreaterThan(10 * 1024 * 1024); // the multipart one

@@ -1,6 +1,6 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
-import { createMigrationActivities, createMigrationContext, MigrationContext } from '../../src/activities/migration';
+import { createMigrationActivities } from '../../src/activities/migration';
 import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
@@ -9,7 +9,7 @@ import { startMigration } from '../../src/migration-client';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
 import type { Plan } from '../../src/plan/types';
 import type { SyncPositions } from '../../src/shared/migration';
-import { cli, cliEnv, endedReport, ownerUrl, progressOf, removeStaged, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { cli, cliEnv, endedReport, ownerUrl, progressOf, removeStaged, sleep, spawnWorker, sql, waitFor, WorkerProcess, testStores, TestStores } from './helpers';
 import { comparableTarget, startWriter, SyncEnv, syncEnv, syncPlan, waitForReport } from './sync-fixture';
 
 /**
@@ -95,14 +95,14 @@ afterAll(async () => {
 });
 
 describe('startCapture with a writing transaction open on the source', () => {
-  let ctx: MigrationContext;
+  let ctx: TestStores;
   const before = process.env.CUTOVER_SYNC_SLOT_WAIT_SECONDS;
 
   beforeAll(async () => {
     process.env.CUTOVER_SYNC_SLOT_WAIT_SECONDS = WAIT_PER_ATTEMPT_SECONDS;
     const control = createDb(env.config.databases.controlUrl!);
     const kms = createKmsClient(env.config.kms);
-    ctx = createMigrationContext({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
   });
 
   afterAll(async () => {

@@ -59,7 +59,7 @@ function build(dir: string, edit: (source: string) => string): string {
 async function spawnBuiltWorker(dir: string, env: Isolated): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [join(dir, 'bin', 'cutover.js'), 'worker'], {
     cwd: dir,
-    env: { ...process.env, ...cliEnv(env), CUTOVER_STATE_DIR: stateDir(), CUTOVER_LOG_LEVEL: 'INFO', CUTOVER_METRICS_ADDRESS: 'off' },
+    env: { ...process.env, ...cliEnv(env), CUTOVER_STATE_DIR: stateDir(process.env), CUTOVER_LOG_LEVEL: 'INFO', CUTOVER_METRICS_ADDRESS: 'off' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

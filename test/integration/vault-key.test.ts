@@ -1,15 +1,14 @@
-import { createMigrationContext, MigrationContext } from '../../src/activities/migration';
 import { createKmsClient, createS3Client } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { planHash } from '../../src/plan/hash';
 import type { Plan } from '../../src/plan/types';
-import { isolated, Isolated, planFor } from './helpers';
+import { isolated, Isolated, planFor, testStores, TestStores } from './helpers';
 
 /** `keys.vault` in a plan: the KMS key this control database's vault (and token keys) must be under. */
 describe("a plan's keys.vault", () => {
   let env: Isolated;
-  let ctx: MigrationContext;
+  let ctx: TestStores;
   const withVault = (vault: string | undefined): Plan => {
     const plan = planFor(`it-vaultkey-${Date.now().toString(36)}`);
     return { ...plan, keys: { ...plan.keys, vault } };
@@ -19,7 +18,7 @@ describe("a plan's keys.vault", () => {
     env = await isolated('vaultkey');
     const control = createDb(env.config.databases.controlUrl!);
     const kms = createKmsClient(env.config.kms);
-    ctx = createMigrationContext({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
   });
 
   afterAll(async () => {
@@ -33,7 +32,7 @@ describe("a plan's keys.vault", () => {
   it("is checked where the vault key is obtained: the vault's own key passes, any other key is refused before a key is used", async () => {
     const bind = (vault: string | undefined) => {
       const plan = withVault(vault);
-      return ctx.bind(plan, planHash(plan));
+      return ctx.plans.bind(plan, planHash(plan));
     };
     // Before any key exists: the worker would generate them under its own alias, so only that one passes.
     await expect(bind('alias/cutover-staging').vaultKey()).rejects.toMatchObject({

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import * as ts from 'typescript';
 
@@ -54,7 +55,22 @@ function coreIoImports(files: readonly string[]): string[] {
   );
 }
 
+/** `src/x.ts:12` for every read of process.env outside src/config.ts (comments aside). */
+function environmentReads(files: readonly string[]): string[] {
+  return files
+    .filter((f) => relative(SRC, f) !== 'config.ts')
+    .flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (/\bprocess\.env\b/.test(line.replace(/\/\/.*$|^\s*\*.*$/, '')) ? [`${relative(SRC, f).split(sep).join('/')}:${i + 1}`] : [])),
+    );
+}
+
 describe('layers', () => {
+  it('nothing under src reads process.env but src/config.ts (the one environment reader)', () => {
+    expect(environmentReads(filesUnder(SRC))).toEqual([]);
+  });
+
   it('no file under src/activities imports another activity file (only a folder index assembles them)', () => {
     expect(activityImports(filesUnder(join(SRC, 'activities')))).toEqual([]);
   });
@@ -64,6 +80,15 @@ describe('layers', () => {
   });
 
   it('the checks see what they must refuse', () => {
+    // A read of the environment in a file other than config.ts is found; a comment mentioning it is not.
+    const scratch = mkdtempSync(join(tmpdir(), 'cutover-layers-'));
+    const stray = join(scratch, 'env-read.ts');
+    try {
+      writeFileSync(stray, "// process.env is read in config.ts\nexport const level = process.env.CUTOVER_LOG_LEVEL;\n");
+      expect(environmentReads([stray, join(SRC, 'config.ts')])).toEqual([expect.stringMatching(/env-read\.ts:2$/)]);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
     const dir = join(SRC, 'activities', 'migration');
     // The checks read files; these fixtures are the imports a break would add, seen through the same parser.
     const spec = (text: string) => ts.preProcessFile(text, true, true).importedFiles.map((f) => f.fileName);

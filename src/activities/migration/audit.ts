@@ -1,13 +1,9 @@
-import { AuditEvent } from '../../audit/chain';
-import { appendAudit } from '../../audit/store';
-import { MigrationContext } from '../../stores/migration-context';
+import type { AuditEvent } from '../../audit/chain';
+import type { Stores } from '../../stores/stores';
 
-export function createAuditActivities(ctx: MigrationContext) {
+export function createAuditActivities(stores: Pick<Stores, 'audit'>) {
   return {
     /** Appends an event to the audit chain; a retry with the same event key records nothing new. */
-    async recordAudit(event: AuditEvent): Promise<{ seq: number; hash: string }> {
-      const { seq, hash } = await appendAudit(ctx.deps.control, await ctx.deps.keys.get('audit'), event);
-      return { seq, hash };
-    },
+    recordAudit: (event: AuditEvent): Promise<{ seq: number; hash: string }> => stores.audit.append(event),
   };
 }

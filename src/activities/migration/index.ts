@@ -1,4 +1,4 @@
-import { MigrationContext, MigrationDeps } from '../../stores/migration-context';
+import type { Stores } from '../../stores/stores';
 import { createLoadActivities } from './load';
 import { createPrepareActivities } from './prepare';
 import { createRangeActivities } from './ranges';
@@ -10,23 +10,17 @@ import { sanitizeDbErrors } from '../../stores/errors';
 import { createAuditActivities } from './audit';
 import { createSyncActivities } from './sync';
 
-export { MigrationContext } from '../../stores/migration-context';
-export type { MigrationDeps } from '../../stores/migration-context';
-
-export function createMigrationActivities(ctx: MigrationContext) {
+/** Every migration activity, over the worker's stores (each factory takes only the stores it uses). */
+export function createMigrationActivities(stores: Stores) {
   return sanitizeDbErrors({
-    ...createPrepareActivities(ctx),
-    ...createRangeActivities(ctx),
-    ...createStageActivities(ctx),
-    ...createLoadActivities(ctx),
-    ...createReconcileActivities(ctx),
-    ...createPhaseActivities(ctx),
-    ...createRollbackActivities(ctx),
-    ...createAuditActivities(ctx),
-    ...createSyncActivities(ctx),
+    ...createPrepareActivities(stores),
+    ...createRangeActivities(stores),
+    ...createStageActivities(stores),
+    ...createLoadActivities(stores),
+    ...createReconcileActivities(stores),
+    ...createPhaseActivities(stores),
+    ...createRollbackActivities(stores),
+    ...createAuditActivities(stores),
+    ...createSyncActivities(stores),
   });
-}
-
-export function createMigrationContext(deps: MigrationDeps): MigrationContext {
-  return new MigrationContext(deps);
 }

@@ -2,10 +2,10 @@ import { quarantinedSourceKeys } from '../../control/quarantine-store';
 import { keysSql } from '../../plan/source-sql';
 import { withoutValues } from '../../stores/errors';
 import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
-import { MigrationContext } from '../../stores/migration-context';
+import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
 
-export function createPhaseActivities(ctx: MigrationContext) {
+export function createPhaseActivities(stores: Stores) {
   return {
     /**
      * Whole-entity checks after a phase: source keys against the key map in both directions
@@ -13,7 +13,7 @@ export function createPhaseActivities(ctx: MigrationContext) {
      * source), every reference resolving to a row of its parent table, and a checksum.
      */
     async reconcilePhase(req: { migrationId: string; phase: string; entities: string[] }): Promise<PhaseReconcile> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const ledger = loaded.plan.target.ledgerSchema;
       const result: PhaseReconcile = { phase: req.phase, entities: [], clean: true };
       for (const name of req.entities) {
@@ -26,7 +26,7 @@ export function createPhaseActivities(ctx: MigrationContext) {
             if (page.length < 20_000) break;
             after = page[page.length - 1]!.source_key;
           }
-          const quarantined = await quarantinedSourceKeys(ctx.deps.control, req.migrationId, name);
+          const quarantined = await quarantinedSourceKeys(stores.control, req.migrationId, name);
           let sourceRows = 0;
           let missing = 0;
           const skipped: Record<string, number> = {};
@@ -79,7 +79,7 @@ export function createPhaseActivities(ctx: MigrationContext) {
      * plan starts on a target that holds the first run's rows, and the rollback undoes them all).
      */
     async checksumTargets(req: { migrationId: string; before?: boolean }): Promise<TableChecksum[]> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const out: TableChecksum[] = [];
       for (const e of loaded.plan.entities) {
         out.push({ table: `${e.target.schema}.${e.target.table}`, ...(await withHeartbeat({ checksum: e.name }, () => tableChecksum(loaded.target, e.target.schema, e.target.table))) });

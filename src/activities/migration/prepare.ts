@@ -10,7 +10,7 @@ import { detokenizedColumns, sameDatabase } from '../../plan/rehearsal';
 import { sourceLabel, type EntitySpec, type Plan } from '../../plan/types';
 import { columnsSql, countSql, keysSql } from '../../plan/source-sql';
 import type { MigrationInput, PreparedMigration } from '../../shared/migration';
-import { MigrationContext } from '../../stores/migration-context';
+import type { Stores } from '../../stores/stores';
 
 async function columnsOf(db: Knex, schema: string, table: string): Promise<Set<string> | undefined> {
   const rows = await db('information_schema.columns').select('column_name').where({ table_schema: schema, table_name: table });
@@ -96,7 +96,7 @@ async function checkEntity(e: EntitySpec, source: Knex, target: Knex, s3: S3Clie
  * where the worker resolves the connections (its environment may differ from the CLI's that
  * started it). A worker that does not know the real target's variable has nothing to compare.
  */
-function checkRehearsal(ctx: MigrationContext, plan: Plan): void {
+function checkRehearsal(stores: Stores, plan: Plan): void {
   const r = plan.rehearsal;
   if (!r) return;
   const refuse = (why: string) => ApplicationFailure.nonRetryable(`rehearsal: ${why}; nothing loaded`, 'RehearsalTarget');
@@ -104,15 +104,15 @@ function checkRehearsal(ctx: MigrationContext, plan: Plan): void {
   if (clear.length) throw refuse(`the plan would detokenize ${clear.join(', ')} into the sandbox`);
   let real: string;
   try {
-    real = ctx.resolveUrl(r.realTargetEnv, 'target');
+    real = stores.plans.connectionUrl(r.realTargetEnv, 'target');
   } catch {
     return;
   }
-  const same = sameDatabase(ctx.resolveUrl(plan.target.urlEnv, 'target'), real);
+  const same = sameDatabase(stores.plans.connectionUrl(plan.target.urlEnv, 'target'), real);
   if (same !== false) throw refuse(`in the worker's environment ${plan.target.urlEnv} names ${same ? 'the same database as' : 'a database that cannot be told apart from'} the real target ${r.realTargetEnv}`);
 }
 
-export function createPrepareActivities(ctx: MigrationContext) {
+export function createPrepareActivities(stores: Stores) {
   return {
     /**
      * Registers the plan, refuses a source role that can write, checks every table and column
@@ -120,28 +120,28 @@ export function createPrepareActivities(ctx: MigrationContext) {
      * source rows. Idempotent.
      */
     async prepareMigration(input: MigrationInput & { runId?: string }): Promise<PreparedMigration> {
-      const { control } = ctx.deps;
+      const { control } = stores;
       await ensureControlSchema(control);
       await control(`${CONTROL_SCHEMA}.migrations`)
         .insert({ migration_id: input.migrationId, plan_name: input.plan.name, plan_hash: input.planHash, plan: JSON.stringify(input.plan), started_by: input.startedBy })
         .onConflict('migration_id')
         .ignore();
-      const loaded = await ctx.plan(input.migrationId);
+      const loaded = await stores.plans.plan(input.migrationId);
       if (loaded.planHash !== input.planHash) throw ApplicationFailure.nonRetryable(`migration ${input.migrationId} is registered with another plan hash`, 'PlanMismatch');
-      checkRehearsal(ctx, loaded.plan);
+      checkRehearsal(stores, loaded.plan);
 
       const role = await readSourceRole(loaded.source);
       const canWrite = writeCapabilities(role);
       if (canWrite.length) {
         throw ApplicationFailure.nonRetryable(`refusing the source connection: role ${role.role} ${canWrite.join('; ')}; use a read-only role`, 'SourceWritable');
       }
-      const problems = (await Promise.all(input.plan.entities.map((e) => checkEntity(e, loaded.source, loaded.target, ctx.deps.s3)))).flat();
+      const problems = (await Promise.all(input.plan.entities.map((e) => checkEntity(e, loaded.source, loaded.target, stores.s3)))).flat();
       if (problems.length) throw ApplicationFailure.nonRetryable(`the plan does not match the databases:\n${problems.join('\n')}`, 'PlanMismatch', problems);
 
       await ensureLedgerSchema(loaded.target, input.plan.target.ledgerSchema);
       // This run loads from now on; an older run's loads still in flight finish first, later ones are refused.
       if (input.runId) await openLoadFence(loaded.target, input.plan.target.ledgerSchema, input.migrationId, input.runId);
-      await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), loaded.vaultKey()]);
+      await Promise.all([stores.keys.get('token'), stores.keys.get('digest'), loaded.vaultKey()]);
       const entities = [];
       for (const e of input.plan.entities) {
         const q = countSql(e);

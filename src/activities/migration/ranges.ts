@@ -2,7 +2,7 @@ import { Context } from '@temporalio/activity';
 import { batchSizeOf } from '../../plan/types';
 import { keyRanges, type ReadFirst } from '../../plan/key-ranges';
 import type { KeyRange, RangePage } from '../../shared/migration';
-import { MigrationContext } from '../../stores/migration-context';
+import type { Stores } from '../../stores/stores';
 import { withoutValues } from '../../stores/errors';
 
 export interface RangeRequest {
@@ -17,7 +17,7 @@ export interface RangeRequest {
   upTo?: string;
 }
 
-export function createRangeActivities(ctx: MigrationContext) {
+export function createRangeActivities(stores: Stores) {
   return {
     /**
      * Splits the source (a table or the plan's query) into keyset ranges of `batch_size` rows,
@@ -25,7 +25,7 @@ export function createRangeActivities(ctx: MigrationContext) {
      * its cursor; a retried attempt resumes from it.
      */
     async planRanges(req: RangeRequest): Promise<RangePage> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const { spec } = loaded.entity(req.entity);
       const batchSize = req.batchSize ?? batchSizeOf(loaded.plan, spec);
       let resumed: { after: string | null; ranges: KeyRange[] } | undefined;

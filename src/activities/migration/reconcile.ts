@@ -1,3 +1,4 @@
+import type { TokenVault } from '../../stores/token-vault';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { keyMapEntries } from '../../control/key-map';
 import { refusedAtLoad } from '../../control/quarantine-store';
@@ -6,11 +7,10 @@ import { businessKeyOf } from '../../core/mapping';
 import { isClean, reconcileDigests } from '../../core/reconcile';
 import { storedForm } from '../../core/target-types';
 import { clearTargetsOf, tokensToOpen, withClearValues } from '../../core/detokenize';
-import { lookupTokens } from '../../crypto/vault';
 import type { BatchRef, BatchReconcile } from '../../shared/migration';
-import { LoadedPlan, MigrationContext } from '../../stores/migration-context';
+import type { LoadedPlan } from '../../stores/plan-store';
+import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
-import { readManifest, readStagedRows } from '../../stores/staged-objects';
 import { checkStoredFile } from '../../stores/staged-files';
 import { readTargetDigests } from '../../stores/target-digests';
 import { inLanes } from '../../core/lanes';
@@ -21,14 +21,14 @@ import type { Manifest } from '../../stores/manifest';
  * staged rows are read again, detokenized where the plan detokenizes, and compared column by
  * column in the target's types. Only for the few rows a report shows.
  */
-async function differingColumns(ctx: MigrationContext, loaded: LoadedPlan, entity: string, manifest: Manifest, found: Map<string, unknown[]>): Promise<Map<string, string[]>> {
+async function differingColumns(vault: TokenVault, loaded: LoadedPlan, entity: string, manifest: Manifest, found: Map<string, unknown[]>): Promise<Map<string, string[]>> {
   const { spec, mapper } = loaded.entity(entity);
   const types = await loaded.targetTypes(entity);
-  const staged = await readStagedRows(ctx, loaded, manifest);
+  const staged = await loaded.staging.readRows(manifest);
   const wanted = staged.rows.map((values) => ({ values, bk: businessKeyOf(values, mapper.businessKeyIndexes) })).filter((r) => found.has(r.bk));
   const clearTargets = clearTargetsOf(spec);
   const tokens = tokensToOpen(wanted.map((r) => r.values), clearTargets);
-  const clear = await lookupTokens(ctx.deps.control, await loaded.vaultKey(), tokens);
+  const clear = await vault.open(await loaded.vaultKey(), tokens);
   const out = new Map<string, string[]>();
   for (const { values, bk } of wanted) {
     const expected = withClearValues(values, clearTargets, clear);
@@ -41,7 +41,7 @@ async function differingColumns(ctx: MigrationContext, loaded: LoadedPlan, entit
   return out;
 }
 
-export function createReconcileActivities(ctx: MigrationContext) {
+export function createReconcileActivities(stores: Stores) {
   return {
     /**
      * Reads the batch's rows back from the target and compares them with the manifest: count,
@@ -51,16 +51,16 @@ export function createReconcileActivities(ctx: MigrationContext) {
      * mapped back to source keys, as staged.
      */
     async reconcileBatch(req: BatchRef): Promise<BatchReconcile> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const { spec } = loaded.entity(req.entity);
-      const manifest = await readManifest(ctx, loaded, req.migrationId, req.entity, req.batchId);
-      const digestKey = await ctx.deps.keys.get('digest');
+      const manifest = await loaded.staging.readManifest(req.migrationId, req.entity, req.batchId, loaded.planHash);
+      const digestKey = await stores.keys.get('digest');
       const ledger = loaded.plan.target.ledgerSchema;
       // Rows the target refused (or whose parent was not loaded) are in quarantine, not missing.
-      const refused = await refusedAtLoad(ctx.deps.control, req);
+      const refused = await refusedAtLoad(stores.control, req);
       // A sync round's change kept out by the conflict policy: the target keeps its own row.
       if (manifest.delta) {
-        const kept = await keptOutConflicts(ctx.deps.control, req);
+        const kept = await keptOutConflicts(stores.control, req);
         refused.push(...kept);
       }
       const refusedSources = new Set(refused.map((r) => r.source_key as string));
@@ -82,7 +82,7 @@ export function createReconcileActivities(ctx: MigrationContext) {
           manifest.files.filter((x) => expected.has(x.businessKey)),
           4,
           async (f) => {
-            const stored = await checkStoredFile(ctx.deps.s3, spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f.sourceKey, f);
+            const stored = await checkStoredFile(stores.s3, spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f.sourceKey, f);
             if (!stored.matches) badFiles.set(f.businessKey, f.column);
           },
         ),
@@ -97,7 +97,7 @@ export function createReconcileActivities(ctx: MigrationContext) {
       }
       // A mismatch names its business key and the columns that differ (never a value).
       const sampled = r.mismatched.slice(0, 10);
-      const columns = sampled.length ? await differingColumns(ctx, loaded, req.entity, manifest, new Map(sampled.map((bk) => [bk, foundValues.get(bk)!]))) : new Map<string, string[]>();
+      const columns = sampled.length ? await differingColumns(stores.vault, loaded, req.entity, manifest, new Map(sampled.map((bk) => [bk, foundValues.get(bk)!]))) : new Map<string, string[]>();
       const sampleMismatched = sampled.map((bk) => {
         const named = [...(columns.get(bk) ?? []), ...(badFiles.has(bk) ? [`file ${badFiles.get(bk)}`] : [])];
         return `${bk} (${named.length ? `columns: ${named.join(', ')}` : 'digest differs'})`;
@@ -113,7 +113,7 @@ export function createReconcileActivities(ctx: MigrationContext) {
         sampleMismatched: [...sampleMismatched, ...stillPresent].slice(0, 10),
         clean: isClean(r) && stillPresent.length === 0,
       };
-      await ctx.deps.control(`${CONTROL_SCHEMA}.batches`).where({ batch_id: req.batchId }).update({ reconcile: JSON.stringify(result) });
+      await stores.control(`${CONTROL_SCHEMA}.batches`).where({ batch_id: req.batchId }).update({ reconcile: JSON.stringify(result) });
       return result;
     },
   };

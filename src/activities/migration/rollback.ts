@@ -6,7 +6,7 @@ import { describeSafe, SafeDbError, safeDbError } from '../../stores/errors';
 import { CONTROL_SCHEMA } from '../../control/schema';
 import { openJson } from '../../crypto/seal-json';
 import { purgeVaultEntries } from '../../crypto/vault';
-import { MigrationContext } from '../../stores/migration-context';
+import type { Stores } from '../../stores/stores';
 import { treeColumnOf } from '../../plan/types';
 import { restoreRowSql } from '../../plan/target-sql';
 
@@ -75,7 +75,7 @@ async function countReferencing(db: Knex, ledger: string, migrationId: string, t
   }
 }
 
-export function createRollbackActivities(ctx: MigrationContext) {
+export function createRollbackActivities(stores: Stores) {
   return {
     /**
      * Undoes an entity from the ledger: deletes the rows this migration inserted and restores
@@ -83,12 +83,12 @@ export function createRollbackActivities(ctx: MigrationContext) {
      * their rows (so a retry continues where it stopped). Then forgets its key map.
      */
     async unloadEntity(req: { migrationId: string; entity: string }): Promise<{ deleted: number; restored: number }> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const { spec } = loaded.entity(req.entity);
       const ledger = loaded.plan.target.ledgerSchema;
       const table = `${spec.target.schema}.${spec.target.table}`;
       const bkColumns = spec.target.businessKey;
-      const vaultKey = await ctx.deps.keys.get('vault');
+      const vaultKey = await stores.keys.get('vault');
       const tally = { deleted: 0, restored: 0 };
       let writable: string[] | undefined;
       const exists = await loaded.target.schema.withSchema(ledger).hasTable('ledger');
@@ -153,13 +153,13 @@ export function createRollbackActivities(ctx: MigrationContext) {
       for (;;) {
         const objects = await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).limit(1000);
         if (!objects.length) break;
-        for (const o of objects) await ctx.deps.s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: o.object_key }));
+        for (const o of objects) await stores.s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: o.object_key }));
         await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).whereIn('object_key', objects.map((o) => o.object_key)).delete();
         tally.deleted += objects.length;
         heartbeat(tally);
       }
       await loaded.target(`${ledger}.key_map`).where({ migration_id: req.migrationId, entity: req.entity }).delete();
-      const batchIds = (await ctx.deps.control(`${CONTROL_SCHEMA}.batches`).select('batch_id').where({ migration_id: req.migrationId, entity: req.entity })).map((b) => b.batch_id as string);
+      const batchIds = (await stores.control(`${CONTROL_SCHEMA}.batches`).select('batch_id').where({ migration_id: req.migrationId, entity: req.entity })).map((b) => b.batch_id as string);
       for (let i = 0; i < batchIds.length; i += 5000) await loaded.target(`${ledger}.batch_loads`).whereIn('batch_id', batchIds.slice(i, i + 5000)).delete();
       return tally;
     },
@@ -169,20 +169,20 @@ export function createRollbackActivities(ctx: MigrationContext) {
      * refuses every later one. The first compensation, so the others see all there is to undo.
      */
     async fenceLoads(req: { migrationId: string }): Promise<{ fenced: number }> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       await closeLoadFence(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId);
       return { fenced: 1 };
     },
 
     /** Deletes every object the migration staged (their wrapped per-object data keys go with them). */
     async deleteStaged(req: { migrationId: string }): Promise<{ deleted: number }> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const prefix = `${loaded.plan.staging.prefix}/${req.migrationId}/`;
       let deleted = 0;
       for (;;) {
-        const listed = await ctx.deps.s3.send(new ListObjectsV2Command({ Bucket: loaded.bucket, Prefix: prefix, MaxKeys: 1000 }));
+        const listed = await stores.s3.send(new ListObjectsV2Command({ Bucket: loaded.bucket, Prefix: prefix, MaxKeys: 1000 }));
         if (!listed.Contents?.length) return { deleted };
-        await ctx.deps.s3.send(new DeleteObjectsCommand({ Bucket: loaded.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
+        await stores.s3.send(new DeleteObjectsCommand({ Bucket: loaded.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
         deleted += listed.Contents.length;
         heartbeat({ deleted });
       }
@@ -190,16 +190,16 @@ export function createRollbackActivities(ctx: MigrationContext) {
 
     /** Deletes the vault entries this migration created; entries another migration also uses pass to it. */
     async purgeVault(req: { migrationId: string }): Promise<{ purged: number; handedOver: number }> {
-      return purgeVaultEntries(ctx.deps.control, req.migrationId, (purged) => heartbeat({ purged }));
+      return purgeVaultEntries(stores.control, req.migrationId, (purged) => heartbeat({ purged }));
     },
 
     /** Records an operator's decision at a gate, with the time it was taken. */
     async recordApproval(req: { migrationId: string; phase: string; approver: string; decision: 'approve' | 'reject' }): Promise<{ decidedAt: string }> {
-      await ctx.deps.control(`${CONTROL_SCHEMA}.approvals`)
+      await stores.control(`${CONTROL_SCHEMA}.approvals`)
         .insert({ migration_id: req.migrationId, phase: req.phase, approver: req.approver, decision: req.decision })
         .onConflict(['migration_id', 'phase'])
-        .merge({ approver: req.approver, decision: req.decision, decided_at: ctx.deps.control.fn.now() });
-      const row = await ctx.deps.control(`${CONTROL_SCHEMA}.approvals`).where({ migration_id: req.migrationId, phase: req.phase }).first();
+        .merge({ approver: req.approver, decision: req.decision, decided_at: stores.control.fn.now() });
+      const row = await stores.control(`${CONTROL_SCHEMA}.approvals`).where({ migration_id: req.migrationId, phase: req.phase }).first();
       return { decidedAt: new Date(row.decided_at).toISOString() };
     },
   };

@@ -1,10 +1,8 @@
 import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from '../../core/batch-id';
-import { extractSql } from '../../plan/source-sql';
-import { MigrationContext } from '../../stores/migration-context';
+import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
-import { withoutValues } from '../../stores/errors';
-import { stageExtracted } from '../../stores/staging';
+import { stageExtracted, StageStores } from '../../steps/stage-extracted';
 
 export interface StageRequest extends KeyRange {
   migrationId: string;
@@ -13,7 +11,7 @@ export interface StageRequest extends KeyRange {
   runId?: string;
 }
 
-export function createStageActivities(ctx: MigrationContext) {
+export function createStageActivities(stores: StageStores & Pick<Stores, 'plans'>) {
   return {
     /**
      * Extracts one keyset range in a read-only snapshot, maps it to the target's shape, replaces
@@ -21,17 +19,12 @@ export function createStageActivities(ctx: MigrationContext) {
      * S3, each encrypted under its own KMS data key. Re-running writes the same objects.
      */
     async stageBatch(req: StageRequest): Promise<StagedBatch> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
       const batchId = batchIdOf(loaded.planHash, req.entity, req.afterKey, req.lastKey, req.level);
-
-      const extract = extractSql(spec, mapper.sourceColumns, { afterKey: req.afterKey, lastKey: req.lastKey, level: req.level });
-      const extracted: Record<string, unknown>[] = await withHeartbeat({ phase: 'extract', batchId }, () =>
-        loaded.source
-          .transaction(async (trx) => (await trx.raw(extract.sql, extract.bindings as never)).rows, { isolationLevel: 'repeatable read', readOnly: true })
-          .catch((err) => withoutValues(`extract ${req.entity} batch ${batchId}`, err)),
-      );
-      return stageExtracted(ctx, loaded, { ...req, batchId }, extracted);
+      const range = { afterKey: req.afterKey, lastKey: req.lastKey, level: req.level };
+      const extracted = await withHeartbeat({ phase: 'extract', batchId }, () => loaded.reader.extract(spec, mapper.sourceColumns, range, `extract ${req.entity} batch ${batchId}`));
+      return stageExtracted(stores, loaded, { ...req, batchId }, extracted);
     },
   };
 }

@@ -16,11 +16,12 @@ import { existingTokens } from '../../crypto/vault';
 import { valueId } from '../../core/token-assignment';
 import { readTargetDigests } from '../../stores/target-digests';
 import { formatAge } from '../../doctor/sync-rows';
-import { LoadedPlan, MigrationContext } from '../../stores/migration-context';
+import type { LoadedPlan } from '../../stores/plan-store';
+import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
 import { SafeError, withoutValues } from '../../stores/errors';
 import { recordSyncLag } from '../../stores/metrics';
-import { stageExtracted } from '../../stores/staging';
+import { stageExtracted } from '../../steps/stage-extracted';
 
 /** Changes one logical round takes at most (it ends at a transaction boundary past this): the rest is the next round's. */
 const MAX_CHANGES_PER_ROUND = 50_000;
@@ -30,10 +31,6 @@ export function syncBatchIdOf(planHash: string, entity: string, round: number, p
   return createHash('sha256').update(JSON.stringify([planHash, entity, 'sync', round, part])).digest('hex').slice(0, 24);
 }
 
-/** The source's connection for replication functions (slot and WAL): the plan's role, not in a read-only session. */
-function replicationDb(ctx: MigrationContext, loaded: LoadedPlan): Knex {
-  return ctx.db(ctx.resolveUrl(loaded.plan.source.urlEnv, 'source'), 'source-sync');
-}
 
 const readOnly = <T>(loaded: LoadedPlan, what: string, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
   loaded.source.transaction(work, { isolationLevel: 'repeatable read', readOnly: true }).catch((err) => withoutValues(what, err));
@@ -82,10 +79,10 @@ async function keyTypeOf(loaded: LoadedPlan, spec: EntitySpec): Promise<string> 
 }
 
 /** Source keys the migration accounts for: loaded (the key map) and quarantined. */
-async function accountedKeys(ctx: MigrationContext, loaded: LoadedPlan, migrationId: string, entity: string): Promise<{ loaded: Set<string>; quarantined: Set<string> }> {
+async function accountedKeys(stores: Stores, loaded: LoadedPlan, migrationId: string, entity: string): Promise<{ loaded: Set<string>; quarantined: Set<string> }> {
   const mapped = new Set<string>();
   for await (const page of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, migrationId, entity)) for (const k of page) mapped.add(k);
-  const quarantined = await quarantinedSourceKeys(ctx.deps.control, migrationId, entity);
+  const quarantined = await quarantinedSourceKeys(stores.control, migrationId, entity);
   return { loaded: mapped, quarantined };
 }
 
@@ -198,8 +195,8 @@ async function sleepUnlessCancelled(activity: Context | undefined, ms: number, u
  * begun since), and once done the slot is as good as one created here. A cancelled capture ends a
  * creation by Cutover, so no half-created slot outlives the migration.
  */
-async function consistentSlot(ctx: MigrationContext, loaded: LoadedPlan, db: Knex, slot: string): Promise<string> {
-  const url = ctx.resolveUrl(loaded.plan.source.urlEnv, 'source');
+async function consistentSlot(loaded: LoadedPlan, db: Knex, slot: string): Promise<string> {
+  const url = loaded.sourceUrl;
   const key = `${url}\u0000${slot}`;
   const where = `sync: the source's slot ${slot}`;
   let activity: Context | undefined;
@@ -273,7 +270,7 @@ async function consistentSlot(ctx: MigrationContext, loaded: LoadedPlan, db: Kne
   }
 }
 
-export function createSyncActivities(ctx: MigrationContext) {
+export function createSyncActivities(stores: Stores) {
   return {
     /**
      * Before the full load's first read: where the change stream starts. Logical: the publication
@@ -283,7 +280,7 @@ export function createSyncActivities(ctx: MigrationContext) {
      * Poll: the source's clock, the first round's watermark.
      */
     async startCapture(req: { migrationId: string }): Promise<SyncPositions> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync;
       if (!sync) throw new SafeError(`migration ${req.migrationId}: the plan has no sync section`);
       if (sync.mode === 'poll') {
@@ -292,7 +289,7 @@ export function createSyncActivities(ctx: MigrationContext) {
         const now = await sourceClock(loaded);
         return { watermarks: Object.fromEntries(loaded.plan.entities.map((e) => [e.name, now])) };
       }
-      const db = replicationDb(ctx, loaded);
+      const db = loaded.replicationSource();
       const published: { schemaname: string; tablename: string }[] = (
         await db.raw('select schemaname, tablename from pg_publication_tables where pubname = ?', [sync.publication]).catch((err) => withoutValues(`sync: the publication ${sync.publication}`, err))
       ).rows;
@@ -300,7 +297,7 @@ export function createSyncActivities(ctx: MigrationContext) {
       if (!pub.rows.length) throw new SafeError(`sync: the source has no publication ${sync.publication}; its DBA creates it: create publication ${sync.publication} for table ${loaded.plan.entities.map((e) => `${e.source.schema}.${e.source.table}`).join(', ')}`);
       const missing = loaded.plan.entities.filter((e) => !published.some((p) => p.schemaname === e.source.schema && p.tablename === e.source.table));
       if (missing.length) throw new SafeError(`sync: publication ${sync.publication} does not publish ${missing.map((e) => `${e.source.schema}.${e.source.table}`).join(', ')}: alter publication ${sync.publication} add table …`);
-      return { watermarks: {}, confirmed: await consistentSlot(ctx, loaded, db, sync.slot) };
+      return { watermarks: {}, confirmed: await consistentSlot(loaded, db, sync.slot) };
     },
 
     /**
@@ -311,7 +308,7 @@ export function createSyncActivities(ctx: MigrationContext) {
      * sets for rows inserted without a change value and for hard deletes.
      */
     async captureChanges(req: { migrationId: string; round: number; positions: SyncPositions }): Promise<CapturedRound> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync!;
       const byEntity = new Map<string, Set<string>>();
       const add = (entity: string, key: string) => {
@@ -330,7 +327,7 @@ export function createSyncActivities(ctx: MigrationContext) {
       const watermarks = { ...req.positions.watermarks };
       /** Deleted keys (loaded, gone from the source or now skipped) and keys never accounted for, by key sets. */
       const compareKeySets = async (spec: EntitySpec) => {
-        const accounted = await accountedKeys(ctx, loaded, req.migrationId, spec.name);
+        const accounted = await accountedKeys(stores, loaded, req.migrationId, spec.name);
         const diff = sourceKeySetChanges(await sourceKeys(loaded, spec), accounted.loaded, accounted.quarantined);
         for (const k of [...diff.deleted, ...diff.unseen]) add(spec.name, k);
         fresh += diff.deleted.length + diff.unseen.length;
@@ -357,7 +354,7 @@ export function createSyncActivities(ctx: MigrationContext) {
           }
           return;
         }
-        const db = replicationDb(ctx, loaded);
+        const db = loaded.replicationSource();
         const byTable = new Map(loaded.plan.entities.map((e) => [`${e.source.schema}.${e.source.table}`, e] as const));
         const decoder = new PgoutputDecoder({ keyColumnsOf: (schema, table) => (byTable.has(`${schema}.${table}`) ? [byTable.get(`${schema}.${table}`)!.source.key] : undefined) });
         // Up to the WAL position now: when the round takes every change before it, the slot may be
@@ -398,7 +395,7 @@ export function createSyncActivities(ctx: MigrationContext) {
           loadedRows.set(entity, Number(n!.n));
         }
       }
-      await recordChanges(ctx.deps.control, req.migrationId, req.round, byEntity);
+      await recordChanges(stores.control, req.migrationId, req.round, byEntity);
       const entities = loaded.plan.entities
         .filter((e) => byEntity.has(e.name))
         .map((e) => ({ entity: e.name, keys: byEntity.get(e.name)!.size, deletes: deletes.get(e.name) ?? 0, loaded: loadedRows.get(e.name) ?? 0, batchSize: batchSizeOf(loaded.plan, e) }));
@@ -419,28 +416,28 @@ export function createSyncActivities(ctx: MigrationContext) {
      * travel in the manifest as deletes.
      */
     async stageChanges(req: { migrationId: string; entity: string; round: number; part: number; runId: string }): Promise<StagedBatch & { deletes: number }> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
       const size = batchSizeOf(loaded.plan, spec);
       const keys = (
-        await ctx.deps.control(`${CONTROL_SCHEMA}.sync_changes`).select('source_key').where({ migration_id: req.migrationId, round: req.round, entity: req.entity }).orderBy('source_key').offset(req.part * size).limit(size)
+        await stores.control(`${CONTROL_SCHEMA}.sync_changes`).select('source_key').where({ migration_id: req.migrationId, round: req.round, entity: req.entity }).orderBy('source_key').offset(req.part * size).limit(size)
       ).map((r) => r.source_key as string);
       const batchId = syncBatchIdOf(loaded.planHash, req.entity, req.round, req.part);
       const q = extractByKeysSql(spec, mapper.sourceColumns, keys, await keyTypeOf(loaded, spec));
       const extracted: Record<string, unknown>[] = await withHeartbeat({ phase: 'sync-extract', batchId }, () => readOnly(loaded, `sync ${req.entity} round ${req.round}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows));
       const present = new Set(extracted.filter((row) => !(spec.source.skip ?? []).some((_, i) => row[`__cutover_skip_${i}`] === true)).map((row) => String(row[spec.source.key])));
       const deleted = keys.filter((k) => !present.has(k));
-      const staged = await stageExtracted(ctx, loaded, { migrationId: req.migrationId, entity: req.entity, batchId, afterKey: null, lastKey: `sync round ${req.round} part ${req.part}`, runId: req.runId, delta: { round: req.round, deleted } }, extracted);
+      const staged = await stageExtracted(stores, loaded, { migrationId: req.migrationId, entity: req.entity, batchId, afterKey: null, lastKey: `sync round ${req.round} part ${req.part}`, runId: req.runId, delta: { round: req.round, deleted } }, extracted);
       return { ...staged, deletes: deleted.length };
     },
 
     /** After a round is applied: the slot confirms its changes (the source may recycle their WAL); older rounds' keys go. */
     async advanceCapture(req: { migrationId: string; round: number; advanceTo?: string }): Promise<{ confirmed: string | null }> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync!;
       let confirmed: string | null = null;
       if (sync.mode === 'logical' && req.advanceTo) {
-        const db = replicationDb(ctx, loaded);
+        const db = loaded.replicationSource();
         const state = await slotState(db, sync.slot);
         if (!state) throw new SafeError(`sync: the source's slot ${sync.slot} is gone: changes since the last round are lost to it; roll back, or run the migration again`);
         // A retried advance finds the slot already there (advancing backwards is an error).
@@ -449,7 +446,7 @@ export function createSyncActivities(ctx: MigrationContext) {
         }
         confirmed = (await slotState(db, sync.slot))?.confirmed ?? null;
       }
-      await ctx.deps.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).andWhere('round', '<=', req.round).delete();
+      await stores.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).andWhere('round', '<=', req.round).delete();
       return { confirmed };
     },
 
@@ -461,13 +458,13 @@ export function createSyncActivities(ctx: MigrationContext) {
      * apart. Reads only.
      */
     async verifyEntity(req: { migrationId: string; entity: string }): Promise<FinalReconcile['entities'][number]> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
       const types = await loaded.targetTypes(req.entity);
-      const [tokenKey, digestKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest')]);
-      const quarantined = await quarantinedSourceKeys(ctx.deps.control, req.migrationId, req.entity);
+      const [tokenKey, digestKey] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest')]);
+      const quarantined = await quarantinedSourceKeys(stores.control, req.migrationId, req.entity);
       // A row whose last conflict kept the target's version: the target differs from the source by the plan's choice.
-      const kept = await ctx.deps.control.raw(
+      const kept = await stores.control.raw(
         `select distinct on (source_key) source_key, applied from ${CONTROL_SCHEMA}.sync_conflicts where migration_id = ? and entity = ? order by source_key, detected_at desc`,
         [req.migrationId, req.entity],
       );
@@ -495,7 +492,7 @@ export function createSyncActivities(ctx: MigrationContext) {
             if (out.sampleMissing.length < 10) out.sampleMissing.push(`${u.sourceKey} (cannot be mapped: ${u.reason})`);
           }
           // The tokens the values already have; a value the vault never saw cannot be in the target.
-          const tokens = await existingTokens(ctx.deps.control, tokenKey, personal);
+          const tokens = await existingTokens(stores.control, tokenKey, personal);
           for (const p of personal) if (!tokens.has(valueId(p.kind, p.value))) tokens.set(valueId(p.kind, p.value), 'no token for this value');
           const { digests } = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types));
           const read = await readTargetDigests(loaded, req.migrationId, req.entity, digests.map(([bk]) => bk), digestKey, `verify ${req.entity}`);
@@ -523,11 +520,11 @@ export function createSyncActivities(ctx: MigrationContext) {
 
     /** The migration has ended (completed, cancelled, rolled back): the slot goes, so the source keeps no WAL for it. */
     async endCapture(req: { migrationId: string }): Promise<{ slotDropped: boolean }> {
-      const loaded = await ctx.plan(req.migrationId);
+      const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync;
-      await ctx.deps.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).delete();
+      await stores.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).delete();
       if (sync?.mode !== 'logical') return { slotDropped: false };
-      const db = replicationDb(ctx, loaded);
+      const db = loaded.replicationSource();
       const r = await db
         .raw('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = ?', [sync.slot])
         .catch((err) => withoutValues(`sync: drop slot ${sync.slot}`, err));

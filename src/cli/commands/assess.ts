@@ -6,7 +6,7 @@ import { assessPlan, type Assessment } from '../../assess/assess';
 import { renderAssessmentHtml } from '../../assess/html';
 import { createS3Client } from '../../clients/aws';
 import { createDb } from '../../clients/postgres';
-import { configuredUrls, loadConfig, planConnectionUrl } from '../../config';
+import { configuredUrls, loadConfig, planConnectionUrl, processEnv } from '../../config';
 import { loadPlanFile } from '../../plan/load';
 import { stackPaths } from '../../stack/state';
 import { Command, EXIT, UsageError } from '../command';
@@ -102,7 +102,7 @@ score. Otherwise exit 0; a forecast quarantine alone does not fail (the report s
         onProgress: values.json || !process.stderr.isTTY ? undefined : (what) => process.stderr.write(`\r\x1b[2K${what}`),
       }).catch(withoutRowValues);
       if (process.stderr.isTTY && !values.json) process.stderr.write('\r\x1b[2K');
-      const dir = resolve(values.out ?? join(stackPaths().root, 'reports'));
+      const dir = resolve(values.out ?? join(stackPaths(processEnv()).root, 'reports'));
       mkdirSync(dir, { recursive: true });
       const base = join(dir, `${plan.name}.assessment`);
       writeFileSync(`${base}.json`, `${JSON.stringify(assessment, null, 2)}\n`);

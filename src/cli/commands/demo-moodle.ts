@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { installRuntime } from '../../clients/runtime';
-import { loadConfig, logLevel, readLocalStack } from '../../config';
+import { loadConfig, logLevel, readLocalStack, processEnv, setProcessEnv } from '../../config';
 import { stackUp } from '../../stack/stack';
 import { databaseNames, postgresUrl } from '../../stack/endpoints';
 import { provisionDatabases } from '../../stack/postgres-provision';
@@ -23,7 +23,7 @@ export async function demoMoodle(args: string[]): Promise<number> {
   const users = Number(values.users);
   if (!Number.isInteger(users) || users < 50 || users > 1_000_000) throw new UsageError(`--users: expected 50 to 1,000,000, got ${values.users}`);
   console.log('bringing up the stack...');
-  await stackUp(process.env, (line) => console.log(`  ${line}`));
+  await stackUp(processEnv(), (line) => console.log(`  ${line}`));
   const local = readLocalStack();
   if (!local) throw new UsageError('the local stack is not up');
   const names = databaseNames('cutover_moodle');
@@ -34,8 +34,8 @@ export async function demoMoodle(args: string[]): Promise<number> {
   owner.pathname = `/${names.source}`;
   // The plan names its connections by environment variable: this process's worker reads them.
   const targetUrl = postgresUrl(local.postgres.adminUrl, names.app, appPassword, names.target);
-  process.env.CUTOVER_SOURCE_URL = postgresUrl(local.postgres.adminUrl, names.reader, readerPassword, names.source);
-  process.env.CUTOVER_TARGET_URL = targetUrl;
+  setProcessEnv('CUTOVER_SOURCE_URL', postgresUrl(local.postgres.adminUrl, names.reader, readerPassword, names.source));
+  setProcessEnv('CUTOVER_TARGET_URL', targetUrl);
   // The demo lives outside src/: nothing of its schema is part of the product.
   const { seedMoodle } = require('../../../demo/moodle/seed') as typeof import('../../../demo/moodle/seed');
   const seeded = await seedMoodle({ sourceUrl: owner.toString(), targetUrl, users, seed: Number(values.seed), resetTarget: true });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { connectClient } from '../../clients/temporal';
-import type { CutoverConfig } from '../../config';
+import { CutoverConfig, processEnv } from '../../config';
 import { decideGate, startMigration } from '../../migration-client';
 import { loadPlanFile } from '../../plan/load';
 import { gatherReport } from '../../report/gather';
@@ -38,7 +38,7 @@ export async function runDemoPlan(config: CutoverConfig, planFile: string, taskQ
   } finally {
     await connection.close();
   }
-  const written = writeReportFiles(join(stackPaths().root, 'reports'), (await gatherReport(config, started.workflowId)).data);
+  const written = writeReportFiles(join(stackPaths(processEnv()).root, 'reports'), (await gatherReport(config, started.workflowId)).data);
   console.log('');
   console.log(summarize(report));
   console.log('');

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { installRuntime } from '../../clients/runtime';
-import { loadConfig, logLevel } from '../../config';
+import { loadConfig, logLevel, processEnv } from '../../config';
 import { stackUp } from '../../stack/stack';
 import { PROJECT_ROOT } from '../../stack/state';
 import { startWiringCheck } from '../../starter';
@@ -35,7 +35,7 @@ README, "Delta sync and the cutover").`,
     if (args[0] === 'moodle') return demoMoodle(args.slice(1));
     const users = args[0] === '--users' && args[1] ? args[1] : '10000';
     console.log('bringing up the stack (the first run builds Temporal, MinIO and local-kms: several minutes)...');
-    await stackUp(process.env, (line) => console.log(`  ${line}`));
+    await stackUp(processEnv(), (line) => console.log(`  ${line}`));
     await demoSeed(['--users', users, '--lms']);
     const metrics = await resolveMetricsAddress();
     installRuntime({ level: logLevel() ?? 'WARN', metricsAddress: metrics.address });

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config';
+import { loadConfig, processEnv } from '../../config';
 import { workflowIdFrom } from '../../migration-client';
 import { gatherReport } from '../../report/gather';
 import { writeReportFiles } from '../../report/write-report';
@@ -23,7 +23,7 @@ target and that \`cutover rollback <id>\` undoes it. Writes <DIR>/<migration-id>
     const [id] = positionals;
     if (!id) throw new UsageError('expected: cutover report <migration-id>');
     const { data, view } = await gatherReport(loadConfig(), workflowIdFrom(id));
-    const written = writeReportFiles(resolve(values.out ?? join(stackPaths().root, 'reports')), data);
+    const written = writeReportFiles(resolve(values.out ?? join(stackPaths(processEnv()).root, 'reports')), data);
     if (values.json) console.log(JSON.stringify(data, null, 2));
     else {
       console.log(`report of ${data.rehearsal ? 'REHEARSAL ' : ''}${view.migrationId} (${data.report.status}):\n  ${written.html}\n  ${written.json}\n  ${written.markdown}`);

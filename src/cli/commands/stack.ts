@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { processEnv } from '../../config';
 import { redactUrl } from '../../stack/endpoints';
 import { SERVICE_NAMES, ServiceName } from '../../stack/services';
 import { codecEndpointWithToken, stackDown, stackReset, stackStatus, StackStatus, stackUp } from '../../stack/stack';
@@ -54,12 +55,12 @@ CUTOVER_LOGICAL_PG_PORT), made and run with the machine's initdb and pg_ctl (CUT
     const log = (line: string) => console.error(`stack: ${line}`);
     switch (action) {
       case 'up': {
-        const status = await stackUp(process.env, log, parseServices(rest));
+        const status = await stackUp(processEnv(), log, parseServices(rest));
         console.log(values.json ? JSON.stringify(status, null, 2) : render(status));
         return EXIT.ok;
       }
       case 'down':
-        await stackDown(process.env, log, parseServices(rest));
+        await stackDown(processEnv(), log, parseServices(rest));
         return EXIT.ok;
       case 'status': {
         const status = await stackStatus();

@@ -2,8 +2,6 @@ import type { Knex } from 'knex';
 import { forgetKeys, keyMapEntries } from '../control/key-map';
 import { appendLedger } from '../control/ledger';
 import { holdLoadFence } from '../control/load-fence';
-import { resolveQuarantine, writeQuarantine } from '../control/quarantine-store';
-import { countConflicts, recordConflicts } from '../control/sync-conflicts';
 import { rowDigest } from '../core/digest';
 import type { QuarantineRecord } from '../core/quarantine-record';
 import { conflictRecord, decideDelete, sourceWins, SyncConflict, wholeRowPreImage } from '../core/sync-conflict';
@@ -12,13 +10,13 @@ import { sealJson } from '../crypto/seal-json';
 import { deleteByKeySql, rowsByKeySql, softDeleteByKeySql } from '../plan/target-sql';
 import type { BatchRef, LoadedBatch } from '../shared/migration';
 import { businessKeyOf } from '../core/mapping';
-import { appendAudit } from '../audit/store';
-import type { LoadedPlan, MigrationContext } from './migration-context';
-import { withHeartbeat } from './activity-runtime';
-import { describeSafe, withoutValues } from './errors';
-import { applyInHalves } from './halving';
-import type { Manifest } from './manifest';
-import { countLoaded } from './metrics';
+import type { LoadedPlan } from '../stores/plan-store';
+import type { Stores } from '../stores/stores';
+import { withHeartbeat } from '../stores/activity-runtime';
+import { describeSafe, withoutValues } from '../stores/errors';
+import { applyInHalves } from '../stores/halving';
+import type { Manifest } from '../stores/manifest';
+import { countLoaded } from '../stores/metrics';
 
 /** A sync round's batch whose deletes are applied: the load's request. */
 export interface DeleteRequest extends BatchRef {
@@ -32,7 +30,7 @@ export interface DeleteRequest extends BatchRef {
  * else changed since Cutover wrote it is a conflict, handled by the plan's policy. A row the
  * target refuses to delete (a reference to it) is quarantined by name. Re-running changes nothing.
  */
-export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, req: DeleteRequest, manifest: Manifest): Promise<LoadedBatch> {
+export async function applyDeletes(stores: Pick<Stores, 'keys' | 'quarantine' | 'conflicts' | 'audit'>, loaded: LoadedPlan, req: DeleteRequest, manifest: Manifest): Promise<LoadedBatch> {
   const { spec, mapper } = loaded.entity(req.entity);
   const sync = loaded.plan.sync;
   const ledger = loaded.plan.target.ledgerSchema;
@@ -44,7 +42,7 @@ export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, re
   const selected = targetKey && !columns.includes(targetKey) ? [...columns, targetKey] : columns;
   const types = await loaded.targetTypes(req.entity);
   const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
-  const [digestKey, vaultKey] = await Promise.all([ctx.deps.keys.get('digest'), loaded.vaultKey()]);
+  const [digestKey, vaultKey] = await Promise.all([stores.keys.get('digest'), loaded.vaultKey()]);
   const batchKey = `${req.batchId}/deletes`;
   const componentsOf = (bk: string): string[] => (bkColumns.length === 1 ? [bk] : (JSON.parse(bk) as string[]));
   const conflicts: SyncConflict[] = [];
@@ -53,7 +51,7 @@ export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, re
       .transaction(async (trx) => {
         await holdLoadFence(trx, ledger, req.migrationId, req.runId, `delete ${req.entity} batch ${req.batchId}`);
         const prior = await trx(`${ledger}.batch_loads`).where({ run_id: req.runId, batch_id: batchKey }).first();
-        if (prior) return { inserted: 0, updated: 0, unchanged: 0, quarantined: prior.quarantined, deleted: prior.deleted, conflicts: await countConflicts(ctx.deps.control, req) };
+        if (prior) return { inserted: 0, updated: 0, unchanged: 0, quarantined: prior.quarantined, deleted: prior.deleted, conflicts: await stores.conflicts.count(req) };
         const entries = await keyMapEntries(trx, ledger, req.migrationId, req.entity, manifest.delta!.deleted);
         const existing = new Map<string, Record<string, unknown>>();
         const bks = [...entries.values()].map((e) => e.businessKey);
@@ -90,7 +88,7 @@ export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, re
         };
         for (let i = 0; i < toDelete.length; i += 5000) {
           await applyInHalves(
-            trx,
+            (work) => trx.transaction(work),
             toDelete.slice(i, i + 5000),
             remove,
             (chunk) => done.push(...chunk),
@@ -100,17 +98,17 @@ export async function applyDeletes(ctx: MigrationContext, loaded: LoadedPlan, re
         // First write wins: a row this migration inserted keeps its `inserted` entry (rollback deletes it, already gone).
         await appendLedger(trx, ledger, { migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, done.map((d) => ({ businessKey: d.bk, preImage: sealJson(wholeRowPreImage(d.pre), vaultKey, `preimage:${req.migrationId}:${table}:${d.bk}`) })));
         await forgetKeys(trx, ledger, req.migrationId, req.entity, [...forget, ...done.map((d) => d.sourceKey)]);
-        await recordConflicts(ctx.deps.control, req, sync?.conflict, conflicts);
-        await writeQuarantine(ctx.deps.control, vaultKey, req, 'load', refused);
+        await stores.conflicts.record(req, sync?.conflict, conflicts);
+        await stores.quarantine.write(vaultKey, req, 'load', refused);
         // Rows an earlier round could not delete (still referenced then) leave the quarantine once deleted.
-        await resolveQuarantine(ctx.deps.control, req, 'load', [...forget.filter((k) => !refused.some((r) => r.sourceKey === k)), ...done.map((d) => d.sourceKey)]);
+        await stores.quarantine.resolve(req, 'load', [...forget.filter((k) => !refused.some((r) => r.sourceKey === k)), ...done.map((d) => d.sourceKey)]);
         const counts = { inserted: 0, updated: 0, unchanged: 0, quarantined: refused.length, deleted: done.length, conflicts: conflicts.length };
         await trx(`${ledger}.batch_loads`).insert({ run_id: req.runId, batch_id: batchKey, inserted: 0, updated: 0, unchanged: 0, quarantined: counts.quarantined, deleted: counts.deleted });
         return counts;
       })
       .catch((err) => withoutValues(`sync deletes of ${req.entity} batch ${req.batchId} in ${table}`, err)),
   );
-  await appendAudit(ctx.deps.control, await ctx.deps.keys.get('audit'), {
+  await stores.audit.append({
     migrationId: req.migrationId,
     actor: 'worker',
     action: 'sync-deleted',

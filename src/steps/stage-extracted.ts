@@ -1,22 +1,20 @@
 import { createHash } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { CONTROL_SCHEMA } from '../control/schema';
-import { resolveQuarantine, writeQuarantine } from '../control/quarantine-store';
-import { tokenize } from '../crypto/vault';
-import { ensureLoadFence, holdLoadFence } from '../control/load-fence';
 import { rowDigest } from '../core/digest';
 import { clearValuesByToken, mapRows, tokenizeRows, withoutSkipped } from '../core/stage-rows';
 import type { StagedBatch } from '../shared/migration';
 import { skipAlias } from '../plan/source-sql';
 import { inLanes } from '../core/lanes';
-import { encryptionContext, fileContext, stagingKeys } from '../core/staging-keys';
-import { LoadedPlan, MigrationContext } from './migration-context';
-import { withHeartbeat } from './activity-runtime';
-import { StagedFile, stageFile } from './staged-files';
-import { withoutValues } from './errors';
-import { countStaged } from './metrics';
-import type { Manifest, StagedRows } from './manifest';
+import { stagingKeys } from '../core/staging-keys';
+import type { LoadedPlan } from '../stores/plan-store';
+import type { Stores } from '../stores/stores';
+import { withHeartbeat } from '../stores/activity-runtime';
+import type { StagedFile } from '../stores/staged-files';
+import { withoutValues } from '../stores/errors';
+import { countStaged } from '../stores/metrics';
+import type { Manifest, StagedRows } from '../stores/manifest';
+
+/** The stores a stage uses. */
+export type StageStores = Pick<Stores, 'keys' | 'vault' | 'quarantine' | 'batches' | 'stagedClearValues'>;
 
 /** A batch to stage: its rows' keyset range (or a sync round's key list), and its identity. */
 export interface StageJob {
@@ -36,34 +34,22 @@ export interface StageJob {
  * files, and the encrypted rows and manifest in S3, under the load fence. Re-running writes the
  * same objects.
  */
-export async function stageExtracted(ctx: MigrationContext, loaded: LoadedPlan, req: StageJob, extracted: Record<string, unknown>[]): Promise<StagedBatch> {
+export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, req: StageJob, extracted: Record<string, unknown>[]): Promise<StagedBatch> {
   const { spec, mapper } = loaded.entity(req.entity);
   const batchId = req.batchId;
   const ref = { migrationId: req.migrationId, entity: req.entity, batchId };
-  const [tokenKey, digestKey, vaultKey] = await Promise.all([ctx.deps.keys.get('token'), ctx.deps.keys.get('digest'), loaded.vaultKey()]);
+  const [tokenKey, digestKey, vaultKey] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest'), loaded.vaultKey()]);
   const filters = spec.source.skip ?? [];
   const { kept: sourceRows, skipped } = withoutSkipped(extracted, filters, skipAlias);
   const types = await loaded.targetTypes(req.entity).catch((err) => withoutValues(`stage ${req.entity} batch ${batchId} (the target's column types)`, err));
 
   // From the first vault write to the last object: the load fence is held (see load-fence.ts), so a
   // rollback waits for this stage to end and cleans up all it wrote; a stage after it is refused.
-  const fence =
-    req.runId === undefined
-      ? undefined
-      : await ensureLoadFence(loaded.target, loaded.plan.target.ledgerSchema)
-          .then(() => loaded.target.transaction())
-          .catch((err) => withoutValues(`stage ${req.entity} batch ${batchId} (load fence in the target)`, err));
-  try {
-    let stagedBytes = 0;
-    if (fence) {
-      await holdLoadFence(fence, loaded.plan.target.ledgerSchema, req.migrationId, req.runId!, `stage ${req.entity} batch ${batchId}`).catch((err) =>
-        withoutValues(`stage ${req.entity} batch ${batchId} (load fence in the target)`, err),
-      );
-    }
+  const stage = async (): Promise<{ committed: () => void; result: StagedBatch }> => {
     // First the mapping, and every personal value a token must stand for.
     const { mapped, quarantined, personal } = mapRows(spec, mapper, sourceRows);
     // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
-    const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => tokenize(ctx.deps.control, { token: tokenKey, vault: vaultKey }, req.migrationId, personal));
+    const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => stores.vault.tokenize({ token: tokenKey, vault: vaultKey }, req.migrationId, personal));
     const tokenized = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types));
     const staged: StagedRows = { columns: mapper.columns, rows: tokenized.rows, sourceKeys: tokenized.sourceKeys };
     const digests: [string, string, string?][] = tokenized.digests;
@@ -79,7 +65,7 @@ export async function stageExtracted(ctx: MigrationContext, loaded: LoadedPlan, 
           const fileId = createHash('sha256').update(`${c.name}\0${objectKey}`).digest('hex').slice(0, 32);
           const stagedKey = keys.file(fileId);
           try {
-            const { sha256, bytes } = await stageFile(ctx.deps.s3, loaded.cipher, { bucket: c.file!.sourceBucket, key: objectKey }, { bucket: loaded.bucket, key: stagedKey, sse: loaded.sseKmsKeyId }, fileContext(req.migrationId, req.entity, batchId, fileId));
+            const { sha256, bytes } = await loaded.staging.stageFile({ ...ref, fileId }, { bucket: c.file!.sourceBucket, key: objectKey }, stagedKey);
             files.push({ fileId, column: c.name, businessKey: digests[r]![0], sourceKey: objectKey, stagedKey, sha256, bytes });
           } catch (err) {
             if ((err as Error).name !== 'NoSuchKey') throw err;
@@ -114,38 +100,21 @@ export async function stageExtracted(ctx: MigrationContext, loaded: LoadedPlan, 
       ...(req.level !== undefined ? { level: req.level } : {}),
       ...(req.delta ? { delta: req.delta } : {}),
     };
+    let stagedBytes = 0;
     await withHeartbeat({ phase: 'stage', batchId }, async () => {
-      const sse = loaded.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: loaded.sseKmsKeyId } : {};
-      const rowsBody = await loaded.cipher.encrypt(gzipSync(Buffer.from(JSON.stringify(staged))), encryptionContext(req.migrationId, req.entity, batchId, 'rows'), keys.rows);
-      const manifestBody = await loaded.cipher.encrypt(Buffer.from(JSON.stringify(manifest)), encryptionContext(req.migrationId, req.entity, batchId, 'manifest'), keys.manifest);
-      stagedBytes = rowsBody.length + manifestBody.length + files.reduce((n, f) => n + f.bytes, 0);
-      await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.rows, Body: rowsBody, ...sse }));
-      await ctx.deps.s3.send(new PutObjectCommand({ Bucket: loaded.bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
-      await writeQuarantine(ctx.deps.control, vaultKey, ref, 'stage', quarantined);
-      await resolveQuarantine(ctx.deps.control, ref, 'stage', staged.sourceKeys);
-      await ctx.deps.control(`${CONTROL_SCHEMA}.batches`)
-        .insert({
-          batch_id: batchId,
-          migration_id: req.migrationId,
-          entity: req.entity,
-          after_key: req.afterKey,
-          last_key: req.lastKey,
-          rows_extracted: sourceRows.length,
-          rows_staged: staged.rows.length,
-          rows_quarantined: quarantined.length,
-          object_key: keys.rows,
-          manifest_key: keys.manifest,
-        })
-        .onConflict('batch_id')
-        .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
+      stagedBytes = (await loaded.staging.putBatch(manifest, staged)) + files.reduce((n, f) => n + f.bytes, 0);
+      await stores.quarantine.write(vaultKey, ref, 'stage', quarantined);
+      await stores.quarantine.resolve(ref, 'stage', staged.sourceKeys);
+      await stores.batches.recordStaged({ ...ref, afterKey: req.afterKey, lastKey: req.lastKey, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, objectKey: keys.rows, manifestKey: keys.manifest });
     });
-    await fence?.commit();
-    // A load of this batch on this worker opens no vault entry for these values (see StagedClearValues).
-    if (req.runId !== undefined) ctx.stagedClearValues.put(req.runId, batchId, clearValuesByToken(personal, tokens));
-    countStaged({ migration: req.migrationId, entity: req.entity }, { extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, bytes: stagedBytes });
-    return { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, ...(filters.length ? { skipped } : {}) };
-  } catch (err) {
-    await fence?.rollback().catch(() => undefined);
-    throw err;
-  }
+    // Once committed: a load of this batch on this worker opens no vault entry for these values (see StagedClearValues).
+    const committed = () => {
+      if (req.runId !== undefined) stores.stagedClearValues.put(req.runId, batchId, clearValuesByToken(personal, tokens));
+      countStaged({ migration: req.migrationId, entity: req.entity }, { extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, bytes: stagedBytes });
+    };
+    return { committed, result: { ...ref, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, ...(filters.length ? { skipped } : {}) } };
+  };
+  const { committed, result } = req.runId === undefined ? await stage() : await loaded.writer.fenced({ migrationId: req.migrationId, runId: req.runId, what: `stage ${req.entity} batch ${batchId}` }, stage);
+  committed();
+  return result;
 }

@@ -9,18 +9,21 @@ import { KeyRing } from '../crypto/key-ring';
 import { StagingCipher } from '../crypto/staging-cipher';
 import { kmsFailureKind, KmsUnavailableError } from '../crypto/kms-errors';
 import { AsyncCache } from '../core/async-cache';
-import { StagedClearValues } from '../core/staged-clear-values';
 import { compileMapper, RowMapper } from '../core/mapping';
 import { catalogType, type TargetType } from '../core/target-types';
 import type { EntitySpec, Plan } from '../plan/types';
 import { SafeError } from './errors';
+import { pgSourceReader, SourceReader } from './source-reader';
+import { s3StagingStore, StagingStore } from './staging-store';
+import { pgTargetWriter, TargetWriter } from './target-writer';
 
-export interface MigrationDeps {
+/** What the plan store is built from, once per worker (src/stores/stores.ts). */
+export interface PlanStoreDeps {
   config: CutoverConfig;
   control: Knex;
   s3: S3Client;
   kms: KMS;
-  keys: KeyRing;
+  keys: Pick<KeyRing, 'get'>;
 }
 
 export interface LoadedPlan {
@@ -28,6 +31,18 @@ export interface LoadedPlan {
   planHash: string;
   source: Knex;
   target: Knex;
+  /**
+   * The source as the plan's role in a read-write session, for replication functions (slot and
+   * WAL), and the connection string a replication client connects with.
+   */
+  replicationSource(): Knex;
+  sourceUrl: string;
+  /** The source's rows, batch by batch, in read-only snapshots. */
+  reader: SourceReader;
+  /** The plan's encrypted batches and files. */
+  staging: StagingStore;
+  /** The target's rows, ledger, key map and load fence, as a load writes them. */
+  writer: TargetWriter;
   cipher: StagingCipher;
   bucket: string;
   sseKmsKeyId?: string;
@@ -61,25 +76,31 @@ async function readColumnTypes(db: Knex, schema: string, table: string): Promise
 /** The long-lived keys personal data depends on; all are wrapped by the vault's KMS key. */
 const VAULT_WRAPPED = ['token', 'digest', 'vault'] as const;
 
-/** Per-worker state the activities share: database pools by URL, plans by migration id. */
-export class MigrationContext {
+/** The plans of migrations by id, each bound to its databases and staging: plans as `prepare` registered them. */
+export interface PlanStore {
+  /** A registered plan (`prepare` registers it), read once per worker. */
+  plan(migrationId: string): Promise<LoadedPlan>;
+  /** A plan bound to its pools and stores before it is registered (`prepare` checks it this way). */
+  bind(plan: Plan, planHash: string): LoadedPlan;
+  /** A connection string the plan names: its env var, or the configured default. */
+  connectionUrl(envName: string, role: 'source' | 'target'): string;
+}
+
+/** The plan store of a worker: database pools by URL, plans by migration id. */
+export class PlanRegistry implements PlanStore {
   private readonly pools = new Map<string, Knex>();
   private readonly plans = new AsyncCache<string, LoadedPlan>();
   private readonly ciphers = new Map<string, StagingCipher>();
   private readonly vaultChecks = new AsyncCache<string, void>();
-  /** Clear values of batches this worker staged, until their load here (see StagedClearValues). */
-  readonly stagedClearValues = new StagedClearValues();
+  constructor(private readonly deps: PlanStoreDeps) {}
 
-  constructor(readonly deps: MigrationDeps) {}
-
-  /** A connection string named by the plan: its env var, or the configured default. */
-  resolveUrl(envName: string, role: 'source' | 'target'): string {
+  connectionUrl(envName: string, role: 'source' | 'target'): string {
     const url = planConnectionUrl(envName, configuredUrls(this.deps.config, role));
     if (url) return url;
     throw new SafeError(`the plan's ${role} connection ${envName} is not set in the worker's environment`);
   }
 
-  db(url: string, name: string, readOnly = false): Knex {
+  private db(url: string, name: string, readOnly = false): Knex {
     const id = `${readOnly ? 'ro' : 'rw'} ${url}`;
     let db = this.pools.get(id);
     if (!db) {
@@ -89,7 +110,7 @@ export class MigrationContext {
     return db;
   }
 
-  cipher(keyId: string): StagingCipher {
+  private cipher(keyId: string): StagingCipher {
     let c = this.ciphers.get(keyId);
     if (!c) {
       c = new StagingCipher(this.deps.kms, keyId);
@@ -117,7 +138,7 @@ export class MigrationContext {
    * migrations whose rows carry its token), so a plan cannot bring a key of its own: it can only
    * require the one the vault has. A separate vault key means a separate control database.
    */
-  async vaultKeyFor(plan: Plan): Promise<Buffer> {
+  private async vaultKeyFor(plan: Plan): Promise<Buffer> {
     if (plan.keys.vault) await this.vaultChecks.get(plan.keys.vault, (wanted) => this.checkVaultKms(wanted));
     return this.deps.keys.get('vault');
   }
@@ -157,17 +178,27 @@ export class MigrationContext {
       if (!found) throw new SafeError(`the plan has no entity ${name}`);
       return found;
     };
-    const target = this.db(this.resolveUrl(plan.target.urlEnv, 'target'), 'target');
+    const target = this.db(this.connectionUrl(plan.target.urlEnv, 'target'), 'target');
+    const sourceUrl = this.connectionUrl(plan.source.urlEnv, 'source');
+    // Every session of the source pool is read-only by default too: the plan's queries and filters are SQL.
+    const source = this.db(sourceUrl, 'source', true);
     const types = new AsyncCache<string, (TargetType | undefined)[]>();
+    const cipher = this.cipher(plan.keys.staging ?? this.deps.config.kms.aliases.staging);
+    const bucket = plan.staging.bucket ?? this.deps.config.s3.bucket;
+    const sseKmsKeyId = plan.staging.sseKmsKeyId ?? this.deps.config.s3.sseKmsKeyId;
     return {
       plan,
       planHash,
-      // Every session of the source pool is read-only by default too: the plan's queries and filters are SQL.
-      source: this.db(this.resolveUrl(plan.source.urlEnv, 'source'), 'source', true),
+      source,
       target,
-      cipher: this.cipher(plan.keys.staging ?? this.deps.config.kms.aliases.staging),
-      bucket: plan.staging.bucket ?? this.deps.config.s3.bucket,
-      sseKmsKeyId: plan.staging.sseKmsKeyId ?? this.deps.config.s3.sseKmsKeyId,
+      reader: pgSourceReader(source),
+      replicationSource: () => this.db(sourceUrl, 'source-sync'),
+      sourceUrl,
+      staging: s3StagingStore(this.deps.s3, { plan, bucket, cipher, sseKmsKeyId }),
+      writer: pgTargetWriter(target, plan.target.ledgerSchema),
+      cipher,
+      bucket,
+      sseKmsKeyId,
       vaultKey: () => this.vaultKeyFor(plan),
       entity,
       targetTypes: (name) =>

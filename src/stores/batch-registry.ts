@@ -1,0 +1,47 @@
+/**
+ * The batch registry: what each staged batch holds (rows extracted, staged, quarantined, and its
+ * objects), which the progress, the report and a rollback's clean-up read. `pgBatchRegistry` is
+ * the control database's table.
+ */
+import type { Knex } from 'knex';
+import { CONTROL_SCHEMA } from '../control/schema';
+
+export interface StagedBatchRecord {
+  batchId: string;
+  migrationId: string;
+  entity: string;
+  afterKey: string | null;
+  lastKey: string;
+  extracted: number;
+  staged: number;
+  quarantined: number;
+  objectKey: string;
+  manifestKey: string;
+}
+
+export interface BatchRegistry {
+  /** Records (or, on a retry, updates) a staged batch. */
+  recordStaged(batch: StagedBatchRecord): Promise<void>;
+}
+
+export function pgBatchRegistry(control: Knex): BatchRegistry {
+  return {
+    async recordStaged(b) {
+      await control(`${CONTROL_SCHEMA}.batches`)
+        .insert({
+          batch_id: b.batchId,
+          migration_id: b.migrationId,
+          entity: b.entity,
+          after_key: b.afterKey,
+          last_key: b.lastKey,
+          rows_extracted: b.extracted,
+          rows_staged: b.staged,
+          rows_quarantined: b.quarantined,
+          object_key: b.objectKey,
+          manifest_key: b.manifestKey,
+        })
+        .onConflict('batch_id')
+        .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
+    },
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * The stores the activities use, built once per worker (src/worker.ts) from its clients. Each is
+ * the narrowest interface its activities need; the activities get them as arguments and reach
+ * no client any other way. The README's Design section lists which activity uses which.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { KMS } from '@aws-sdk/client-kms';
+import type { Knex } from 'knex';
+import type { CutoverConfig } from '../config';
+import { StagedClearValues } from '../core/staged-clear-values';
+import type { KeyRing } from '../crypto/key-ring';
+import { AuditLog, pgAuditLog } from './audit-log';
+import { BatchRegistry, pgBatchRegistry } from './batch-registry';
+import { ConflictLog, pgConflictLog } from './conflict-log';
+import { PlanRegistry, PlanStore } from './plan-store';
+import { pgQuarantine, Quarantine } from './quarantine';
+import { pgTokenVault, TokenVault } from './token-vault';
+
+export interface Stores {
+  /** Registered plans, each bound to its source, target writer and staging store. */
+  plans: PlanStore;
+  /** The control database's data keys (token, digest, vault, audit), unwrapped by KMS. */
+  keys: Pick<KeyRing, 'get'>;
+  vault: TokenVault;
+  quarantine: Quarantine;
+  audit: AuditLog;
+  conflicts: ConflictLog;
+  batches: BatchRegistry;
+  /** Clear values of batches this worker staged, until their load here (see StagedClearValues). */
+  stagedClearValues: StagedClearValues;
+  /**
+   * The control database and S3 themselves, for the activities still written against them
+   * (prepare, ranges, phase, reconcile, rollback, sync): the next stores to carve out.
+   */
+  control: Knex;
+  s3: S3Client;
+}
+
+export interface StoreClients {
+  config: CutoverConfig;
+  control: Knex;
+  s3: S3Client;
+  kms: KMS;
+  keys: Pick<KeyRing, 'get'>;
+}
+
+/** Every store over the worker's clients; `close` ends the pools the plan store opened. */
+export function createStores(clients: StoreClients): Stores & { close(): Promise<void> } {
+  const plans = new PlanRegistry(clients);
+  return {
+    plans,
+    keys: clients.keys,
+    vault: pgTokenVault(clients.control),
+    quarantine: pgQuarantine(clients.control),
+    audit: pgAuditLog(clients.control, clients.keys),
+    conflicts: pgConflictLog(clients.control),
+    batches: pgBatchRegistry(clients.control),
+    stagedClearValues: new StagedClearValues(),
+    control: clients.control,
+    s3: clients.s3,
+    close: () => plans.close(),
+  };
+}
