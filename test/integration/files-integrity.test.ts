@@ -4,9 +4,6 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
 import { createMigrationActivities } from '../../src/activities/migration';
 import { checkStoredFile, StagedFile } from '../../src/stores/staged-files';
-import { createKmsClient, createS3Client } from '../../src/clients/aws';
-import { createDb } from '../../src/clients/postgres';
-import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
 import type { BatchReconcile, RangePage, StagedBatch } from '../../src/shared/migration';
 import { coursePackagesPlan, isolated, Isolated, ownerUrl, removeStaged, testStores, TestStores } from './helpers';
@@ -29,17 +26,12 @@ describe('a wrong file in the target bucket that claims the right hash', () => {
 
   beforeAll(async () => {
     env = await isolated('fileint');
-    const control = createDb(env.config.databases.controlUrl!);
-    const kms = createKmsClient(env.config.kms);
-    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores(env.config);
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 200, full: true, seed: 12, files: { s3: ctx.deps.s3, sourceBucket: `${name}-src`, targetBucket: target, largePackages: 1, certificates: 0 } });
   });
 
   afterAll(async () => {
     await ctx?.close();
-    await ctx?.deps.control.destroy();
-    ctx?.deps.kms.destroy();
-    ctx?.deps.s3.destroy();
     await removeStaged(env, migrationId);
     await env?.cleanup();
   });

@@ -7,7 +7,9 @@ import { DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { WorkflowFailedError } from '@temporalio/client';
 import { Client as PgClient } from 'pg';
 import { connectClient } from '../../src/clients/temporal';
-import { createS3Client } from '../../src/clients/aws';
+import { createKmsClient, createS3Client } from '../../src/clients/aws';
+import { createDb } from '../../src/clients/postgres';
+import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { CutoverConfig, loadConfig, readLocalStack } from '../../src/config';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
@@ -326,9 +328,23 @@ export async function endedReport(env: Isolated, workflowId: string): Promise<Mi
   }
 }
 
-/** A worker's stores built in-process over the given clients (as worker.ts builds them), with the clients beside them to close. */
+/** A worker's stores built in-process from a config (as worker.ts builds them), with their clients; `close` ends every one. */
 export type TestStores = Stores & { deps: StoreClients; close(): Promise<void> };
 
-export function testStores(clients: StoreClients): TestStores {
-  return { ...createStores(clients), deps: clients };
+export function testStores(config: CutoverConfig): TestStores {
+  const control = createDb(config.databases.controlUrl!);
+  const kms = createKmsClient(config.kms);
+  const s3 = createS3Client(config.s3);
+  const deps: StoreClients = { config, control, kms, s3, keys: createKeyRing(config, control, kms) };
+  const stores = createStores(deps);
+  return {
+    ...stores,
+    deps,
+    async close() {
+      await stores.close();
+      await control.destroy();
+      kms.destroy();
+      s3.destroy();
+    },
+  };
 }

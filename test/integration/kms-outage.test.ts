@@ -10,10 +10,8 @@ import { seedLms } from '../../demo/lms/seed';
 import { createMigrationActivities } from '../../src/activities/migration';
 import { fileContext, stagingKeys } from '../../src/core/staging-keys';
 import { loadFile } from '../../src/stores/staged-files';
-import { createKmsClient, createS3Client } from '../../src/clients/aws';
-import { createDb } from '../../src/clients/postgres';
+import { createKmsClient } from '../../src/clients/aws';
 import { CutoverConfig, loadConfig, readLocalStack } from '../../src/config';
-import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { KmsUnavailableError } from '../../src/crypto/kms-errors';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
@@ -231,16 +229,13 @@ describe('files while KMS is down', () => {
   beforeAll(async () => {
     env = await isolated('kmsfiles');
     env.config = kms.config(env.config);
-    const control = createDb(env.config.databases.controlUrl!);
-    const client = createKmsClient(env.config.kms);
-    ctx = testStores({ config: env.config, control, kms: client, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, client) });
+    ctx = testStores(env.config);
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 200, full: true, seed: 23, files: { s3: ctx.deps.s3, sourceBucket: `${name}-src`, targetBucket: `${name}-dst`, largePackages: 0, certificates: 0 } });
   });
 
   afterAll(async () => {
     await kms.start().catch(() => undefined);
     await ctx?.close();
-    await ctx?.deps.control.destroy();
     await removeStaged(env, migrationId);
     await env?.cleanup();
   });

@@ -7,6 +7,7 @@ import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import { cli, CliResult, cliEnv, isolated, Isolated, ownerUrl, removeStaged, ROOT, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 import { seedPreexistingPeople, targetChecksums } from './target-state';
+import { agreement, everyViewSays, migrationViews } from './views';
 
 /**
  * One truth about a migration's state (issue 20 §4): for each end — completed and then rolled
@@ -46,22 +47,10 @@ describe('every end of a migration, told the same way by every command', () => {
   }
 
   /** What status --json, list --json, list --status and report --json say of a migration: all must be `expected`. */
-  async function everyViewSays(migrationId: string, expected: string) {
-    const status = await run(['status', migrationId, '--json']);
-    const view = json(status, 'status --json');
-    const listed = json(await run(['list', '--json']), 'list --json') as { migrationId: string; status: string; runs: number }[];
-    const mine = listed.filter((m) => m.migrationId === migrationId);
-    const filtered = json(await run(['list', '--status', expected, '--json']), 'list --status') as { migrationId: string }[];
-    const report = await run(['report', migrationId, '--json', '--out', dir]);
-    const data = json(report, 'report --json');
-    expect({ status: view.status, list: mine.map((m) => m.status), filtered: filtered.some((m) => m.migrationId === migrationId), report: data.report.status, reportExit: report.code }).toEqual({
-      status: expected,
-      list: [expected],
-      filtered: true,
-      report: expected,
-      reportExit: 0,
-    });
-    return { view, listing: mine[0]!, data, statusExit: status.code };
+  async function allViewsSay(migrationId: string, expected: string) {
+    const views = await migrationViews(env, migrationId, expected);
+    expect(agreement(views)).toEqual(everyViewSays(expected));
+    return views;
   }
 
   beforeAll(async () => {
@@ -86,7 +75,7 @@ describe('every end of a migration, told the same way by every command', () => {
     const started = await run(['start', file, '--wait', '--json']);
     expect(started.code).toBe(0);
     expect(json(started, 'start --wait --json').status).toBe('completed');
-    const done = await everyViewSays(migrationId, 'completed');
+    const done = await allViewsSay(migrationId, 'completed');
     expect(done.statusExit).toBe(0);
     expect(done.listing.runs).toBe(1);
     expect(done.view.written).toBe('completed');
@@ -96,7 +85,7 @@ describe('every end of a migration, told the same way by every command', () => {
     expect(rolled.code).toBe(0);
     expect(await targetChecksums(tgt())).toEqual(before);
 
-    const after = await everyViewSays(migrationId, 'rolled-back');
+    const after = await allViewsSay(migrationId, 'rolled-back');
     expect(after.statusExit).toBe(1);
     const completed = json(await run(['list', '--status', 'completed', '--json']), 'list --status completed') as { migrationId: string }[];
     expect(completed.map((m) => m.migrationId)).not.toContain(migrationId);
@@ -119,7 +108,7 @@ describe('every end of a migration, told the same way by every command', () => {
     expect({ code: ended.code, status: startView.status }).toEqual({ code: 1, status: 'cancelled' });
     expect(startView.leftBehind.undo).toBe(`cutover rollback ${migrationId}`);
 
-    const views = await everyViewSays(migrationId, 'cancelled');
+    const views = await allViewsSay(migrationId, 'cancelled');
     expect(views.statusExit).toBe(1);
     // The Web UI's search attribute says the same (the workflow writes it as it is cancelled).
     expect(views.view.written).toBe('cancelled');
@@ -140,7 +129,7 @@ describe('every end of a migration, told the same way by every command', () => {
     expect(rolled.stdout).toContain(`migration ${migrationId}: rolled back after the migration was cancelled (target restored)`);
     expect(rolled.code).toBe(0);
     expect(await targetChecksums(tgt())).toEqual(before);
-    await everyViewSays(migrationId, 'rolled-back');
+    await allViewsSay(migrationId, 'rolled-back');
     const again = await run(['rollback', migrationId]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already rolled back after it ended \(cancelled\)/);
@@ -159,7 +148,7 @@ describe('every end of a migration, told the same way by every command', () => {
     }
     const ended = await waiting;
     expect({ code: ended.code, status: json(ended, 'start --wait --json').status }).toEqual({ code: 1, status: 'terminated' });
-    const views = await everyViewSays(migrationId, 'terminated');
+    const views = await allViewsSay(migrationId, 'terminated');
     expect(views.statusExit).toBe(1);
     expect(views.view.leftBehind.tables.length).toBeGreaterThan(0);
 
@@ -167,6 +156,6 @@ describe('every end of a migration, told the same way by every command', () => {
     expect(rolled.stdout).toContain(`migration ${migrationId}: rolled back after the migration was terminated`);
     expect(rolled.code).toBe(0);
     expect(await targetChecksums(tgt())).toEqual(before);
-    await everyViewSays(migrationId, 'rolled-back');
+    await allViewsSay(migrationId, 'rolled-back');
   });
 });

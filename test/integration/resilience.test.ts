@@ -3,10 +3,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { seedLms } from '../../demo/lms/seed';
 import { createMigrationActivities } from '../../src/activities/migration';
 import { fileContext, stagingKeys } from '../../src/core/staging-keys';
-import { createKmsClient, createS3Client } from '../../src/clients/aws';
-import { createDb } from '../../src/clients/postgres';
+import { createS3Client } from '../../src/clients/aws';
 import { connectClient } from '../../src/clients/temporal';
-import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { startMigration, workflowIdOf } from '../../src/migration-client';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
 import type { MigrationReport, RangePage, StagedBatch } from '../../src/shared/migration';
@@ -79,14 +77,11 @@ describe('a staged object altered by one byte', () => {
   beforeAll(async () => {
     env = await isolated('tamper');
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 2_500, seed: 5 });
-    const control = createDb(env.config.databases.controlUrl!);
-    const kms = createKmsClient(env.config.kms);
-    ctx = testStores({ config: env.config, control, kms, s3: s3(), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores(env.config);
   });
 
   afterAll(async () => {
     await ctx?.close();
-    await ctx?.deps.control.destroy();
     await removeStaged(env, migrationId);
     await env?.cleanup();
   });
@@ -137,15 +132,12 @@ describe('a staged file changed in staging', () => {
 
   beforeAll(async () => {
     env = await isolated('files');
-    const control = createDb(env.config.databases.controlUrl!);
-    const kms = createKmsClient(env.config.kms);
-    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores(env.config);
     await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 300, full: true, seed: 9, files: { s3: ctx.deps.s3, sourceBucket: `${name}-src`, targetBucket: `${name}-dst`, largePackages: 1, certificates: 0 } });
   });
 
   afterAll(async () => {
     await ctx?.close();
-    await ctx?.deps.control.destroy();
     await removeStaged(env, migrationId);
     await env?.cleanup();
   });

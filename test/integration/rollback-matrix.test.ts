@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { seedMoodle } from '../../demo/moodle/seed';
@@ -9,11 +7,11 @@ import { rollbackMigration } from '../../src/rollback-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
-import { CUTOVER_STATUS } from '../../src/shared/search-attributes';
 import { startWorker, RunningWorker } from '../../src/worker';
-import { cli, cliEnv, endedReport, isolated, Isolated, ownerUrl, progressOf, removeStaged, ROOT, sleep, sql, waitFor } from './helpers';
+import { cliEnv, endedReport, isolated, Isolated, ownerUrl, progressOf, removeStaged, ROOT, sleep, sql, waitFor } from './helpers';
 import { SyncEnv, syncEnv, syncPlan, startWriter, waitForReport } from './sync-fixture';
 import { seedPreexistingPeople, targetChecksums } from './target-state';
+import { agreement, everyViewSays, migrationViews } from './views';
 
 /**
  * An operator's rollback at every moment it can arrive, on entities of every shape, on a target
@@ -71,40 +69,6 @@ function useEnv(env: Isolated, extra: Record<string, string> = {}): () => void {
 }
 
 /** What every view says of a migration's end: status --json, list --json, report --json and the CutoverStatus search attribute. */
-async function views(env: Isolated, migrationId: string, workflowId: string): Promise<Record<string, unknown>> {
-  const e = cliEnv(env);
-  const status = await cli(['status', migrationId, '--json'], e);
-  const list = await cli(['list', '--json', '--limit', '200'], e);
-  const filtered = await cli(['list', '--status', 'rolled-back', '--json', '--limit', '200'], e);
-  const dir = mkdtempSync(join(tmpdir(), 'cutover-rbm-'));
-  const report = await cli(['report', migrationId, '--json', '--out', dir], e);
-  rmSync(dir, { recursive: true, force: true });
-  const parse = (s: string) => {
-    try {
-      return JSON.parse(s);
-    } catch {
-      return { unparsed: s.slice(0, 300) };
-    }
-  };
-  const { client, connection } = await connectClient(env.config);
-  let attribute: unknown;
-  try {
-    attribute = (await client.workflow.getHandle(workflowId).describe()).typedSearchAttributes.get(CUTOVER_STATUS);
-  } finally {
-    await connection.close();
-  }
-  const rows = (parse(list.stdout) as { migrationId: string; status?: string }[]).filter?.((r) => r.migrationId === migrationId) ?? [];
-  return {
-    status: parse(status.stdout).status,
-    list: rows.map((r) => r.status),
-    listRolledBack: ((parse(filtered.stdout) as { migrationId: string }[]).filter?.((r) => r.migrationId === migrationId) ?? []).length,
-    report: parse(report.stdout).report?.status,
-    attribute,
-  };
-}
-
-const everyViewSays = (status: string) => ({ status, list: [status], listRolledBack: status === 'rolled-back' ? 1 : 0, report: status, attribute: status });
-
 describe('a rollback at any moment, on every entity shape: the target exactly as before, every view agreeing', () => {
   let env: Isolated;
   let worker: RunningWorker;
@@ -165,7 +129,7 @@ describe('a rollback at any moment, on every entity shape: the target exactly as
     expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
     const actions = (await sql<{ action: string }>(env.config.databases.controlUrl!, 'select action from cutover.audit where migration_id = $1 order by seq', [idOf(p)])).map((r) => r.action);
     expect(actions.filter((a) => a === 'rollback-started' || a === 'rolled-back')).toEqual(['rollback-started', 'rolled-back']);
-    expect(await views(env, idOf(p), started.workflowId)).toEqual(everyViewSays('rolled-back'));
+    expect(agreement(await migrationViews(env, idOf(p), 'rolled-back', started.workflowId))).toEqual(everyViewSays('rolled-back', true));
   }
 
   /** Holds the activity `match` picks, asks for the rollback while it is held, then lets it go. */
@@ -244,9 +208,9 @@ describe('a rollback at any moment, on every entity shape: the target exactly as
     const outcome = await rollbackMigration(env.config, started.workflowId, 'it-operator', 'matrix: after completion', { wait: true });
     expect(outcome.kind === 'after-completion' && outcome.report?.rollback?.restored).toBe(true);
     expect(await targetChecksums(env.config.databases.targetUrl!)).toEqual(before);
-    const v = await views(env, idOf(p), started.workflowId);
+    const v = agreement(await migrationViews(env, idOf(p), 'rolled-back', started.workflowId));
     // The completed run's own search attribute stays `completed` (a closed workflow cannot change it); every view reads the rollback after it.
-    expect({ ...v, attribute: 'rolled-back' }).toEqual(everyViewSays('rolled-back'));
+    expect({ ...v, attribute: 'rolled-back' }).toEqual(everyViewSays('rolled-back', true));
   });
 });
 
@@ -285,7 +249,7 @@ describe('a rollback during delta sync, and during the cutover: the target exact
       const started = await startMigration(env.config, p, { taskQueue: env.taskQueue, startedBy: 'it-starter' });
       await drive(started.workflowId, stopWriter);
       report = await within('the rollback', endedReport(env, started.workflowId));
-      expect(await views(env, idOf(p), started.workflowId)).toEqual(everyViewSays('rolled-back'));
+      expect(agreement(await migrationViews(env, idOf(p), 'rolled-back', started.workflowId))).toEqual(everyViewSays('rolled-back', true));
     } finally {
       await stopWriter();
     }

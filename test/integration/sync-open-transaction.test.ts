@@ -1,9 +1,6 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
 import { createMigrationActivities } from '../../src/activities/migration';
-import { createKmsClient, createS3Client } from '../../src/clients/aws';
-import { createDb } from '../../src/clients/postgres';
-import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { runDoctor } from '../../src/doctor/doctor';
 import { startMigration } from '../../src/migration-client';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
@@ -100,9 +97,7 @@ describe('startCapture with a writing transaction open on the source', () => {
 
   beforeAll(async () => {
     process.env.CUTOVER_SYNC_SLOT_WAIT_SECONDS = WAIT_PER_ATTEMPT_SECONDS;
-    const control = createDb(env.config.databases.controlUrl!);
-    const kms = createKmsClient(env.config.kms);
-    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores(env.config);
   });
 
   afterAll(async () => {
@@ -110,7 +105,6 @@ describe('startCapture with a writing transaction open on the source', () => {
     else process.env.CUTOVER_SYNC_SLOT_WAIT_SECONDS = before;
     await endSessions();
     await ctx?.close();
-    await ctx?.deps.control.destroy();
   });
 
   afterEach(endSessions);

@@ -1,6 +1,3 @@
-import { createKmsClient, createS3Client } from '../../src/clients/aws';
-import { createDb } from '../../src/clients/postgres';
-import { createKeyRing } from '../../src/crypto/key-ring-factory';
 import { planHash } from '../../src/plan/hash';
 import type { Plan } from '../../src/plan/types';
 import { isolated, Isolated, planFor, testStores, TestStores } from './helpers';
@@ -16,16 +13,11 @@ describe("a plan's keys.vault", () => {
 
   beforeAll(async () => {
     env = await isolated('vaultkey');
-    const control = createDb(env.config.databases.controlUrl!);
-    const kms = createKmsClient(env.config.kms);
-    ctx = testStores({ config: env.config, control, kms, s3: createS3Client(env.config.s3), keys: createKeyRing(env.config, control, kms) });
+    ctx = testStores(env.config);
   });
 
   afterAll(async () => {
     await ctx?.close();
-    await ctx?.deps.control.destroy();
-    ctx?.deps.kms.destroy();
-    ctx?.deps.s3.destroy();
     await env?.cleanup();
   });
 
