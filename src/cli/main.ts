@@ -1,5 +1,4 @@
 import { Command, EXIT, wantsHelp } from './command';
-import { debugErrors } from '../config';
 
 /**
  * Every command: its name, what it does, and how to load it. A command's module (and with it
@@ -108,6 +107,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const { message, code } = explain(err);
     console.error(`cutover ${name}: ${message}`);
+    // config.ts loaded only now: --help and plan validate load no Temporal package (test/unit/cli-main.test.ts).
+    const { debugErrors } = require('../config') as typeof import('../config');
     if (debugErrors()) console.error(err);
     return code;
   }

@@ -22,6 +22,10 @@ export interface StagedBatchRecord {
 export interface BatchRegistry {
   /** Records (or, on a retry, updates) a staged batch. */
   recordStaged(batch: StagedBatchRecord): Promise<void>;
+  /** Records a batch's reconcile result (JSON: counts and business keys, never values). */
+  recordReconcile(batchId: string, result: object): Promise<void>;
+  /** The ids of an entity's staged batches. */
+  batchIds(migrationId: string, entity: string): Promise<string[]>;
 }
 
 export function pgBatchRegistry(control: Knex): BatchRegistry {
@@ -42,6 +46,12 @@ export function pgBatchRegistry(control: Knex): BatchRegistry {
         })
         .onConflict('batch_id')
         .merge(['rows_extracted', 'rows_staged', 'rows_quarantined', 'staged_at']);
+    },
+    async batchIds(migrationId, entity) {
+      return (await control(`${CONTROL_SCHEMA}.batches`).select('batch_id').where({ migration_id: migrationId, entity })).map((b) => b.batch_id as string);
+    },
+    async recordReconcile(batchId, result) {
+      await control(`${CONTROL_SCHEMA}.batches`).where({ batch_id: batchId }).update({ reconcile: JSON.stringify(result) });
     },
   };
 }

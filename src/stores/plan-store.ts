@@ -78,6 +78,8 @@ const VAULT_WRAPPED = ['token', 'digest', 'vault'] as const;
 
 /** The plans of migrations by id, each bound to its databases and staging: plans as `prepare` registered them. */
 export interface PlanStore {
+  /** Registers a migration's plan (once: a second registration of the id keeps the first). */
+  register(migration: { migrationId: string; plan: Plan; planHash: string; startedBy?: string }): Promise<void>;
   /** A registered plan (`prepare` registers it), read once per worker. */
   plan(migrationId: string): Promise<LoadedPlan>;
   /** A plan bound to its pools and stores before it is registered (`prepare` checks it this way). */
@@ -117,6 +119,14 @@ export class PlanRegistry implements PlanStore {
       this.ciphers.set(keyId, c);
     }
     return c;
+  }
+
+  async register(m: { migrationId: string; plan: Plan; planHash: string; startedBy?: string }): Promise<void> {
+    await ensureControlSchema(this.deps.control);
+    await this.deps.control(`${CONTROL_SCHEMA}.migrations`)
+      .insert({ migration_id: m.migrationId, plan_name: m.plan.name, plan_hash: m.planHash, plan: JSON.stringify(m.plan), started_by: m.startedBy })
+      .onConflict('migration_id')
+      .ignore();
   }
 
   /** Plans are registered once by `prepare`; other activities read them by id. */

@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { quarantinedKeys } from '../control/quarantine';
-import { resolveQuarantine, writeQuarantine } from '../control/quarantine-store';
+import { quarantinedSourceKeys, refusedAtLoad, resolveQuarantine, writeQuarantine } from '../control/quarantine-store';
 import type { QuarantineRecord } from '../core/quarantine-record';
 
 export type QuarantineStep = 'stage' | 'load';
@@ -17,6 +17,10 @@ export interface Quarantine {
   resolve(ref: { migrationId: string; entity: string }, step: QuarantineStep, sourceKeys: readonly string[]): Promise<number>;
   /** Which of these source keys of an entity are quarantined (a child's parent, say). */
   keysOf(migrationId: string, entity: string, sourceKeys: readonly string[]): Promise<Set<string>>;
+  /** Every quarantined source key of an entity, at any step. */
+  sourceKeys(migrationId: string, entity: string): Promise<Set<string>>;
+  /** The rows of one batch its load quarantined: keys only. */
+  refusedAtLoad(batch: { migrationId: string; entity: string; batchId: string }): Promise<{ source_key: string; business_key: string }[]>;
 }
 
 export function pgQuarantine(control: Knex): Quarantine {
@@ -24,5 +28,7 @@ export function pgQuarantine(control: Knex): Quarantine {
     write: (vaultKey, ref, step, records) => writeQuarantine(control, vaultKey, ref, step, records),
     resolve: (ref, step, sourceKeys) => resolveQuarantine(control, ref, step, sourceKeys),
     keysOf: (migrationId, entity, sourceKeys) => quarantinedKeys(control, migrationId, entity, sourceKeys),
+    sourceKeys: (migrationId, entity) => quarantinedSourceKeys(control, migrationId, entity),
+    refusedAtLoad: (batch) => refusedAtLoad(control, batch),
   };
 }

@@ -5,13 +5,13 @@
  * `s3StagingStore` is the real one; a unit test brings a small in-memory one.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { IntegrityError } from '../core/envelope';
 import { encryptionContext, fileContext, stagingKeys } from '../core/staging-keys';
 import type { StagingCipher } from '../crypto/staging-cipher';
 import type { Plan } from '../plan/types';
 import type { Manifest, StagedRows } from './manifest';
-import { loadFile, StagedFile, stageFile } from './staged-files';
+import { checkStoredFile, loadFile, StagedFile, stageFile } from './staged-files';
 import { integrityFailure } from './staged-objects';
 
 export interface StagingStore {
@@ -25,6 +25,12 @@ export interface StagingStore {
   stageFile(ref: { migrationId: string; entity: string; batchId: string; fileId: string }, from: { bucket: string; key: string }, stagedKey: string): Promise<{ sha256: string; bytes: number }>;
   /** Copies a staged file to its target bucket, verified against the manifest's hash: 'copied' when this migration wrote it. */
   loadFile(ref: { migrationId: string; entity: string; batchId: string }, file: StagedFile, targetBucket: string): Promise<'copied' | 'unchanged'>;
+  /** Whether a target bucket holds a loaded file with the bytes it was staged with (S3's SHA-256, or read back and hashed). */
+  checkLoadedFile(targetBucket: string, file: StagedFile): Promise<{ matches: boolean }>;
+  /** Removes a file a load copied into a target bucket (a rollback). */
+  removeLoadedFile(bucket: string, key: string): Promise<void>;
+  /** Removes every object a migration staged (their wrapped data keys go with them); returns how many. */
+  removeAll(migrationId: string, progress?: (deleted: number) => void): Promise<number>;
 }
 
 /** Where a plan stages: its bucket, cipher and (optionally) the SSE-KMS key S3 encrypts under as well. */
@@ -77,5 +83,20 @@ export function s3StagingStore(s3: S3Client, place: StagingPlace): StagingStore 
     stageFile: (ref, from, stagedKey) => stageFile(s3, cipher, from, { bucket, key: stagedKey, sse: place.sseKmsKeyId }, fileContext(ref.migrationId, ref.entity, ref.batchId, ref.fileId)),
     loadFile: (ref, file, targetBucket) =>
       loadFile(s3, cipher, file, bucket, targetBucket, ref.migrationId, fileContext(ref.migrationId, ref.entity, ref.batchId, file.fileId)).catch(integrityFailure),
+    checkLoadedFile: (targetBucket, file) => checkStoredFile(s3, targetBucket, file.sourceKey, file),
+    async removeLoadedFile(targetBucket, key) {
+      await s3.send(new DeleteObjectCommand({ Bucket: targetBucket, Key: key }));
+    },
+    async removeAll(migrationId, progress = () => undefined) {
+      const prefix = `${plan.staging.prefix}/${migrationId}/`;
+      let deleted = 0;
+      for (;;) {
+        const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000 }));
+        if (!listed.Contents?.length) return deleted;
+        await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
+        deleted += listed.Contents.length;
+        progress(deleted);
+      }
+    },
   };
 }

@@ -9,8 +9,10 @@ import type { Knex } from 'knex';
 import type { CutoverConfig } from '../config';
 import { StagedClearValues } from '../core/staged-clear-values';
 import type { KeyRing } from '../crypto/key-ring';
+import { ApprovalLog, pgApprovalLog } from './approval-log';
 import { AuditLog, pgAuditLog } from './audit-log';
 import { BatchRegistry, pgBatchRegistry } from './batch-registry';
+import { ChangeLog, pgChangeLog } from './change-log';
 import { ConflictLog, pgConflictLog } from './conflict-log';
 import { PlanRegistry, PlanStore } from './plan-store';
 import { pgQuarantine, Quarantine } from './quarantine';
@@ -26,13 +28,12 @@ export interface Stores {
   audit: AuditLog;
   conflicts: ConflictLog;
   batches: BatchRegistry;
+  approvals: ApprovalLog;
+  /** Delta sync's captured keys, round by round. */
+  changes: ChangeLog;
   /** Clear values of batches this worker staged, until their load here (see StagedClearValues). */
   stagedClearValues: StagedClearValues;
-  /**
-   * The control database and S3 themselves, for the activities still written against them
-   * (prepare, ranges, phase, reconcile, rollback, sync): the next stores to carve out.
-   */
-  control: Knex;
+  /** S3 itself, for prepare's checks that the buckets a plan's file columns name exist. */
   s3: S3Client;
 }
 
@@ -55,8 +56,9 @@ export function createStores(clients: StoreClients): Stores & { close(): Promise
     audit: pgAuditLog(clients.control, clients.keys),
     conflicts: pgConflictLog(clients.control),
     batches: pgBatchRegistry(clients.control),
+    approvals: pgApprovalLog(clients.control),
+    changes: pgChangeLog(clients.control),
     stagedClearValues: new StagedClearValues(),
-    control: clients.control,
     s3: clients.s3,
     close: () => plans.close(),
   };

@@ -4,7 +4,7 @@
  * small in-memory one. The keys are the caller's: the plan decides which vault key it may use.
  */
 import type { Knex } from 'knex';
-import { lookupTokens, tokenize } from '../crypto/vault';
+import { existingTokens, lookupTokens, purgeVaultEntries, tokenize } from '../crypto/vault';
 import type { PiiKind } from '../plan/types';
 
 export interface TokenVault {
@@ -15,11 +15,17 @@ export interface TokenVault {
    * read again. A token the vault has no entry for is an error naming how many.
    */
   open(vaultKey: Uint8Array, tokens: Iterable<string>, held?: ReadonlyMap<string, string>): Promise<Map<string, string>>;
+  /** The tokens the vault already holds for these values (reads only: nothing is claimed); a value it never saw is absent. */
+  existing(tokenKey: Uint8Array, values: Iterable<{ kind: PiiKind; value: string }>): Promise<Map<string, string>>;
+  /** Removes the entries a migration created; entries another migration uses too pass to it. */
+  purge(migrationId: string, progress?: (purged: number) => void): Promise<{ purged: number; handedOver: number }>;
 }
 
 export function pgTokenVault(control: Knex): TokenVault {
   return {
     tokenize: (keys, migrationId, values) => tokenize(control, keys, migrationId, values),
     open: (vaultKey, tokens, held) => lookupTokens(control, vaultKey, tokens, held),
+    existing: (tokenKey, values) => existingTokens(control, tokenKey, values),
+    purge: (migrationId, progress) => purgeVaultEntries(control, migrationId, progress),
   };
 }

@@ -153,6 +153,17 @@ export class MemoryStaging implements StagingStore {
   async loadFile(): Promise<'copied' | 'unchanged'> {
     throw new Error('no files in these tests');
   }
+  async checkLoadedFile(): Promise<{ matches: boolean }> {
+    throw new Error('no files in these tests');
+  }
+  async removeLoadedFile(): Promise<void> {
+    throw new Error('no files in these tests');
+  }
+  async removeAll(): Promise<number> {
+    const n = this.batches.size;
+    this.batches.clear();
+    return n;
+  }
 }
 
 /** Every store an activity can ask for, in memory, over one plan. */
@@ -190,7 +201,7 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
     vaultKey: async () => key(3),
   };
   const stores: Stores = {
-    plans: { plan: async () => loaded, bind: () => loaded, connectionUrl: () => 'memory://' },
+    plans: { register: async () => undefined, plan: async () => loaded, bind: () => loaded, connectionUrl: () => 'memory://' },
     keys: { get: async (purpose) => key(purpose.length) },
     vault: {
       tokenize: async (_keys, _migrationId, values) => {
@@ -204,6 +215,20 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
           out.set(id, t);
         }
         return out;
+      },
+      existing: async (_key, values) => {
+        const out = new Map<string, string>();
+        for (const v of values) {
+          const id = valueId(v.kind, v.value);
+          const known = [...vaultEntries.entries()].find(([, value]) => value === id);
+          if (known) out.set(id, known[0]);
+        }
+        return out;
+      },
+      purge: async () => {
+        const purged = vaultEntries.size;
+        vaultEntries.clear();
+        return { purged, handedOver: 0 };
       },
       open: async (_key, tokens, held) => {
         const out = new Map<string, string>();
@@ -231,6 +256,8 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
         return n;
       },
       keysOf: async (_m, entity, sourceKeys) => new Set(sourceKeys.filter((k) => quarantine.has(`${entity}/${k}`))),
+      sourceKeys: async (_m, entity) => new Set([...quarantine.values()].filter((q) => q.entity === entity).map((q) => q.sourceKey)),
+      refusedAtLoad: async (b) => [...quarantine.values()].filter((q) => q.entity === b.entity && q.batchId === b.batchId && q.step === 'load').map((q) => ({ source_key: q.sourceKey, business_key: q.businessKey ?? '' })),
     },
     audit: {
       append: async (event) => {
@@ -238,14 +265,21 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
         return { seq: audit.length, hash: String(audit.length) };
       },
     },
-    conflicts: { record: async () => undefined, count: async () => 0 },
+    conflicts: { record: async () => undefined, count: async () => 0, keptOut: async () => [], lastKeptOut: async () => new Set<string>() },
     batches: {
       recordStaged: async (b) => {
         staged.push({ ...b });
       },
+      recordReconcile: async () => undefined,
+      batchIds: async (_m, entity) => staged.filter((b) => b.entity === entity).map((b) => b.batchId as string),
+    },
+    approvals: { record: async () => ({ decidedAt: new Date(0).toISOString() }) },
+    changes: {
+      record: async () => undefined,
+      part: async () => [],
+      forget: async () => undefined,
     },
     stagedClearValues: new StagedClearValues(),
-    control: undefined as never,
     s3: undefined as never,
   };
   return { stores, loaded, target, staging, vaultEntries, quarantine, audit, staged };

@@ -1,11 +1,10 @@
-import { quarantinedSourceKeys } from '../../control/quarantine-store';
 import { keysSql } from '../../plan/source-sql';
 import { withoutValues } from '../../stores/errors';
 import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
 import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
 
-export function createPhaseActivities(stores: Stores) {
+export function createPhaseActivities(stores: Pick<Stores, 'plans' | 'quarantine'>) {
   return {
     /**
      * Whole-entity checks after a phase: source keys against the key map in both directions
@@ -26,7 +25,7 @@ export function createPhaseActivities(stores: Stores) {
             if (page.length < 20_000) break;
             after = page[page.length - 1]!.source_key;
           }
-          const quarantined = await quarantinedSourceKeys(stores.control, req.migrationId, name);
+          const quarantined = await stores.quarantine.sourceKeys(req.migrationId, name);
           let sourceRows = 0;
           let missing = 0;
           const skipped: Record<string, number> = {};

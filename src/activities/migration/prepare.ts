@@ -1,7 +1,6 @@
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
 import { ensureLedgerSchema } from '../../control/ledger-schema';
 import { openLoadFence } from '../../control/load-fence';
 import { writeCapabilities } from '../../doctor/read-only';
@@ -96,7 +95,7 @@ async function checkEntity(e: EntitySpec, source: Knex, target: Knex, s3: S3Clie
  * where the worker resolves the connections (its environment may differ from the CLI's that
  * started it). A worker that does not know the real target's variable has nothing to compare.
  */
-function checkRehearsal(stores: Stores, plan: Plan): void {
+function checkRehearsal(stores: Pick<Stores, 'plans'>, plan: Plan): void {
   const r = plan.rehearsal;
   if (!r) return;
   const refuse = (why: string) => ApplicationFailure.nonRetryable(`rehearsal: ${why}; nothing loaded`, 'RehearsalTarget');
@@ -112,7 +111,7 @@ function checkRehearsal(stores: Stores, plan: Plan): void {
   if (same !== false) throw refuse(`in the worker's environment ${plan.target.urlEnv} names ${same ? 'the same database as' : 'a database that cannot be told apart from'} the real target ${r.realTargetEnv}`);
 }
 
-export function createPrepareActivities(stores: Stores) {
+export function createPrepareActivities(stores: Pick<Stores, 'plans' | 'keys' | 's3'>) {
   return {
     /**
      * Registers the plan, refuses a source role that can write, checks every table and column
@@ -120,12 +119,7 @@ export function createPrepareActivities(stores: Stores) {
      * source rows. Idempotent.
      */
     async prepareMigration(input: MigrationInput & { runId?: string }): Promise<PreparedMigration> {
-      const { control } = stores;
-      await ensureControlSchema(control);
-      await control(`${CONTROL_SCHEMA}.migrations`)
-        .insert({ migration_id: input.migrationId, plan_name: input.plan.name, plan_hash: input.planHash, plan: JSON.stringify(input.plan), started_by: input.startedBy })
-        .onConflict('migration_id')
-        .ignore();
+      await stores.plans.register(input);
       const loaded = await stores.plans.plan(input.migrationId);
       if (loaded.planHash !== input.planHash) throw ApplicationFailure.nonRetryable(`migration ${input.migrationId} is registered with another plan hash`, 'PlanMismatch');
       checkRehearsal(stores, loaded.plan);

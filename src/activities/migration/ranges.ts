@@ -17,7 +17,7 @@ export interface RangeRequest {
   upTo?: string;
 }
 
-export function createRangeActivities(stores: Stores) {
+export function createRangeActivities(stores: Pick<Stores, 'plans'>) {
   return {
     /**
      * Splits the source (a table or the plan's query) into keyset ranges of `batch_size` rows,

@@ -1,8 +1,5 @@
 import type { TokenVault } from '../../stores/token-vault';
-import { CONTROL_SCHEMA } from '../../control/schema';
 import { keyMapEntries } from '../../control/key-map';
-import { refusedAtLoad } from '../../control/quarantine-store';
-import { keptOutConflicts } from '../../control/sync-conflicts';
 import { businessKeyOf } from '../../core/mapping';
 import { isClean, reconcileDigests } from '../../core/reconcile';
 import { storedForm } from '../../core/target-types';
@@ -11,7 +8,6 @@ import type { BatchRef, BatchReconcile } from '../../shared/migration';
 import type { LoadedPlan } from '../../stores/plan-store';
 import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
-import { checkStoredFile } from '../../stores/staged-files';
 import { readTargetDigests } from '../../stores/target-digests';
 import { inLanes } from '../../core/lanes';
 import type { Manifest } from '../../stores/manifest';
@@ -41,7 +37,7 @@ async function differingColumns(vault: TokenVault, loaded: LoadedPlan, entity: s
   return out;
 }
 
-export function createReconcileActivities(stores: Stores) {
+export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' | 'vault' | 'quarantine' | 'conflicts' | 'batches'>) {
   return {
     /**
      * Reads the batch's rows back from the target and compares them with the manifest: count,
@@ -57,10 +53,10 @@ export function createReconcileActivities(stores: Stores) {
       const digestKey = await stores.keys.get('digest');
       const ledger = loaded.plan.target.ledgerSchema;
       // Rows the target refused (or whose parent was not loaded) are in quarantine, not missing.
-      const refused = await refusedAtLoad(stores.control, req);
+      const refused = await stores.quarantine.refusedAtLoad(req);
       // A sync round's change kept out by the conflict policy: the target keeps its own row.
       if (manifest.delta) {
-        const kept = await keptOutConflicts(stores.control, req);
+        const kept = await stores.conflicts.keptOut(req);
         refused.push(...kept);
       }
       const refusedSources = new Set(refused.map((r) => r.source_key as string));
@@ -82,7 +78,7 @@ export function createReconcileActivities(stores: Stores) {
           manifest.files.filter((x) => expected.has(x.businessKey)),
           4,
           async (f) => {
-            const stored = await checkStoredFile(stores.s3, spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f.sourceKey, f);
+            const stored = await loaded.staging.checkLoadedFile(spec.columns.find((c) => c.name === f.column)!.file!.targetBucket, f);
             if (!stored.matches) badFiles.set(f.businessKey, f.column);
           },
         ),
@@ -113,7 +109,7 @@ export function createReconcileActivities(stores: Stores) {
         sampleMismatched: [...sampleMismatched, ...stillPresent].slice(0, 10),
         clean: isClean(r) && stillPresent.length === 0,
       };
-      await stores.control(`${CONTROL_SCHEMA}.batches`).where({ batch_id: req.batchId }).update({ reconcile: JSON.stringify(result) });
+      await stores.batches.recordReconcile(req.batchId, result);
       return result;
     },
   };

@@ -1,11 +1,8 @@
-import { DeleteObjectCommand, DeleteObjectsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { closeLoadFence } from '../../control/load-fence';
 import { describeSafe, SafeDbError, safeDbError } from '../../stores/errors';
-import { CONTROL_SCHEMA } from '../../control/schema';
 import { openJson } from '../../crypto/seal-json';
-import { purgeVaultEntries } from '../../crypto/vault';
 import type { Stores } from '../../stores/stores';
 import { treeColumnOf } from '../../plan/types';
 import { restoreRowSql } from '../../plan/target-sql';
@@ -75,7 +72,7 @@ async function countReferencing(db: Knex, ledger: string, migrationId: string, t
   }
 }
 
-export function createRollbackActivities(stores: Stores) {
+export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' | 'vault' | 'batches' | 'approvals'>) {
   return {
     /**
      * Undoes an entity from the ledger: deletes the rows this migration inserted and restores
@@ -153,13 +150,13 @@ export function createRollbackActivities(stores: Stores) {
       for (;;) {
         const objects = await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).limit(1000);
         if (!objects.length) break;
-        for (const o of objects) await stores.s3.send(new DeleteObjectCommand({ Bucket: o.bucket, Key: o.object_key }));
+        for (const o of objects) await loaded.staging.removeLoadedFile(o.bucket, o.object_key);
         await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).whereIn('object_key', objects.map((o) => o.object_key)).delete();
         tally.deleted += objects.length;
         heartbeat(tally);
       }
       await loaded.target(`${ledger}.key_map`).where({ migration_id: req.migrationId, entity: req.entity }).delete();
-      const batchIds = (await stores.control(`${CONTROL_SCHEMA}.batches`).select('batch_id').where({ migration_id: req.migrationId, entity: req.entity })).map((b) => b.batch_id as string);
+      const batchIds = await stores.batches.batchIds(req.migrationId, req.entity);
       for (let i = 0; i < batchIds.length; i += 5000) await loaded.target(`${ledger}.batch_loads`).whereIn('batch_id', batchIds.slice(i, i + 5000)).delete();
       return tally;
     },
@@ -177,30 +174,17 @@ export function createRollbackActivities(stores: Stores) {
     /** Deletes every object the migration staged (their wrapped per-object data keys go with them). */
     async deleteStaged(req: { migrationId: string }): Promise<{ deleted: number }> {
       const loaded = await stores.plans.plan(req.migrationId);
-      const prefix = `${loaded.plan.staging.prefix}/${req.migrationId}/`;
-      let deleted = 0;
-      for (;;) {
-        const listed = await stores.s3.send(new ListObjectsV2Command({ Bucket: loaded.bucket, Prefix: prefix, MaxKeys: 1000 }));
-        if (!listed.Contents?.length) return { deleted };
-        await stores.s3.send(new DeleteObjectsCommand({ Bucket: loaded.bucket, Delete: { Objects: listed.Contents.map((o) => ({ Key: o.Key! })) } }));
-        deleted += listed.Contents.length;
-        heartbeat({ deleted });
-      }
+      return { deleted: await loaded.staging.removeAll(req.migrationId, (deleted) => heartbeat({ deleted })) };
     },
 
     /** Deletes the vault entries this migration created; entries another migration also uses pass to it. */
     async purgeVault(req: { migrationId: string }): Promise<{ purged: number; handedOver: number }> {
-      return purgeVaultEntries(stores.control, req.migrationId, (purged) => heartbeat({ purged }));
+      return stores.vault.purge(req.migrationId, (purged) => heartbeat({ purged }));
     },
 
     /** Records an operator's decision at a gate, with the time it was taken. */
     async recordApproval(req: { migrationId: string; phase: string; approver: string; decision: 'approve' | 'reject' }): Promise<{ decidedAt: string }> {
-      await stores.control(`${CONTROL_SCHEMA}.approvals`)
-        .insert({ migration_id: req.migrationId, phase: req.phase, approver: req.approver, decision: req.decision })
-        .onConflict(['migration_id', 'phase'])
-        .merge({ approver: req.approver, decision: req.decision, decided_at: stores.control.fn.now() });
-      const row = await stores.control(`${CONTROL_SCHEMA}.approvals`).where({ migration_id: req.migrationId, phase: req.phase }).first();
-      return { decidedAt: new Date(row.decided_at).toISOString() };
+      return stores.approvals.record(req);
     },
   };
 }

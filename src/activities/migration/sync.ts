@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { syncSlotWaitSeconds } from '../../config';
-import { CONTROL_SCHEMA } from '../../control/schema';
-import { quarantinedSourceKeys } from '../../control/quarantine-store';
 import { keyMapSourceKeys } from '../../control/key-map';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
 import { sourceKeySetChanges } from '../../core/sync-keys';
@@ -12,7 +10,6 @@ import { changeColumnSql, changedKeysSql, extractByKeysSql, keyColumnSql, keysSq
 import type { CapturedRound, FinalReconcile, StagedBatch, SyncPositions } from '../../shared/migration';
 import { mapRows, tokenizeRows } from '../../core/stage-rows';
 import { rowDigest } from '../../core/digest';
-import { existingTokens } from '../../crypto/vault';
 import { valueId } from '../../core/token-assignment';
 import { readTargetDigests } from '../../stores/target-digests';
 import { formatAge } from '../../doctor/sync-rows';
@@ -82,7 +79,7 @@ async function keyTypeOf(loaded: LoadedPlan, spec: EntitySpec): Promise<string> 
 async function accountedKeys(stores: Stores, loaded: LoadedPlan, migrationId: string, entity: string): Promise<{ loaded: Set<string>; quarantined: Set<string> }> {
   const mapped = new Set<string>();
   for await (const page of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, migrationId, entity)) for (const k of page) mapped.add(k);
-  const quarantined = await quarantinedSourceKeys(stores.control, migrationId, entity);
+  const quarantined = await stores.quarantine.sourceKeys(migrationId, entity);
   return { loaded: mapped, quarantined };
 }
 
@@ -91,22 +88,6 @@ async function slotState(db: Knex, slot: string): Promise<{ retainedWalBytes: nu
   const r = await db.raw(`select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 as retained, confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = ?`, [slot]);
   const row = r.rows[0] as { retained: number | null; confirmed: string | null } | undefined;
   return row ? { retainedWalBytes: Math.max(0, Math.round(row.retained ?? 0)), confirmed: row.confirmed } : undefined;
-}
-
-/** Writes a round's captured keys (a retried capture replaces what it wrote before). */
-async function recordChanges(control: Knex, migrationId: string, round: number, byEntity: Map<string, Set<string>>): Promise<void> {
-  await control.transaction(async (trx) => {
-    await trx(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: migrationId, round }).delete();
-    for (const [entity, keys] of byEntity) {
-      const all = [...keys];
-      for (let i = 0; i < all.length; i += 20_000) {
-        await trx.raw(
-          `insert into ${CONTROL_SCHEMA}.sync_changes (migration_id, round, entity, source_key) select ?, ?, ?, k from json_array_elements_text(?::json) as k on conflict do nothing`,
-          [migrationId, round, entity, JSON.stringify(all.slice(i, i + 20_000))],
-        );
-      }
-    }
-  });
 }
 
 const SLOT_POLL_MS = 1000;
@@ -395,7 +376,7 @@ export function createSyncActivities(stores: Stores) {
           loadedRows.set(entity, Number(n!.n));
         }
       }
-      await recordChanges(stores.control, req.migrationId, req.round, byEntity);
+      await stores.changes.record(req.migrationId, req.round, byEntity);
       const entities = loaded.plan.entities
         .filter((e) => byEntity.has(e.name))
         .map((e) => ({ entity: e.name, keys: byEntity.get(e.name)!.size, deletes: deletes.get(e.name) ?? 0, loaded: loadedRows.get(e.name) ?? 0, batchSize: batchSizeOf(loaded.plan, e) }));
@@ -419,9 +400,7 @@ export function createSyncActivities(stores: Stores) {
       const loaded = await stores.plans.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
       const size = batchSizeOf(loaded.plan, spec);
-      const keys = (
-        await stores.control(`${CONTROL_SCHEMA}.sync_changes`).select('source_key').where({ migration_id: req.migrationId, round: req.round, entity: req.entity }).orderBy('source_key').offset(req.part * size).limit(size)
-      ).map((r) => r.source_key as string);
+      const keys = await stores.changes.part(req.migrationId, req.round, req.entity, req.part, size);
       const batchId = syncBatchIdOf(loaded.planHash, req.entity, req.round, req.part);
       const q = extractByKeysSql(spec, mapper.sourceColumns, keys, await keyTypeOf(loaded, spec));
       const extracted: Record<string, unknown>[] = await withHeartbeat({ phase: 'sync-extract', batchId }, () => readOnly(loaded, `sync ${req.entity} round ${req.round}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows));
@@ -446,7 +425,7 @@ export function createSyncActivities(stores: Stores) {
         }
         confirmed = (await slotState(db, sync.slot))?.confirmed ?? null;
       }
-      await stores.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).andWhere('round', '<=', req.round).delete();
+      await stores.changes.forget(req.migrationId, req.round);
       return { confirmed };
     },
 
@@ -462,13 +441,9 @@ export function createSyncActivities(stores: Stores) {
       const { spec, mapper } = loaded.entity(req.entity);
       const types = await loaded.targetTypes(req.entity);
       const [tokenKey, digestKey] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest')]);
-      const quarantined = await quarantinedSourceKeys(stores.control, req.migrationId, req.entity);
+      const quarantined = await stores.quarantine.sourceKeys(req.migrationId, req.entity);
       // A row whose last conflict kept the target's version: the target differs from the source by the plan's choice.
-      const kept = await stores.control.raw(
-        `select distinct on (source_key) source_key, applied from ${CONTROL_SCHEMA}.sync_conflicts where migration_id = ? and entity = ? order by source_key, detected_at desc`,
-        [req.migrationId, req.entity],
-      );
-      for (const r of kept.rows as { source_key: string; applied: boolean }[]) if (!r.applied) quarantined.add(r.source_key);
+      for (const k of await stores.conflicts.lastKeptOut(req.migrationId, req.entity)) quarantined.add(k);
       const out = { entity: req.entity, sourceRows: 0, compared: 0, missing: 0, mismatched: 0, extra: 0, quarantined: 0, skipped: 0, sampleMissing: [] as string[], sampleMismatched: [] as string[] };
       const seen = new Set<string>();
       await withHeartbeat({ phase: 'sync-verify', entity: req.entity }, async () => {
@@ -492,7 +467,7 @@ export function createSyncActivities(stores: Stores) {
             if (out.sampleMissing.length < 10) out.sampleMissing.push(`${u.sourceKey} (cannot be mapped: ${u.reason})`);
           }
           // The tokens the values already have; a value the vault never saw cannot be in the target.
-          const tokens = await existingTokens(stores.control, tokenKey, personal);
+          const tokens = await stores.vault.existing(tokenKey, personal);
           for (const p of personal) if (!tokens.has(valueId(p.kind, p.value))) tokens.set(valueId(p.kind, p.value), 'no token for this value');
           const { digests } = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types));
           const read = await readTargetDigests(loaded, req.migrationId, req.entity, digests.map(([bk]) => bk), digestKey, `verify ${req.entity}`);
@@ -522,7 +497,7 @@ export function createSyncActivities(stores: Stores) {
     async endCapture(req: { migrationId: string }): Promise<{ slotDropped: boolean }> {
       const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync;
-      await stores.control(`${CONTROL_SCHEMA}.sync_changes`).where({ migration_id: req.migrationId }).delete();
+      await stores.changes.forget(req.migrationId);
       if (sync?.mode !== 'logical') return { slotDropped: false };
       const db = loaded.replicationSource();
       const r = await db

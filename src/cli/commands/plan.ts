@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import { processEnv } from '../../config';
 import { parseArgs } from 'node:util';
 import type { Knex } from 'knex';
 import type { CatalogColumn, CatalogTable } from '../../catalog/pg-catalog';
@@ -104,6 +103,8 @@ async function draft(args: string[]): Promise<number> {
     if (!IDENT.test(v)) throw new UsageError(`${flag}: expected an SQL identifier, got ${JSON.stringify(v)}`);
   }
   if (options.name !== undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(options.name)) throw new UsageError(`--name: expected lower-case letters, digits and - (a letter first, at most 40), got ${JSON.stringify(options.name)}`);
+  // Loaded here, as the draft's other modules are: `plan validate` loads only the plan code (test/unit/cli-main.test.ts).
+  const { processEnv } = require('../../config') as typeof import('../../config');
   const result = await draftFromDatabases(options, processEnv(), discoveredPersonal());
   if (values.out) writeFileSync(values.out, result.yaml);
   else process.stdout.write(result.yaml);
