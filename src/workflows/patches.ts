@@ -28,3 +28,11 @@ export const ROLLBACK_DECIDED_BY_REQUEST = 'rollback-decided-by-request';
  * cancel arrived stayed on the source, holding its WAL.
  */
 export const END_CAPTURE_STARTED = 'end-capture-started';
+
+/**
+ * The rollback after a migration's end runs its last two compensations in the running
+ * migration's order — purge the vault entries, then delete the staged objects — so both paths
+ * of the one saga take the same steps in the same order. Before this patch it deleted the
+ * staged objects first (the same end state: the two are independent).
+ */
+export const AFTER_END_UNDO_ORDER = 'after-end-undo-order';

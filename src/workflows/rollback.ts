@@ -1,10 +1,11 @@
-import { setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { phaseLevels } from '../plan/order';
 import type { Plan } from '../plan/types';
 import type { Compensation, MigrationReport, MigrationStatus, RollbackRecord } from '../shared/migration';
 import { progressQuery, rollbackSignal } from '../shared/queries';
 import { CUTOVER_PHASE, CUTOVER_STATUS } from '../shared/search-attributes';
 import { compensate } from './proxies';
+import { AFTER_END_UNDO_ORDER } from './patches';
 import { BlockedRetry, runSaga, SagaPlan } from './saga';
 
 /** What a rollback after completion needs: references and names only, no row data. */
@@ -39,10 +40,12 @@ export { differingTables } from '../core/rollback-verdict';
  * first, an operator awaited where the target refuses an undo, checked against the checksums the
  * migration's report carries. No slot to drop: the run that ended dropped its own.
  */
-export function afterEndSaga(input: Pick<RollbackAfterCompletionInput, 'migrationId' | 'plan' | 'migrationRunId' | 'report'>): SagaPlan {
+export function afterEndSaga(input: Pick<RollbackAfterCompletionInput, 'migrationId' | 'plan' | 'migrationRunId' | 'report'>, options: { runningOrder: boolean } = { runningOrder: true }): SagaPlan {
+  // The running migration's order (see AFTER_END_UNDO_ORDER); runs begun before it replay the old one.
+  const last: Compensation[] = options.runningOrder ? [{ kind: 'purge-vault' }, { kind: 'delete-staged' }] : [{ kind: 'delete-staged' }, { kind: 'purge-vault' }];
   return {
     migrationId: input.migrationId,
-    compensations: [...unloadOrder(input.plan).map((entity): Compensation => ({ kind: 'unload', entity })), { kind: 'delete-staged' }, { kind: 'purge-vault' }],
+    compensations: [...unloadOrder(input.plan).map((entity): Compensation => ({ kind: 'unload', entity })), ...last],
     fence: true,
     waitWhenBlocked: true,
     holdsSlot: () => false,
@@ -118,7 +121,7 @@ export async function rollbackCompleted(input: RollbackAfterCompletionInput): Pr
   const show = (status: 'rolling-back' | 'rollback-blocked' | 'verdict') => {
     if (status !== 'verdict') setStatus(status);
   };
-  await runSaga(afterEndSaga(input), { audit, show }, retry, report.rollback!);
+  await runSaga(afterEndSaga(input, { runningOrder: patched(AFTER_END_UNDO_ORDER) }), { audit, show }, retry, report.rollback!);
   setStatus('rolled-back');
   return report;
 }

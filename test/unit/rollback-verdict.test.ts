@@ -58,6 +58,19 @@ describe('the rollback verdict', () => {
     expect(sagaVerdict(saga, [])).toEqual(nothingWritten());
   });
 
+  it('takes the same steps in the same order on both paths: unloads, then the vault, then the staged objects', () => {
+    const registered: Compensation[] = [];
+    for (const phase of lms.phases) for (const level of phaseLevels(lms, phase.name)) registerUnloads(registered, level);
+    // As migration.ts registers them at prepare: unloads are added in front of these as levels start.
+    registered.push({ kind: 'purge-vault' }, { kind: 'delete-staged' });
+    const inFlight = inFlightSaga('m-1', { compensations: registered, prepared: true, checksumsBefore: [people] }, { stopsRunsFirst: true, holdsSlot: () => false });
+    const { afterEnd } = bothSagas([people]);
+    expect(afterEnd.compensations).toEqual(inFlight.compensations);
+    // Runs begun before the patch replay their own order.
+    const old = afterEndSaga({ migrationId: 'm-1', plan: lms, migrationRunId: 'run-1', report: { migrationId: 'm-1', checksumsBefore: [people] } as MigrationReport }, { runningOrder: false });
+    expect(old.compensations.slice(-2)).toEqual([{ kind: 'delete-staged' }, { kind: 'purge-vault' }]);
+  });
+
   it('comes after the same unloads on both paths: every entity, children before parents', () => {
     // As the running migration registers them, level by level, phase by phase.
     const registered: Compensation[] = [];
