@@ -16,7 +16,7 @@ import { ChangeLog, pgChangeLog } from './change-log';
 import { ConflictLog, pgConflictLog } from './conflict-log';
 import { PlanRegistry, PlanStore } from './plan-store';
 import { pgQuarantine, Quarantine } from './quarantine';
-import { pgTokenVault, TokenVault } from './token-vault';
+import { pgTokenVault, TokenVault, withSealedTokens } from './token-vault';
 
 export interface Stores {
   /** Registered plans, each bound to its source, target writer and staging store. */
@@ -51,7 +51,8 @@ export function createStores(clients: StoreClients): Stores & { close(): Promise
   return {
     plans,
     keys: clients.keys,
-    vault: pgTokenVault(clients.control),
+    // Values the target gets in clear travel under sealed tokens; the rest through the vault.
+    vault: withSealedTokens(pgTokenVault(clients.control)),
     quarantine: pgQuarantine(clients.control),
     audit: pgAuditLog(clients.control, clients.keys),
     conflicts: pgConflictLog(clients.control),

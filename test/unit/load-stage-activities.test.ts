@@ -29,8 +29,8 @@ entities:
 const person = (id: number, code: string | null, email: string, phone: string | null = null) => ({ id, code, email, phone });
 const PEOPLE = [person(1, 'a', 'ada@example.org', '+44 1'), person(2, 'b', 'bob@example.org'), person(3, 'c', 'cy@example.org'), person(4, 'd', 'bad@example.org'), person(5, 'e', 'eve@example.org'), person(6, 'f', 'fay@example.org')];
 
-function setUp(source: ReturnType<typeof person>[], target?: MemoryTarget) {
-  const m = memoryStores(plan, { target, source: { people: source } });
+function setUp(source: ReturnType<typeof person>[], target?: MemoryTarget, options: { sealed?: boolean } = {}) {
+  const m = memoryStores(plan, { target, source: { people: source }, ...options });
   const stage = createStageActivities(m.stores);
   const load = createLoadActivities(m.stores);
   const migrationId = 'mig-unit';
@@ -86,8 +86,32 @@ describe('stage and load activities over in-memory stores', () => {
     expect(t.target.state.rows.get('b')!.email).toBe('bob@example.org');
   });
 
-  it('a token the vault cannot open fails the load naming the count, and nothing of the batch is written', async () => {
+  it('values the target gets in clear travel under sealed tokens: no vault entry for them, and the load opens them', async () => {
     const t = setUp(PEOPLE.slice(0, 3));
+    const staged = await t.stageRange(null, '9');
+    const rows = t.staging.batches.get(staged.batchId)!.rows.rows;
+    expect(rows.map((r) => String(r[1]).slice(0, 5))).toEqual(['siv1.', 'siv1.', 'siv1.']);
+    // Only the phone the target keeps as a token is in the vault.
+    expect([...t.vaultEntries.keys()]).toEqual([expect.stringMatching(/^tok_phone_/)]);
+    // Another run (another worker): nothing held in memory, and still nothing read from the vault for the emails.
+    expect(await t.loadBatch(staged.batchId, 'run-2')).toMatchObject({ inserted: 3 });
+    expect([...t.target.state.rows.values()].map((r) => r.email)).toEqual(['ada@example.org', 'bob@example.org', 'cy@example.org']);
+  });
+
+  it('a sealed token that does not open (changed in staging) fails the load as an integrity error naming the count, nothing written', async () => {
+    const t = setUp(PEOPLE.slice(0, 3));
+    const staged = await t.stageRange(null, '9');
+    const batch = t.staging.batches.get(staged.batchId)!;
+    const token = String(batch.rows.rows[1]![1]);
+    batch.rows.rows[1]![1] = `${token.slice(0, -2)}${token.endsWith('A') ? 'B' : 'A'}${token.slice(-1)}`;
+    await expect(t.loadBatch(staged.batchId, 'run-2')).rejects.toThrow('integrity check failed: 1 sealed token(s) do not open');
+    expect(t.target.state.rows.size).toBe(0);
+    expect(t.target.state.batchLoads.size).toBe(0);
+  });
+
+  it('a token the vault cannot open fails the load naming the count, and nothing of the batch is written', async () => {
+    // A batch staged by an earlier version: its clear values have vault tokens.
+    const t = setUp(PEOPLE.slice(0, 3), undefined, { sealed: false });
     const staged = await t.stageRange(null, '9');
     const lost = [...t.vaultEntries.keys()].find((k) => k.startsWith('tok_email_'))!;
     t.vaultEntries.delete(lost);

@@ -16,6 +16,7 @@ import type { Manifest, StagedRows } from '../../src/stores/manifest';
 import type { LoadedPlan } from '../../src/stores/plan-store';
 import type { StagingStore } from '../../src/stores/staging-store';
 import type { Stores } from '../../src/stores/stores';
+import { TokenVault, withSealedTokens } from '../../src/stores/token-vault';
 import type { BatchLoadCounts, LoadTable, LoadTransaction, Row, RowWriter, TargetWriter } from '../../src/stores/target-writer';
 import type { TargetType } from '../../src/core/target-types';
 
@@ -167,7 +168,7 @@ export class MemoryStaging implements StagingStore {
 }
 
 /** Every store an activity can ask for, in memory, over one plan. */
-export function memoryStores(plan: Plan, options: { target?: MemoryTarget; source?: Record<string, Record<string, unknown>[]>; types?: Record<string, (TargetType | undefined)[]> } = {}) {
+export function memoryStores(plan: Plan, options: { target?: MemoryTarget; source?: Record<string, Record<string, unknown>[]>; types?: Record<string, (TargetType | undefined)[]>; sealed?: boolean } = {}) {
   const target = options.target ?? new MemoryTarget();
   const staging = new MemoryStaging();
   const vaultEntries = new Map<string, string>();
@@ -203,7 +204,7 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
   const stores: Stores = {
     plans: { register: async () => undefined, plan: async () => loaded, bind: () => loaded, connectionUrl: () => 'memory://' },
     keys: { get: async (purpose) => key(purpose.length) },
-    vault: {
+    vault: (options.sealed === false ? (v: TokenVault) => v : withSealedTokens)({
       tokenize: async (_keys, _migrationId, values) => {
         const out = new Map<string, string>();
         for (const v of values) {
@@ -230,7 +231,7 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
         vaultEntries.clear();
         return { purged, handedOver: 0 };
       },
-      open: async (_key, tokens, held) => {
+      open: async (_keys, _migrationId, tokens, held) => {
         const out = new Map<string, string>();
         let missing = 0;
         for (const t of new Set(tokens)) {
@@ -242,7 +243,7 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
         if (missing) throw new Error(`token vault: ${missing} token(s) have no entry`);
         return out;
       },
-    },
+    }),
     quarantine: {
       write: async (_key, ref, step, records) => {
         for (const r of records) quarantine.set(`${ref.entity}/${r.sourceKey}`, { ...r, entity: ref.entity, step, batchId: ref.batchId });

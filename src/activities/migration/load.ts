@@ -53,7 +53,7 @@ export function createLoadActivities(stores: LoadStores) {
       const clearTargets = clearTargetsOf(spec);
       const tokens = tokensToOpen(staged.rows, clearTargets);
       const stagedHere = stores.stagedClearValues.take(req.runId, req.batchId);
-      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, () => stores.vault.open(vaultKey, tokens, stagedHere));
+      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, async () => stores.vault.open({ vault: vaultKey, token: await stores.keys.get('token') }, req.migrationId, tokens, stagedHere));
       const writer = loaded.writer;
       await writer.prepare(0);
 

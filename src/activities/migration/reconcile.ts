@@ -17,14 +17,14 @@ import type { Manifest } from '../../stores/manifest';
  * staged rows are read again, detokenized where the plan detokenizes, and compared column by
  * column in the target's types. Only for the few rows a report shows.
  */
-async function differingColumns(vault: TokenVault, loaded: LoadedPlan, entity: string, manifest: Manifest, found: Map<string, unknown[]>): Promise<Map<string, string[]>> {
+async function differingColumns(vault: TokenVault, tokenKey: Uint8Array, loaded: LoadedPlan, entity: string, manifest: Manifest, found: Map<string, unknown[]>): Promise<Map<string, string[]>> {
   const { spec, mapper } = loaded.entity(entity);
   const types = await loaded.targetTypes(entity);
   const staged = await loaded.staging.readRows(manifest);
   const wanted = staged.rows.map((values) => ({ values, bk: businessKeyOf(values, mapper.businessKeyIndexes) })).filter((r) => found.has(r.bk));
   const clearTargets = clearTargetsOf(spec);
   const tokens = tokensToOpen(wanted.map((r) => r.values), clearTargets);
-  const clear = await vault.open(await loaded.vaultKey(), tokens);
+  const clear = await vault.open({ vault: await loaded.vaultKey(), token: tokenKey }, manifest.migrationId, tokens);
   const out = new Map<string, string[]>();
   for (const { values, bk } of wanted) {
     const expected = withClearValues(values, clearTargets, clear);
@@ -93,7 +93,7 @@ export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' 
       }
       // A mismatch names its business key and the columns that differ (never a value).
       const sampled = r.mismatched.slice(0, 10);
-      const columns = sampled.length ? await differingColumns(stores.vault, loaded, req.entity, manifest, new Map(sampled.map((bk) => [bk, foundValues.get(bk)!]))) : new Map<string, string[]>();
+      const columns = sampled.length ? await differingColumns(stores.vault, await stores.keys.get('token'), loaded, req.entity, manifest, new Map(sampled.map((bk) => [bk, foundValues.get(bk)!]))) : new Map<string, string[]>();
       const sampleMismatched = sampled.map((bk) => {
         const named = [...(columns.get(bk) ?? []), ...(badFiles.has(bk) ? [`file ${badFiles.get(bk)}`] : [])];
         return `${bk} (${named.length ? `columns: ${named.join(', ')}` : 'digest differs'})`;
