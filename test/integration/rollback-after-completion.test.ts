@@ -105,9 +105,9 @@ describe('rollback after completion', () => {
     expect({ code: rolled.code, stderr: rolled.stderr }).toEqual({ code: 0, stderr: '' });
     expect(rolled.stdout).toContain(`rollback after completion of ${migrationId} started: cutover-${migrationId}/rollback`);
     expect(rolled.stdout).toContain(`migration ${migrationId}: rolled back after completion (target restored)`);
-    // Children before parents: the reverse of the load order.
+    // Children before parents: the reverse of the load order; then the vault and the staged objects, in the running migration's order (patch after-end-undo-order).
     const steps = [...rolled.stdout.matchAll(/^ {2}(close the load fence|unload \w+|delete staged objects|purge vault entries):/gm)].map((m) => m[1]);
-    expect(steps).toEqual(['close the load fence', 'unload enrollments', 'unload courses', 'unload users', 'unload org_units', 'delete staged objects', 'purge vault entries']);
+    expect(steps).toEqual(['close the load fence', 'unload enrollments', 'unload courses', 'unload users', 'unload org_units', 'purge vault entries', 'delete staged objects']);
     expect(rolled.stdout).toMatch(/unload users: 1960 deleted, 40 restored/);
 
     // Independently of the workflow's own checksums: every table of the target, row for row.
