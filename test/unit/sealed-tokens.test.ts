@@ -37,8 +37,9 @@ describe('sealed tokens (values the target gets in clear)', () => {
     expect(() => openSealedTokens(sealedTokenKey(Buffer.alloc(32, 8)), 'm-1', a.values())).toThrow('sealed token(s) do not open');
   });
 
-  it('carry no value in clear, are told apart from vault tokens by their prefix, and no vault token shape is one', () => {
+  it('carry no value in clear, are one word of hex after their prefix, are told apart from vault tokens, and no vault token shape is one', () => {
     for (const token of sealTokens(key, 'm-1', values).values()) {
+      expect(token).toMatch(/^siv1\.[0-9a-f]+$/);
       expect(isSealedToken(token)).toBe(true);
       for (const v of values) expect(token).not.toContain(v.value);
       for (const kind of ['email', 'phone', 'name', 'text'] as const) expect(looksLikeToken(kind, token)).toBe(false);
@@ -48,7 +49,7 @@ describe('sealed tokens (values the target gets in clear)', () => {
 
   it('a changed token fails by count, naming neither token nor value', () => {
     const [token] = sealTokens(key, 'm-1', [values[0]!]).values();
-    const changed = `${token!.slice(0, 10)}${token![10] === 'A' ? 'B' : 'A'}${token!.slice(11)}`;
+    const changed = `${token!.slice(0, 10)}${token![10] === '0' ? '1' : '0'}${token!.slice(11)}`;
     let message = '';
     try {
       openSealedTokens(key, 'm-1', [changed]);
