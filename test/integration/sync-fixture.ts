@@ -76,7 +76,8 @@ export function syncPlan(name: string, sync?: Partial<SyncSpec>): Plan {
  * (setting their change column, as the application does), and deletes users together with their
  * enrollments (the legacy application's cascade), about `perSecond` changes a second, until stopped.
  */
-export function startWriter(sourceOwnerUrl: string, perSecond: number): { stop(): Promise<{ changes: number }> } {
+/** `spare`: users the writer never deletes (a test that checks a row of its own arrives). */
+export function startWriter(sourceOwnerUrl: string, perSecond: number, options: { spare?: number[] } = {}): { stop(): Promise<{ changes: number }> } {
   let running = true;
   let changes = 0;
   const done = (async () => {
@@ -110,7 +111,7 @@ export function startWriter(sourceOwnerUrl: string, perSecond: number): { stop()
             changes += r.rowCount ?? 0;
           } else {
             await db.query('begin');
-            const victim = await db.query('select user_id from legacy_users order by random() limit 1');
+            const victim = await db.query('select user_id from legacy_users where user_id <> all($1::int[]) order by random() limit 1', [options.spare ?? []]);
             const id = victim.rows[0]?.user_id;
             const e = await db.query('delete from legacy_enrollments where user_id = $1', [id]);
             const u = await db.query('delete from legacy_users where user_id = $1', [id]);

@@ -229,7 +229,8 @@ describe('a migration started while a writing transaction is open, with writes f
     const abandoned = await session(env.config.databases.sourceUrl!);
     const creating = track(abandoned.query(`select pg_create_logical_replication_slot($1, 'pgoutput')`, [plan.sync!.slot]));
     await waitFor('the half-created slot', async () => (await slotRow(plan.sync!.slot))?.active_pid === abandoned.pid, 20_000);
-    const writer = startWriter(ownerUrl(env), 20);
+    // The writer deletes random users: never the late transaction's, whose arrival this test checks.
+    const writer = startWriter(ownerUrl(env), 20, { spare: [open.userId] });
     let stopped = false;
     try {
       const wf = (await startMigration(env.config, plan, { taskQueue: env.taskQueue })).workflowId;
