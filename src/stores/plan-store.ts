@@ -43,9 +43,9 @@ export interface LoadedPlan {
   staging: StagingStore;
   /** The target's rows, ledger, key map and load fence, as a load writes them. */
   writer: TargetWriter;
+  /** The staging cipher and bucket themselves: for tests that tamper with staged objects. */
   cipher: StagingCipher;
   bucket: string;
-  sseKmsKeyId?: string;
   entity(name: string): { spec: EntitySpec; mapper: RowMapper };
   /**
    * The target's type of each mapped column (from its catalog), in the mapper's column order;
@@ -195,7 +195,6 @@ export class PlanRegistry implements PlanStore {
     const types = new AsyncCache<string, (TargetType | undefined)[]>();
     const cipher = this.cipher(plan.keys.staging ?? this.deps.config.kms.aliases.staging);
     const bucket = plan.staging.bucket ?? this.deps.config.s3.bucket;
-    const sseKmsKeyId = plan.staging.sseKmsKeyId ?? this.deps.config.s3.sseKmsKeyId;
     return {
       plan,
       planHash,
@@ -204,11 +203,10 @@ export class PlanRegistry implements PlanStore {
       reader: pgSourceReader(source),
       replicationSource: () => this.db(sourceUrl, 'source-sync'),
       sourceUrl,
-      staging: s3StagingStore(this.deps.s3, { plan, bucket, cipher, sseKmsKeyId }),
+      staging: s3StagingStore(this.deps.s3, { plan, planHash, bucket, cipher, sseKmsKeyId: plan.staging.sseKmsKeyId ?? this.deps.config.s3.sseKmsKeyId }),
       writer: pgTargetWriter(target, plan.target.ledgerSchema),
       cipher,
       bucket,
-      sseKmsKeyId,
       vaultKey: () => this.vaultKeyFor(plan),
       entity,
       targetTypes: (name) =>

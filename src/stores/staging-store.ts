@@ -17,8 +17,8 @@ import { integrityFailure } from './staged-objects';
 export interface StagingStore {
   /** Seals and puts a batch's rows and manifest (rows first: a manifest names only rows that exist); returns the bytes stored. */
   putBatch(manifest: Manifest, rows: StagedRows): Promise<number>;
-  /** A batch's manifest, verified to belong to this batch and plan. */
-  readManifest(migrationId: string, entity: string, batchId: string, planHash: string): Promise<Manifest>;
+  /** A batch's manifest, verified to belong to this batch and to the plan (by its hash). */
+  readManifest(migrationId: string, entity: string, batchId: string): Promise<Manifest>;
   /** A batch's rows, verified against its manifest. */
   readRows(manifest: Manifest): Promise<StagedRows>;
   /** Streams a source object into staging, encrypted on the way; NoSuchKey when the source has no such object. */
@@ -36,13 +36,14 @@ export interface StagingStore {
 /** Where a plan stages: its bucket, cipher and (optionally) the SSE-KMS key S3 encrypts under as well. */
 export interface StagingPlace {
   plan: Plan;
+  planHash: string;
   bucket: string;
   cipher: StagingCipher;
   sseKmsKeyId?: string;
 }
 
 export function s3StagingStore(s3: S3Client, place: StagingPlace): StagingStore {
-  const { plan, bucket, cipher } = place;
+  const { plan, planHash, bucket, cipher } = place;
   const sse = place.sseKmsKeyId ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: place.sseKmsKeyId } : {};
   const get = async (key: string): Promise<Buffer> => {
     const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -58,7 +59,7 @@ export function s3StagingStore(s3: S3Client, place: StagingPlace): StagingStore 
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: keys.manifest, Body: manifestBody, ...sse }));
       return rowsBody.length + manifestBody.length;
     },
-    async readManifest(migrationId, entity, batchId, planHash) {
+    async readManifest(migrationId, entity, batchId) {
       const keys = stagingKeys(plan, migrationId, entity, batchId);
       try {
         const plain = await cipher.decrypt(await get(keys.manifest), encryptionContext(migrationId, entity, batchId, 'manifest'), keys.manifest);

@@ -47,10 +47,10 @@ export function withSealedTokens(vault: TokenVault): TokenVault {
   return {
     ...vault,
     async tokenize(keys, migrationId, values) {
-      const all = [...values];
-      const kept = new Set(all.filter((v) => !v.clear).map((v) => valueId(v.kind, v.value)));
-      const sealable = all.filter((v) => v.clear && !kept.has(valueId(v.kind, v.value)));
-      const stored = all.filter((v) => !v.clear || kept.has(valueId(v.kind, v.value)));
+      const all = [...values].map((v) => ({ ...v, id: valueId(v.kind, v.value) }));
+      const kept = new Set(all.filter((v) => !v.clear).map((v) => v.id));
+      const sealable = all.filter((v) => !kept.has(v.id));
+      const stored = all.filter((v) => kept.has(v.id));
       const tokens = sealable.length ? sealTokens(sealedTokenKey(keys.token), migrationId, sealable) : new Map<string, string>();
       if (stored.length) for (const [id, token] of await vault.tokenize(keys, migrationId, stored)) tokens.set(id, token);
       return tokens;

@@ -10,7 +10,7 @@ import { SyncConflict, wholeRowPreImage } from '../../core/sync-conflict';
 import { inLanes } from '../../core/lanes';
 import type { BatchRef, LoadedBatch } from '../../shared/migration';
 import type { Stores } from '../../stores/stores';
-import type { LoadTable, RowWriter } from '../../stores/target-writer';
+import type { LoadTable, Row, RowWriter } from '../../stores/target-writer';
 import { throwIfCancelled, withHeartbeat } from '../../stores/activity-runtime';
 import { describeSafe, withoutValues } from '../../stores/errors';
 import { countLoaded } from '../../stores/metrics';
@@ -27,8 +27,6 @@ export interface LoadRequest extends BatchRef {
   apply?: 'upserts' | 'deletes';
 }
 
-type Row = Record<string, Value>;
-
 /** Rows per upsert statement (one JSON parameter each); a refused row is found by halving the chunk. */
 const UPSERT_CHUNK = 5000;
 
@@ -42,7 +40,7 @@ export function createLoadActivities(stores: LoadStores) {
     async loadBatch(req: LoadRequest): Promise<LoadedBatch> {
       const loaded = await stores.plans.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
-      const manifest = await loaded.staging.readManifest(req.migrationId, req.entity, req.batchId, loaded.planHash);
+      const manifest = await loaded.staging.readManifest(req.migrationId, req.entity, req.batchId);
       if (manifest.delta && req.apply === 'deletes') return applyDeletes(stores, loaded, req, manifest);
       const staged = await loaded.staging.readRows(manifest);
       const vaultKey = await loaded.vaultKey();

@@ -49,7 +49,7 @@ export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' 
     async reconcileBatch(req: BatchRef): Promise<BatchReconcile> {
       const loaded = await stores.plans.plan(req.migrationId);
       const { spec } = loaded.entity(req.entity);
-      const manifest = await loaded.staging.readManifest(req.migrationId, req.entity, req.batchId, loaded.planHash);
+      const manifest = await loaded.staging.readManifest(req.migrationId, req.entity, req.batchId);
       const digestKey = await stores.keys.get('digest');
       const ledger = loaded.plan.target.ledgerSchema;
       // Rows the target refused (or whose parent was not loaded) are in quarantine, not missing.
