@@ -12,6 +12,7 @@ import type { RehearsalSpec } from './plan/types';
 import type { MigrationReport, MigrationStatus, RollbackRecord } from './shared/migration';
 import { progressQuery } from './shared/queries';
 import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
+import { ledgerCounts } from './control/ledger';
 
 /** What an operator sees of one migration: Temporal's view of the workflow and, when it can be had, its report. */
 export interface MigrationView {
@@ -172,17 +173,10 @@ export async function leftBehindOf(config: CutoverConfig, migrationId: string): 
   const db = createDb(url, { max: 1, applicationName: 'cutover-status' });
   try {
     const schema = plan.target.ledgerSchema;
-    const present = await db.raw('select to_regclass(?) is not null as ledger, to_regclass(?) is not null as files', [`${schema}.ledger`, `${schema}.files`]);
-    if (!present.rows[0].ledger) return { tables: [], files: 0, undo };
-    const rows = await db.raw(`select target_table, action, count(*)::int as n from ??.ledger where migration_id = ? group by 1, 2 order by 1, 2`, [schema, migrationId]);
-    const byTable = new Map<string, { table: string; inserted: number; updated: number }>();
-    for (const r of rows.rows as { target_table: string; action: 'inserted' | 'updated'; n: number }[]) {
-      const t = byTable.get(r.target_table) ?? { table: r.target_table, inserted: 0, updated: 0 };
-      t[r.action] += Number(r.n);
-      byTable.set(r.target_table, t);
-    }
+    const present = await db.raw('select to_regclass(?) is not null as files', [`${schema}.files`]);
+    const tables = await ledgerCounts(db, schema, migrationId);
     const files = present.rows[0].files ? Number((await db.raw(`select count(*)::int as n from ??.files where migration_id = ?`, [schema, migrationId])).rows[0].n) : 0;
-    return { tables: [...byTable.values()], files, undo };
+    return { tables, files, undo };
   } catch (err) {
     return none(`not known: the target answered ${((err as Error).message ?? '').split('\n')[0]}`);
   } finally {

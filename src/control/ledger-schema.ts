@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { fenceTableSql } from './load-fence';
 
 /**
- * The ledger lives in the target database, so every load writes its ledger rows in the same
+ * The ledger lives in the target database, so every load writes its ledger record in the same
  * transaction as the rows themselves: no crash can leave a loaded row that rollback does not
  * know about. `batch_loads` records, once per run and batch, what the committed load did.
  * Not cached: it runs once per migration, and someone may have dropped the schema since.
@@ -11,17 +11,22 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
   await db.transaction(async (trx) => {
     await trx.raw("select pg_advisory_xact_lock(hashtext('cutover.ledger-schema'))");
     await trx.raw(`create schema if not exists ??`, [schema]);
+    // One record per loaded batch and table (core/ledger-record.ts); `seq` orders them, and a
+    // rollback undoes them newest first. Earlier versions wrote one row per migrated row to
+    // ??.ledger: that table is still read (and undone) where it exists, no longer created.
     await trx.raw(
-      `create table if not exists ??.ledger (
+      `create table if not exists ??.ledger_batches (
+        seq bigserial primary key,
         migration_id text not null,
         target_table text not null,
-        business_key text not null,
-        action text not null check (action in ('inserted', 'updated')),
-        pre_image bytea,
-        batch_id text not null,
         run_id text not null,
+        batch_id text not null,
+        inserted_count integer not null,
+        updated_count integer not null,
+        inserted bytea,
+        pre_images bytea,
         created_at timestamptz not null default now(),
-        primary key (migration_id, target_table, business_key)
+        unique (migration_id, target_table, run_id, batch_id)
       )`,
       [schema],
     );

@@ -1,12 +1,12 @@
 import type { Knex } from 'knex';
 import { forgetKeys, keyMapEntries } from '../control/key-map';
-import { appendLedger } from '../control/ledger';
+import { appendLedgerRecord } from '../control/ledger';
+import { packLedgerRecord } from '../core/ledger-record';
 import { holdLoadFence } from '../control/load-fence';
 import { rowDigest } from '../core/digest';
 import type { QuarantineRecord } from '../core/quarantine-record';
 import { conflictRecord, decideDelete, sourceWins, SyncConflict, wholeRowPreImage } from '../core/sync-conflict';
 import { targetRowsJson } from '../core/target-rows';
-import { sealJson } from '../crypto/seal-json';
 import { deleteByKeySql, rowsByKeySql, softDeleteByKeySql } from '../plan/target-sql';
 import type { BatchRef, LoadedBatch } from '../shared/migration';
 import { businessKeyOf } from '../core/mapping';
@@ -95,8 +95,9 @@ export async function applyDeletes(stores: Pick<Stores, 'keys' | 'quarantine' | 
             (d, safe) => refused.push({ sourceKey: d.sourceKey, businessKey: d.bk, reason: safe.reason, column: safe.column, detail: `the source deleted this row; the target refused: ${describeSafe(safe)}`, row: {} }),
           );
         }
-        // First write wins: a row this migration inserted keeps its `inserted` entry (rollback deletes it, already gone).
-        await appendLedger(trx, ledger, { migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, done.map((d) => ({ businessKey: d.bk, preImage: sealJson(wholeRowPreImage(d.pre), vaultKey, `preimage:${req.migrationId}:${table}:${d.bk}`) })));
+        // One ledger record for the round's deletes: each row's whole pre-image (a rollback puts it back).
+        const at = { migrationId: req.migrationId, table, runId: req.runId, batchId: batchKey };
+        await appendLedgerRecord(trx, ledger, at, packLedgerRecord({ inserted: [], updated: done.map((d) => ({ businessKey: d.bk, preImage: wholeRowPreImage(d.pre) })) }, vaultKey, at));
         await forgetKeys(trx, ledger, req.migrationId, req.entity, [...forget, ...done.map((d) => d.sourceKey)]);
         await stores.conflicts.record(req, sync?.conflict, conflicts);
         await stores.quarantine.write(vaultKey, req, 'load', refused);

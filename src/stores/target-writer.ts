@@ -1,11 +1,12 @@
 /**
  * The target writer: what a load needs of the target database and the ledger schema beside its
- * tables — the load fence, the key map, the ledger, and the rows themselves — and nothing more.
+ * tables — the load fence, the key map, the ledger's records, and the rows themselves — and nothing more.
  * `pgTargetWriter` is the real one; a unit test brings a small in-memory one.
  */
 import type { Knex } from 'knex';
 import { heldByOtherRows, keepKeyMapStatistics, KeyMapEntry, keyMapEntries, KeyMapRow, recordKeys, targetKeysOf } from '../control/key-map';
-import { appendLedger, LedgerEntry } from '../control/ledger';
+import { appendLedgerRecord } from '../control/ledger';
+import type { LedgerRecordAt, PackedLedgerRecord } from '../core/ledger-record';
 import { ensureLoadFence, holdLoadFence } from '../control/load-fence';
 import type { Value } from '../core/mapping';
 import { targetRowsJson } from '../core/target-rows';
@@ -56,7 +57,8 @@ export interface LoadTransaction {
   keyMapEntries(migrationId: string, entity: string, sourceKeys: Iterable<string>): Promise<Map<string, KeyMapEntry>>;
   /** Runs `work` in a savepoint: when it throws, what it wrote is undone and the transaction goes on. */
   savepoint<T>(work: (rows: RowWriter) => Promise<T>): Promise<T>;
-  appendLedger(at: { migrationId: string; table: string; batchId: string; runId: string }, entries: readonly LedgerEntry[]): Promise<void>;
+  /** The batch's one ledger record (what a rollback needs to undo it). */
+  appendLedger(at: LedgerRecordAt, record: PackedLedgerRecord): Promise<void>;
   recordFiles(migrationId: string, entity: string, files: readonly { bucket: string; objectKey: string; sha256: string }[]): Promise<void>;
   recordKeys(migrationId: string, entity: string, rows: KeyMapRow[]): Promise<void>;
   recordBatchLoad(runId: string, batchId: string, counts: BatchLoadCounts): Promise<void>;
@@ -98,7 +100,7 @@ function loadTransaction(trx: Knex.Transaction, ledger: string): LoadTransaction
     heldByOtherRows: (migrationId, entity, rows) => heldByOtherRows(trx, ledger, migrationId, entity, rows),
     keyMapEntries: (migrationId, entity, sourceKeys) => keyMapEntries(trx, ledger, migrationId, entity, sourceKeys),
     savepoint: (work) => trx.transaction((sp) => work(rowWriter(sp))),
-    appendLedger: (at, entries) => appendLedger(trx, ledger, at, entries),
+    appendLedger: (at, record) => appendLedgerRecord(trx, ledger, at, record),
     async recordFiles(migrationId, entity, files) {
       if (!files.length) return;
       await trx(`${ledger}.files`)

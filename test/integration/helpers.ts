@@ -278,6 +278,24 @@ export function ownerUrl(env: Isolated): string {
   return url.toString();
 }
 
+/** The ledger records (one per loaded batch and table) a migration still has in the target, oldest first; all migrations' without an id. */
+export interface LedgerRecordRow {
+  seq: string;
+  target_table: string;
+  run_id: string;
+  batch_id: string;
+  inserted_count: number;
+  updated_count: number;
+  inserted: Buffer | null;
+  pre_images: Buffer | null;
+}
+export async function ledgerRecords(url: string, migrationId?: string): Promise<LedgerRecordRow[]> {
+  return sql<LedgerRecordRow>(url, `select * from cutover.ledger_batches ${migrationId ? 'where migration_id = $1' : ''} order by seq`, migrationId ? [migrationId] : []).catch((err: Error) => {
+    if (/does not exist/.test(err.message)) return [] as LedgerRecordRow[];
+    throw err;
+  });
+}
+
 export async function sql<T>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
   const c = new PgClient({ connectionString: url });
   await c.connect();

@@ -114,7 +114,7 @@ describe('every end of a migration, told the same way by every command', () => {
     expect(views.view.written).toBe('cancelled');
     // What it left: its ledger's rows in public.people, the same in status, report and start --wait.
     const left = views.view.leftBehind as { tables: { table: string; inserted: number; updated: number }[]; undo: string };
-    const ledger = Number((await sql<{ n: string }>(tgt(), "select count(*) as n from cutover.ledger where migration_id = $1", [migrationId]).catch(() => [{ n: '-1' }]))[0]!.n);
+    const ledger = Number((await sql<{ n: string }>(tgt(), 'select coalesce(sum(inserted_count + updated_count), 0) as n from cutover.ledger_batches where migration_id = $1', [migrationId]).catch(() => [{ n: '-1' }]))[0]!.n);
     const people_ = left.tables.find((t) => t.table === 'public.people');
     expect(people_).toBeDefined();
     expect(people_!.inserted + people_!.updated).toBeGreaterThan(0);

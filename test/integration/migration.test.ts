@@ -8,9 +8,9 @@ import { createKmsClient } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { connectClient } from '../../src/clients/temporal';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
-import { openJson } from '../../src/crypto/seal-json';
+import { preImagesOf } from '../../src/core/ledger-record';
 import { migrationId as idOf } from '../../src/plan/hash';
-import { cli, cliEnv, isolated, Isolated, ownerUrl, planFor, removeStaged, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { cli, cliEnv, isolated, Isolated, ledgerRecords, ownerUrl, planFor, removeStaged, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
 import { findValues, seededPersonalValues, underEncryption } from './under-encryption';
 
 interface SourceUser {
@@ -170,19 +170,21 @@ describe('a 10k-user migration on the real stack', () => {
   it('records updates with their pre-image when a target row was changed by someone else, and a rollback puts that row back', async () => {
     const tgt = env.config.databases.targetUrl!;
     // Run alone (-t), the first migration has not run yet: run it first.
-    const first = await sql<{ n: string }>(tgt, 'select count(*) as n from cutover.ledger where migration_id = $1', [migrationId]).catch(() => [{ n: '0' }]);
-    if (first[0]!.n === '0') await startMigration(env.config, plan, { taskQueue: env.taskQueue, wait: true });
+    if (!(await ledgerRecords(tgt, migrationId)).length) await startMigration(env.config, plan, { taskQueue: env.taskQueue, wait: true });
     await sql(tgt, "update people set org_code = 'CHANGED' where legacy_user_id in (1, 2, 3)");
     const third = await startMigration(env.config, plan, { taskQueue: env.taskQueue, wait: true });
     expect(third.report!.entities[0]).toMatchObject({ inserted: 0, updated: 3, unchanged: 9_997 });
     const changed = await sql<{ n: string }>(tgt, "select count(*) as n from people where org_code = 'CHANGED'");
     expect(changed[0]!.n).toBe('0');
-    // The ledger keeps the first action per row: these rows were inserted by this migration.
-    const ledger = await sql<{ action: string; n: string }>(tgt, 'select action, count(*) as n from cutover.ledger where migration_id = $1 group by action', [migrationId]);
-    expect(ledger).toEqual([{ action: 'inserted', n: '10000' }]);
+    // The ledger holds a record per batch: the first run's inserts, then the third run's three updates
+    // (undone newest first, a rollback would put them back, then delete the rows).
+    const ledger = await ledgerRecords(tgt, migrationId);
+    expect(ledger.reduce((n, r) => n + r.inserted_count, 0)).toBe(10_000);
+    expect(ledger.filter((r) => r.updated_count > 0).map((r) => r.updated_count)).toEqual([3]);
+    expect(Number(ledger.filter((r) => r.updated_count > 0)[0]!.seq)).toBeGreaterThan(Number(ledger.filter((r) => r.inserted_count > 0).at(-1)!.seq));
 
     // Another migration finds rows it did not write, changed by someone else: it updates them, and
-    // ledgers each as 'updated' with the row as it was. It waits at its gate, then is rolled back.
+    // ledgers each as changed, with the row as it was. It waits at its gate, then is rolled back.
     const rows = (where: string) => sql<Record<string, unknown>>(tgt, `select * from people where ${where} order by legacy_user_id`);
     const checksum = async () => (await sql<{ n: string; x: string }>(tgt, "select count(*) as n, md5(string_agg(p::text, '|' order by id)) as x from people p"))[0];
     await sql(tgt, "update people set org_code = 'CHANGED', status = 'suspended', last_login_at = '2001-02-03T04:05:06Z' where legacy_user_id in (4, 5, 6)");
@@ -193,10 +195,10 @@ describe('a 10k-user migration on the real stack', () => {
     secondIds.push(secondId);
     const started = await startMigration(env.config, second, { taskQueue: env.taskQueue });
     const updated = await waitFor('the second migration at its gate', async () => {
-      const r = await sql<{ business_key: string; target_table: string; pre_image: Buffer }>(tgt, "select business_key, target_table, pre_image from cutover.ledger where migration_id = $1 and action = 'updated' order by business_key", [secondId]);
-      return r.length === 3 && (await cli(['status', secondId], cliEnv(env))).stdout.includes('awaiting-approval') ? r : undefined;
+      const r = await ledgerRecords(tgt, secondId);
+      return r.length === 1 && (await cli(['status', secondId], cliEnv(env))).stdout.includes('awaiting-approval') ? r : undefined;
     });
-    expect(await sql(tgt, 'select count(*) as n from cutover.ledger where migration_id = $1', [secondId])).toEqual([{ n: '3' }]);
+    expect(updated.map((r) => [r.inserted_count, r.updated_count])).toEqual([[0, 3]]);
     expect((await rows("org_code = 'CHANGED'")).length).toBe(0);
 
     // Each pre-image opens, under the vault key and bound to its migration, table and row, to the row as it was.
@@ -205,16 +207,20 @@ describe('a 10k-user migration on the real stack', () => {
     try {
       const vaultKey = await createKeyRing(env.config, control, kms).get('vault');
       const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
-      updated.forEach((e, i) => {
-        const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${secondId}:${e.target_table}:${e.business_key}`, 'pre-image');
+      const record = updated[0]!;
+      const at = { migrationId: secondId, table: record.target_table, runId: record.run_id, batchId: record.batch_id };
+      const pres = preImagesOf({ preImages: record.pre_images }, vaultKey, at).sort((a, b) => Number(a.businessKey) - Number(b.businessKey));
+      expect(pres.length).toBe(3);
+      pres.forEach((e, i) => {
+        const pre = e.preImage as Record<string, unknown>;
         const was = asTheyWere[i]!;
-        expect(e.business_key).toBe(String(was.legacy_user_id));
+        expect(e.businessKey).toBe(String(was.legacy_user_id));
         expect(pre).toMatchObject({ org_code: 'CHANGED', status: 'suspended' });
         expect(Object.keys(pre).length).toBeGreaterThan(8);
         for (const [column, value] of Object.entries(pre)) expect([column, value]).toEqual([column, json(was[column])]);
-        // Bound to its row: the same ciphertext does not open as another row's pre-image.
-        expect(() => openJson(e.pre_image, vaultKey, `preimage:${secondId}:${e.target_table}:999`, 'pre-image')).toThrow(/integrity check failed/);
       });
+      // Bound to its record: the same ciphertext does not open as another batch's pre-images.
+      expect(() => preImagesOf({ preImages: record.pre_images }, vaultKey, { ...at, batchId: `${at.batchId}x` })).toThrow(/integrity check failed/);
     } finally {
       kms.destroy();
       await control.destroy();
@@ -231,7 +237,7 @@ describe('a 10k-user migration on the real stack', () => {
     }
     expect(await rows('legacy_user_id in (4, 5, 6)')).toEqual(asTheyWere);
     expect(await checksum()).toEqual(before);
-    expect(await sql(tgt, 'select count(*) as n from cutover.ledger where migration_id = $1', [secondId])).toEqual([{ n: '0' }]);
+    expect(await ledgerRecords(tgt, secondId)).toEqual([]);
   });
 });
 

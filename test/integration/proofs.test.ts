@@ -7,7 +7,8 @@ import { startMigration, workflowIdOf } from '../../src/migration-client';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import type { Plan } from '../../src/plan/types';
-import { cli, CliResult, cliEnv, isolated, Isolated, ownerUrl, planFor, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { cli, CliResult, cliEnv, isolated, Isolated, ledgerRecords, ownerUrl, planFor, removeStaged, ROOT, sleep, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
+import { insertedKeysOf } from '../../src/core/ledger-record';
 import { peopleRows, seedPreexistingPeople, targetChecksums } from './target-state';
 import { findValues, seededPersonalValues, underEncryption } from './under-encryption';
 
@@ -117,8 +118,12 @@ describe('cancel, then start the same plan again', () => {
     expect((await sql<{ id: number }>(tgt, 'select legacy_user_id as id from people order by 1')).map((r) => r.id)).toEqual(sourceIds);
     const now = new Map((await sql<{ legacy_user_id: number; x: string }>(tgt, 'select legacy_user_id, md5(p::text) as x from people p')).map((r) => [r.legacy_user_id, r.x]));
     expect(preCancel.filter((r) => now.get(r.legacy_user_id) !== r.x)).toEqual([]);
-    // The ledger: each row inserted once, by this migration.
-    expect(await sql(tgt, 'select action, count(*)::int as n from cutover.ledger group by action')).toEqual([{ action: 'inserted', n: USERS }]);
+    // The ledger: each row inserted once, by this migration, and none changed.
+    const records = await ledgerRecords(tgt);
+    const inserted = records.flatMap((r) => insertedKeysOf(r));
+    expect(inserted.length).toBe(USERS);
+    expect(new Set(inserted).size).toBe(USERS);
+    expect(records.reduce((n, r) => n + r.updated_count, 0)).toBe(0);
 
     const audit = await run(['audit', 'log', migrationId]);
     expect(audit.stdout).toContain('cancel-requested');

@@ -4,6 +4,7 @@
  * the target refuses, a duplicate business key, a vault miss — beside the integration tests that
  * run them against the real stores.
  */
+import { insertedKeysOf } from '../../src/core/ledger-record';
 import { createLoadActivities } from '../../src/activities/migration/load';
 import { createStageActivities } from '../../src/activities/migration/stage';
 import { parsePlan } from '../../src/plan/load';
@@ -50,7 +51,7 @@ describe('stage and load activities over in-memory stores', () => {
     const loaded = await t.loadBatch(staged.batchId);
     expect(loaded).toMatchObject({ inserted: 6, updated: 0, unchanged: 0, quarantined: 0 });
     expect(t.target.state.rows.get('a')).toEqual({ code: 'a', email: 'ada@example.org', phone: expect.stringMatching(/^tok_phone_/) });
-    expect(t.target.state.ledger.map((l) => l.businessKey).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    expect(t.target.state.ledger.flatMap((l) => insertedKeysOf(l.record)).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
     expect(t.audit.map((e) => e.action)).toEqual(['batch-loaded']);
   });
 
@@ -69,7 +70,7 @@ describe('stage and load activities over in-memory stores', () => {
     expect(q.detail).toContain('constraint people_email_check');
     expect(q.detail).not.toContain('bad@example.org');
     // Only written rows are ledgered: a rollback undoes exactly what loaded.
-    expect(t.target.state.ledger.map((l) => l.businessKey).sort()).toEqual(['a', 'b', 'c', 'e', 'f']);
+    expect(t.target.state.ledger.flatMap((l) => insertedKeysOf(l.record)).sort()).toEqual(['a', 'b', 'c', 'e', 'f']);
   });
 
   it('a business key another source row holds is quarantined, in the same batch or from an earlier one, and the holder keeps its row', async () => {

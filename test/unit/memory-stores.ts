@@ -4,6 +4,7 @@
  * a staging store, a source, an audit log. Transactions and savepoints undo what they wrote
  * when their work throws, as the real ones do.
  */
+import type { LedgerRecordAt, PackedLedgerRecord } from '../../src/core/ledger-record';
 import type { AuditEvent } from '../../src/audit/chain';
 import { businessKeyOf, compileMapper, RowMapper, Value } from '../../src/core/mapping';
 import type { QuarantineRecord } from '../../src/core/quarantine-record';
@@ -28,7 +29,8 @@ export function pgError(code: string, constraint: string, column?: string): Erro
 interface TargetState {
   rows: Map<string, Row>;
   keyMap: Map<string, KeyMapRow>;
-  ledger: { migrationId: string; table: string; businessKey: string; preImage: Buffer | null }[];
+  /** Ledger records, in the order loads appended them. */
+  ledger: { at: LedgerRecordAt; record: PackedLedgerRecord }[];
   batchLoads: Map<string, BatchLoadCounts>;
 }
 
@@ -117,10 +119,9 @@ export class MemoryTarget implements TargetWriter {
           throw err;
         }
       },
-      appendLedger: async (at, entries) => {
-        for (const e of entries) {
-          if (!tx.ledger.some((l) => l.migrationId === at.migrationId && l.table === at.table && l.businessKey === e.businessKey)) tx.ledger.push({ migrationId: at.migrationId, table: at.table, businessKey: e.businessKey, preImage: e.preImage });
-        }
+      appendLedger: async (at, record) => {
+        const same = (l: LedgerRecordAt) => l.migrationId === at.migrationId && l.table === at.table && l.runId === at.runId && l.batchId === at.batchId;
+        if (!tx.ledger.some((l) => same(l.at))) tx.ledger.push({ at, record });
       },
       recordFiles: async () => undefined,
       recordKeys: async (migrationId, entity, rows) => {

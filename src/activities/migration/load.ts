@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { sealJson } from '../../crypto/seal-json';
+import { packLedgerRecord } from '../../core/ledger-record';
 import { clearTargetsOf, tokensToOpen } from '../../core/detokenize';
 import { prepareLoadRows, ReferenceKeys, referencedKeys } from '../../core/load-rows';
 import { decideSyncWrites, keyMapRows, KeptByConflict, refusedBeforeWrite, splitUnchanged, Write } from '../../core/load-decisions';
@@ -34,8 +34,8 @@ export function createLoadActivities(stores: LoadStores) {
   return {
     /**
      * Loads one staged batch in one target transaction: verify and decrypt, detokenize what the
-     * plan wants in clear, upsert on the business key, ledger every inserted or updated row (with
-     * its sealed pre-image), quarantine rows the target refuses. Re-running changes nothing.
+     * plan wants in clear, upsert on the business key, record one ledger record for
+     * the batch (inserted keys, sealed pre-images), quarantine rows the target refuses. Re-running changes nothing.
      */
     async loadBatch(req: LoadRequest): Promise<LoadedBatch> {
       const loaded = await stores.plans.plan(req.migrationId);
@@ -154,11 +154,13 @@ export function createLoadActivities(stores: LoadStores) {
                 (w, safe) => refused.push({ sourceKey: w.row.sourceKey, businessKey: w.row.bk, reason: safe.reason, column: safe.column, detail: describeSafe(safe), row: toObject(w.row.values) }),
               );
             }
-            // First write wins: the pre-image kept is the one from before this migration touched the row.
-            await tx.appendLedger({ migrationId: req.migrationId, table, batchId: req.batchId, runId: req.runId }, written.map((w) => ({
-              businessKey: w.row.bk,
-              preImage: w.pre ? sealJson(sync ? wholeRowPreImage(w.pre) : w.pre, vaultKey, `preimage:${req.migrationId}:${table}:${w.row.bk}`) : null,
-            })));
+            // One ledger record for the batch: the keys it inserted, the pre-images of the rows it changed, sealed together.
+            const at = { migrationId: req.migrationId, table, runId: req.runId, batchId: req.batchId };
+            const ledgered = {
+              inserted: written.filter((w) => !w.pre).map((w) => w.row.bk),
+              updated: written.filter((w) => w.pre).map((w) => ({ businessKey: w.row.bk, preImage: sync ? wholeRowPreImage(w.pre!) : w.pre })),
+            };
+            await tx.appendLedger(at, packLedgerRecord(ledgered, vaultKey, at));
             await tx.recordFiles(req.migrationId, req.entity, copied);
             // A batch loading at the same time took one of these keys first (its commit was visible only now):
             // this load would have overwritten its row. Undo, and the retry quarantines the duplicates.

@@ -3,6 +3,7 @@ import { withoutValues } from '../../stores/errors';
 import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
 import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
+import { anythingLedgered } from '../../control/ledger';
 
 export function createPhaseActivities(stores: Pick<Stores, 'plans' | 'quarantine'>) {
   return {
@@ -86,8 +87,7 @@ export function createPhaseActivities(stores: Pick<Stores, 'plans' | 'quarantine
       if (!req.before) return out;
       const ledger = loaded.plan.target.ledgerSchema;
       return loaded.target.transaction(async (trx) => {
-        const written = await trx.raw(`select exists (select 1 from ??.ledger where migration_id = ?) or exists (select 1 from ??.files where migration_id = ?) as any`, [ledger, req.migrationId, ledger, req.migrationId]);
-        if (!written.rows[0].any) {
+        if (!(await anythingLedgered(trx, ledger, req.migrationId))) {
           await trx(`${ledger}.checksums_before`).insert({ migration_id: req.migrationId, checksums: JSON.stringify(out) }).onConflict('migration_id').merge(['checksums', 'taken_at']);
           return out;
         }

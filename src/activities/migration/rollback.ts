@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { closeLoadFence } from '../../control/load-fence';
 import { describeSafe, SafeDbError, safeDbError } from '../../stores/errors';
-import { openJson } from '../../crypto/seal-json';
+import { entriesLeft, insertedKeyPages, ledgersPresent, nextUndo } from '../../control/ledger';
 import type { Stores } from '../../stores/stores';
 import { treeColumnOf } from '../../plan/types';
 import { restoreRowSql } from '../../plan/target-sql';
@@ -34,8 +34,8 @@ const isTransient = (e: SafeDbError) => TRANSIENT_CLASSES.includes(e.sqlstate.sl
  * how many rows block it, how many entries are still to undo, and what to run after fixing it.
  */
 async function blockedRollback(db: Knex, ledger: string, migrationId: string, entity: string, table: string, bkColumns: string[], e: SafeDbError): Promise<string> {
-  const [left] = await db(`${ledger}.ledger`).where({ migration_id: migrationId, target_table: table }).count<{ n: string }[]>({ n: '*' });
-  const rest = `${Number(left!.n).toLocaleString('en')} ledger entries of ${table} are kept; fix it, then \`cutover rollback ${migrationId}\` runs the rest of the rollback`;
+  const left = await entriesLeft(db, ledger, migrationId, table);
+  const rest = `${left.toLocaleString('en')} ledgered writes of ${table} are kept; fix it, then \`cutover rollback ${migrationId}\` runs the rest of the rollback`;
   if (e.sqlstate === '23503' && e.constraint) {
     const blocking = await countReferencing(db, ledger, migrationId, table, bkColumns, e.constraint).catch(() => undefined);
     const by = blocking?.referencing ?? e.table ?? 'another table';
@@ -58,26 +58,25 @@ async function countReferencing(db: Knex, ledger: string, migrationId: string, t
   );
   const { referencing, cols, refcols } = fk.rows[0] as { referencing: string; cols: string[]; refcols: string[] };
   let rows = 0;
-  let after = '';
-  for (;;) {
-    const page = await db(`${ledger}.ledger`).select('business_key').where({ migration_id: migrationId, target_table: table, action: 'inserted' }).where('business_key', '>', after).orderBy('business_key').limit(5000);
-    if (!page.length) return { referencing, rows };
-    after = page[page.length - 1]!.business_key;
-    const keys = page.map((e) => (bkColumns.length === 1 ? e.business_key : JSON.parse(e.business_key)));
-    const parents = db(table).select(refcols);
-    if (bkColumns.length === 1) parents.whereIn(bkColumns[0]!, keys);
-    else parents.whereIn(bkColumns, keys);
-    const [n] = await db(referencing).whereIn(cols, parents).count<{ n: string }[]>({ n: '*' });
-    rows += Number(n!.n);
+  for await (const inserted of insertedKeyPages(db, ledger, migrationId, table)) {
+    for (let i = 0; i < inserted.length; i += 5000) {
+      const keys = inserted.slice(i, i + 5000).map((k) => (bkColumns.length === 1 ? k : JSON.parse(k)));
+      const parents = db(table).select(refcols);
+      if (bkColumns.length === 1) parents.whereIn(bkColumns[0]!, keys);
+      else parents.whereIn(bkColumns, keys);
+      const [n] = await db(referencing).whereIn(cols, parents).count<{ n: string }[]>({ n: '*' });
+      rows += Number(n!.n);
+    }
   }
+  return { referencing, rows };
 }
 
 export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' | 'vault' | 'batches' | 'approvals'>) {
   return {
     /**
-     * Undoes an entity from the ledger: deletes the rows this migration inserted and restores
-     * the pre-images of rows it updated, a chunk per transaction, the ledger entries going with
-     * their rows (so a retry continues where it stopped). Then forgets its key map.
+     * Undoes an entity from the ledger, newest record first: restores the pre-images of rows it
+     * changed and deletes the rows it inserted, a record per transaction, the record going with its
+     * rows (so a retry continues where it stopped). Then forgets its key map.
      */
     async unloadEntity(req: { migrationId: string; entity: string }): Promise<{ deleted: number; restored: number }> {
       const loaded = await stores.plans.plan(req.migrationId);
@@ -88,10 +87,10 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
       const vaultKey = await stores.keys.get('vault');
       const tally = { deleted: 0, restored: 0 };
       let writable: string[] | undefined;
-      const exists = await loaded.target.schema.withSchema(ledger).hasTable('ledger');
-      if (!exists) return tally;
+      const present = await ledgersPresent(loaded.target, ledger);
+      if (!present.batches && !present.legacy) return tally;
       const blocked = async (err: unknown): Promise<never> => {
-        // What a retry cannot fix (a reference, a trigger, a permission) stops the rollback with one line; the chunk's ledger stays.
+        // What a retry cannot fix (a reference, a trigger, a permission) stops the rollback with one line; the unit's ledger stays.
         const safe = safeDbError(err);
         if (!safe || isTransient(safe)) throw err;
         throw ApplicationFailure.create({ type: 'RollbackBlocked', nonRetryable: true, message: await blockedRollback(loaded.target, ledger, req.migrationId, req.entity, table, bkColumns, safe) });
@@ -99,21 +98,17 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
       const keyOf = (bk: string): string[] => (bkColumns.length === 1 ? [bk] : (JSON.parse(bk) as string[]));
       const byKeys = (q: Knex.QueryBuilder, keys: string[][]) => (bkColumns.length === 1 ? q.whereIn(bkColumns[0]!, keys.map((k) => k[0]!)) : q.whereIn(bkColumns, keys));
       /**
-       * Undoes up to 1,000 ledger entries (only `updated` ones, when asked) in one transaction: deletes
-       * the rows inserted, restores the pre-images of rows updated, and drops their entries, so a
-       * retry continues where it stopped. False once none is left.
+       * Undoes the newest ledger record left (only its pre-images, when asked) in one transaction:
+       * restores the pre-images of rows it changed, deletes the rows it inserted, and drops the
+       * record, so a retry continues where it stopped. False once none is left.
        */
-      const undoChunk = (only?: 'updated') =>
+      const undoNext = (only?: 'updated') =>
         loaded.target
           .transaction(async (trx) => {
-            const q = trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table });
-            if (only) q.where({ action: only });
-            const entries = await q.orderBy('business_key').limit(1000).forUpdate();
-            if (!entries.length) return false;
-            const inserted = entries.filter((e) => e.action === 'inserted').map((e) => keyOf(e.business_key));
-            if (inserted.length) tally.deleted += await byKeys(trx(table).delete(), inserted);
-            for (const e of entries.filter((x) => x.action === 'updated')) {
-              const pre = openJson<Record<string, unknown>>(e.pre_image, vaultKey, `preimage:${req.migrationId}:${table}:${e.business_key}`, 'pre-image');
+            const unit = await nextUndo(trx, ledger, req.migrationId, table, vaultKey, only);
+            if (!unit) return false;
+            for (const { businessKey, preImage } of unit.updated) {
+              const pre = preImage as Record<string, unknown>;
               if (pre.v === 2 && pre.row && typeof pre.row === 'object') {
                 // A whole row (plans with sync): put back as it was, inserted again if a sync round deleted it.
                 writable ??= await writableColumns(trx, spec.target.schema, spec.target.table);
@@ -121,31 +116,29 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
                 tally.restored += (await trx.raw(q.sql, q.bindings as never)).rowCount ?? 0;
                 continue;
               }
-              const key = keyOf(e.business_key);
+              const key = keyOf(businessKey);
               const where = Object.fromEntries(bkColumns.map((c, i) => [c, key[i]]));
               const values = Object.fromEntries(Object.entries(pre).filter(([c]) => !bkColumns.includes(c) && c !== spec.target.key));
               tally.restored += await trx(table).where(where).update(values);
             }
-            await trx(`${ledger}.ledger`).where({ migration_id: req.migrationId, target_table: table }).whereIn('business_key', entries.map((e) => e.business_key)).delete();
+            for (let i = 0; i < unit.inserted.length; i += 5000) tally.deleted += await byKeys(trx(table).delete(), unit.inserted.slice(i, i + 5000).map(keyOf));
+            await unit.done();
             return true;
           })
           .catch(blocked)
           .finally(() => heartbeat(tally));
       const tree = treeColumnOf(spec);
       if (tree) {
-        // A tree's rows reference each other: chunks of deletes in any order would cut a child from its
-        // parent. First every updated row gets its pre-image back (it pointed at rows that existed
+        // A tree's rows reference each other: deletes in any order would cut a child from its
+        // parent. First every changed row gets its pre-image back (it pointed at rows that existed
         // before), then inserted rows let go of their parents, then they are deleted in any order.
-        while (await undoChunk('updated'));
-        for (let after = ''; ; ) {
-          const entries = await loaded.target(`${ledger}.ledger`).select('business_key').where({ migration_id: req.migrationId, target_table: table, action: 'inserted' }).where('business_key', '>', after).orderBy('business_key').limit(1000);
-          if (!entries.length) break;
-          await byKeys(loaded.target(table).update({ [tree.name]: null }), entries.map((e) => keyOf(e.business_key))).catch(blocked);
-          after = entries[entries.length - 1]!.business_key;
+        while (await undoNext('updated'));
+        for await (const inserted of insertedKeyPages(loaded.target, ledger, req.migrationId, table)) {
+          for (let i = 0; i < inserted.length; i += 5000) await byKeys(loaded.target(table).update({ [tree.name]: null }), inserted.slice(i, i + 5000).map(keyOf)).catch(blocked);
           heartbeat(tally);
         }
       }
-      while (await undoChunk());
+      while (await undoNext());
       // Objects it copied into target buckets.
       for (;;) {
         const objects = await loaded.target(`${ledger}.files`).where({ migration_id: req.migrationId, entity: req.entity }).limit(1000);
