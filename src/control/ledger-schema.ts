@@ -24,12 +24,14 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
         inserted_count integer not null,
         updated_count integer not null,
         inserted bytea,
+        changed bytea,
         pre_images bytea,
         created_at timestamptz not null default now(),
         unique (migration_id, target_table, run_id, batch_id)
       )`,
       [schema],
     );
+    await trx.raw('alter table ??.ledger_batches add column if not exists changed bytea', [schema]);
     // Source key -> target key of every row a migration accounts for: references are translated
     // through it at load and back at reconcile.
     await trx.raw(

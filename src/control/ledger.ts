@@ -8,16 +8,16 @@
  * every batch record (they are all older).
  */
 import type { Knex } from 'knex';
-import { insertedKeysOf, LedgerRecordAt, PackedLedgerRecord, preImagesOf } from '../core/ledger-record';
+import { changedKeysOf, FirstWrite, firstWrites, insertedKeysOf, LedgerRecordAt, PackedLedgerRecord, preImagesOf } from '../core/ledger-record';
 import { openJson } from '../crypto/seal-json';
 
 /** Records a batch's ledger record; a second record for the same run, batch and table changes nothing. */
 export async function appendLedgerRecord(trx: Knex.Transaction, schema: string, at: LedgerRecordAt, record: PackedLedgerRecord): Promise<void> {
   if (!record.insertedCount && !record.updatedCount) return;
   await trx.raw(
-    `insert into ??.ledger_batches (migration_id, target_table, run_id, batch_id, inserted_count, updated_count, inserted, pre_images)
-     values (?, ?, ?, ?, ?, ?, ?, ?) on conflict (migration_id, target_table, run_id, batch_id) do nothing`,
-    [schema, at.migrationId, at.table, at.runId, at.batchId, record.insertedCount, record.updatedCount, record.inserted, record.preImages],
+    `insert into ??.ledger_batches (migration_id, target_table, run_id, batch_id, inserted_count, updated_count, inserted, changed, pre_images)
+     values (?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (migration_id, target_table, run_id, batch_id) do nothing`,
+    [schema, at.migrationId, at.table, at.runId, at.batchId, record.insertedCount, record.updatedCount, record.inserted, record.changed, record.preImages],
   );
 }
 
@@ -55,11 +55,34 @@ export async function anythingLedgered(trx: Knex, schema: string, migrationId: s
   return r.rows[0].any as boolean;
 }
 
+/**
+ * Which write undoes each key of the migration's table: the oldest record that wrote it (the
+ * per-row ledger of earlier versions before any record, as `seq` 0). Read at the start of each
+ * rollback attempt: records are dropped newest first, so the oldest writer of a key left is still there.
+ */
+export async function firstWritesOf(db: Knex, schema: string, migrationId: string, table: string): Promise<Map<string, FirstWrite>> {
+  const present = await ledgersPresent(db, schema);
+  const first = new Map<string, FirstWrite>();
+  for (let after = ''; present.legacy; ) {
+    const page = await db(`${schema}.ledger`).select('business_key', 'action').where({ migration_id: migrationId, target_table: table }).where('business_key', '>', after).orderBy('business_key').limit(20_000);
+    if (!page.length) break;
+    for (const e of page) first.set(e.business_key, { seq: 0, inserted: e.action === 'inserted' });
+    after = page[page.length - 1]!.business_key;
+  }
+  for (let after = 0; present.batches; ) {
+    const records = await db(`${schema}.ledger_batches`).select('seq', 'inserted', 'changed').where({ migration_id: migrationId, target_table: table }).where('seq', '>', after).orderBy('seq').limit(50);
+    if (!records.length) break;
+    firstWrites(records.map((r) => ({ seq: Number(r.seq), inserted: insertedKeysOf(r), changed: changedKeysOf(r) })), first);
+    after = Number(records[records.length - 1]!.seq);
+  }
+  return first;
+}
+
 /** One unit of undo, read and locked in the rollback's transaction. */
 export interface UndoUnit {
   /** Business keys of rows inserted: to delete. */
   inserted: string[];
-  /** Rows changed: to put back as they were, in this order. */
+  /** Rows changed: to put back as they were. */
   updated: { businessKey: string; preImage: unknown }[];
   /** Drops what was undone (the pre-images only, when only those were asked for), in the same transaction. */
   done(): Promise<void>;
@@ -67,22 +90,25 @@ export interface UndoUnit {
 
 /**
  * The next unit to undo of a migration's table, newest first: a batch record, then (when none is
- * left) up to 1,000 entries of the per-row ledger. With `only: 'updated'`, only the pre-images
- * (the inserted keys stay for a later pass). Undefined when nothing is left.
+ * left) up to 1,000 entries of the per-row ledger. A record's keys that an older write undoes
+ * (`first`) are left to it. With `only: 'updated'`, only the pre-images, and the record stays
+ * (its inserted keys for a later pass, its changed keys so `first` reads the same on a retry).
+ * Undefined when nothing is left.
  */
-export async function nextUndo(trx: Knex.Transaction, schema: string, migrationId: string, table: string, vaultKey: Uint8Array, only?: 'updated'): Promise<UndoUnit | undefined> {
+export async function nextUndo(trx: Knex.Transaction, schema: string, migrationId: string, table: string, vaultKey: Uint8Array, first: ReadonlyMap<string, FirstWrite>, only?: 'updated'): Promise<UndoUnit | undefined> {
   const present = await ledgersPresent(trx, schema);
   const q = trx(`${schema}.ledger_batches`).where({ migration_id: migrationId, target_table: table });
   if (only) q.whereNotNull('pre_images');
   const record = present.batches ? await q.orderBy('seq', 'desc').first().forUpdate() : undefined;
   if (record) {
     const at = { migrationId, table, runId: record.run_id, batchId: record.batch_id };
+    const seq = Number(record.seq);
+    const undoesHere = (k: string) => first.get(k)?.seq === seq;
     return {
-      inserted: only ? [] : insertedKeysOf(record),
-      updated: preImagesOf({ preImages: record.pre_images }, vaultKey, at),
+      inserted: only ? [] : insertedKeysOf(record).filter(undoesHere),
+      updated: preImagesOf({ preImages: record.pre_images }, vaultKey, at).filter((u) => undoesHere(u.businessKey)),
       async done() {
-        const keepInserted = only && record.inserted_count > 0;
-        if (keepInserted) await trx(`${schema}.ledger_batches`).where({ seq: record.seq }).update({ pre_images: null, updated_count: 0 });
+        if (only) await trx(`${schema}.ledger_batches`).where({ seq: record.seq }).update({ pre_images: null, updated_count: 0 });
         else await trx(`${schema}.ledger_batches`).where({ seq: record.seq }).delete();
       },
     };
@@ -103,13 +129,13 @@ export async function nextUndo(trx: Knex.Transaction, schema: string, migrationI
   };
 }
 
-/** Business keys of every row the migration inserted into the table (still ledgered), a page at a time. */
-export async function* insertedKeyPages(db: Knex, schema: string, migrationId: string, table: string): AsyncGenerator<string[]> {
+/** Business keys of every row the migration inserted into the table (still ledgered, and not there before by `first`), a page at a time. */
+export async function* insertedKeyPages(db: Knex, schema: string, migrationId: string, table: string, first: ReadonlyMap<string, FirstWrite>): AsyncGenerator<string[]> {
   const present = await ledgersPresent(db, schema);
   for (let after = 0; present.batches; ) {
     const records = await db(`${schema}.ledger_batches`).select('seq', 'inserted').where({ migration_id: migrationId, target_table: table }).where('seq', '>', after).whereNotNull('inserted').orderBy('seq').limit(20);
     if (!records.length) break;
-    for (const r of records) yield insertedKeysOf(r);
+    for (const r of records) yield insertedKeysOf(r).filter((k) => first.get(k)?.seq === Number(r.seq));
     after = Number(records[records.length - 1]!.seq);
   }
   if (!present.legacy) return;

@@ -3,16 +3,17 @@
  * business keys of the rows it inserted, and the pre-images of the rows it changed (or a sync
  * round deleted) — instead of one ledger row per migrated row.
  *
- * - The inserted keys are packed as one gzipped JSON array. They are business keys as the target
- *   table beside the ledger holds them (the per-row ledger kept them in clear too).
+ * - The keys of the rows inserted and of the rows changed are packed as two gzipped JSON arrays.
+ *   They are business keys as the target table beside the ledger holds them (the per-row ledger
+ *   kept them in clear too; a plan refuses a personal business key).
  * - The pre-images are sealed together: one AES-256-GCM seal of the JSON document
  *   `{ keys, pre }`, under the vault key, its additional data naming the migration, table, run and
  *   batch, so a record's pre-images do not open as another record's.
  *
- * Records are undone newest first. That restores what a first-write-wins per-row ledger did: a row
- * written by two batches gets the later batch's pre-image (the earlier batch's version) back
- * first, then the earlier batch's (the row as it was before the migration), or is deleted when the
- * earlier batch inserted it.
+ * A row two batches wrote is undone by the older one alone (first write wins, as the per-row
+ * ledger did): its pre-image is the row as it was before the migration, or the row is deleted when
+ * the older batch inserted it. Restoring the newer batch's pre-image first could fail (a sync
+ * round deleted a child row whose parent it deleted too) and would change nothing in the end.
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { open, seal } from './envelope';
@@ -38,6 +39,8 @@ export interface PackedLedgerRecord {
   updatedCount: number;
   /** Gzipped JSON array of business keys; null when the batch inserted none. */
   inserted: Buffer | null;
+  /** Gzipped JSON array of the changed rows' business keys (the pre-images' keys, in clear); null when none. */
+  changed: Buffer | null;
   /** Sealed `{ keys, pre }`; null when the batch changed none. */
   preImages: Buffer | null;
 }
@@ -48,15 +51,33 @@ export function packLedgerRecord(batch: LedgerBatch, vaultKey: Uint8Array, at: L
   return {
     insertedCount: batch.inserted.length,
     updatedCount: batch.updated.length,
-    inserted: batch.inserted.length ? gzipSync(Buffer.from(JSON.stringify(batch.inserted), 'utf8'), { level: 1 }) : null,
+    inserted: packKeys(batch.inserted),
+    changed: packKeys(batch.updated.map((u) => u.businessKey)),
     preImages: batch.updated.length
       ? seal(Buffer.from(JSON.stringify({ keys: batch.updated.map((u) => u.businessKey), pre: batch.updated.map((u) => u.preImage) }), 'utf8'), vaultKey, aadOf(at))
       : null,
   };
 }
 
-export function insertedKeysOf(record: Pick<PackedLedgerRecord, 'inserted'>): string[] {
-  return record.inserted ? (JSON.parse(gunzipSync(record.inserted).toString('utf8')) as string[]) : [];
+const packKeys = (keys: readonly string[]) => (keys.length ? gzipSync(Buffer.from(JSON.stringify(keys), 'utf8'), { level: 1 }) : null);
+const unpackKeys = (packed: Buffer | null) => (packed ? (JSON.parse(gunzipSync(packed).toString('utf8')) as string[]) : []);
+
+export const insertedKeysOf = (record: Pick<PackedLedgerRecord, 'inserted'>): string[] => unpackKeys(record.inserted);
+export const changedKeysOf = (record: Pick<PackedLedgerRecord, 'changed'>): string[] => unpackKeys(record.changed);
+
+/** What undoes a row: the oldest record that wrote it, and whether that record inserted it. */
+export interface FirstWrite {
+  seq: number;
+  inserted: boolean;
+}
+
+/** The first write of each key, from records given oldest first (`seq` ascending); keys already in `into` (an older ledger's) stay. */
+export function firstWrites(records: Iterable<{ seq: number; inserted: readonly string[]; changed: readonly string[] }>, into = new Map<string, FirstWrite>()): Map<string, FirstWrite> {
+  for (const r of records) {
+    for (const k of r.inserted) if (!into.has(k)) into.set(k, { seq: r.seq, inserted: true });
+    for (const k of r.changed) if (!into.has(k)) into.set(k, { seq: r.seq, inserted: false });
+  }
+  return into;
 }
 
 /** The record's pre-images; an `IntegrityError` (naming the record, no value) when they were changed or belong elsewhere. */

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { insertedKeysOf, packLedgerRecord, preImagesOf } from '../../src/core/ledger-record';
+import { changedKeysOf, firstWrites, insertedKeysOf, packLedgerRecord, preImagesOf } from '../../src/core/ledger-record';
 
 const key = randomBytes(32);
 const at = { migrationId: 'm1', table: 'app.people', runId: 'r1', batchId: '00007' };
@@ -14,6 +14,7 @@ describe('ledger records', () => {
     const record = packLedgerRecord({ inserted, updated }, key, at);
     expect(record).toMatchObject({ insertedCount: 5000, updatedCount: 2 });
     expect(insertedKeysOf(record)).toEqual(inserted);
+    expect(changedKeysOf(record)).toEqual(['u2', '["a","1"]']);
     expect(preImagesOf(record, key, at)).toEqual(updated);
     // One record is much smaller than 5,000 ledger rows: the keys are packed and compressed.
     expect(record.inserted!.length).toBeLessThan(5000 * 4);
@@ -21,7 +22,7 @@ describe('ledger records', () => {
 
   it('store nothing for what the batch did not do', () => {
     const record = packLedgerRecord({ inserted: [], updated: [] }, key, at);
-    expect(record).toEqual({ insertedCount: 0, updatedCount: 0, inserted: null, preImages: null });
+    expect(record).toEqual({ insertedCount: 0, updatedCount: 0, inserted: null, changed: null, preImages: null });
     expect(insertedKeysOf(record)).toEqual([]);
     expect(preImagesOf(record, key, at)).toEqual([]);
   });
@@ -41,5 +42,26 @@ describe('ledger records', () => {
     }
     expect(message).toMatch(/integrity check failed/);
     expect(message).not.toContain('lovelace');
+  });
+});
+
+describe('first writes', () => {
+  it('give each key the oldest record that wrote it, and whether it inserted the row', () => {
+    const first = firstWrites(
+      [
+        { seq: 1, inserted: ['a', 'b'], changed: ['x'] },
+        { seq: 2, inserted: [], changed: ['a', 'x', 'y'] },
+        { seq: 5, inserted: ['y2', 'b'], changed: ['y'] },
+      ],
+      new Map([['old', { seq: 0, inserted: false }]]),
+    );
+    expect(Object.fromEntries(first)).toEqual({
+      old: { seq: 0, inserted: false },
+      a: { seq: 1, inserted: true },
+      b: { seq: 1, inserted: true },
+      x: { seq: 1, inserted: false },
+      y: { seq: 2, inserted: false },
+      y2: { seq: 5, inserted: true },
+    });
   });
 });

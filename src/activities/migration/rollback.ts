@@ -2,7 +2,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { closeLoadFence } from '../../control/load-fence';
 import { describeSafe, SafeDbError, safeDbError } from '../../stores/errors';
-import { entriesLeft, insertedKeyPages, ledgersPresent, nextUndo } from '../../control/ledger';
+import { entriesLeft, firstWritesOf, insertedKeyPages, ledgersPresent, nextUndo } from '../../control/ledger';
 import type { Stores } from '../../stores/stores';
 import { treeColumnOf } from '../../plan/types';
 import { restoreRowSql } from '../../plan/target-sql';
@@ -35,7 +35,7 @@ const isTransient = (e: SafeDbError) => TRANSIENT_CLASSES.includes(e.sqlstate.sl
  */
 async function blockedRollback(db: Knex, ledger: string, migrationId: string, entity: string, table: string, bkColumns: string[], e: SafeDbError): Promise<string> {
   const left = await entriesLeft(db, ledger, migrationId, table);
-  const rest = `${left.toLocaleString('en')} ledgered writes of ${table} are kept; fix it, then \`cutover rollback ${migrationId}\` runs the rest of the rollback`;
+  const rest = `${left.toLocaleString('en')} ledger entries of ${table} are kept; fix it, then \`cutover rollback ${migrationId}\` runs the rest of the rollback`;
   if (e.sqlstate === '23503' && e.constraint) {
     const blocking = await countReferencing(db, ledger, migrationId, table, bkColumns, e.constraint).catch(() => undefined);
     const by = blocking?.referencing ?? e.table ?? 'another table';
@@ -58,7 +58,7 @@ async function countReferencing(db: Knex, ledger: string, migrationId: string, t
   );
   const { referencing, cols, refcols } = fk.rows[0] as { referencing: string; cols: string[]; refcols: string[] };
   let rows = 0;
-  for await (const inserted of insertedKeyPages(db, ledger, migrationId, table)) {
+  for await (const inserted of insertedKeyPages(db, ledger, migrationId, table, await firstWritesOf(db, ledger, migrationId, table))) {
     for (let i = 0; i < inserted.length; i += 5000) {
       const keys = inserted.slice(i, i + 5000).map((k) => (bkColumns.length === 1 ? k : JSON.parse(k)));
       const parents = db(table).select(refcols);
@@ -89,6 +89,8 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
       let writable: string[] | undefined;
       const present = await ledgersPresent(loaded.target, ledger);
       if (!present.batches && !present.legacy) return tally;
+      // Each row is undone by the oldest write of it still ledgered (first write wins).
+      const first = await firstWritesOf(loaded.target, ledger, req.migrationId, table);
       const blocked = async (err: unknown): Promise<never> => {
         // What a retry cannot fix (a reference, a trigger, a permission) stops the rollback with one line; the unit's ledger stays.
         const safe = safeDbError(err);
@@ -99,13 +101,13 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
       const byKeys = (q: Knex.QueryBuilder, keys: string[][]) => (bkColumns.length === 1 ? q.whereIn(bkColumns[0]!, keys.map((k) => k[0]!)) : q.whereIn(bkColumns, keys));
       /**
        * Undoes the newest ledger record left (only its pre-images, when asked) in one transaction:
-       * restores the pre-images of rows it changed, deletes the rows it inserted, and drops the
-       * record, so a retry continues where it stopped. False once none is left.
+       * of the rows it wrote first, restores the pre-images of those it changed and deletes those it
+       * inserted, and drops the record, so a retry continues where it stopped. False once none is left.
        */
       const undoNext = (only?: 'updated') =>
         loaded.target
           .transaction(async (trx) => {
-            const unit = await nextUndo(trx, ledger, req.migrationId, table, vaultKey, only);
+            const unit = await nextUndo(trx, ledger, req.migrationId, table, vaultKey, first, only);
             if (!unit) return false;
             for (const { businessKey, preImage } of unit.updated) {
               const pre = preImage as Record<string, unknown>;
@@ -133,7 +135,7 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
         // parent. First every changed row gets its pre-image back (it pointed at rows that existed
         // before), then inserted rows let go of their parents, then they are deleted in any order.
         while (await undoNext('updated'));
-        for await (const inserted of insertedKeyPages(loaded.target, ledger, req.migrationId, table)) {
+        for await (const inserted of insertedKeyPages(loaded.target, ledger, req.migrationId, table, first)) {
           for (let i = 0; i < inserted.length; i += 5000) await byKeys(loaded.target(table).update({ [tree.name]: null }), inserted.slice(i, i + 5000).map(keyOf)).catch(blocked);
           heartbeat(tally);
         }
