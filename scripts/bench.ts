@@ -44,7 +44,7 @@ import { dropDatabases, provisionDatabases } from '../src/stack/postgres-provisi
 import { checkInterrupted, errorLine, installExitHandlers, withCleanup } from './bench/cleanup';
 import { LMS_STEPS, runHandWritten, USERS_STEPS } from './bench/handwritten';
 import { PipelineRun, runPipeline } from './bench/pipeline';
-import { checkpoint, contentOf, createBucket, createTargetSchema, databaseMiB, dbUrl, dropDatabase, freshDatabase, objectStats, removeBucket, schemaMiB } from './bench/resources';
+import { checkpoint, contentOf, createBucket, createTargetSchema, databaseMiB, dbUrl, dropDatabase, freshDatabase, objectStats, removeBucket, schemaMiB, schemaTablesMiB } from './bench/resources';
 import { printSyncSummary, runSyncSize, SyncMode, SyncRun } from './bench/sync';
 import { buildWorkflowBundle } from './bench/workers';
 
@@ -163,6 +163,31 @@ function whereTimeWent(run: PipelineRun): string {
   return `worker CPU ${fmt(run.cpuSeconds, 1)} s over ${fmt(run.seconds, 1)} s, peak RSS ${fmt(run.peakMiB)} MiB (${fmt(run.startMiB)} MiB when it started polling); time in activities: ${top.join(', ') || 'not measured'}`;
 }
 
+const STAGE_STEPS = ['extract', 'map', 'tokens', 'rows and digests', 'serialize, compress, encrypt, put', 'stage records'];
+const TRANSACTION_STEPS = ['key map', 'lock rows', 'upsert', 'ledger', 'quarantine'];
+const LOAD_STEPS = ['get, decrypt', 'detokenize', 'references'];
+
+/**
+ * Where a row's time goes, µs per row by step (the workers' `cutover_step_microseconds`; lanes
+ * overlap, so the steps add up to more than the wall time per row), what the activities spent
+ * around them, the worker's CPU per row and the target's bytes per row.
+ */
+function perRowTable(run: PipelineRun, disk: { targetMiB: number; ledgerTables: [string, number][] }): string {
+  const us = (seconds: number) => fmt((seconds * 1e6) / Math.max(1, run.rows), 1);
+  const step = (name: string) => run.steps.get(name) ?? 0;
+  const sum = (names: string[]) => names.reduce((n, x) => n + step(x), 0);
+  const activity = (type: string) => run.activities.get(type)?.seconds ?? 0;
+  const line = (names: string[]) => names.map((n) => `${n} ${us(step(n))}`).join(' | ');
+  const bytes = (mib: number) => fmt((mib * 2 ** 20) / Math.max(1, run.rows));
+  return [
+    `    per row (µs; lanes overlap, the wall is ${us(run.seconds)} µs/row, the worker's CPU ${us(run.cpuSeconds)} µs/row):`,
+    `      stage      ${line(STAGE_STEPS)} | rest of stageBatch ${us(Math.max(0, activity('stageBatch') - sum(STAGE_STEPS)))}`,
+    `      load       ${line(LOAD_STEPS)} | in the transaction: ${line(TRANSACTION_STEPS)} | fence, counts, commit ${us(Math.max(0, step('transaction') - sum(TRANSACTION_STEPS)))} | rest of loadBatch ${us(Math.max(0, activity('loadBatch') - sum(LOAD_STEPS) - step('transaction')))}`,
+    `      reconcile  ${us(activity('reconcileBatch'))}`,
+    `      target bytes per row ${bytes(disk.targetMiB)}, of which the ledger schema's tables: ${disk.ledgerTables.map(([t, m]) => `${t} ${bytes(m)}`).join(', ')}`,
+  ].join('\n') + '\n';
+}
+
 /** `cutover assess` of the plan on this size's source and its empty target, timed (every row through the pre-flight, as `--preflight-rows all`). */
 async function timeAssessment(ctx: SizeContext, plan: Plan): Promise<{ seconds: number; rowsRead: number; quarantined: number }> {
   const source = createDb(ctx.urls.source, { max: 2, readOnly: true, applicationName: 'bench-assess' });
@@ -248,6 +273,7 @@ async function runPart(ctx: SizeContext, part: Part): Promise<PartResult> {
       say(
         `    disk: Cutover's target ${fmt(targetMiB)} MiB (ledger ${fmt(ledgerMiB)} MiB), control ${fmt(controlMiB)} MiB, staged ${fmt(staged.objects)} objects ${mib(staged.bytes)}; hand-written target ${fmt(handMiB)} MiB\n`,
       );
+      say(perRowTable(run, { targetMiB, ledgerTables: await schemaTablesMiB(ctx.urls.target, plan.target.ledgerSchema) }));
       if (problems.length) {
         result.mismatch = problems.join('; ');
         say(`    MISMATCH: ${result.mismatch}\n`);

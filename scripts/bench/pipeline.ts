@@ -7,7 +7,7 @@ import type { Plan } from '../../src/plan/types';
 import type { MigrationReport } from '../../src/shared/migration';
 import { Cleanup, errorLine, wasInterrupted } from './cleanup';
 import { deletePrefix } from './resources';
-import { ActivityTime, activityTimes, BenchWorker, cpuSeconds, freePort, peakRssMiB, spawnWorker, stopWorkers, tailOf } from './workers';
+import { ActivityTime, activityTimes, stepTimes, BenchWorker, cpuSeconds, freePort, peakRssMiB, spawnWorker, stopWorkers, tailOf } from './workers';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface PipelineRun {
@@ -23,6 +23,8 @@ export interface PipelineRun {
   cpuSeconds: number;
   /** Time in each activity type, summed over the workers (lanes overlap: more than the wall time). */
   activities: Map<string, ActivityTime>;
+  /** Time in each step of staging and loading, seconds, summed over the workers and lanes. */
+  steps: Map<string, number>;
 }
 
 export interface PipelineOptions {
@@ -98,8 +100,10 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineRun> {
       activities.set(type, { seconds: sum.seconds + t.seconds, count: sum.count + t.count, failed: sum.failed + t.failed });
     }
   }
+  const steps = new Map<string, number>();
+  for (const address of metrics) for (const [step, sec] of await stepTimes(address).catch(() => new Map<string, number>())) steps.set(step, (steps.get(step) ?? 0) + sec);
   if (report.status !== 'completed' || !report.clean) throw new Error(describeUnclean(report));
   const inserted = new Map<string, number>();
   for (const e of report.entities) inserted.set(e.entity, (inserted.get(e.entity) ?? 0) + e.inserted);
-  return { seconds, inserted, rows: [...inserted.values()].reduce((a, b) => a + b, 0), peakMiB, startMiB, cpuSeconds: cpu, activities };
+  return { seconds, inserted, rows: [...inserted.values()].reduce((a, b) => a + b, 0), peakMiB, startMiB, cpuSeconds: cpu, activities, steps };
 }

@@ -54,6 +54,14 @@ export async function schemaMiB(url: string, schema: string): Promise<number> {
   });
 }
 
+/** Each table of a schema with its indexes and TOAST, MiB, largest first. */
+export async function schemaTablesMiB(url: string, schema: string): Promise<[string, number][]> {
+  return withDb(url, async (db) => {
+    const { rows } = await db.query("select c.relname as t, pg_total_relation_size(c.oid) as b from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relkind = 'r' order by 2 desc", [schema]);
+    return rows.map((r: { t: string; b: string }) => [r.t, Number(r.b) / 2 ** 20] as [string, number]);
+  });
+}
+
 /** A CHECKPOINT, so that one run's dirty pages are not written during the next one's timing. */
 export async function checkpoint(adminUrl: string): Promise<void> {
   await withDb(adminUrl, (db) => db.query('checkpoint'));

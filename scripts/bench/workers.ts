@@ -118,6 +118,19 @@ export async function activityTimes(address: string): Promise<Map<string, Activi
   return out;
 }
 
+/** Time in each step of staging and loading on a worker (`cutover_step_microseconds`), seconds by step, summed over entities. */
+export async function stepTimes(address: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://${address}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(?:temporal_)?cutover_step_microseconds(?:_total)?\{([^}]*)\} (\S+)$/.exec(line);
+    const step = m && /step="([^"]*)"/.exec(m[1]!)?.[1];
+    if (!m || !step) continue;
+    out.set(step, (out.get(step) ?? 0) + Number(m[2]) / 1e6);
+  }
+  return out;
+}
+
 /** One activity type's executions on a worker: time in total (ms in Temporal's histogram), how many, how many failed (and were retried). */
 export interface ActivityTime {
   seconds: number;

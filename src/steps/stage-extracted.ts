@@ -10,7 +10,7 @@ import type { Stores } from '../stores/stores';
 import { withHeartbeat } from '../stores/activity-runtime';
 import type { StagedFile } from '../stores/staged-files';
 import { withoutValues } from '../stores/errors';
-import { countStaged } from '../stores/metrics';
+import { countStaged, timed } from '../stores/metrics';
 import type { Manifest, StagedRows } from '../stores/manifest';
 
 /** The stores a stage uses. */
@@ -38,6 +38,7 @@ export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, re
   const { spec, mapper } = loaded.entity(req.entity);
   const batchId = req.batchId;
   const ref = { migrationId: req.migrationId, entity: req.entity, batchId };
+  const tags = { migration: req.migrationId, entity: req.entity };
   const [tokenKey, digestKey, vaultKey] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest'), loaded.vaultKey()]);
   const filters = spec.source.skip ?? [];
   const { kept: sourceRows, skipped } = withoutSkipped(extracted, filters, skipAlias);
@@ -47,10 +48,10 @@ export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, re
   // rollback waits for this stage to end and cleans up all it wrote; a stage after it is refused.
   const stage = async (): Promise<{ committed: () => void; result: StagedBatch }> => {
     // First the mapping, and every personal value a token must stand for.
-    const { mapped, quarantined, personal } = mapRows(spec, mapper, sourceRows);
+    const { mapped, quarantined, personal } = await timed(tags, 'map', () => mapRows(spec, mapper, sourceRows));
     // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
-    const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => stores.vault.tokenize({ token: tokenKey, vault: vaultKey }, req.migrationId, personal));
-    const tokenized = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types));
+    const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => timed(tags, 'tokens', () => stores.vault.tokenize({ token: tokenKey, vault: vaultKey }, req.migrationId, personal)));
+    const tokenized = await timed(tags, 'rows and digests', () => tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types)));
     const staged: StagedRows = { columns: mapper.columns, rows: tokenized.rows, sourceKeys: tokenized.sourceKeys };
     const digests: [string, string, string?][] = tokenized.digests;
     const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);
@@ -102,10 +103,12 @@ export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, re
     };
     let stagedBytes = 0;
     await withHeartbeat({ phase: 'stage', batchId }, async () => {
-      stagedBytes = (await loaded.staging.putBatch(manifest, staged)) + files.reduce((n, f) => n + f.bytes, 0);
-      await stores.quarantine.write(vaultKey, ref, 'stage', quarantined);
-      await stores.quarantine.resolve(ref, 'stage', staged.sourceKeys);
-      await stores.batches.recordStaged({ ...ref, afterKey: req.afterKey, lastKey: req.lastKey, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, objectKey: keys.rows, manifestKey: keys.manifest });
+      stagedBytes = (await timed(tags, 'serialize, compress, encrypt, put', () => loaded.staging.putBatch(manifest, staged))) + files.reduce((n, f) => n + f.bytes, 0);
+      await timed(tags, 'stage records', async () => {
+        await stores.quarantine.write(vaultKey, ref, 'stage', quarantined);
+        await stores.quarantine.resolve(ref, 'stage', staged.sourceKeys);
+        await stores.batches.recordStaged({ ...ref, afterKey: req.afterKey, lastKey: req.lastKey, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, objectKey: keys.rows, manifestKey: keys.manifest });
+      });
     });
     // Once committed: a load of this batch on this worker opens no vault entry for these values (see StagedClearValues).
     const committed = () => {

@@ -49,3 +49,19 @@ export function recordSyncLag(tags: { migration: string }, lag: { changes: numbe
     m.createGauge('cutover_sync_wal_alarm', 'int', '', "1 when the slot's retained WAL is past the plan's limit").set(lag.walAlarm ? 1 : 0, tags);
   }
 }
+
+/**
+ * Time (µs) spent in one step of a stage or load, as the counter `cutover_step_microseconds`
+ * tagged with the step: what `npm run bench` divides by the rows to say where a row's time goes.
+ * Lanes overlap, so the steps of a run add up to more than its wall time.
+ */
+export async function timed<T>(tags: Tags, step: string, work: () => Promise<T> | T): Promise<T> {
+  const start = process.hrtime.bigint();
+  try {
+    return await work();
+  } finally {
+    meter()
+      ?.createCounter('cutover_step_microseconds', 'us', 'Time in each step of staging and loading (lanes overlap)')
+      .add(Number((process.hrtime.bigint() - start) / 1000n), { ...tags, step });
+  }
+}

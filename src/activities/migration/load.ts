@@ -13,7 +13,7 @@ import type { Stores } from '../../stores/stores';
 import type { LoadTable, Row, RowWriter } from '../../stores/target-writer';
 import { throwIfCancelled, withHeartbeat } from '../../stores/activity-runtime';
 import { describeSafe, withoutValues } from '../../stores/errors';
-import { countLoaded } from '../../stores/metrics';
+import { countLoaded, timed } from '../../stores/metrics';
 import { applyInHalves } from '../../stores/halving';
 import { applyDeletes } from '../../steps/apply-deletes';
 
@@ -40,9 +40,10 @@ export function createLoadActivities(stores: LoadStores) {
     async loadBatch(req: LoadRequest): Promise<LoadedBatch> {
       const loaded = await stores.plans.plan(req.migrationId);
       const { spec, mapper } = loaded.entity(req.entity);
-      const manifest = await loaded.staging.readManifest(req.migrationId, req.entity, req.batchId);
+      const tags = { migration: req.migrationId, entity: req.entity };
+      const manifest = await timed(tags, 'get, decrypt', () => loaded.staging.readManifest(req.migrationId, req.entity, req.batchId));
       if (manifest.delta && req.apply === 'deletes') return applyDeletes(stores, loaded, req, manifest);
-      const staged = await loaded.staging.readRows(manifest);
+      const staged = await timed(tags, 'get, decrypt', () => loaded.staging.readRows(manifest));
       const vaultKey = await loaded.vaultKey();
       const types = await loaded.targetTypes(req.entity);
 
@@ -51,7 +52,7 @@ export function createLoadActivities(stores: LoadStores) {
       const clearTargets = clearTargetsOf(spec);
       const tokens = tokensToOpen(staged.rows, clearTargets);
       const stagedHere = stores.stagedClearValues.take(req.runId, req.batchId);
-      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, async () => stores.vault.open({ vault: vaultKey, token: await stores.keys.get('token') }, req.migrationId, tokens, stagedHere));
+      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, async () => timed(tags, 'detokenize', async () => stores.vault.open({ vault: vaultKey, token: await stores.keys.get('token') }, req.migrationId, tokens, stagedHere)));
       const writer = loaded.writer;
       await writer.prepare(0);
 
@@ -60,7 +61,8 @@ export function createLoadActivities(stores: LoadStores) {
       for (const [i, c] of spec.columns.entries()) {
         if (!c.reference) continue;
         const keys = referencedKeys(staged.rows, i);
-        const targetKeys = await writer.targetKeysOf(req.migrationId, c.reference.entity, keys);
+        const parent = c.reference.entity;
+        const targetKeys = await timed(tags, 'references', () => writer.targetKeysOf(req.migrationId, parent, keys));
         const missing = keys.filter((k) => !targetKeys.has(k));
         const quarantined = missing.length ? await stores.quarantine.keysOf(req.migrationId, c.reference.entity, missing) : new Set<string>();
         references.push({ index: i, column: c.name, entity: c.reference.entity, targetKeys, quarantined });
@@ -97,13 +99,13 @@ export function createLoadActivities(stores: LoadStores) {
       const conflicts: SyncConflict[] = [];
 
       const result = await withHeartbeat({ phase: 'load', batchId: req.batchId }, () =>
-        writer
+        timed(tags, 'transaction', () => writer
           .inLoad({ migrationId: req.migrationId, runId: req.runId, what: `load ${req.entity} batch ${req.batchId}` }, async (tx) => {
             const prior = await tx.priorLoad(req.runId, req.batchId);
             if (prior) return { ...prior, ...(manifest.delta ? { conflicts: await stores.conflicts.count(req) } : {}) };
 
             // A business key another source row already loaded (an earlier batch) is a duplicate too.
-            const held = await tx.heldByOtherRows(req.migrationId, req.entity, rows);
+            const held = await timed(tags, 'key map', () => tx.heldByOtherRows(req.migrationId, req.entity, rows));
             // Pre-images of rows already in the target, locked for the rest of the transaction. A business
             // key the key columns' types refuse (text too long, not a number) is the row's fault: found by
             // halving, it is quarantined like any refused row, not retried for ever.
@@ -115,7 +117,7 @@ export function createLoadActivities(stores: LoadStores) {
                 tx.savepoint,
                 lookup.slice(i, i + 20_000),
                 async (sp: RowWriter, chunk) => {
-                  const found = await sp.lockRows(loadTable, chunk.map((r) => mapper.businessKeyIndexes.map((k) => r.values[k]!)));
+                  const found = await timed(tags, 'lock rows', () => sp.lockRows(loadTable, chunk.map((r) => mapper.businessKeyIndexes.map((k) => r.values[k]!))));
                   for (const f of found) existing.set(businessKeyOf(columns.map((c) => f[c]), mapper.businessKeyIndexes), f);
                 },
                 () => undefined,
@@ -139,7 +141,7 @@ export function createLoadActivities(stores: LoadStores) {
             // Where each written row landed (its target key), from RETURNING.
             const landed = new Map<string, string>();
             const upsert = async (sp: RowWriter, batch: readonly Write[]) => {
-              const returned = await sp.upsert(loadTable, batch.map((w) => w.row.values));
+              const returned = await timed(tags, 'upsert', () => sp.upsert(loadTable, batch.map((w) => w.row.values)));
               if (targetKey) for (const r of returned) landed.set(businessKeyOf(bkColumns.map((c) => r[c]), bkColumns.map((_, i) => i)), String(normalizeValue(r[targetKey])));
             };
             const written: Write[] = [];
@@ -160,14 +162,14 @@ export function createLoadActivities(stores: LoadStores) {
               inserted: written.filter((w) => !w.pre).map((w) => w.row.bk),
               updated: written.filter((w) => w.pre).map((w) => ({ businessKey: w.row.bk, preImage: sync ? wholeRowPreImage(w.pre!) : w.pre })),
             };
-            await tx.appendLedger(at, packLedgerRecord(ledgered, vaultKey, at));
+            await timed(tags, 'ledger', () => tx.appendLedger(at, packLedgerRecord(ledgered, vaultKey, at)));
             await tx.recordFiles(req.migrationId, req.entity, copied);
             // A batch loading at the same time took one of these keys first (its commit was visible only now):
             // this load would have overwritten its row. Undo, and the retry quarantines the duplicates.
-            const late = await tx.heldByOtherRows(req.migrationId, req.entity, written.map((w) => w.row));
+            const late = await timed(tags, 'key map', () => tx.heldByOtherRows(req.migrationId, req.entity, written.map((w) => w.row)));
             if (late.size) throw ApplicationFailure.retryable(`load ${req.entity} batch ${req.batchId}: ${late.size} business key(s) were loaded by another batch meanwhile; retrying`, 'ConcurrentDuplicateKey');
             const refusedKeys = new Set(refused.map((r) => r.sourceKey));
-            await tx.recordKeys(req.migrationId, req.entity, keyMapRows({ rows, refused, kept: keptByConflict, targetKey, landed, existing, digestOf: digestKey ? digestOf : undefined, policy: sync?.conflict }));
+            await timed(tags, 'key map', () => tx.recordKeys(req.migrationId, req.entity, keyMapRows({ rows, refused, kept: keptByConflict, targetKey, landed, existing, digestOf: digestKey ? digestOf : undefined, policy: sync?.conflict })));
             await stores.conflicts.record(req, sync?.conflict, conflicts);
             const counts = {
               inserted: written.filter((w) => !w.pre).length,
@@ -177,15 +179,17 @@ export function createLoadActivities(stores: LoadStores) {
               ...(manifest.delta ? { conflicts: conflicts.length } : {}),
             };
             // Quarantine before commit: if the commit fails, the retry finds and records the same rows.
-            await stores.quarantine.write(vaultKey, req, 'load', refused);
-            // Rows quarantined by an earlier run that land now (their source was fixed) leave the quarantine.
-            await stores.quarantine.resolve(req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey)).map((r) => r.sourceKey));
+            await timed(tags, 'quarantine', async () => {
+              await stores.quarantine.write(vaultKey, req, 'load', refused);
+              // Rows quarantined by an earlier run that land now (their source was fixed) leave the quarantine.
+              await stores.quarantine.resolve(req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey)).map((r) => r.sourceKey));
+            });
             // Cancelled meanwhile (the migration is stopping its runs): nothing of this batch commits.
             throwIfCancelled();
             await tx.recordBatchLoad(req.runId, req.batchId, { inserted: counts.inserted, updated: counts.updated, unchanged: counts.unchanged, quarantined: counts.quarantined });
             return counts;
           })
-          .catch((err) => withoutValues(`load ${req.entity} batch ${req.batchId} into ${table}`, err)),
+          .catch((err) => withoutValues(`load ${req.entity} batch ${req.batchId} into ${table}`, err))),
       );
       await writer.prepare(result.inserted + result.updated + result.unchanged);
       // Recorded once per run and batch: a retried load finds the event already in the chain.

@@ -2,6 +2,7 @@ import type { KeyRange, StagedBatch } from '../../shared/migration';
 import { batchIdOf } from '../../core/batch-id';
 import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
+import { timed } from '../../stores/metrics';
 import { stageExtracted, StageStores } from '../../steps/stage-extracted';
 
 export interface StageRequest extends KeyRange {
@@ -23,7 +24,8 @@ export function createStageActivities(stores: StageStores & Pick<Stores, 'plans'
       const { spec, mapper } = loaded.entity(req.entity);
       const batchId = batchIdOf(loaded.planHash, req.entity, req.afterKey, req.lastKey, req.level);
       const range = { afterKey: req.afterKey, lastKey: req.lastKey, level: req.level };
-      const extracted = await withHeartbeat({ phase: 'extract', batchId }, () => loaded.reader.extract(spec, mapper.sourceColumns, range, `extract ${req.entity} batch ${batchId}`));
+      const tags = { migration: req.migrationId, entity: req.entity };
+      const extracted = await withHeartbeat({ phase: 'extract', batchId }, () => timed(tags, 'extract', () => loaded.reader.extract(spec, mapper.sourceColumns, range, `extract ${req.entity} batch ${batchId}`)));
       return stageExtracted(stores, loaded, { ...req, batchId }, extracted);
     },
   };
