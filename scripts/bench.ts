@@ -21,6 +21,7 @@
  *   BENCH_SYNC_MODES="logical,poll"  the sync part's capture modes; "none" skips it
  *   BENCH_SYNC_RATE=200            source rows the sync part's writer changes a second
  *   BENCH_SYNC_SECONDS=60          how long it writes before the freeze and the cutover
+ *   BENCH_TOKENS=format_preserving  kept phone tokens of the number's shape (FF1, no vault row) instead of the vault's
  *   BENCH_PROFILE=<dir>            each worker writes a CPU profile (node --cpu-prof) into <dir> when it stops
  *
  * Every database, bucket, staged object, workflow and worker it makes is removed when its run
@@ -111,6 +112,9 @@ function parseSettings() {
   return { sizes, parts, workers, scaleParallelism, sync };
 }
 
+/** BENCH_TOKENS=format_preserving: the plans' kept phone tokens are FF1 of the number's shape (no vault row), as `token: format_preserving` would make them. */
+const SHAPED_PHONES = process.env.BENCH_TOKENS === 'format_preserving';
+
 /** A plan for one bench run: a unique name (a new migration), no gates (no one waits for an approver), the bench's buckets for files. */
 function benchPlan(part: Part, name: string, buckets?: { source: string; target: string }, parallelism?: number): Plan {
   const plan = loadPlanFile(join(ROOT, PLAN_FILES[part]));
@@ -121,7 +125,10 @@ function benchPlan(part: Part, name: string, buckets?: { source: string; target:
     phases: plan.phases.map(({ name: phase, entities }) => ({ name: phase, entities })),
     entities: plan.entities.map((e) => ({
       ...e,
-      columns: e.columns.map((c) => (c.file && buckets ? { ...c, file: { sourceBucket: buckets.source, targetBucket: buckets.target } } : c)),
+      columns: e.columns.map((c) => {
+        const shaped = SHAPED_PHONES && c.pii === 'phone' && c.protect === 'keep_token' ? { ...c, shapedTokens: true as const } : c;
+        return shaped.file && buckets ? { ...shaped, file: { sourceBucket: buckets.source, targetBucket: buckets.target } } : shaped;
+      }),
     })),
   };
 }
@@ -428,6 +435,7 @@ async function main(): Promise<number> {
   );
   const bundle = await buildWorkflowBundle();
   process.once('exit', bundle.remove);
+  if (SHAPED_PHONES) console.log('BENCH_TOKENS=format_preserving: kept phone tokens are FF1 of the number\'s shape (no vault row), as the plans\' token: format_preserving would make them');
   console.log(`workflow bundle built beforehand in ${fmt(bundle.seconds, 1)} s (${mib(bundle.bytes)}): every worker loads it (CUTOVER_WORKFLOW_BUNDLE)`);
   const parts: PartResult[] = [];
   const scale: ScaleResult[] = [];

@@ -2,10 +2,17 @@ import type { EntitySpec, PiiKind } from '../plan/types';
 import { replaceAtPaths, stringsAtPath } from './json-paths';
 import { businessKeyOf, RowMapper, Value } from './mapping';
 import type { QuarantineRecord } from './quarantine-record';
+import { canShape } from './shaped-tokens';
 import { valueId } from './token-assignment';
 
 /** Empty is not personal: NULL and '' are never tokenized. */
 const isEmpty = (v: unknown) => v === null || v === undefined || v === '';
+
+/** A value that gets a shaped token (FF1 of its digits) rather than the vault's: its column asks for one, and it has digits enough. */
+const shaped = (c: { shapedTokens?: true; protect?: string }, value: string) => c.shapedTokens === true && c.protect === 'keep_token' && canShape(value);
+
+/** Makes the shaped tokens of a batch's values of one kind, in order (src/core/shaped-tokens.ts). */
+export type ShapeTokens = (kind: PiiKind, values: readonly string[]) => string[];
 
 /** A personal value a token must stand for; `clear`: the target wants the value back (detokenized at load). */
 export interface PersonalValue {
@@ -34,7 +41,8 @@ export function withoutSkipped(rows: Record<string, unknown>[], filters: readonl
 
 /**
  * Maps source rows to the target's shape; a row that cannot be mapped is quarantined with its
- * reason. Lists every personal value a token must stand for (dropped ones need none).
+ * reason. Lists every personal value a token must stand for (dropped ones need none; values
+ * that get a shaped token need no vault's).
  */
 export function mapRows(spec: EntitySpec, mapper: RowMapper, sourceRows: readonly Record<string, unknown>[]): { mapped: MappedRow[]; quarantined: QuarantineRecord[]; personal: PersonalValue[] } {
   const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii && c.protect !== 'drop');
@@ -50,7 +58,7 @@ export function mapRows(spec: EntitySpec, mapper: RowMapper, sourceRows: readonl
       continue;
     }
     mapped.push({ sourceKey, values: m.values });
-    for (const { c, i } of piiColumns) if (!isEmpty(m.values[i])) personal.push({ kind: c.pii!, value: String(m.values[i]), clear: c.protect === 'detokenize' });
+    for (const { c, i } of piiColumns) if (!isEmpty(m.values[i]) && !shaped(c, String(m.values[i]))) personal.push({ kind: c.pii!, value: String(m.values[i]), clear: c.protect === 'detokenize' });
     for (const { c, i } of jsonPiiColumns) {
       const doc = m.values[i];
       if (doc === null || typeof doc !== 'object') continue;
@@ -66,12 +74,32 @@ export function mapRows(spec: EntitySpec, mapper: RowMapper, sourceRows: readonl
  * The rows as staged (personal values replaced by their tokens, dropped ones by null) and, for
  * each, [business key, digest of the row the target must hold, source key]. The digest is of
  * the values the target gets: clear where the plan detokenizes, the token where it keeps it.
- * `tokens` maps `valueId(kind, value)` to the value's token.
+ * `tokens` maps `valueId(kind, value)` to the value's token; `shape` makes the shaped tokens of
+ * columns with `token: format_preserving`, one call per kind for the whole batch.
  */
-export function tokenizeRows(spec: EntitySpec, mapper: RowMapper, mapped: readonly MappedRow[], tokens: ReadonlyMap<string, string>, digestOf: (expected: readonly Value[]) => string): { rows: Value[][]; sourceKeys: string[]; digests: [string, string, string][] } {
+export function tokenizeRows(
+  spec: EntitySpec,
+  mapper: RowMapper,
+  mapped: readonly MappedRow[],
+  tokens: ReadonlyMap<string, string>,
+  digestOf: (expected: readonly Value[]) => string,
+  shape?: ShapeTokens,
+): { rows: Value[][]; sourceKeys: string[]; digests: [string, string, string][] } {
   const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
   const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
   const tokenOf = (kind: PiiKind, value: string) => tokens.get(valueId(kind, value))!;
+  // Shaped tokens, a batch call per kind.
+  const shapedOf = new Map<string, string>();
+  const toShape = new Map<PiiKind, Set<string>>();
+  for (const { c, i } of piiColumns) {
+    if (!c.shapedTokens) continue;
+    for (const { values } of mapped) if (!isEmpty(values[i]) && shaped(c, String(values[i]))) toShape.set(c.pii!, (toShape.get(c.pii!) ?? new Set()).add(String(values[i])));
+  }
+  for (const [kind, values] of toShape) {
+    if (!shape) throw new Error('tokenizeRows: the plan asks for format-preserving tokens and no shaping function was given');
+    const list = [...values];
+    shape(kind, list).forEach((t, j) => shapedOf.set(valueId(kind, list[j]!), t));
+  }
   const rows: Value[][] = [];
   const sourceKeys: string[] = [];
   const digests: [string, string, string][] = [];
@@ -92,7 +120,7 @@ export function tokenizeRows(spec: EntitySpec, mapper: RowMapper, mapped: readon
         expect(i, null);
         continue;
       }
-      stagedValues[i] = tokenOf(c.pii!, String(value));
+      stagedValues[i] = shaped(c, String(value)) ? shapedOf.get(valueId(c.pii!, String(value)))! : tokenOf(c.pii!, String(value));
       if (c.protect === 'keep_token') expect(i, stagedValues[i]!);
     }
     for (const { c, i } of jsonPiiColumns) {

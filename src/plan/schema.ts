@@ -17,7 +17,8 @@
  */
 import { z } from 'zod';
 import { phaseLevels } from './order';
-import { caseResultColumn, PII_KINDS, PROTECTIONS } from './types';
+import { SHAPED_KINDS } from '../core/shaped-tokens';
+import { caseResultColumn, PII_KINDS, PROTECTIONS, TOKEN_SCHEMES } from './types';
 import type { CaseArm, CaseResult, ColumnSpec, EntitySpec, PhaseSpec, PiiPath, Plan, Scalar, SourceSpec, Transform } from './types';
 
 // ---------------------------------------------------------------- messages and building blocks
@@ -371,6 +372,9 @@ const column = withRule(
       .optional()
       .describe('personal values inside a JSON document (with the json transform): { actor.mbox: email }'),
     protect: oneOf(PROTECTIONS).optional().describe('what the target gets for personal data: detokenize (the clear value, default), keep_token or drop (NULL)'),
+    token: oneOf(TOKEN_SCHEMES)
+      .optional()
+      .describe('with protect: keep_token on a phone column: vault (a random token stored in the vault, default) or format_preserving (FF1 over the digits, the shape kept, no vault entry)'),
     reference: z
       .union([string('an entity name'), strict({ entity: string('an entity name').describe('the referenced entity') })], expected('an entity name'))
       .transform((r) => (typeof r === 'string' ? { entity: r } : r))
@@ -398,6 +402,10 @@ const column = withRule(
       if (steps && !steps.some((s) => s.kind === 'json')) r.fail(['pii_paths'], 'needs the json transform');
     }
     if (c.protect !== undefined && r.ok('protect') && c.pii === undefined && c.pii_paths === undefined) r.fail(['protect'], 'only applies to a column marked `pii` or `pii_paths`');
+    if (c.token === 'format_preserving' && r.ok('token')) {
+      if (c.protect !== 'keep_token') r.fail(['token'], 'format_preserving tokens are for a column the target keeps as tokens: add protect: keep_token');
+      else if (c.pii === undefined || !SHAPED_KINDS.includes(c.pii)) r.fail(['token'], `format_preserving tokens need values of digits (pii: ${SHAPED_KINDS.join(' or ')}): ${c.pii ? `${c.pii} values` : 'values inside a JSON document'} have no domain of 10^6 to keep their shape in`);
+    }
     if (c.reference !== undefined && (c.pii !== undefined || c.pii_paths !== undefined)) r.fail(['reference'], 'a reference is a key, not personal data');
     if (c.file !== undefined && (c.pii !== undefined || c.reference !== undefined || steps?.some((s) => s.kind !== 'copy'))) {
       r.fail(['file'], 'a file column holds the object key as it is (no pii, reference or transform)');
@@ -692,7 +700,7 @@ function toColumn(name: string, c: ColumnFile): ColumnSpec {
     from: c.from ?? [],
     ...('constant' in c ? { constant: c.constant as Scalar } : {}),
     transform: steps.length === 1 ? steps[0]! : steps,
-    ...(c.pii ? { pii: c.pii, protect } : {}),
+    ...(c.pii ? { pii: c.pii, protect, ...(c.token === 'format_preserving' ? { shapedTokens: true as const } : {}) } : {}),
     ...(c.pii_paths?.length ? { piiPaths: c.pii_paths, protect } : {}),
     ...(c.reference ? { reference: c.reference } : {}),
     ...(c.file ? { file: c.file } : {}),

@@ -5,6 +5,8 @@ export type PiiKind = (typeof PII_KINDS)[number];
 
 /** What the target receives for a personal-data column. */
 export const PROTECTIONS = ['detokenize', 'keep_token', 'drop'] as const;
+/** How a kept token is made: the vault's random token (default), or FF1 of the value's digits. */
+export const TOKEN_SCHEMES = ['vault', 'format_preserving'] as const;
 export type Protection = (typeof PROTECTIONS)[number];
 
 /** A scalar a plan may write: a constant, an enum's code, a `case` result, a `null_if` value. */
@@ -81,6 +83,8 @@ export interface ColumnSpec {
   /** Personal values inside a JSON column (with the `json` transform). */
   piiPaths?: PiiPath[];
   protect?: Protection;
+  /** `token: format_preserving`: a kept token of the value's shape (FF1, no vault entry; src/core/shaped-tokens.ts). Absent: the vault's token. */
+  shapedTokens?: true;
   /** The value is a source key of another entity (or of this one: a tree): loaded as that row's target key. */
   reference?: { entity: string };
   /** The value is an object key: the object is copied (encrypted in staging) to the target bucket under the same key. */

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { rowDigest } from '../core/digest';
+import { shapedTokenKey, shapeTokens } from '../core/shaped-tokens';
+import type { PiiKind } from '../plan/types';
 import { clearValuesByToken, mapRows, tokenizeRows, withoutSkipped } from '../core/stage-rows';
 import type { StagedBatch } from '../shared/migration';
 import { skipAlias } from '../plan/source-sql';
@@ -51,7 +53,8 @@ export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, re
     const { mapped, quarantined, personal } = await timed(tags, 'map', () => mapRows(spec, mapper, sourceRows));
     // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
     const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => timed(tags, 'tokens', () => stores.vault.tokenize({ token: tokenKey, vault: vaultKey }, req.migrationId, personal)));
-    const tokenized = await timed(tags, 'rows and digests', () => tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types)));
+    const shape = (kind: PiiKind, values: readonly string[]) => shapeTokens(shapedTokenKey(tokenKey), kind, values);
+    const tokenized = await timed(tags, 'rows and digests', () => tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types), shape));
     const staged: StagedRows = { columns: mapper.columns, rows: tokenized.rows, sourceKeys: tokenized.sourceKeys };
     const digests: [string, string, string?][] = tokenized.digests;
     const keys = stagingKeys(loaded.plan, req.migrationId, req.entity, batchId);

@@ -178,5 +178,39 @@ describe('a token stands for exactly one value', () => {
       const created = await sql<{ n: string }>(env.config.databases.controlUrl!, `select count(*) as n from ${CONTROL_SCHEMA}.vault where created_by = $1`, [idOf(plan)]);
       expect({ shares: Number(shares[0]!.n), created: Number(created[0]!.n) }).toEqual({ shares: 0, created: 0 });
     });
+
+    it('keeps phones as tokens of their shape with token: format_preserving: digits replaced, the rest in place, one token per number, no vault entry, opened by the token key alone', async () => {
+      const base = planFor(`it-tok-shape-${Date.now().toString(36)}`, { batchSize: 100 });
+      const plan: Plan = { ...base, entities: base.entities.map((e) => ({ ...e, columns: e.columns.map((c) => (c.name === 'phone' ? { ...c, shapedTokens: true as const } : c)) })) };
+      plans.push(plan);
+      const { report } = await startMigration(env.config, plan, { taskQueue: env.taskQueue, wait: true, startedBy: 'it-operator' });
+      expect(report).toMatchObject({ status: 'completed', clean: true });
+      const source = await sql<{ user_id: number; phone: string | null }>(ownerUrl(env), 'select user_id, phone from legacy_users order by user_id');
+      const target = await sql<{ legacy_user_id: number; phone: string | null }>(env.config.databases.targetUrl!, 'select legacy_user_id, phone from people order by legacy_user_id');
+      expect(target.map((t) => t.legacy_user_id)).toEqual(source.map((s) => s.user_id));
+      const pairs = source.map((s, i) => [s.phone, target[i]!.phone] as const).filter(([v]) => v !== null && v !== '');
+      expect(pairs.length).toBeGreaterThan(100);
+      for (const [value, token] of pairs) {
+        expect(token!.replace(/[0-9]/g, '#')).toBe(value!.replace(/[0-9]/g, '#'));
+        expect(token).not.toBe(value);
+      }
+      // One token per number: the colliding pair above, and every other, stay apart.
+      const tokensOf = new Map<string, Set<string>>();
+      for (const [value, token] of pairs) tokensOf.set(token!, (tokensOf.get(token!) ?? new Set()).add(value!));
+      expect([...tokensOf.values()].filter((v) => v.size > 1)).toEqual([]);
+      // Nothing in the vault for this migration: its other personal columns are sealed, its phones shaped.
+      const created = await sql<{ n: string }>(env.config.databases.controlUrl!, `select count(*) as n from ${CONTROL_SCHEMA}.vault where created_by = $1`, [idOf(plan)]);
+      expect(Number(created[0]!.n)).toBe(0);
+      // The holder of the token key turns each token back into its number.
+      const { createKeyRing } = await import('../../src/crypto/key-ring-factory');
+      const { shapedTokenKey, unshapeTokens } = await import('../../src/core/shaped-tokens');
+      const kms = createKmsClient(env.config.kms);
+      try {
+        const tokenKey = await createKeyRing(env.config, control, kms).get('token');
+        expect(unshapeTokens(shapedTokenKey(tokenKey), 'phone', pairs.map(([, t]) => t!))).toEqual(pairs.map(([v]) => v));
+      } finally {
+        kms.destroy();
+      }
+    });
   });
 });

@@ -60,7 +60,7 @@ entities:
   });
 
   it.each([
-    ['an unknown field', '      a: { from: x, colour: red }', 'entities.users.columns.a.colour: unknown field (expected one of from, constant, transform, pii, pii_paths, protect, reference, file)'],
+    ['an unknown field', '      a: { from: x, colour: red }', 'entities.users.columns.a.colour: unknown field (expected one of from, constant, transform, pii, pii_paths, protect, token, reference, file)'],
     ['from and constant together', '      a: { from: x, constant: 1 }', 'entities.users.columns.a: expected exactly one of `from` (source columns) or `constant`'],
     ['combine with one column', '      a: { from: x, transform: combine }', 'entities.users.columns.a.from: combine needs a list of two or more source columns'],
     ['two columns without combine', '      a: { from: [x, y] }', 'entities.users.columns.a.from: several source columns need a multi-input first step (combine, coalesce, template or case), not copy'],
