@@ -72,7 +72,8 @@ export function forecastBatch(spec: EntitySpec, mapper: RowMapper, types: readon
     const id = valueId(p.kind, p.value);
     if (!tokens.has(id)) tokens.set(id, placeholderToken(p.kind, p.value));
   }
-  const staged = tokenizeRows(spec, mapper, mapped, tokens, () => '');
+  // A shaped token has its value's shape and length: the value itself stands for it in a forecast (no key needed).
+  const staged = tokenizeRows(spec, mapper, mapped, tokens, () => '', (_kind, values) => [...values]);
   const clear = clearValuesByToken(personal, tokens);
   const references: ReferenceKeys[] = [];
   spec.columns.forEach((c, i) => {

@@ -83,7 +83,7 @@ export function tokenizeRows(
   mapped: readonly MappedRow[],
   tokens: ReadonlyMap<string, string>,
   digestOf: (expected: readonly Value[]) => string,
-  shape?: ShapeTokens,
+  shape: ShapeTokens,
 ): { rows: Value[][]; sourceKeys: string[]; digests: [string, string, string][] } {
   const piiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.pii);
   const jsonPiiColumns = spec.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.piiPaths?.length);
@@ -96,7 +96,6 @@ export function tokenizeRows(
     for (const { values } of mapped) if (!isEmpty(values[i]) && shaped(c, String(values[i]))) toShape.set(c.pii!, (toShape.get(c.pii!) ?? new Set()).add(String(values[i])));
   }
   for (const [kind, values] of toShape) {
-    if (!shape) throw new Error('tokenizeRows: the plan asks for format-preserving tokens and no shaping function was given');
     const list = [...values];
     shape(kind, list).forEach((t, j) => shapedOf.set(valueId(kind, list[j]!), t));
   }

@@ -137,7 +137,7 @@ describe('case with { column } results: mapping, tokens and the forecast', () =>
     const { mapped, personal } = mapRows(spec, mapper, [{ user_id: 1, email: 'Ann@Example.org', deleted: 0, last_login: null, created: null }]);
     expect(personal).toEqual([{ kind: 'email', value: 'ann@example.org', clear: false }]);
     const tokens = new Map([[valueId('email', 'ann@example.org'), 'tok-0001@example.invalid']]);
-    const staged = tokenizeRows(spec, mapper, mapped, tokens, () => 'digest');
+    const staged = tokenizeRows(spec, mapper, mapped, tokens, () => 'digest', (_k, v) => [...v]);
     expect(staged.rows).toEqual([[1, 'tok-0001@example.invalid', null]]);
     expect(JSON.stringify(staged)).not.toContain('ann@');
   });

@@ -33,7 +33,7 @@ describe('personal data at JSON paths through arrays', () => {
   const mapper = compileMapper(spec);
   const { mapped, personal } = mapRows(spec, mapper, [{ id: 1, doc: JSON.stringify(doc) }]);
   const tokens = new Map(personal.map((p) => [valueId(p.kind, p.value), `tok:${p.value.length}:${p.kind}:${personal.indexOf(p)}`]));
-  const { rows } = tokenizeRows(spec, mapper, mapped, tokens, () => 'd');
+  const { rows } = tokenizeRows(spec, mapper, mapped, tokens, () => 'd', (_k, v) => [...v]);
 
   it('finds every member of a list (and every string of a list at the path end), and an indexed element', () => {
     expect(personal.map((p) => [p.kind, p.value])).toEqual([

@@ -3,6 +3,7 @@ import { canShape, shapedTokenKey, shapeTokens, unshapeTokens } from '../../src/
 import { compileMapper } from '../../src/core/mapping';
 import { mapRows, tokenizeRows } from '../../src/core/stage-rows';
 import { valueId } from '../../src/core/token-assignment';
+import { emptyOutcome, forecastBatch } from '../../src/assess/forecast';
 import { parsePlan } from '../../src/plan/load';
 
 const tokenKey = randomBytes(32);
@@ -74,6 +75,11 @@ entities:
     expect(out.rows[0]![1]).toBe(shapeTokens(shapedTokenKey(tokenKey), 'phone', ['+44 20 7946 0001'])[0]);
     expect(out.rows[0]![2]).toBe('tok_16');
     expect(out.rows[1]![1]).toBe('tok_3');
+  });
+
+  it('are forecast by assess as their values (same shape and length), without a key', () => {
+    const out = forecastBatch(spec, mapper, [], [{ id: 1, phone: '+44 20 7946 0001', mobile: null }], new Map(), emptyOutcome());
+    expect(out.refused).toEqual([]);
   });
 
   it('is refused on a column the target gets in clear, and on kinds without digits', () => {

@@ -46,10 +46,19 @@ describe('staging rows (pure)', () => {
     const { mapped, personal } = mapRows(spec, mapper, source);
     const tokens = new Map(personal.map((p) => [valueId(p.kind, p.value), tokenOf(p.kind, p.value)]));
     const expectedRows: unknown[] = [];
-    const out = tokenizeRows(spec, mapper, mapped, tokens, (expected) => {
-      expectedRows.push(expected);
-      return `d${expectedRows.length}`;
-    });
+    const out = tokenizeRows(
+      spec,
+      mapper,
+      mapped,
+      tokens,
+      (expected) => {
+        expectedRows.push(expected);
+        return `d${expectedRows.length}`;
+      },
+      () => {
+        throw new Error('no column asks for shaped tokens');
+      },
+    );
     expect(out.rows[0]).toEqual(['a', 'tok(email:ada@example.org)', 'tok(phone:+44 1)', null, 10]);
     expect(out.rows[1]).toEqual(['b', '', null, null, 11]);
     // The target holds the email in clear, the phone's token, no notes.

@@ -19,6 +19,7 @@ import { withHeartbeat } from '../../stores/activity-runtime';
 import { SafeError, withoutValues } from '../../stores/errors';
 import { recordSyncLag } from '../../stores/metrics';
 import { stageExtracted } from '../../steps/stage-extracted';
+import { shapedTokenKey, shapeTokens } from '../../core/shaped-tokens';
 
 /** Changes one logical round takes at most (it ends at a transaction boundary past this): the rest is the next round's. */
 const MAX_CHANGES_PER_ROUND = 50_000;
@@ -469,7 +470,7 @@ export function createSyncActivities(stores: Stores) {
           // The tokens the values already have; a value the vault never saw cannot be in the target.
           const tokens = await stores.vault.existing(tokenKey, personal);
           for (const p of personal) if (!tokens.has(valueId(p.kind, p.value))) tokens.set(valueId(p.kind, p.value), 'no token for this value');
-          const { digests } = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types));
+          const { digests } = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types), (kind, values) => shapeTokens(shapedTokenKey(tokenKey), kind, values));
           const read = await readTargetDigests(loaded, req.migrationId, req.entity, digests.map(([bk]) => bk), digestKey, `verify ${req.entity}`);
           const inTarget = new Map(read.found);
           for (const [bk, digest, sourceKey] of digests) {
