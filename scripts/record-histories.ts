@@ -46,6 +46,7 @@ import { migrationId as idOf } from '../src/plan/hash';
 import { loadPlanFile } from '../src/plan/load';
 import type { Plan } from '../src/plan/types';
 import type { MigrationReport } from '../src/shared/migration';
+import { rollbackMigration } from '../src/rollback-client';
 import { progressQuery } from '../src/shared/queries';
 import { findBinary } from '../src/stack/binaries';
 import { databaseNames, postgresUrl } from '../src/stack/endpoints';
@@ -95,6 +96,8 @@ interface DriveContext {
   workflowId: string;
   taskQueue: string;
   sourceOwnerUrl: string;
+  /** Other workflows the scenario started (a rollback after completion), recorded after the migration's. */
+  alsoRecord: { workflowId: string }[];
 }
 
 /** One statement on the scenario's source through its owner (the legacy application writing). */
@@ -228,6 +231,19 @@ const SCENARIOS: Scenario[] = [
         if (err instanceof WorkflowFailedError) return `ended: ${(err.cause as Error)?.message?.slice(0, 160)}`;
         throw err;
       }
+    },
+  },
+  {
+    name: 'rollback-after-completion',
+    what: 'a completed migration rolled back through its own rollback workflow (the patch after-end-undo-order: purge the vault, then delete staged objects)',
+    seed: { users: 200 },
+    plan: () => usersPlan('fixture-after-completion', { batchSize: 100, parallelism: 2 }),
+    async drive(ctx) {
+      await completed(ctx);
+      const outcome = await rollbackMigration(ctx.config, ctx.workflowId, STARTER, 'fixture: rolled back after completion', { wait: true });
+      if (outcome.kind !== 'after-completion') throw new Error(`expected a rollback after completion, got ${outcome.kind}`);
+      ctx.alsoRecord.push({ workflowId: outcome.workflowId });
+      return `rolled back after completion: ${outcome.execution}, ${outcome.report?.status}`;
     },
   },
   {
@@ -413,7 +429,8 @@ async function runScenario(s: Scenario, temporalAddress: string, outDir: string,
     const connected = await connectClient(config);
     connection = connected.connection;
     const started = await startMigration(config, plan, { taskQueue: config.temporal.taskQueue, startedBy: STARTER });
-    const outcome = await s.drive({ config, client: connected.client, plan, workflowId, taskQueue: config.temporal.taskQueue, sourceOwnerUrl: owner.toString() });
+    const alsoRecord: { workflowId: string }[] = [];
+    const outcome = await s.drive({ config, client: connected.client, plan, workflowId, taskQueue: config.temporal.taskQueue, sourceOwnerUrl: owner.toString(), alsoRecord });
 
     // The codec key of this scenario's control database decrypts its payloads.
     const control = createDb(config.databases.controlUrl!, { max: 1, applicationName: 'cutover-record' });
@@ -422,6 +439,10 @@ async function runScenario(s: Scenario, temporalAddress: string, outDir: string,
     try {
       const codec = new EncryptionCodec(await createKeyRing(config, control, kms).get('codec'));
       await collect(connected.client, workflowId, started.runId, codec, s.name, recordedFrom, fixtures);
+      for (const other of alsoRecord) {
+        const d = await connected.client.workflow.getHandle(other.workflowId).describe();
+        await collect(connected.client, other.workflowId, d.raw.workflowExecutionInfo?.execution?.runId ?? d.runId, codec, s.name, recordedFrom, fixtures);
+      }
     } finally {
       kms.destroy();
       await control.destroy();
