@@ -56,7 +56,11 @@ const text = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
 describe('recorded histories', () => {
   it('cover phases and a gate, partitions, continue-as-new, pause/resume/tune, rollbacks and a delta sync to its cutover, children included', () => {
     const scenarios = new Set(fixtures.map((f) => f.scenario));
-    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-at-gate', 'rollback-mid-load', 'sync-poll']);
+    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-after-completion', 'rollback-at-gate', 'rollback-mid-load', 'sync-poll']);
+    // A rollback after completion, its own workflow, in the order of the after-end-undo-order patch: the vault, then the staged objects.
+    const after = inScenario('rollback-after-completion').find((f) => f.workflowType === 'rollbackCompleted')!;
+    const undone = after.history.events.map((e) => (e as { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }).activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+    expect(undone.filter((n) => n !== 'recordAudit')).toEqual(['fenceLoads', 'unloadEntity', 'purgeVault', 'deleteStaged', 'checksumTargets']);
     // The defect of issue 20, as the code before the rollback-decided-by-request patch ran it: a rollback
     // asked while rows load, then the migration failed on its runs' cancellation, no compensation scheduled.
     const midLoad = inScenario('rollback-mid-load').find((f) => f.workflowType === 'migrate')!;
