@@ -8,7 +8,7 @@
  * every batch record (they are all older).
  */
 import type { Knex } from 'knex';
-import { changedKeysOf, FirstWrite, firstWrites, insertedKeysOf, LedgerRecordAt, PackedLedgerRecord, preImagesOf } from '../core/ledger-record';
+import { changedKeysOf, firstWrites, insertedKeysOf, LedgerRecordAt, PackedLedgerRecord, preImagesOf } from '../core/ledger-record';
 import { openJson } from '../crypto/seal-json';
 
 /** Records a batch's ledger record; a second record for the same run, batch and table changes nothing. */
@@ -60,13 +60,13 @@ export async function anythingLedgered(trx: Knex, schema: string, migrationId: s
  * per-row ledger of earlier versions before any record, as `seq` 0). Read at the start of each
  * rollback attempt: records are dropped newest first, so the oldest writer of a key left is still there.
  */
-export async function firstWritesOf(db: Knex, schema: string, migrationId: string, table: string): Promise<Map<string, FirstWrite>> {
+export async function firstWritesOf(db: Knex, schema: string, migrationId: string, table: string): Promise<Map<string, number>> {
   const present = await ledgersPresent(db, schema);
-  const first = new Map<string, FirstWrite>();
+  const first = new Map<string, number>();
   for (let after = ''; present.legacy; ) {
-    const page = await db(`${schema}.ledger`).select('business_key', 'action').where({ migration_id: migrationId, target_table: table }).where('business_key', '>', after).orderBy('business_key').limit(20_000);
+    const page = await db(`${schema}.ledger`).select('business_key').where({ migration_id: migrationId, target_table: table }).where('business_key', '>', after).orderBy('business_key').limit(20_000);
     if (!page.length) break;
-    for (const e of page) first.set(e.business_key, { seq: 0, inserted: e.action === 'inserted' });
+    for (const e of page) first.set(e.business_key, 0);
     after = page[page.length - 1]!.business_key;
   }
   for (let after = 0; present.batches; ) {
@@ -95,7 +95,7 @@ export interface UndoUnit {
  * (its inserted keys for a later pass, its changed keys so `first` reads the same on a retry).
  * Undefined when nothing is left.
  */
-export async function nextUndo(trx: Knex.Transaction, schema: string, migrationId: string, table: string, vaultKey: Uint8Array, first: ReadonlyMap<string, FirstWrite>, only?: 'updated'): Promise<UndoUnit | undefined> {
+export async function nextUndo(trx: Knex.Transaction, schema: string, migrationId: string, table: string, vaultKey: Uint8Array, first: ReadonlyMap<string, number>, only?: 'updated'): Promise<UndoUnit | undefined> {
   const present = await ledgersPresent(trx, schema);
   const q = trx(`${schema}.ledger_batches`).where({ migration_id: migrationId, target_table: table });
   if (only) q.whereNotNull('pre_images');
@@ -103,7 +103,7 @@ export async function nextUndo(trx: Knex.Transaction, schema: string, migrationI
   if (record) {
     const at = { migrationId, table, runId: record.run_id, batchId: record.batch_id };
     const seq = Number(record.seq);
-    const undoesHere = (k: string) => first.get(k)?.seq === seq;
+    const undoesHere = (k: string) => first.get(k) === seq;
     return {
       inserted: only ? [] : insertedKeysOf(record).filter(undoesHere),
       updated: preImagesOf({ preImages: record.pre_images }, vaultKey, at).filter((u) => undoesHere(u.businessKey)),
@@ -130,12 +130,12 @@ export async function nextUndo(trx: Knex.Transaction, schema: string, migrationI
 }
 
 /** Business keys of every row the migration inserted into the table (still ledgered, and not there before by `first`), a page at a time. */
-export async function* insertedKeyPages(db: Knex, schema: string, migrationId: string, table: string, first: ReadonlyMap<string, FirstWrite>): AsyncGenerator<string[]> {
+export async function* insertedKeyPages(db: Knex, schema: string, migrationId: string, table: string, first: ReadonlyMap<string, number>): AsyncGenerator<string[]> {
   const present = await ledgersPresent(db, schema);
   for (let after = 0; present.batches; ) {
     const records = await db(`${schema}.ledger_batches`).select('seq', 'inserted').where({ migration_id: migrationId, target_table: table }).where('seq', '>', after).whereNotNull('inserted').orderBy('seq').limit(20);
     if (!records.length) break;
-    for (const r of records) yield insertedKeysOf(r).filter((k) => first.get(k)?.seq === Number(r.seq));
+    for (const r of records) yield insertedKeysOf(r).filter((k) => first.get(k) === Number(r.seq));
     after = Number(records[records.length - 1]!.seq);
   }
   if (!present.legacy) return;

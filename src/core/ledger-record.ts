@@ -65,17 +65,15 @@ const unpackKeys = (packed: Buffer | null) => (packed ? (JSON.parse(gunzipSync(p
 export const insertedKeysOf = (record: Pick<PackedLedgerRecord, 'inserted'>): string[] => unpackKeys(record.inserted);
 export const changedKeysOf = (record: Pick<PackedLedgerRecord, 'changed'>): string[] => unpackKeys(record.changed);
 
-/** What undoes a row: the oldest record that wrote it, and whether that record inserted it. */
-export interface FirstWrite {
-  seq: number;
-  inserted: boolean;
-}
-
-/** The first write of each key, from records given oldest first (`seq` ascending); keys already in `into` (an older ledger's) stay. */
-export function firstWrites(records: Iterable<{ seq: number; inserted: readonly string[]; changed: readonly string[] }>, into = new Map<string, FirstWrite>()): Map<string, FirstWrite> {
+/**
+ * Which record undoes each key: the `seq` of the oldest record that wrote it, from records given
+ * oldest first; keys already in `into` (an older ledger's) stay. Whether that record inserted or
+ * changed the key follows from which of its lists holds it (a batch writes a row once).
+ */
+export function firstWrites(records: Iterable<{ seq: number; inserted: readonly string[]; changed: readonly string[] }>, into = new Map<string, number>()): Map<string, number> {
   for (const r of records) {
-    for (const k of r.inserted) if (!into.has(k)) into.set(k, { seq: r.seq, inserted: true });
-    for (const k of r.changed) if (!into.has(k)) into.set(k, { seq: r.seq, inserted: false });
+    for (const k of r.inserted) if (!into.has(k)) into.set(k, r.seq);
+    for (const k of r.changed) if (!into.has(k)) into.set(k, r.seq);
   }
   return into;
 }
