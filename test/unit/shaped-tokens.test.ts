@@ -38,8 +38,9 @@ describe('shaped tokens (FF1 over the digits)', () => {
   });
 });
 
-describe('staging with token: format_preserving', () => {
-  const plan = parsePlan(`
+/** A one-entity plan keyed on `id`, with these column lines besides. */
+const planWith = (...columns: string[]) =>
+  parsePlan(`
 version: 1
 name: shaped
 source: { url_env: S }
@@ -51,9 +52,11 @@ entities:
     target: { table: people, business_key: [id] }
     columns:
       id: { from: id }
-      phone: { from: phone, pii: phone, protect: keep_token, token: format_preserving }
-      mobile: { from: mobile, pii: phone, protect: keep_token }
+${columns.map((c) => `      ${c}`).join('\n')}
 `);
+
+describe('staging with token: format_preserving', () => {
+  const plan = planWith('phone: { from: phone, pii: phone, protect: keep_token, token: format_preserving }', 'mobile: { from: mobile, pii: phone, protect: keep_token }');
   const spec = plan.entities[0]!;
   const mapper = compileMapper(spec);
 
@@ -83,21 +86,7 @@ entities:
   });
 
   it('is refused on a column the target gets in clear, and on kinds without digits', () => {
-    const bad = (column: string) => () =>
-      parsePlan(`
-version: 1
-name: shaped
-source: { url_env: S }
-target: { url_env: T }
-staging: { prefix: p }
-entities:
-  users:
-    source: { table: users, key: id }
-    target: { table: people, business_key: [id] }
-    columns:
-      id: { from: id }
-      ${column}
-`);
+    const bad = (column: string) => () => planWith(column);
     expect(bad('phone: { from: phone, pii: phone, token: format_preserving }')).toThrow(/entities\.users\.columns\.phone\.token: format_preserving tokens are for a column the target keeps as tokens: add protect: keep_token/);
     expect(bad('email: { from: email, pii: email, protect: keep_token, token: format_preserving }')).toThrow(/entities\.users\.columns\.email\.token: format_preserving tokens need values of digits \(pii: phone\): email values have no domain/);
   });
