@@ -13,6 +13,13 @@ export interface KeyMapRow {
 /** Keys per statement: each statement takes them as one JSON parameter (no per-key bind parameters). */
 const CHUNK = 20_000;
 
+/**
+ * The scope of (migration, entity) in a statement: a scalar subquery (PostgreSQL runs it once,
+ * before the index probes). Not cached in the process: the ledger schema may be dropped and
+ * made again, and the scope numbers with it. Bindings: schema, migration id, entity.
+ */
+const SCOPE = '(select scope from ??.key_map_scopes where migration_id = ? and entity = ?)';
+
 /** Per database and ledger schema: rows this process recorded, and the count at which it next analyzes. */
 const growth = new WeakMap<Knex, Map<string, { recorded: number; analyzeAt: number }>>();
 
@@ -34,19 +41,30 @@ export async function keepKeyMapStatistics(db: Knex, schema: string, added: numb
   if (g.recorded < g.analyzeAt) return;
   g.analyzeAt = Math.max(1000, g.recorded * 2);
   // Best effort: statistics help the plan, and a role that may not analyze still loads.
-  await db.raw('analyze ??.key_map', [schema]).catch(() => undefined);
+  await db.raw('analyze ??.key_map_rows', [schema]).catch(() => undefined);
 }
 
-/** Records (or corrects) where each source row landed; part of the load's transaction. */
+/**
+ * Records (or corrects) where each source row landed; part of the load's transaction. A business
+ * key equal to the source key is stored as null (the row's source key says it).
+ */
 export async function recordKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, rows: KeyMapRow[]): Promise<void> {
+  if (!rows.length) return;
+  // The scope, once per (migration, entity); taken only when missing, so a concurrent load's
+  // insert waits for no one after the first batch.
+  await trx.raw(
+    `insert into ??.key_map_scopes (migration_id, entity) select ?, ?
+     where not exists (select 1 from ??.key_map_scopes where migration_id = ? and entity = ?) on conflict do nothing`,
+    [schema, migrationId, entity, schema, migrationId, entity],
+  );
   for (let i = 0; i < rows.length; i += CHUNK) {
-    const slice = rows.slice(i, i + CHUNK).map((r) => [r.sourceKey, r.businessKey, r.targetKey, r.writtenDigest ?? null, r.sourceDigest ?? null]);
+    const slice = rows.slice(i, i + CHUNK).map((r) => [r.sourceKey, r.businessKey === r.sourceKey ? null : r.businessKey, r.targetKey, r.writtenDigest ?? null, r.sourceDigest ?? null]);
     await trx.raw(
-      `insert into ??.key_map (migration_id, entity, source_key, business_key, target_key, written_digest, source_digest)
-       select ?, ?, r->>0, r->>1, r->>2, r->>3, r->>4 from json_array_elements(?::json) as r
-       on conflict (migration_id, entity, source_key) do update set business_key = excluded.business_key, target_key = excluded.target_key,
-         written_digest = coalesce(excluded.written_digest, key_map.written_digest), source_digest = coalesce(excluded.source_digest, key_map.source_digest)`,
-      [schema, migrationId, entity, JSON.stringify(slice)],
+      `insert into ??.key_map_rows as m (scope, source_key, business_key, target_key, written_digest, source_digest)
+       select ${SCOPE}, r->>0, r->>1, r->>2, r->>3, r->>4 from json_array_elements(?::json) as r
+       on conflict (scope, source_key) do update set business_key = excluded.business_key, target_key = excluded.target_key,
+         written_digest = coalesce(excluded.written_digest, m.written_digest), source_digest = coalesce(excluded.source_digest, m.source_digest)`,
+      [schema, schema, migrationId, entity, JSON.stringify(slice)],
     );
   }
 }
@@ -56,13 +74,13 @@ async function lookup(db: Knex, schema: string, migrationId: string, entity: str
   const other = by === 'source_key' ? 'target_key' : 'source_key';
   const out = new Map<string, string>();
   for (let i = 0; i < wanted.length; i += CHUNK) {
-    // Driven by the keys: one probe of the primary key per key (on the statistics
-    // keepKeyMapStatistics keeps; without them the planner may take another index that starts
-    // with (migration_id, entity) and read the whole entity per key).
+    // Driven by the keys: one probe of an index per key (on the statistics keepKeyMapStatistics
+    // keeps; without them the planner may take another index that starts with the scope and
+    // read the whole entity per key).
     const { rows } = await db.raw(
       `select k.k, m.v from json_array_elements_text(?::json) as k(k)
-       cross join lateral (select ?? as v from ??.key_map where migration_id = ? and entity = ? and ?? = k.k limit 1) as m`,
-      [JSON.stringify(wanted.slice(i, i + CHUNK)), other, schema, migrationId, entity, by],
+       cross join lateral (select ?? as v from ??.key_map_rows where scope = ${SCOPE} and ?? = k.k limit 1) as m`,
+      [JSON.stringify(wanted.slice(i, i + CHUNK)), other, schema, schema, migrationId, entity, by],
     );
     for (const r of rows as { k: string; v: string | null }[]) if (r.v !== null) out.set(r.k, r.v);
   }
@@ -89,11 +107,18 @@ export async function heldByOtherRows(db: Knex, schema: string, migrationId: str
   for (let i = 0; i < rows.length; i += CHUNK) {
     const slice = rows.slice(i, i + CHUNK);
     // Only keys held by another source row come back: the common case (every key its own row's) returns nothing.
+    // A holder's business key is stored where it differs from its source key (the partial index),
+    // else it is the source key (the primary key): a row whose business key is its own source key
+    // can meet only the first kind.
     const { rows: held } = await db.raw(
-      `select h.business_key, h.source_key from json_array_elements(?::json) as r
-       cross join lateral (select k.business_key, k.source_key from ??.key_map k
-         where k.migration_id = ? and k.entity = ? and k.business_key = r->>1 and k.source_key <> r->>0) as h`,
-      [JSON.stringify(slice.map((r) => [r.sourceKey, r.bk])), schema, migrationId, entity],
+      `with s as (select ${SCOPE} as scope)
+       select h.business_key, h.source_key from json_array_elements(?::json) as r
+       cross join lateral (
+         select k.business_key, k.source_key from ??.key_map_rows k, s where k.scope = s.scope and k.business_key = r->>1 and k.source_key <> r->>0
+         union all
+         select k.source_key, k.source_key from ??.key_map_rows k, s where r->>1 <> r->>0 and k.scope = s.scope and k.source_key = r->>1 and k.business_key is null
+       ) as h`,
+      [schema, migrationId, entity, JSON.stringify(slice.map((r) => [r.sourceKey, r.bk])), schema, schema],
     );
     const holders = new Map<string, string[]>();
     for (const h of held as { business_key: string; source_key: string }[]) holders.set(h.business_key, [...(holders.get(h.business_key) ?? []), h.source_key]);
@@ -118,9 +143,9 @@ export async function keyMapEntries(db: Knex, schema: string, migrationId: strin
   const out = new Map<string, KeyMapEntry>();
   for (let i = 0; i < wanted.length; i += CHUNK) {
     const { rows } = await db.raw(
-      `select m.source_key, m.business_key, m.target_key, m.written_digest, m.source_digest from json_array_elements_text(?::json) as k(k)
-       cross join lateral (select source_key, business_key, target_key, written_digest, source_digest from ??.key_map where migration_id = ? and entity = ? and source_key = k.k) as m`,
-      [JSON.stringify(wanted.slice(i, i + CHUNK)), schema, migrationId, entity],
+      `select m.source_key, coalesce(m.business_key, m.source_key) as business_key, m.target_key, m.written_digest, m.source_digest from json_array_elements_text(?::json) as k(k)
+       cross join lateral (select source_key, business_key, target_key, written_digest, source_digest from ??.key_map_rows where scope = ${SCOPE} and source_key = k.k) as m`,
+      [JSON.stringify(wanted.slice(i, i + CHUNK)), schema, schema, migrationId, entity],
     );
     for (const r of rows as { source_key: string; business_key: string; target_key: string | null; written_digest: string | null; source_digest: string | null }[]) {
       out.set(r.source_key, { businessKey: r.business_key, targetKey: r.target_key, writtenDigest: r.written_digest, sourceDigest: r.source_digest });
@@ -132,16 +157,27 @@ export async function keyMapEntries(db: Knex, schema: string, migrationId: strin
 /** Every source key of an entity in the key map (what the migration accounts for as loaded), in key order pages. */
 export async function* keyMapSourceKeys(db: Knex, schema: string, migrationId: string, entity: string): AsyncGenerator<string[]> {
   for (let after = ''; ; ) {
-    const page = await db(`${schema}.key_map`).select('source_key').where({ migration_id: migrationId, entity }).andWhere('source_key', '>', after).orderBy('source_key').limit(CHUNK);
-    if (page.length) yield page.map((r) => r.source_key as string);
+    const { rows: page } = await db.raw(`select source_key from ??.key_map_rows where scope = ${SCOPE} and source_key > ? order by source_key limit ?`, [schema, schema, migrationId, entity, after, CHUNK]);
+    if (page.length) yield page.map((r: { source_key: string }) => r.source_key);
     if (page.length < CHUNK) return;
     after = page[page.length - 1]!.source_key;
   }
 }
 
+/** How many source rows of an entity the key map holds. */
+export async function keyMapCount(db: Knex, schema: string, migrationId: string, entity: string): Promise<number> {
+  const { rows } = await db.raw(`select count(*)::int as n from ??.key_map_rows where scope = ${SCOPE}`, [schema, schema, migrationId, entity]);
+  return rows[0].n as number;
+}
+
+/** Forgets every row of an entity (its rollback is done). */
+export async function forgetEntity(db: Knex, schema: string, migrationId: string, entity: string): Promise<void> {
+  await db.raw(`delete from ??.key_map_rows where scope = ${SCOPE}`, [schema, schema, migrationId, entity]);
+}
+
 /** Forgets rows a sync round deleted (or left in the target, kept by a conflict policy): they are no longer the migration's. */
 export async function forgetKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, sourceKeys: readonly string[]): Promise<void> {
   for (let i = 0; i < sourceKeys.length; i += CHUNK) {
-    await trx.raw(`delete from ??.key_map where migration_id = ? and entity = ? and source_key in (select json_array_elements_text(?::json))`, [schema, migrationId, entity, JSON.stringify(sourceKeys.slice(i, i + CHUNK))]);
+    await trx.raw(`delete from ??.key_map_rows where scope = ${SCOPE} and source_key in (select json_array_elements_text(?::json))`, [schema, schema, migrationId, entity, JSON.stringify(sourceKeys.slice(i, i + CHUNK))]);
   }
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { fenceTableSql } from './load-fence';
+import { ensureKeyMapTables } from './key-map-schema';
 
 /**
  * The ledger lives in the target database, so every load writes its ledger record in the same
@@ -32,27 +33,9 @@ export async function ensureLedgerSchema(db: Knex, schema: string): Promise<void
       [schema],
     );
     await trx.raw('alter table ??.ledger_batches add column if not exists changed bytea', [schema]);
-    // Source key -> target key of every row a migration accounts for: references are translated
-    // through it at load and back at reconcile.
-    await trx.raw(
-      `create table if not exists ??.key_map (
-        migration_id text not null,
-        entity text not null,
-        source_key text not null,
-        business_key text not null,
-        target_key text,
-        primary key (migration_id, entity, source_key)
-      )`,
-      [schema],
-    );
-    // Plans with sync: the keyed digests of the row as Cutover last wrote it (or accepted the
-    // target's version of it) and of the source version it last took account of. A target row
-    // whose digest differs from the first was changed by someone else: a conflict, when the
-    // source has changed too.
-    await trx.raw('alter table ??.key_map add column if not exists written_digest text, add column if not exists source_digest text', [schema]);
-    await trx.raw('create index if not exists key_map_target on ??.key_map (migration_id, entity, target_key)', [schema]);
-    // Which source row holds a business key: a second one with the same key is a duplicate, not an update.
-    await trx.raw('create index if not exists key_map_business on ??.key_map (migration_id, entity, business_key)', [schema]);
+    // Source key -> business key -> target key of every row a migration accounts for (see
+    // control/key-map.ts): references are translated through it at load and back at reconcile.
+    await ensureKeyMapTables(trx, schema);
     // Objects a migration copied into target buckets (rollback deletes them).
     await trx.raw(
       `create table if not exists ??.files (

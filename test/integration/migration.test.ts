@@ -145,16 +145,16 @@ describe('a 10k-user migration on the real stack', () => {
   it('keeps the key map\'s statistics, so a lookup by source key probes the primary key instead of scanning the entity', async () => {
     // This machine's PostgreSQL runs without autovacuum: only the loads' own ANALYZE gives the planner statistics.
     const tgt = env.config.databases.targetUrl!;
-    const analyzed = await sql<{ n: string }>(tgt, "select count(*) as n from pg_stat_user_tables where schemaname = 'cutover' and relname = 'key_map' and coalesce(last_analyze, last_autoanalyze) is not null");
+    const analyzed = await sql<{ n: string }>(tgt, "select count(*) as n from pg_stat_user_tables where schemaname = 'cutover' and relname = 'key_map_rows' and coalesce(last_analyze, last_autoanalyze) is not null");
     expect(analyzed).toEqual([{ n: '1' }]);
     const plan = await sql<{ 'QUERY PLAN': string }>(
       tgt,
       `explain select k.k, m.v from json_array_elements_text('["1","2"]'::json) as k(k)
-       cross join lateral (select target_key as v from cutover.key_map where migration_id = $1 and entity = 'users' and source_key = k.k limit 1) as m`,
+       cross join lateral (select target_key as v from cutover.key_map_rows where scope = (select scope from cutover.key_map_scopes where migration_id = $1 and entity = 'users') and source_key = k.k limit 1) as m`,
       [migrationId],
     );
     const text = plan.map((r) => r['QUERY PLAN']).join('\n');
-    expect(text).toContain('key_map_pkey');
+    expect(text).toContain('key_map_rows_pkey');
     expect(text).not.toMatch(/Filter: \(source_key/);
   });
 

@@ -4,6 +4,7 @@ import type { PhaseReconcile, TableChecksum } from '../../shared/migration';
 import type { Stores } from '../../stores/stores';
 import { withHeartbeat } from '../../stores/activity-runtime';
 import { anythingLedgered } from '../../control/ledger';
+import { keyMapSourceKeys } from '../../control/key-map';
 
 export function createPhaseActivities(stores: Pick<Stores, 'plans' | 'quarantine'>) {
   return {
@@ -20,12 +21,7 @@ export function createPhaseActivities(stores: Pick<Stores, 'plans' | 'quarantine
         const { spec } = loaded.entity(name);
         const stats = await withHeartbeat({ phase: 'reconcile-phase', entity: name }, async () => {
           const mapped = new Set<string>();
-          for (let after = ''; ; ) {
-            const page = await loaded.target(`${ledger}.key_map`).select('source_key').where({ migration_id: req.migrationId, entity: name }).andWhere('source_key', '>', after).orderBy('source_key').limit(20_000);
-            for (const r of page) mapped.add(r.source_key);
-            if (page.length < 20_000) break;
-            after = page[page.length - 1]!.source_key;
-          }
+          for await (const page of keyMapSourceKeys(loaded.target, ledger, req.migrationId, name)) for (const k of page) mapped.add(k);
           const quarantined = await stores.quarantine.sourceKeys(req.migrationId, name);
           let sourceRows = 0;
           let missing = 0;

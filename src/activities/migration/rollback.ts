@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { closeLoadFence } from '../../control/load-fence';
+import { forgetEntity } from '../../control/key-map';
 import { describeSafe, SafeDbError, safeDbError } from '../../stores/errors';
 import { entriesLeft, firstWritesOf, insertedKeyPages, ledgersPresent, nextUndo } from '../../control/ledger';
 import type { Stores } from '../../stores/stores';
@@ -150,7 +151,7 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
         tally.deleted += objects.length;
         heartbeat(tally);
       }
-      await loaded.target(`${ledger}.key_map`).where({ migration_id: req.migrationId, entity: req.entity }).delete();
+      await forgetEntity(loaded.target, ledger, req.migrationId, req.entity);
       const batchIds = await stores.batches.batchIds(req.migrationId, req.entity);
       for (let i = 0; i < batchIds.length; i += 5000) await loaded.target(`${ledger}.batch_loads`).whereIn('batch_id', batchIds.slice(i, i + 5000)).delete();
       return tally;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { syncSlotWaitSeconds } from '../../config';
-import { keyMapSourceKeys } from '../../control/key-map';
+import { keyMapCount, keyMapSourceKeys } from '../../control/key-map';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
 import { sourceKeySetChanges } from '../../core/sync-keys';
 import { batchSizeOf, type EntitySpec } from '../../plan/types';
@@ -373,8 +373,7 @@ export function createSyncActivities(stores: Stores) {
       // The guard's denominator: rows the migration has loaded of each entity with deletes.
       for (const entity of deletes.keys()) {
         if (!loadedRows.has(entity)) {
-          const [n] = await loaded.target(`${loaded.plan.target.ledgerSchema}.key_map`).where({ migration_id: req.migrationId, entity }).count<{ n: string }[]>({ n: '*' });
-          loadedRows.set(entity, Number(n!.n));
+          loadedRows.set(entity, await keyMapCount(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId, entity));
         }
       }
       await stores.changes.record(req.migrationId, req.round, byEntity);
