@@ -167,8 +167,8 @@ export function resumeMigration(config: CutoverConfig, workflowId: string, by: s
 }
 
 /** Asks a syncing migration to cut over (the source is frozen); the validator refuses one that is not syncing. */
-export function requestCutover(config: CutoverConfig, workflowId: string, by: string, reason?: string): Promise<CutoverRecord> {
-  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(cutoverUpdate, { args: [{ by, reason }] }));
+export function requestCutover(config: CutoverConfig, workflowId: string, by: string, reason?: string, full = false): Promise<CutoverRecord> {
+  return withClient(config, workflowId, (client) => client.workflow.getHandle(workflowId).executeUpdate(cutoverUpdate, { args: [{ by, reason, ...(full ? { full } : {}) }] }));
 }
 
 /** Changes the throttle and/or the batch size of a running migration; refused values throw RefusedError. */

@@ -9,7 +9,7 @@ let ready = new WeakSet<Knex>();
  * The version of the DDL below: raise it with every change to it. A control database at this
  * version (or a later one) is used as it is, without running the DDL again.
  */
-export const CONTROL_SCHEMA_VERSION = 3;
+export const CONTROL_SCHEMA_VERSION = 4;
 
 /** The version a control database's schema was last brought to; 0 before versions were kept. */
 async function schemaVersion(db: Knex): Promise<number> {
@@ -135,6 +135,18 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         applied boolean not null,
         detected_at timestamptz not null default now(),
         primary key (migration_id, entity, source_key, batch_id)
+      );
+      -- Rows whose last verification failed (missing from the target, or different from the
+      -- source), until a later batch or the cutover verifies them: what "verified" leaves out.
+      create table if not exists ${CONTROL_SCHEMA}.unverified_rows (
+        migration_id text not null,
+        entity text not null,
+        source_key text not null,
+        business_key text not null,
+        reason text not null,
+        batch_id text not null,
+        found_at timestamptz not null default now(),
+        primary key (migration_id, entity, source_key)
       );
       create table if not exists ${CONTROL_SCHEMA}.schema_version (version integer primary key);`);
     await trx(`${CONTROL_SCHEMA}.schema_version`).insert({ version: CONTROL_SCHEMA_VERSION }).onConflict('version').ignore();

@@ -135,6 +135,18 @@ export function keysSql(spec: EntitySpec, afterKey: string | null, limit: number
   };
 }
 
+/** Rows of the source the plan reads (its range conditions), and of those the ones no skip filter leaves out. */
+export function keptCountSql(spec: EntitySpec): Sql {
+  const w = withClause(spec);
+  const where = rangeConditions(spec, { afterKey: null });
+  const filters = spec.source.skip ?? [];
+  const kept = filters.length ? `count(*) filter (where not (${filters.map((f) => `coalesce((${escape(f.when)}), false)`).join(' or ')}))` : 'count(*)';
+  return {
+    sql: `${w.sql} select count(*)::bigint as rows, ${kept}::bigint as kept from ?? s ${where.sql}`,
+    bindings: [...w.bindings, REL, ...where.bindings],
+  };
+}
+
 /** Rows of the source, all of them (skipped ones too). */
 export function countSql(spec: EntitySpec): Sql {
   const rel = relation(spec);

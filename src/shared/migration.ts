@@ -173,6 +173,12 @@ export interface SyncReport {
   lastRoundAt?: string;
   /** Set while a round waits for an operator (too many deletes). */
   held?: string;
+  /**
+   * What is verified (each row's target digest equal to the source row's after its last change),
+   * as of the last applied round: per entity, rows loaded and rows whose last verification failed;
+   * `upTo` the source position every change before which is applied (an LSN, or poll's watermark).
+   */
+  verified?: { upTo?: string; entities: { entity: string; loaded: number; unverified: number }[] };
 }
 
 /** The cutover: who asked, the quiet period, the final delta and the final reconcile. */
@@ -184,6 +190,8 @@ export interface CutoverRecord {
   windowSeconds?: number;
   finalRounds: number;
   finalChanges: number;
+  /** Seconds the final verification took (tail verification: the rows not verified, and the counts). */
+  verifySeconds?: number;
   /** The final whole-entity reconcile: keys both ways and every row's digest. */
   verified?: FinalReconcile;
   /** Why the last attempt did not complete (the final reconcile found differences). */
@@ -192,7 +200,26 @@ export interface CutoverRecord {
 
 /** Every source row against the target, by digest, and every loaded row against the source. */
 export interface FinalReconcile {
-  entities: { entity: string; sourceRows: number; compared: number; missing: number; mismatched: number; extra: number; quarantined: number; skipped: number; sampleMissing: string[]; sampleMismatched: string[] }[];
+  entities: {
+    entity: string;
+    sourceRows: number;
+    compared: number;
+    missing: number;
+    mismatched: number;
+    extra: number;
+    quarantined: number;
+    skipped: number;
+    sampleMissing: string[];
+    sampleMismatched: string[];
+    /**
+     * `tail`: the rows not verified since their last change compared again, and the counts both
+     * ways (source rows not skipped against rows loaded plus quarantined); `full` (or absent, before
+     * tail verification): every row compared, both ways.
+     */
+    scope?: 'tail' | 'full';
+    /** With `tail`: rows the migration loaded of the entity. */
+    loaded?: number;
+  }[];
   clean: boolean;
 }
 

@@ -1,4 +1,4 @@
-import type { EntityProgress, MigrationReport } from './migration';
+import type { EntityProgress, MigrationReport, SyncReport } from './migration';
 
 /** Pure summaries of a migration's progress, shared by the workflow (current details) and the CLI. */
 
@@ -131,14 +131,25 @@ export function syncLines(report: MigrationReport): string[] {
     `- conflicts: ${thousands(c.detected)} (${thousands(c.sourceWon)} source won, ${thousands(c.targetKept)} target kept, ${thousands(c.quarantined)} quarantined)`,
   ];
   if (s.held) lines.push(`- **HELD**: ${s.held}`);
+  const v = verifiedLine(s.verified);
+  if (v) lines.push(v);
   const k = report.cutover;
   if (k) {
     lines.push(
       `- cutover asked by ${k.requestedBy} at ${k.requestedAt}` +
-        (k.completedAt ? `, completed at ${k.completedAt}: window ${thousands(k.windowSeconds ?? 0)} s, final delta ${thousands(k.finalChanges)} changes in ${thousands(k.finalRounds)} round(s)` : ', waiting for a quiet period') +
-        (k.verified ? ` · final reconcile ${k.verified.clean ? 'clean' : '**differences**'}` : ''),
+        (k.completedAt ? `, completed at ${k.completedAt}: window ${thousands(k.windowSeconds ?? 0)} s, final delta ${thousands(k.finalChanges)} changes in ${thousands(k.finalRounds)} round(s)` : ', waiting for the final delta') +
+        (k.verified ? ` · final ${k.verified.entities.every((e) => e.scope === 'tail') ? 'verification (unverified rows and counts)' : 'reconcile (every row)'} ${k.verified.clean ? 'clean' : '**differences**'}` : ''),
     );
     if (k.refused) lines.push(`- **cutover refused**: ${k.refused}`);
   }
   return lines;
+}
+
+/** "verified: N of M rows, up to P", with the entities that have rows not verified. */
+export function verifiedLine(v: SyncReport['verified']): string | undefined {
+  if (!v) return undefined;
+  const loaded = v.entities.reduce((n, e) => n + e.loaded, 0);
+  const unverified = v.entities.reduce((n, e) => n + e.unverified, 0);
+  const open = v.entities.filter((e) => e.unverified > 0).map((e) => `${e.entity} ${thousands(e.unverified)}`);
+  return `- verified: ${thousands(loaded - unverified)} of ${thousands(loaded)} rows${v.upTo ? `, up to ${v.upTo}` : ''}${open.length ? ` · **not verified: ${open.join(', ')}** (verified again when they change, and at the cutover)` : ''}`;
 }

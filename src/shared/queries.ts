@@ -26,6 +26,8 @@ export interface OperatorRequest {
   reason?: string;
   /** `resume` of a sync round held by the mass-delete guard: the source really lost those rows, apply the deletes. */
   confirmDeletes?: boolean;
+  /** `cutover --full`: the final step compares every row of every entity, not only those not yet verified. */
+  full?: boolean;
 }
 
 /**

@@ -17,6 +17,7 @@ import { ConflictLog, pgConflictLog } from './conflict-log';
 import { PlanRegistry, PlanStore } from './plan-store';
 import { pgQuarantine, Quarantine } from './quarantine';
 import { pgTokenVault, TokenVault, withSealedTokens } from './token-vault';
+import { pgVerificationLog, VerificationLog } from './verification-log';
 
 export interface Stores {
   /** Registered plans, each bound to its source, target writer and staging store. */
@@ -28,6 +29,8 @@ export interface Stores {
   audit: AuditLog;
   conflicts: ConflictLog;
   batches: BatchRegistry;
+  /** Rows whose last verification failed, until a later one finds them right. */
+  verification: VerificationLog;
   approvals: ApprovalLog;
   /** Delta sync's captured keys, round by round. */
   changes: ChangeLog;
@@ -57,6 +60,7 @@ export function createStores(clients: StoreClients): Stores & { close(): Promise
     audit: pgAuditLog(clients.control, clients.keys),
     conflicts: pgConflictLog(clients.control),
     batches: pgBatchRegistry(clients.control),
+    verification: pgVerificationLog(clients.control),
     approvals: pgApprovalLog(clients.control),
     changes: pgChangeLog(clients.control),
     stagedClearValues: new StagedClearValues(),

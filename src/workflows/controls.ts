@@ -113,7 +113,7 @@ function registerPauseAndResume(run: MigrationRun): void {
 
 async function askCutover(run: MigrationRun, req: OperatorRequest) {
   const at = workflowNow();
-  run.state.sync!.cutoverAsked = { by: req.by, at };
+  run.state.sync!.cutoverAsked = { by: req.by, at, ...(req.full ? { full: true } : {}) };
   run.state.sync!.quietSince = at;
   run.report.cutover = { requestedBy: req.by, requestedAt: workflowIso(at), finalRounds: 0, finalChanges: 0 };
   run.view.setStatus('running');

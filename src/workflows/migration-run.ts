@@ -17,7 +17,7 @@ export interface MigrationState {
   checksumsBefore: TableChecksum[];
   controls: Controls;
   /** Plans with sync: where capture stands, the last round applied, and the cutover once asked. */
-  sync?: { positions: SyncPositions; round: number; quietSince?: number; cutoverAsked?: { by: string; at: number } };
+  sync?: { positions: SyncPositions; round: number; quietSince?: number; cutoverAsked?: { by: string; at: number; full?: boolean } };
 }
 
 /** What operators have asked of the run, set by its handlers while the main flow awaits. */

@@ -36,3 +36,14 @@ export const END_CAPTURE_STARTED = 'end-capture-started';
  * staged objects first (the same end state: the two are independent).
  */
 export const AFTER_END_UNDO_ORDER = 'after-end-undo-order';
+
+/**
+ * The cutover verifies the tail, not the tables: once a round begun after the cutover was asked
+ * captured everything up to the source's position then, applied it and changed nothing more (the
+ * source is frozen), only the rows whose last verification failed are compared again, and the
+ * counts both ways; no quiet period is waited for and no round sleeps between. Every other row
+ * was verified by the batch that last wrote it. `cutover cutover --full` still compares every row.
+ * Before this patch, the cutover waited for sync.quiet_seconds without a change, then compared
+ * every row of every entity.
+ */
+export const CUTOVER_VERIFIES_TAIL = 'cutover-verifies-tail';

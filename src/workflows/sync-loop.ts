@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, sleep, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { deletesOverLimit } from '../core/sync-keys';
 import type { SyncSpec } from '../plan/types';
 import type { FinalReconcile } from '../shared/migration';
@@ -6,6 +6,7 @@ import { thousands } from '../shared/progress';
 import { workflowIso, workflowNow } from './clock';
 import type { migrate } from './migration';
 import { audit, MigrationRun, mustRollBack, rollbackAsked, rollbackMessage, RollbackRequested } from './migration-run';
+import { CUTOVER_VERIFIES_TAIL } from './patches';
 import { slow } from './proxies';
 import { addRound, applyRound } from './sync-round';
 
@@ -27,21 +28,28 @@ export async function runSync(run: MigrationRun): Promise<void> {
     await condition(() => !run.controls.paused || run.asked.rollback !== undefined);
     if (rollbackAsked(run)) throw new RollbackRequested(rollbackMessage(run, ' during sync'));
     const round = s.round + 1;
+    const roundStartedAt = workflowNow();
     const captured = await slow.captureChanges.executeWithOptions({ summary: `sync round ${round}: capture the source's changes` }, [{ migrationId: run.input.migrationId, round, positions: s.positions }]);
     run.report.sync.lag = captured.lag;
     if (await holdsMassDelete(run, round, captured, sync)) continue;
     const changed = await applyCaptured(run, round, captured);
-    await slow.advanceCapture.executeWithOptions({ summary: `sync round ${round}: confirm the applied changes to the source` }, [
+    const advanced = await slow.advanceCapture.executeWithOptions({ summary: `sync round ${round}: confirm the applied changes to the source` }, [
       { migrationId: run.input.migrationId, round, ...(captured.advanceTo ? { advanceTo: captured.advanceTo } : {}) },
     ]);
     s.round = round;
     s.positions = captured.positions;
     run.report.sync.rounds = round;
     run.report.sync.lastRoundAt = workflowIso();
+    // Histories recorded before advanceCapture returned it have no verification state.
+    if (advanced.verification) run.report.sync.verified = { upTo: positionOf(sync, captured, advanced.confirmed) ?? run.report.sync.verified?.upTo, entities: advanced.verification };
     run.view.refresh();
     if (s.cutoverAsked) {
-      if (await cutOverWhenQuiet(run, changed, captured)) return;
-      if (!captured.more) await sleep(1000);
+      if (patched(CUTOVER_VERIFIES_TAIL)) {
+        if (await cutOverAtTheTail(run, changed, captured, roundStartedAt)) return;
+      } else {
+        if (await cutOverWhenQuiet(run, changed, captured)) return;
+        if (!captured.more) await sleep(1000);
+      }
     } else if (!captured.more) {
       await condition(() => s.cutoverAsked !== undefined || run.asked.rollback !== undefined || run.controls.paused, sync.intervalSeconds * 1000);
     }
@@ -80,6 +88,42 @@ async function applyCaptured(run: MigrationRun, round: number, captured: Capture
   return result.inserted + result.updated + result.deleted + result.quarantined + result.conflicts;
 }
 
+/** Where the applied changes reach in the source: the slot's confirmed LSN, or poll's oldest watermark (as a time). */
+function positionOf(sync: SyncSpec, captured: Captured, confirmed: string | null): string | undefined {
+  if (sync.mode === 'logical') return confirmed ? `LSN ${confirmed}` : captured.advanceTo ? `LSN ${captured.advanceTo}` : undefined;
+  const marks = Object.values(captured.positions.watermarks).filter((w): w is number => typeof w === 'number');
+  return marks.length ? `changes before ${new Date(Math.min(...marks) * 1000).toISOString()}` : undefined;
+}
+
+/**
+ * Once the cutover is asked (CUTOVER_VERIFIES_TAIL): each round goes at once, without waiting; a
+ * round that changed rows is the final delta still arriving. The first round begun after the
+ * request that captured all there was and changed nothing shows the source frozen and its last
+ * change applied and verified; then the rows not verified are compared again and the counts
+ * checked (or, with --full, every row), and a clean result completes the cutover (true).
+ */
+async function cutOverAtTheTail(run: MigrationRun, changed: number, captured: Captured, roundStartedAt: number): Promise<boolean> {
+  const asked = run.state.sync!.cutoverAsked!;
+  const k = run.report.cutover!;
+  if (changed) {
+    k.finalRounds++;
+    k.finalChanges += changed;
+    return false;
+  }
+  if (captured.more || roundStartedAt < asked.at) return false;
+  const { plan, migrationId } = run.input;
+  const verifiedAt = workflowNow();
+  const entities = await Promise.all(
+    plan.entities.map((e) =>
+      asked.full
+        ? slow.verifyEntity.executeWithOptions({ summary: `cutover: final reconcile of ${e.name} (every row, both ways)` }, [{ migrationId, entity: e.name }])
+        : slow.verifyTail.executeWithOptions({ summary: `cutover: verify ${e.name}'s rows not verified since their last change, and its counts both ways` }, [{ migrationId, entity: e.name }]),
+    ),
+  );
+  k.verifySeconds = Math.round((workflowNow() - verifiedAt) / 100) / 10;
+  return settleCutover(run, entities);
+}
+
 /**
  * Once the cutover is asked: a round that changed rows restarts the quiet period; a quiet period
  * long enough runs the final reconcile, and a clean one completes the cutover (true). One that is
@@ -98,6 +142,15 @@ async function cutOverWhenQuiet(run: MigrationRun, changed: number, captured: Ca
   }
   if (captured.more || workflowNow() - (s.quietSince ?? asked.at) < plan.sync!.quietSeconds * 1000) return false;
   const entities = await Promise.all(plan.entities.map((e) => slow.verifyEntity.executeWithOptions({ summary: `cutover: final reconcile of ${e.name} (every row, both ways)` }, [{ migrationId, entity: e.name }])));
+  return settleCutover(run, entities);
+}
+
+/** The final step's result: clean completes the cutover (true); otherwise it is refused, and sync goes on. */
+async function settleCutover(run: MigrationRun, entities: FinalReconcile['entities']): Promise<boolean> {
+  const { migrationId } = run.input;
+  const s = run.state.sync!;
+  const asked = s.cutoverAsked!;
+  const k = run.report.cutover!;
   const clean = entities.every((e) => e.missing === 0 && e.mismatched === 0 && e.extra === 0);
   k.verified = { entities, clean };
   if (mustRollBack(run)) throw new RollbackRequested(rollbackMessage(run, ' during the cutover'));
@@ -119,6 +172,9 @@ async function cutOverWhenQuiet(run: MigrationRun, changed: number, captured: Ca
 
 function refuseCutover(run: MigrationRun, entities: readonly FinalReconcile['entities'][number][]): void {
   const bad = entities.filter((e) => e.missing || e.mismatched || e.extra);
-  run.report.cutover!.refused = `the final reconcile found ${bad.map((e) => `${e.entity}: ${e.missing} missing, ${e.mismatched} mismatched, ${e.extra} extra`).join('; ')}`;
+  const samples = (e: FinalReconcile['entities'][number]) => [...e.sampleMissing, ...e.sampleMismatched].slice(0, 3);
+  run.report.cutover!.refused = `the final ${bad.every((e) => e.scope === 'tail') ? 'verification' : 'reconcile'} found ${bad
+    .map((e) => `${e.entity}: ${e.missing} missing, ${e.mismatched} mismatched, ${e.extra} extra${samples(e).length ? ` (${samples(e).join('; ')})` : ''}`)
+    .join('; ')}`;
   run.report.clean = false;
 }

@@ -108,7 +108,7 @@ describe('a long migration', () => {
       }
       await sql(ownerUrl(env), `update legacy_users set full_name = 'Last Change', changed_at = now() where user_id = 42`);
       const out = await cli(['cutover', started.workflowId], cliEnv(env), 120_000);
-      expect(`${out.code}\n${out.stdout}${out.stderr}`).toMatch(/^0\n[\s\S]*final reconcile clean/);
+      expect(`${out.code}\n${out.stdout}${out.stderr}`).toMatch(/^0\n[\s\S]*final verification clean/);
       const report = await client.workflow.getHandle(started.workflowId).result();
       expect(report.status).toBe('completed');
       expect(report.sync!.rounds).toBeGreaterThan(5);

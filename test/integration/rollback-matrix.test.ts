@@ -270,13 +270,13 @@ describe('a rollback during delta sync, and during the cutover: the target exact
   });
 
   it("during the cutover's final step", async () => {
-    const hold = holds.arm((type) => type === 'verifyEntity');
+    const hold = holds.arm((type) => type === 'verifyTail');
     await syncCell('cutover', async (wf, stopWriter) => {
       await waitForReport(env, wf, 'the first sync round', (r) => (r.sync?.rounds ?? 0) >= 1, 240_000);
-      // The source frozen: the quiet period can pass and the final reconcile start.
+      // The source frozen: the final delta is applied and the final verification starts.
       await stopWriter();
       await requestCutover(env.config, wf, 'it-operator', 'matrix');
-      await within('the final reconcile', hold.reached);
+      await within('the final verification', hold.reached);
       await requestRollback(env.config, wf, 'it-operator', 'matrix: during the cutover');
       await sleep(1_500);
       hold.release();

@@ -110,7 +110,7 @@ describe('delta sync, as an operator meets it', () => {
     // Each cuts over: the final reconcile counts the row the policy kept apart, and is clean.
     for (const s of started) {
       const out = await cli(['cutover', s.workflowId], cliEnv(env), 180_000);
-      expect(`${out.code}\n${out.stdout}${out.stderr}`).toMatch(/^0\n[\s\S]*final reconcile clean/);
+      expect(`${out.code}\n${out.stdout}${out.stderr}`).toMatch(/^0\n[\s\S]*final verification clean/);
     }
     for (const s of started) expect((await endedReport(env, s.workflowId)).cutover?.verified?.clean).toBe(true);
   }, 400_000);

@@ -16,6 +16,7 @@ import type { EntitySpec, Plan } from '../../src/plan/types';
 import type { Manifest, StagedRows } from '../../src/stores/manifest';
 import type { LoadedPlan } from '../../src/stores/plan-store';
 import type { StagingStore } from '../../src/stores/staging-store';
+import type { UnverifiedRow } from '../../src/stores/verification-log';
 import type { Stores } from '../../src/stores/stores';
 import { TokenVault, withSealedTokens } from '../../src/stores/token-vault';
 import type { BatchLoadCounts, LoadTable, LoadTransaction, Row, RowWriter, TargetWriter } from '../../src/stores/target-writer';
@@ -275,6 +276,22 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
       recordReconcile: async () => undefined,
       batchIds: async (_m, entity) => staged.filter((b) => b.entity === entity).map((b) => b.batchId as string),
     },
+    verification: (() => {
+      const rows = new Map<string, { entity: string; migrationId: string; row: UnverifiedRow }>();
+      const at = (m: string, e: string, k: string) => `${m}\u0000${e}\u0000${k}`;
+      return {
+        record: async (b: { migrationId: string; entity: string }, verified: readonly string[], failed: readonly UnverifiedRow[]) => {
+          for (const k of verified) rows.delete(at(b.migrationId, b.entity, k));
+          for (const f of failed) rows.set(at(b.migrationId, b.entity, f.sourceKey), { entity: b.entity, migrationId: b.migrationId, row: f });
+        },
+        unverified: async (m: string, e: string) => [...rows.values()].filter((r) => r.migrationId === m && r.entity === e).map((r) => r.row),
+        counts: async (m: string) => {
+          const out = new Map<string, number>();
+          for (const r of rows.values()) if (r.migrationId === m) out.set(r.entity, (out.get(r.entity) ?? 0) + 1);
+          return out;
+        },
+      };
+    })(),
     approvals: { record: async () => ({ decidedAt: new Date(0).toISOString() }) },
     changes: {
       record: async () => undefined,

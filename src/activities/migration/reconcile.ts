@@ -1,7 +1,7 @@
 import type { TokenVault } from '../../stores/token-vault';
 import { keyMapEntries } from '../../control/key-map';
 import { businessKeyOf } from '../../core/mapping';
-import { isClean, reconcileDigests } from '../../core/reconcile';
+import { isClean, reconcileDigests, verificationOutcome } from '../../core/reconcile';
 import { storedForm } from '../../core/target-types';
 import { clearTargetsOf, tokensToOpen, withClearValues } from '../../core/detokenize';
 import type { BatchRef, BatchReconcile } from '../../shared/migration';
@@ -37,7 +37,7 @@ async function differingColumns(vault: TokenVault, tokenKey: Uint8Array, loaded:
   return out;
 }
 
-export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' | 'vault' | 'quarantine' | 'conflicts' | 'batches'>) {
+export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' | 'vault' | 'quarantine' | 'conflicts' | 'batches' | 'verification'>) {
   return {
     /**
      * Reads the batch's rows back from the target and compares them with the manifest: count,
@@ -86,11 +86,18 @@ export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' 
       for (const entry of found) if (badFiles.has(entry[0])) entry[1] = `file differs: ${entry[1]}`;
       const r = reconcileDigests(expected, found);
       const stillPresent: string[] = [];
+      const stillThere: { sourceKey: string; businessKey: string }[] = [];
       // A sync round's deletes: a source key the source no longer has must be gone from the key map (its row deleted), unless the target refused.
       if (manifest.delta?.deleted.length) {
         const still = await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, manifest.delta.deleted.filter((k) => !refusedSources.has(k)));
-        for (const [sourceKey, e] of still) stillPresent.push(`${e.businessKey} (deleted in the source as ${sourceKey}, still in the target)`);
+        for (const [sourceKey, e] of still) {
+          stillPresent.push(`${e.businessKey} (deleted in the source as ${sourceKey}, still in the target)`);
+          stillThere.push({ sourceKey, businessKey: e.businessKey });
+        }
       }
+      // What stays unverified until a later batch of the same keys, or the cutover, finds it right.
+      const outcome = verificationOutcome({ staged: manifest.digests, result: r, refused: refusedSources, deleted: manifest.delta?.deleted, stillPresent: stillThere });
+      await stores.verification.record(req, outcome.verified, outcome.failed);
       // A mismatch names its business key and the columns that differ (never a value).
       const sampled = r.mismatched.slice(0, 10);
       const columns = sampled.length ? await differingColumns(stores.vault, await stores.keys.get('token'), loaded, req.entity, manifest, new Map(sampled.map((bk) => [bk, foundValues.get(bk)!]))) : new Map<string, string[]>();

@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { syncSlotWaitSeconds } from '../../config';
-import { keyMapCount, keyMapSourceKeys } from '../../control/key-map';
+import { keyMapCount, keyMapEntries, keyMapSourceKeys } from '../../control/key-map';
+import { UNKNOWN_SOURCE_KEY } from '../../core/reconcile';
+import type { UnverifiedRow } from '../../stores/verification-log';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
 import { sourceKeySetChanges } from '../../core/sync-keys';
 import { batchSizeOf, type EntitySpec } from '../../plan/types';
-import { changeColumnSql, changedKeysSql, extractByKeysSql, keyColumnSql, keysSql, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
+import { changeColumnSql, changedKeysSql, extractByKeysSql, keptCountSql, keyColumnSql, keysSql, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
 import type { CapturedRound, FinalReconcile, StagedBatch, SyncPositions } from '../../shared/migration';
 import { mapRows, tokenizeRows } from '../../core/stage-rows';
 import { rowDigest } from '../../core/digest';
@@ -252,6 +254,81 @@ async function consistentSlot(loaded: LoadedPlan, db: Knex, slot: string): Promi
   }
 }
 
+const emptyVerification = (entity: string) => ({ entity, sourceRows: 0, compared: 0, missing: 0, mismatched: 0, extra: 0, quarantined: 0, skipped: 0, sampleMissing: [] as string[], sampleMismatched: [] as string[] });
+const mapper = (loaded: LoadedPlan, entity: string) => loaded.entity(entity).mapper.sourceColumns;
+
+/**
+ * Source rows (as read now) mapped, tokenized and digested as a stage would, against the target's
+ * rows: counts into `out`; returns the rows found missing or different.
+ */
+async function compareWithTarget(stores: Stores, loaded: LoadedPlan, req: { migrationId: string; entity: string }, rows: Record<string, unknown>[], out: ReturnType<typeof emptyVerification>): Promise<UnverifiedRow[]> {
+  const { spec, mapper: rowMapper } = loaded.entity(req.entity);
+  const types = await loaded.targetTypes(req.entity);
+  const [tokenKey, digestKey] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest')]);
+  const failed: UnverifiedRow[] = [];
+  const { mapped, quarantined: unmappable, personal } = mapRows(spec, rowMapper, rows);
+  for (const u of unmappable) {
+    out.missing++;
+    if (out.sampleMissing.length < 10) out.sampleMissing.push(`${u.sourceKey} (cannot be mapped: ${u.reason})`);
+    failed.push({ sourceKey: u.sourceKey, businessKey: u.businessKey ?? u.sourceKey, reason: 'missing' });
+  }
+  // The tokens the values already have; a value the vault never saw cannot be in the target.
+  const tokens = await stores.vault.existing(tokenKey, personal);
+  for (const p of personal) if (!tokens.has(valueId(p.kind, p.value))) tokens.set(valueId(p.kind, p.value), 'no token for this value');
+  const { digests } = tokenizeRows(spec, rowMapper, mapped, tokens, (expected) => rowDigest(digestKey, rowMapper.columns, expected, types), (kind, values) => shapeTokens(shapedTokenKey(tokenKey), kind, values));
+  const read = await readTargetDigests(loaded, req.migrationId, req.entity, digests.map(([bk]) => bk), digestKey, `verify ${req.entity}`);
+  const inTarget = new Map(read.found);
+  for (const [bk, digest, sourceKey] of digests) {
+    out.compared++;
+    const got = inTarget.get(bk);
+    if (got === undefined) {
+      out.missing++;
+      if (out.sampleMissing.length < 10) out.sampleMissing.push(`${bk} (source key ${sourceKey})`);
+      failed.push({ sourceKey: sourceKey!, businessKey: bk, reason: 'missing' });
+    } else if (got !== digest) {
+      out.mismatched++;
+      if (out.sampleMismatched.length < 10) out.sampleMismatched.push(`${bk} (source key ${sourceKey})`);
+      failed.push({ sourceKey: sourceKey!, businessKey: bk, reason: 'mismatched' });
+    }
+  }
+  return failed;
+}
+
+/** Every source row against the target, and every loaded row against the source (see verifyEntity). */
+async function verifyWhole(stores: Stores, req: { migrationId: string; entity: string }): Promise<FinalReconcile['entities'][number]> {
+  const loaded = await stores.plans.plan(req.migrationId);
+  const { spec, mapper: rowMapper } = loaded.entity(req.entity);
+  const quarantined = await stores.quarantine.sourceKeys(req.migrationId, req.entity);
+  // A row whose last conflict kept the target's version: the target differs from the source by the plan's choice.
+  for (const k of await stores.conflicts.lastKeptOut(req.migrationId, req.entity)) quarantined.add(k);
+  const out = emptyVerification(req.entity);
+  const seen = new Set<string>();
+  await withHeartbeat({ phase: 'sync-verify', entity: req.entity }, async () => {
+    for (let after: string | null = null; ; ) {
+      const page: { key: string; skipped: string | null }[] = await readOnly(loaded, `verify ${req.entity}: read the source keys`, async (trx) => {
+        const q = keysSql(spec, after, 5000);
+        return (await trx.raw(q.sql, q.bindings as never)).rows;
+      });
+      if (!page.length) break;
+      after = page[page.length - 1]!.key;
+      out.sourceRows += page.length;
+      const wanted = page.filter((r) => r.skipped === null && !quarantined.has(r.key)).map((r) => r.key);
+      out.skipped += page.filter((r) => r.skipped !== null).length;
+      out.quarantined += page.filter((r) => r.skipped === null && quarantined.has(r.key)).length;
+      for (const k of wanted) seen.add(k);
+      const q = extractByKeysSql(spec, rowMapper.sourceColumns, wanted, await keyTypeOf(loaded, spec));
+      const rows: Record<string, unknown>[] = await readOnly(loaded, `verify ${req.entity}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
+      await compareWithTarget(stores, loaded, req, rows, out);
+      if (page.length < 5000) break;
+    }
+    // The other way: rows the migration loaded that the source no longer has.
+    for await (const keys of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId, req.entity)) {
+      for (const k of keys) if (!seen.has(k) && !quarantined.has(k)) out.extra++;
+    }
+  });
+  return out;
+}
+
 export function createSyncActivities(stores: Stores) {
   return {
     /**
@@ -410,8 +487,12 @@ export function createSyncActivities(stores: Stores) {
       return { ...staged, deletes: deleted.length };
     },
 
-    /** After a round is applied: the slot confirms its changes (the source may recycle their WAL); older rounds' keys go. */
-    async advanceCapture(req: { migrationId: string; round: number; advanceTo?: string }): Promise<{ confirmed: string | null }> {
+    /**
+     * After a round is applied: the slot confirms its changes (the source may recycle their WAL);
+     * older rounds' keys go. Returns, for the report, what is verified: per entity the rows loaded
+     * and those whose last verification failed.
+     */
+    async advanceCapture(req: { migrationId: string; round: number; advanceTo?: string }): Promise<{ confirmed: string | null; verification: { entity: string; loaded: number; unverified: number }[] }> {
       const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync!;
       let confirmed: string | null = null;
@@ -426,7 +507,10 @@ export function createSyncActivities(stores: Stores) {
         confirmed = (await slotState(db, sync.slot))?.confirmed ?? null;
       }
       await stores.changes.forget(req.migrationId, req.round);
-      return { confirmed };
+      const unverified = await stores.verification.counts(req.migrationId);
+      const verification = [];
+      for (const e of loaded.plan.entities) verification.push({ entity: e.name, loaded: await keyMapCount(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId, e.name), unverified: unverified.get(e.name) ?? 0 });
+      return { confirmed, verification };
     },
 
     /**
@@ -434,60 +518,64 @@ export function createSyncActivities(stores: Stores) {
      * snapshot per page) mapped as the plan maps it, its digest computed as a stage would, and
      * compared with the target's row; every row the migration loaded still in the source. Rows
      * the migration quarantined, or whose target version a conflict policy kept, are counted
-     * apart. Reads only.
+     * apart. Reads only. (`cutover cutover --full`; before tail verification, every cutover.)
      */
-    async verifyEntity(req: { migrationId: string; entity: string }): Promise<FinalReconcile['entities'][number]> {
+    verifyEntity: (req: { migrationId: string; entity: string }) => verifyWhole(stores, req),
+
+    /**
+     * The cutover's verification of one entity once the final delta is applied: every row was
+     * verified by the batch that last wrote it (full load or round), except the ones whose check
+     * failed; those are compared again with the source as it is now (and leave the list when
+     * right), and the counts are checked both ways: the source's rows (not skipped) against the
+     * rows the migration loaded plus those it quarantined. Proportional to what is not verified,
+     * not to the table. An entity with a row staged before manifests carried source keys is
+     * verified whole.
+     */
+    async verifyTail(req: { migrationId: string; entity: string }): Promise<FinalReconcile['entities'][number]> {
       const loaded = await stores.plans.plan(req.migrationId);
-      const { spec, mapper } = loaded.entity(req.entity);
-      const types = await loaded.targetTypes(req.entity);
-      const [tokenKey, digestKey] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest')]);
+      const { spec } = loaded.entity(req.entity);
+      const ledger = loaded.plan.target.ledgerSchema;
+      const open = await stores.verification.unverified(req.migrationId, req.entity);
+      if (open.some((u) => u.sourceKey.startsWith(UNKNOWN_SOURCE_KEY))) return { ...(await verifyWhole(stores, req)), scope: 'full' };
       const quarantined = await stores.quarantine.sourceKeys(req.migrationId, req.entity);
-      // A row whose last conflict kept the target's version: the target differs from the source by the plan's choice.
       for (const k of await stores.conflicts.lastKeptOut(req.migrationId, req.entity)) quarantined.add(k);
-      const out = { entity: req.entity, sourceRows: 0, compared: 0, missing: 0, mismatched: 0, extra: 0, quarantined: 0, skipped: 0, sampleMissing: [] as string[], sampleMismatched: [] as string[] };
-      const seen = new Set<string>();
-      await withHeartbeat({ phase: 'sync-verify', entity: req.entity }, async () => {
-        for (let after: string | null = null; ; ) {
-          const page: { key: string; skipped: string | null }[] = await readOnly(loaded, `verify ${req.entity}: read the source keys`, async (trx) => {
-            const q = keysSql(spec, after, 5000);
-            return (await trx.raw(q.sql, q.bindings as never)).rows;
-          });
-          if (!page.length) break;
-          after = page[page.length - 1]!.key;
-          out.sourceRows += page.length;
-          const wanted = page.filter((r) => r.skipped === null && !quarantined.has(r.key)).map((r) => r.key);
-          out.skipped += page.filter((r) => r.skipped !== null).length;
-          out.quarantined += page.filter((r) => r.skipped === null && quarantined.has(r.key)).length;
-          for (const k of wanted) seen.add(k);
-          const q = extractByKeysSql(spec, mapper.sourceColumns, wanted, await keyTypeOf(loaded, spec));
-          const rows: Record<string, unknown>[] = await readOnly(loaded, `verify ${req.entity}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
-          const { mapped, quarantined: unmappable, personal } = mapRows(spec, mapper, rows);
-          for (const u of unmappable) {
-            out.missing++;
-            if (out.sampleMissing.length < 10) out.sampleMissing.push(`${u.sourceKey} (cannot be mapped: ${u.reason})`);
-          }
-          // The tokens the values already have; a value the vault never saw cannot be in the target.
-          const tokens = await stores.vault.existing(tokenKey, personal);
-          for (const p of personal) if (!tokens.has(valueId(p.kind, p.value))) tokens.set(valueId(p.kind, p.value), 'no token for this value');
-          const { digests } = tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types), (kind, values) => shapeTokens(shapedTokenKey(tokenKey), kind, values));
-          const read = await readTargetDigests(loaded, req.migrationId, req.entity, digests.map(([bk]) => bk), digestKey, `verify ${req.entity}`);
-          const inTarget = new Map(read.found);
-          for (const [bk, digest, sourceKey] of digests) {
-            out.compared++;
-            const got = inTarget.get(bk);
-            if (got === undefined) {
-              out.missing++;
-              if (out.sampleMissing.length < 10) out.sampleMissing.push(`${bk} (source key ${sourceKey})`);
-            } else if (got !== digest) {
-              out.mismatched++;
-              if (out.sampleMismatched.length < 10) out.sampleMismatched.push(`${bk} (source key ${sourceKey})`);
-            }
-          }
-          if (page.length < 5000) break;
+      const out = { ...emptyVerification(req.entity), scope: 'tail' as const, loaded: 0 };
+      await withHeartbeat({ phase: 'sync-verify-tail', entity: req.entity }, async () => {
+        const wanted = open.map((u) => u.sourceKey).filter((k) => !quarantined.has(k));
+        const q = extractByKeysSql(spec, mapper(loaded, req.entity), wanted, await keyTypeOf(loaded, spec));
+        const rows: Record<string, unknown>[] = wanted.length ? await readOnly(loaded, `verify ${req.entity}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows) : [];
+        const skipped = (row: Record<string, unknown>) => (spec.source.skip ?? []).some((_, i) => row[`__cutover_skip_${i}`] === true);
+        const present = rows.filter((r) => !skipped(r));
+        const presentKeys = new Set(present.map((r) => String(r[spec.source.key])));
+        const failed = await compareWithTarget(stores, loaded, req, present, out);
+        // Gone from the source (or now skipped): right when the migration no longer holds them.
+        const gone = wanted.filter((k) => !presentKeys.has(k));
+        const still = await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, gone);
+        for (const [sourceKey, e] of still) {
+          out.extra++;
+          if (out.sampleMismatched.length < 10) out.sampleMismatched.push(`${e.businessKey} (source key ${sourceKey}: gone from the source, still in the target)`);
+          failed.push({ sourceKey, businessKey: e.businessKey, reason: 'still present' });
         }
-        // The other way: rows the migration loaded that the source no longer has.
-        for await (const keys of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, req.migrationId, req.entity)) {
-          for (const k of keys) if (!seen.has(k) && !quarantined.has(k)) out.extra++;
+        const bad = new Set(failed.map((f) => f.sourceKey));
+        // Right now, or accounted for apart (quarantined, or kept by a conflict policy): they leave the list.
+        const settled = [...wanted.filter((k) => !bad.has(k)), ...open.map((u) => u.sourceKey).filter((k) => quarantined.has(k))];
+        await stores.verification.record({ migrationId: req.migrationId, entity: req.entity, batchId: 'cutover' }, settled, failed);
+        // Counts both ways: what the source has against what the migration accounts for.
+        const c = keptCountSql(spec);
+        const counted = await readOnly(loaded, `verify ${req.entity}: count the source rows`, async (trx) => (await trx.raw(c.sql, c.bindings as never)).rows[0] as { rows: string; kept: string });
+        out.sourceRows = Number(counted.rows);
+        out.skipped = out.sourceRows - Number(counted.kept);
+        out.loaded = await keyMapCount(loaded.target, ledger, req.migrationId, req.entity);
+        const quarantinedLoaded = (await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, quarantined)).size;
+        out.quarantined = quarantined.size;
+        const accounted = out.loaded + quarantined.size - quarantinedLoaded;
+        const kept = Number(counted.kept);
+        if (kept > accounted) {
+          out.missing += kept - accounted;
+          out.sampleMissing.push(`${kept - accounted} row(s): the source has ${kept} rows to migrate, the migration accounts for ${accounted} (${out.loaded} loaded, ${quarantined.size - quarantinedLoaded} quarantined); \`cutover cutover --full\` names them`);
+        } else if (kept < accounted) {
+          out.extra += accounted - kept;
+          out.sampleMismatched.push(`${accounted - kept} row(s): the migration accounts for ${accounted} (${out.loaded} loaded, ${quarantined.size - quarantinedLoaded} quarantined), the source has ${kept} rows to migrate; \`cutover cutover --full\` names them`);
         }
       });
       return out;

@@ -50,24 +50,27 @@ mass delete). Without it, resume captures the round again and holds again if it 
 );
 
 export const cutoverCommand: Command = {
-  usage: `cutover cutover <migration-id> [--as NAME] [--reason TEXT] [--no-wait]
+  usage: `cutover cutover <migration-id> [--full] [--as NAME] [--reason TEXT] [--no-wait]
 
-Switches a syncing migration over. Freeze writes on the source first. Cutover then runs sync
-rounds until no change arrives for the plan's sync.quiet_seconds, applies that final delta,
-reconciles every row of every entity both ways (source rows mapped and digested against the
-target, loaded rows against the source), records it in the audit chain and the report, drops
-the replication slot, and completes. The window (request to completion) is printed.
-If the final reconcile finds a difference, the migration goes on syncing and says why (exit 1).
+Switches a syncing migration over. Freeze writes on the source first. Cutover then captures the
+changes up to the source's position at the request, applies that final delta, and runs rounds
+until one finds no change (the source is frozen). Every row was verified by the batch that last
+wrote it (its digest in the target's types against the source row's); the rows whose check
+failed are compared again with the source, and each entity's counts are checked both ways (the
+source's rows against those loaded plus quarantined). Clean: it records the cutover in the audit
+chain and the report, drops the replication slot, and completes; the window (request to
+completion) is printed. --full compares every row of every entity both ways instead (minutes on
+large tables). If anything is not verified, the migration goes on syncing and says what (exit 1).
 Until \`cutover close\`, \`cutover rollback\` still restores the target. Refused unless the
 migration is syncing.`,
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, 'no-wait': { type: 'boolean', default: false } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, full: { type: 'boolean', default: false }, 'no-wait': { type: 'boolean', default: false } }, allowPositionals: true });
     const [id] = positionals;
     if (!id) throw new UsageError('expected: cutover cutover <migration-id>');
     const config = loadConfig();
     const workflowId = workflowIdFrom(id);
-    const asked = await requestCutover(config, workflowId, values.as ?? defaultOperator(), values.reason);
-    console.log(`${workflowId}: cutover asked by ${asked.requestedBy} at ${asked.requestedAt}; waiting for a quiet period, the final delta and the final reconcile`);
+    const asked = await requestCutover(config, workflowId, values.as ?? defaultOperator(), values.reason, values.full);
+    console.log(`${workflowId}: cutover asked by ${asked.requestedBy} at ${asked.requestedAt}; waiting for the final delta and the final ${values.full ? 'reconcile of every row' : 'verification'}`);
     if (values['no-wait']) return EXIT.ok;
     let printed = 0;
     for (;;) {
@@ -78,7 +81,9 @@ migration is syncing.`,
         console.log(`  final delta: ${k.finalChanges} change(s) in ${k.finalRounds} round(s)`);
       }
       if (report.status === 'completed' && k?.completedAt) {
-        console.log(`cut over at ${k.completedAt}: window ${k.windowSeconds} s, final delta ${k.finalChanges} change(s); final reconcile clean (${k.verified?.entities.reduce((n, e) => n + e.compared, 0)} rows compared)`);
+        const tail = !!k.verified?.entities.every((e) => e.scope === 'tail');
+        const compared = k.verified?.entities.reduce((n, e) => n + e.compared, 0) ?? 0;
+        console.log(`cut over at ${k.completedAt}: window ${k.windowSeconds} s, final delta ${k.finalChanges} change(s); ${tail ? `final verification clean (${compared} row(s) not verified before compared again, counts equal both ways)` : `final reconcile clean (${compared} rows compared)`}`);
         return EXIT.ok;
       }
       if (k?.refused && !report.cutover?.completedAt && report.status !== 'cutting-over') {
