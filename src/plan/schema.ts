@@ -603,7 +603,7 @@ export const PlanFileSchema = withRule(
     sync: strict({
       mode: oneOf(['logical', 'poll'] as const).describe("how changes are captured: `logical` (the source's logical replication slot and publication, pgoutput) or `poll` (each entity's source.change_column, and key sets for deletes)"),
       interval_seconds: integer(1, 3600).default(5).describe('seconds between sync rounds (default 5)'),
-      quiet_seconds: integer(0, 3600).default(10).describe('at cutover: how long no change may arrive before the final delta is the last (default 10)'),
+      quiet_seconds: integer(0, 3600).default(10).describe('migrations started before the cutover-verifies-tail patch: how long no change may arrive before the final delta is the last (default 10); newer cutovers end the final delta at the first round after the request that changes nothing'),
       conflict: oneOf(['source_wins', 'target_wins', 'quarantine'] as const)
         .default('quarantine')
         .describe('a target row changed by someone else since Cutover wrote it: overwrite it (source_wins), keep it (target_wins) or keep it and quarantine the source change with reason `conflict` (default)'),

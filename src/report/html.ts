@@ -4,7 +4,7 @@ import { escapeHtml as esc, formatDuration, formatInt, formatOffset, formatRate,
 import { differingTables, headline, rollbackVerdict } from './headline';
 import type { ReportData } from './report-data';
 import { throughputSeries, type ThroughputSeries } from './throughput';
-import { skippedRows, skippedText } from '../shared/progress';
+import { skippedRows, skippedText, verifiedLine } from '../shared/progress';
 
 /** About four batches per bucket, at most 60: fewer and the line is noise, more and it is a comb. */
 function bucketCount(points: number): number {
@@ -322,12 +322,13 @@ function sync(r: MigrationReport): string {
 <div><dt>Conflicts</dt><dd>${formatInt(s.conflicts.detected)} (${formatInt(s.conflicts.sourceWon)} source won · ${formatInt(s.conflicts.targetKept)} target kept · ${formatInt(s.conflicts.quarantined)} quarantined)</dd></div>
 <div><dt>Last lag</dt><dd>${formatInt(s.lag.seconds)} s · ${formatInt(s.lag.changes)} changes${s.lag.retainedWalBytes !== undefined ? ` · ${formatInt(Math.round(s.lag.retainedWalBytes / 1048576))} MiB WAL retained${s.lag.walAlarm ? ' (ALARM)' : ''}` : ''}</dd></div>
 ${s.roundsUnclean ? `<div><dt>Rounds not reconciled</dt><dd>${formatInt(s.roundsUnclean)}</dd></div>` : ''}
+${s.verified ? `<div class="wide"><dt>Verified</dt><dd data-testid="verified">${esc(verifiedLine(s.verified)!.replace(/^- /, '').replace(/\*\*/g, ''))}</dd></div>` : ''}
 ${k ? `<div><dt>Cutover</dt><dd>asked by ${esc(k.requestedBy)} at ${esc(k.requestedAt)}${k.completedAt ? ` · completed ${esc(k.completedAt)} · window ${esc(String(k.windowSeconds))} s · final delta ${formatInt(k.finalChanges)} changes in ${formatInt(k.finalRounds)} rounds` : ''}</dd></div>` : ''}
 ${k?.refused ? `<div class="wide"><dt>Refused</dt><dd>${esc(k.refused)}</dd></div>` : ''}
 </dl>
 ${
   verified.length
-    ? `<h3>Final reconcile: every source row against the target, by digest</h3><div class="scroll"><table data-testid="final-reconcile"><thead><tr><th>Entity</th><th class="num">Source rows</th><th class="num">Compared</th><th class="num">Missing</th><th class="num">Mismatched</th><th class="num">Extra</th><th class="num">Quarantined / kept</th><th class="num">Skipped</th></tr></thead><tbody>
+    ? `<h3>${k!.verified!.entities.every((e) => e.scope === 'tail') ? 'Final verification: the rows not verified since their last change, compared again by digest, and the counts both ways' : 'Final reconcile: every source row against the target, by digest'}</h3><div class="scroll"><table data-testid="final-reconcile"><thead><tr><th>Entity</th><th class="num">Source rows</th><th class="num">Compared</th><th class="num">Missing</th><th class="num">Mismatched</th><th class="num">Extra</th><th class="num">Quarantined / kept</th><th class="num">Skipped</th></tr></thead><tbody>
 ${verified.join('\n')}
 </tbody></table></div>`
     : ''
