@@ -89,6 +89,8 @@ export interface SyncRun {
     beforeReconcileSeconds?: number;
     reconcileSeconds?: number;
     reconciledRows: number;
+    /** The final step compared only the rows not verified (and the counts), not every row. */
+    tail?: boolean;
     slotLeft?: boolean;
     /** What the control database holds quarantined at the end, by entity and reason (rows a round quarantined may have gone through later). */
     quarantine: string[];
@@ -128,7 +130,7 @@ export function syncPlan(name: string, mode: SyncMode, source: SyncSource, slot:
 
 const toMs = (ts: { seconds?: unknown; nanos?: number | null } | null | undefined) => (ts ? Number(String(ts.seconds ?? 0)) * 1000 + (ts.nanos ?? 0) / 1e6 : undefined);
 
-/** From the workflow's history: when the cutover was accepted, and the final reconcile's span (its verifyEntity activities). */
+/** From the workflow's history: when the cutover was accepted, and the final step's span (its verifyTail activities, or verifyEntity with --full or before the patch). */
 async function cutoverTimings(handle: WorkflowHandle): Promise<{ beforeReconcile: number; reconcile: number } | undefined> {
   const events = (await handle.fetchHistory()).events ?? [];
   let accepted: number | undefined;
@@ -140,7 +142,7 @@ async function cutoverTimings(handle: WorkflowHandle): Promise<{ beforeReconcile
     if (at === undefined) continue;
     if (e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === 'cutover') accepted = at;
     const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled?.activityType?.name === 'verifyEntity' && accepted !== undefined) {
+    if ((scheduled?.activityType?.name === 'verifyEntity' || scheduled?.activityType?.name === 'verifyTail') && accepted !== undefined) {
       verifies.set(String(e.eventId), at);
       first ??= at;
     }
@@ -353,6 +355,7 @@ async function runMode(source: SyncSource, mode: SyncMode, settings: SyncSetting
         beforeReconcileSeconds: timings?.beforeReconcile,
         reconcileSeconds: timings?.reconcile,
         reconciledRows: k.verified.entities.reduce((n, e) => n + e.compared, 0),
+        tail: k.verified.entities.every((e) => e.scope === 'tail'),
         slotLeft,
         quarantine,
       };
@@ -406,9 +409,9 @@ function printMode(r: SyncRun, counts: string[], settings: SyncSettings): void {
   );
   say(`    worker: CPU ${fmt(s.cpuSeconds, 1)} s over the ${fmt(s.seconds)} s, peak RSS ${fmt(r.peakMiB!)} MiB; time in activities: ${top.join(', ') || 'not measured'}\n`);
   const parts =
-    k.reconcileSeconds !== undefined ? `: quiet period (sync.quiet_seconds) and final delta ${fmt(k.beforeReconcileSeconds!, 1)} s, final reconcile ${fmt(k.reconcileSeconds, 1)} s, completion ${fmt(Math.max(0, (k.windowSeconds ?? k.wallSeconds) - k.beforeReconcileSeconds! - k.reconcileSeconds), 1)} s` : '';
+    k.reconcileSeconds !== undefined ? `: ${k.tail ? 'final delta and the round that found none' : 'quiet period (sync.quiet_seconds) and final delta'} ${fmt(k.beforeReconcileSeconds!, 1)} s, ${k.tail ? 'final verification' : 'final reconcile'} ${fmt(k.reconcileSeconds, 1)} s, completion ${fmt(Math.max(0, (k.windowSeconds ?? k.wallSeconds) - k.beforeReconcileSeconds! - k.reconcileSeconds), 1)} s` : '';
   say(
-    `    cutover: window ${fmt(k.wallSeconds, 1)} s measured, ${k.windowSeconds !== undefined ? fmt(k.windowSeconds, 1) : '?'} s reported (report.cutover.windowSeconds)${parts}; final delta ${fmt(k.finalChanges)} rows in ${fmt(k.finalRounds)} rounds; final reconcile of ${fmt(k.reconciledRows)} rows, clean${k.slotLeft === undefined ? '' : k.slotLeft ? '; the replication slot is STILL THERE' : '; slot dropped'}; quarantined at the end: ${k.quarantine.join(', ') || 'none'}\n`,
+    `    cutover: window ${fmt(k.wallSeconds, 1)} s measured, ${k.windowSeconds !== undefined ? fmt(k.windowSeconds, 1) : '?'} s reported (report.cutover.windowSeconds)${parts}; final delta ${fmt(k.finalChanges)} rows in ${fmt(k.finalRounds)} rounds; ${k.tail ? `final verification of the ${fmt(k.reconciledRows)} row(s) not verified since their last change and the counts both ways` : `final reconcile of ${fmt(k.reconciledRows)} rows`}, clean${k.slotLeft === undefined ? '' : k.slotLeft ? '; the replication slot is STILL THERE' : '; slot dropped'}; quarantined at the end: ${k.quarantine.join(', ') || 'none'}\n`,
   );
   say(`    frozen full copy by hand: ${fmt(r.hand!.seconds, 1)} s (${r.hand!.steps}); rows (synced/by hand): ${counts.join(', ')}; content ${r.mismatch ? `DIFFERS: ${r.mismatch}` : 'the same (tokens aside)'}\n`);
 }
@@ -437,7 +440,7 @@ export async function runSyncSize(users: number, settings: SyncSettings, bundleP
 export function printSyncSummary(runs: SyncRun[], settings: SyncSettings): void {
   console.log('');
   console.log(`sync: ${SYNC_PLAN_FILE}'s ${SYNC_ENTITIES.join(', ')}; sync every 1 s; a writer at ${fmt(settings.rate)} changes/s for ${fmt(settings.seconds)} s, then the freeze and the cutover`);
-  console.log('mode     users      full load s  applied rows/s  lag s p50/p95/max  lag changes p50/p95/max  retained WAL max  window s  final reconcile s  hand copy s  window/hand');
+  console.log('mode     users      full load s  applied rows/s  lag s p50/p95/max  lag changes p50/p95/max  retained WAL max  window s  final step s      hand copy s  window/hand');
   for (const r of runs) {
     const head = `${r.mode.padEnd(9)}${fmt(r.users).padEnd(11)}`;
     if (r.error) {
