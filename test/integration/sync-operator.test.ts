@@ -88,6 +88,8 @@ describe('delta sync, as an operator meets it', () => {
     expect(status.stdout).toMatch(/syncing/);
     expect(status.stdout).toMatch(/delta sync:\s+poll capture · round \d+ .* lag \d+ s, \d+ changes/);
     expect(status.stdout).toMatch(/conflicts: 1 \(0 source won, 0 target kept, 1 quarantined\)/);
+    // What is verified, up to the poll's watermark (the row the conflict kept out is accounted apart, not unverified).
+    expect(status.stdout).toMatch(/verified: [\d,]+ of [\d,]+ rows, up to changes before \d{4}-\d\d-\d\dT[\d:.]+Z\n/);
     // Prometheus: the sync's lag gauges, by migration.
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(new RegExp(`^cutover_sync_lag_seconds\\{[^}]*migration="${idOf(runs[2]!.plan)}"[^}]*\\} \\d+`, 'm'));
