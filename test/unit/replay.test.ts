@@ -70,6 +70,11 @@ describe('recorded histories', () => {
     // A sync: rounds that continue as new, and the cutover update.
     expect(inScenario('sync-poll').filter((f) => f.workflowType === 'migrate' && has(f, 'workflowExecutionContinuedAsNewEventAttributes')).length).toBeGreaterThanOrEqual(2);
     expect(inScenario('sync-poll').some((f) => has(f, 'workflowExecutionUpdateCompletedEventAttributes'))).toBe(true);
+    // Cutovers of both kinds: the quiet period and every row compared (before the cutover-verifies-tail
+    // patch), and the tail verified (after it).
+    const finalSteps = inScenario('sync-poll').flatMap((f) => f.history.events.map((e) => (e as { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }).activityTaskScheduledEventAttributes?.activityType?.name));
+    expect(finalSteps).toContain('verifyEntity');
+    expect(finalSteps).toContain('verifyTail');
     expect(inScenario('gate-approved').some((f) => has(f, 'workflowExecutionUpdateCompletedEventAttributes'))).toBe(true);
     expect(inScenario('partitions').filter((f) => /\/part-\d+$/.test(f.workflowId)).length).toBeGreaterThanOrEqual(2);
     expect(inScenario('continue-as-new').filter((f) => has(f, 'workflowExecutionContinuedAsNewEventAttributes')).length).toBeGreaterThanOrEqual(2);
