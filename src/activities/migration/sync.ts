@@ -560,22 +560,28 @@ export function createSyncActivities(stores: Stores) {
         // Right now, or accounted for apart (quarantined, or kept by a conflict policy): they leave the list.
         const settled = [...wanted.filter((k) => !bad.has(k)), ...open.map((u) => u.sourceKey).filter((k) => quarantined.has(k))];
         await stores.verification.record({ migrationId: req.migrationId, entity: req.entity, batchId: 'cutover' }, settled, failed);
-        // Counts both ways: what the source has against what the migration accounts for.
+        // Counts both ways, quarantined rows (and rows a conflict policy kept) apart: the source's rows
+        // to migrate against the rows the migration loaded. Equal counts, with every row verified,
+        // leave no row missing on either side.
         const c = keptCountSql(spec);
         const counted = await readOnly(loaded, `verify ${req.entity}: count the source rows`, async (trx) => (await trx.raw(c.sql, c.bindings as never)).rows[0] as { rows: string; kept: string });
         out.sourceRows = Number(counted.rows);
         out.skipped = out.sourceRows - Number(counted.kept);
         out.loaded = await keyMapCount(loaded.target, ledger, req.migrationId, req.entity);
-        const quarantinedLoaded = (await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, quarantined)).size;
         out.quarantined = quarantined.size;
-        const accounted = out.loaded + quarantined.size - quarantinedLoaded;
-        const kept = Number(counted.kept);
-        if (kept > accounted) {
-          out.missing += kept - accounted;
-          out.sampleMissing.push(`${kept - accounted} row(s): the source has ${kept} rows to migrate, the migration accounts for ${accounted} (${out.loaded} loaded, ${quarantined.size - quarantinedLoaded} quarantined); \`cutover cutover --full\` names them`);
-        } else if (kept < accounted) {
-          out.extra += accounted - kept;
-          out.sampleMismatched.push(`${accounted - kept} row(s): the migration accounts for ${accounted} (${out.loaded} loaded, ${quarantined.size - quarantinedLoaded} quarantined), the source has ${kept} rows to migrate; \`cutover cutover --full\` names them`);
+        const apart = [...quarantined];
+        const qSource = apart.length ? extractByKeysSql(spec, mapper(loaded, req.entity), apart, await keyTypeOf(loaded, spec)) : undefined;
+        const quarantinedInSource = qSource ? (await readOnly(loaded, `verify ${req.entity}: quarantined rows in the source`, async (trx) => (await trx.raw(qSource.sql, qSource.bindings as never)).rows as Record<string, unknown>[])).filter((r) => !skipped(r)).length : 0;
+        const quarantinedLoaded = apart.length ? (await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, apart)).size : 0;
+        const toMigrate = Number(counted.kept) - quarantinedInSource;
+        const migrated = out.loaded - quarantinedLoaded;
+        const counts = `the source has ${toMigrate} rows to migrate, the migration loaded ${migrated} (quarantined or kept by a conflict policy: ${apart.length}, counted apart)`;
+        if (toMigrate > migrated) {
+          out.missing += toMigrate - migrated;
+          out.sampleMissing.push(`${toMigrate - migrated} row(s): ${counts}; \`cutover cutover --full\` names them`);
+        } else if (toMigrate < migrated) {
+          out.extra += migrated - toMigrate;
+          out.sampleMismatched.push(`${migrated - toMigrate} row(s): ${counts}; \`cutover cutover --full\` names them`);
         }
       });
       return out;
