@@ -104,6 +104,7 @@ describe('delta sync, as an operator meets it', () => {
       await page.screenshot({ path: screenshotPath('sync-details'), fullPage: true });
       expect(details).toMatch(/poll capture · round \d+/);
       expect(details).toMatch(/conflicts: 1/);
+      expect(details).toMatch(/verified: [\d,]+ of [\d,]+ rows, up to changes before /);
     } finally {
       await browser.close();
       await codec.stop();
