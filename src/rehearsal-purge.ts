@@ -16,7 +16,7 @@ import { migrationId as idOf } from './plan/hash';
 import type { Plan, RehearsalSpec } from './plan/types';
 
 /** Control tables with rows per migration (besides the vault's, which `purgeVaultEntries` handles, and the append-only audit chain). */
-const CONTROL_TABLES = ['batches', 'quarantine', 'approvals', 'rollback_windows', 'sync_changes', 'sync_conflicts', 'migrations'] as const;
+const CONTROL_TABLES = ['batches', 'quarantine', 'approvals', 'rollback_windows', 'sync_changes', 'sync_conflicts', 'unverified_rows', 'migrations'] as const;
 
 export interface RehearsalPurged {
   migrationId: string;
