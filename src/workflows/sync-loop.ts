@@ -92,7 +92,7 @@ async function applyCaptured(run: MigrationRun, round: number, captured: Capture
 function positionOf(sync: SyncSpec, captured: Captured, confirmed: string | null): string | undefined {
   if (sync.mode === 'logical') return confirmed ? `LSN ${confirmed}` : captured.advanceTo ? `LSN ${captured.advanceTo}` : undefined;
   const marks = Object.values(captured.positions.watermarks).filter((w): w is number => typeof w === 'number');
-  return marks.length ? `changes before ${new Date(Math.min(...marks) * 1000).toISOString()}` : undefined;
+  return marks.length ? `changes before ${workflowIso(Math.min(...marks) * 1000)}` : undefined;
 }
 
 /**
