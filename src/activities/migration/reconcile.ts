@@ -85,16 +85,13 @@ export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' 
       );
       for (const entry of found) if (badFiles.has(entry[0])) entry[1] = `file differs: ${entry[1]}`;
       const r = reconcileDigests(expected, found);
-      const stillPresent: string[] = [];
       const stillThere: { sourceKey: string; businessKey: string }[] = [];
       // A sync round's deletes: a source key the source no longer has must be gone from the key map (its row deleted), unless the target refused.
       if (manifest.delta?.deleted.length) {
         const still = await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, manifest.delta.deleted.filter((k) => !refusedSources.has(k)));
-        for (const [sourceKey, e] of still) {
-          stillPresent.push(`${e.businessKey} (deleted in the source as ${sourceKey}, still in the target)`);
-          stillThere.push({ sourceKey, businessKey: e.businessKey });
-        }
+        for (const [sourceKey, e] of still) stillThere.push({ sourceKey, businessKey: e.businessKey });
       }
+      const stillPresent = stillThere.map((s) => `${s.businessKey} (deleted in the source as ${s.sourceKey}, still in the target)`);
       // What stays unverified until a later batch of the same keys, or the cutover, finds it right.
       const outcome = verificationOutcome({ staged: manifest.digests, result: r, refused: refusedSources, deleted: manifest.delta?.deleted, stillPresent: stillThere });
       await stores.verification.record(req, outcome.verified, outcome.failed);

@@ -8,9 +8,9 @@ import type { UnverifiedRow } from '../../stores/verification-log';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
 import { sourceKeySetChanges } from '../../core/sync-keys';
 import { batchSizeOf, type EntitySpec } from '../../plan/types';
-import { changeColumnSql, changedKeysSql, extractByKeysSql, keptCountSql, keyColumnSql, keysSql, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
+import { changeColumnSql, changedKeysSql, extractByKeysSql, keptCountSql, keyColumnSql, keysSql, skipAlias, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
 import type { CapturedRound, FinalReconcile, StagedBatch, SyncPositions } from '../../shared/migration';
-import { mapRows, tokenizeRows } from '../../core/stage-rows';
+import { mapRows, tokenizeRows, withoutSkipped } from '../../core/stage-rows';
 import { rowDigest } from '../../core/digest';
 import { valueId } from '../../core/token-assignment';
 import { readTargetDigests } from '../../stores/target-digests';
@@ -255,7 +255,6 @@ async function consistentSlot(loaded: LoadedPlan, db: Knex, slot: string): Promi
 }
 
 const emptyVerification = (entity: string) => ({ entity, sourceRows: 0, compared: 0, missing: 0, mismatched: 0, extra: 0, quarantined: 0, skipped: 0, sampleMissing: [] as string[], sampleMismatched: [] as string[] });
-const mapper = (loaded: LoadedPlan, entity: string) => loaded.entity(entity).mapper.sourceColumns;
 
 /**
  * Source rows (as read now) mapped, tokenized and digested as a stage would, against the target's
@@ -500,7 +499,7 @@ export function createSyncActivities(stores: Stores) {
       const batchId = syncBatchIdOf(loaded.planHash, req.entity, req.round, req.part);
       const q = extractByKeysSql(spec, mapper.sourceColumns, keys, await keyTypeOf(loaded, spec));
       const extracted: Record<string, unknown>[] = await withHeartbeat({ phase: 'sync-extract', batchId }, () => readOnly(loaded, `sync ${req.entity} round ${req.round}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows));
-      const present = new Set(extracted.filter((row) => !(spec.source.skip ?? []).some((_, i) => row[`__cutover_skip_${i}`] === true)).map((row) => String(row[spec.source.key])));
+      const present = new Set(withoutSkipped(extracted, spec.source.skip ?? [], skipAlias).kept.map((row) => String(row[spec.source.key])));
       const deleted = keys.filter((k) => !present.has(k));
       const staged = await stageExtracted(stores, loaded, { migrationId: req.migrationId, entity: req.entity, batchId, afterKey: null, lastKey: `sync round ${req.round} part ${req.part}`, runId: req.runId, delta: { round: req.round, deleted } }, extracted);
       return { ...staged, deletes: deleted.length };
@@ -561,11 +560,15 @@ export function createSyncActivities(stores: Stores) {
       const out = { ...emptyVerification(req.entity), scope: 'tail' as const, loaded: 0 };
       await withHeartbeat({ phase: 'sync-verify-tail', entity: req.entity }, async () => {
         const wanted = open.map((u) => u.sourceKey).filter((k) => !quarantined.has(k));
-        const q = extractByKeysSql(spec, mapper(loaded, req.entity), wanted, await keyTypeOf(loaded, spec));
-        const rows: Record<string, unknown>[] = wanted.length ? await readOnly(loaded, `verify ${req.entity}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows) : [];
-        const skipped = (row: Record<string, unknown>) => (spec.source.skip ?? []).some((_, i) => row[`__cutover_skip_${i}`] === true);
-        const present = rows.filter((r) => !skipped(r));
-        const presentKeys = new Set(present.map((r) => String(r[spec.source.key])));
+        const apart = [...quarantined];
+        // One read of the source for both: the rows to compare again, and the quarantined ones the counts leave apart.
+        const asked = [...wanted, ...apart];
+        const q = asked.length ? extractByKeysSql(spec, loaded.entity(req.entity).mapper.sourceColumns, asked, await keyTypeOf(loaded, spec)) : undefined;
+        const rows: Record<string, unknown>[] = q ? await readOnly(loaded, `verify ${req.entity}`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows) : [];
+        const inSource = withoutSkipped(rows, spec.source.skip ?? [], skipAlias).kept;
+        const keyOf = (row: Record<string, unknown>) => String(row[spec.source.key]);
+        const present = inSource.filter((r) => !quarantined.has(keyOf(r)));
+        const presentKeys = new Set(present.map(keyOf));
         const failed = await compareWithTarget(stores, loaded, req, present, out);
         // Gone from the source (or now skipped): right when the migration no longer holds them.
         const gone = wanted.filter((k) => !presentKeys.has(k));
@@ -588,9 +591,7 @@ export function createSyncActivities(stores: Stores) {
         out.skipped = out.sourceRows - Number(counted.kept);
         out.loaded = await keyMapCount(loaded.target, ledger, req.migrationId, req.entity);
         out.quarantined = quarantined.size;
-        const apart = [...quarantined];
-        const qSource = apart.length ? extractByKeysSql(spec, mapper(loaded, req.entity), apart, await keyTypeOf(loaded, spec)) : undefined;
-        const quarantinedInSource = qSource ? (await readOnly(loaded, `verify ${req.entity}: quarantined rows in the source`, async (trx) => (await trx.raw(qSource.sql, qSource.bindings as never)).rows as Record<string, unknown>[])).filter((r) => !skipped(r)).length : 0;
+        const quarantinedInSource = inSource.length - present.length;
         const quarantinedLoaded = apart.length ? (await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, apart)).size : 0;
         const toMigrate = Number(counted.kept) - quarantinedInSource;
         const migrated = out.loaded - quarantinedLoaded;
