@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { bucketSql } from '../core/key-buckets';
 
 export interface KeyMapRow {
   sourceKey: string;
@@ -162,6 +163,30 @@ export async function* keyMapSourceKeys(db: Knex, schema: string, migrationId: s
     if (page.length < CHUNK) return;
     after = page[page.length - 1]!.source_key;
   }
+}
+
+/**
+ * The source keys the migration accounts for (the key map's rows of an entity, and `alsoKeys`
+ * it lacks: the quarantined ones), summarised by hash bucket (see core/key-buckets), with how
+ * many of each bucket's keys are the key map's own.
+ */
+export async function accountedKeyBuckets(db: Knex, schema: string, migrationId: string, entity: string, mask: number, alsoKeys: readonly string[]): Promise<{ bucket: number; keys: string; sum: string | null; mapped: string }[]> {
+  const b = bucketSql('k');
+  const { rows } = await db.raw(
+    `with m as (select source_key as k, true as mapped from ??.key_map_rows where scope = ${SCOPE}
+       union all select q.k, false from json_array_elements_text(?::json) as q(k)
+         where not exists (select 1 from ??.key_map_rows where scope = ${SCOPE} and source_key = q.k))
+     select ${b.bucket} as bucket, count(*)::bigint as keys, sum(${b.hash})::text as sum, count(*) filter (where mapped)::bigint as mapped from m group by 1`,
+    [schema, schema, migrationId, entity, JSON.stringify(alsoKeys), schema, schema, migrationId, entity, mask],
+  );
+  return rows;
+}
+
+/** The key map's source keys of an entity in some hash buckets. */
+export async function keyMapKeysInBuckets(db: Knex, schema: string, migrationId: string, entity: string, mask: number, buckets: readonly number[]): Promise<string[]> {
+  const b = bucketSql('source_key');
+  const { rows } = await db.raw(`select source_key from ??.key_map_rows where scope = ${SCOPE} and ${b.bucket} = any(?::int[])`, [schema, schema, migrationId, entity, mask, `{${buckets.join(',')}}`]);
+  return rows.map((r: { source_key: string }) => r.source_key);
 }
 
 /** How many source rows of an entity the key map holds. */

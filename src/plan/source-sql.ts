@@ -1,5 +1,6 @@
 import { type EntitySpec, treeColumnOf } from './types';
 import { textArray } from '../control/text-array';
+import { bucketSql } from '../core/key-buckets';
 
 /**
  * The SQL that reads an entity's source: a table or the plan's one SELECT, with its named
@@ -127,11 +128,46 @@ export function treeShapeSql(spec: EntitySpec): Sql {
 export function keysSql(spec: EntitySpec, afterKey: string | null, limit: number): Sql {
   const w = withClause(spec);
   const where = rangeConditions(spec, { afterKey });
-  const filters = spec.source.skip ?? [];
-  const skipped = filters.length ? `case ${filters.map((f) => `when coalesce((${escape(f.when)}), false) then ?`).join(' ')} end` : 'null::text';
+  const skipped = skippedSql(spec);
   return {
-    sql: `${w.sql} select s.??::text as key, ${skipped} as skipped from ?? s ${where.sql} order by s.?? limit ?`,
-    bindings: [...w.bindings, spec.source.key, ...filters.map((f) => f.name), REL, ...where.bindings, spec.source.key, limit],
+    sql: `${w.sql} select s.??::text as key, ${skipped.sql} as skipped from ?? s ${where.sql} order by s.?? limit ?`,
+    bindings: [...w.bindings, spec.source.key, ...skipped.bindings, REL, ...where.bindings, spec.source.key, limit],
+  };
+}
+
+/** The name of the first skip filter that holds for a row `s`, or null. */
+function skippedSql(spec: EntitySpec): Sql {
+  const filters = spec.source.skip ?? [];
+  if (!filters.length) return { sql: 'null::text', bindings: [] };
+  return { sql: `case ${filters.map((f) => `when coalesce((${escape(f.when)}), false) then ?`).join(' ')} end`, bindings: filters.map((f) => f.name) };
+}
+
+/**
+ * The source's keys summarised by hash bucket (see core/key-buckets): per bucket, the keys of
+ * rows the plan reads and no skip filter leaves out, and the sum of their second hashes.
+ */
+export function keyBucketsSql(spec: EntitySpec, mask: number): Sql {
+  const w = withClause(spec);
+  const where = rangeConditions(spec, { afterKey: null });
+  const skipped = skippedSql(spec);
+  const b = bucketSql('s.??::text');
+  return {
+    sql:
+      `${w.sql} select bucket, count(*)::bigint as keys, sum(h)::text as sum from ` +
+      `(select ${b.bucket} as bucket, ${b.hash} as h, ${skipped.sql} as skipped from ?? s ${where.sql}) k where skipped is null group by bucket`,
+    bindings: [...w.bindings, spec.source.key, mask, spec.source.key, ...skipped.bindings, REL, ...where.bindings],
+  };
+}
+
+/** The source's keys in some hash buckets, with whether a skip filter holds for each (as `keysSql`). */
+export function keysInBucketsSql(spec: EntitySpec, mask: number, buckets: readonly number[]): Sql {
+  const w = withClause(spec);
+  const where = rangeConditions(spec, { afterKey: null });
+  const skipped = skippedSql(spec);
+  const b = bucketSql('s.??::text');
+  return {
+    sql: `${w.sql} select s.??::text as key, ${skipped.sql} as skipped from ?? s ${where.sql ? `${where.sql} and` : 'where'} ${b.bucket} = any(?::int[])`,
+    bindings: [...w.bindings, spec.source.key, ...skipped.bindings, REL, ...where.bindings, spec.source.key, mask, `{${buckets.join(',')}}`],
   };
 }
 

@@ -6,7 +6,6 @@ import { keyMapCount, keyMapEntries, keyMapSourceKeys } from '../../control/key-
 import { UNKNOWN_SOURCE_KEY } from '../../core/reconcile';
 import type { UnverifiedRow } from '../../stores/verification-log';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
-import { sourceKeySetChanges } from '../../core/sync-keys';
 import { batchSizeOf, type EntitySpec } from '../../plan/types';
 import { changeColumnSql, changedKeysSql, extractByKeysSql, keptCountSql, keyColumnSql, keysSql, skipAlias, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
 import type { CapturedRound, FinalReconcile, StagedBatch, SyncPositions } from '../../shared/migration';
@@ -21,6 +20,7 @@ import { withHeartbeat } from '../../stores/activity-runtime';
 import { SafeError, withoutValues } from '../../stores/errors';
 import { recordSyncLag } from '../../stores/metrics';
 import { stageExtracted } from '../../steps/stage-extracted';
+import { compareKeySets } from '../../steps/compare-key-sets';
 import { shapedTokenKey, shapeTokens } from '../../core/shaped-tokens';
 
 /** Changes one logical round takes at most (it ends at a transaction boundary past this): the rest is the next round's. */
@@ -53,18 +53,6 @@ async function isTimestamp(loaded: LoadedPlan, spec: EntitySpec): Promise<boolea
   return ts;
 }
 
-/** Every source key of the entity, with the skip filter that holds for it (or null). */
-async function sourceKeys(loaded: LoadedPlan, spec: EntitySpec): Promise<Map<string, string | null>> {
-  const out = new Map<string, string | null>();
-  for (let after: string | null = null; ; ) {
-    const q = keysSql(spec, after, 20_000);
-    const page: { key: string; skipped: string | null }[] = await readOnly(loaded, `sync ${spec.name}: read the source keys`, async (trx) => (await trx.raw(q.sql, q.bindings as never)).rows);
-    for (const r of page) out.set(r.key, r.skipped);
-    if (page.length < 20_000) return out;
-    after = page[page.length - 1]!.key;
-  }
-}
-
 /** The type of each entity's source key as the catalog names it, per process: keys are looked up in it (the key's index serves). */
 const keyTypes = new WeakMap<EntitySpec, string>();
 async function keyTypeOf(loaded: LoadedPlan, spec: EntitySpec): Promise<string> {
@@ -76,14 +64,6 @@ async function keyTypeOf(loaded: LoadedPlan, spec: EntitySpec): Promise<string> 
   const type = (await readOnly(loaded, `sync ${spec.name}: the key's type`, (trx) => trx.raw('select format_type(?::oid, null) as t', [oid]))).rows[0].t as string;
   keyTypes.set(spec, type);
   return type;
-}
-
-/** Source keys the migration accounts for: loaded (the key map) and quarantined. */
-async function accountedKeys(stores: Stores, loaded: LoadedPlan, migrationId: string, entity: string): Promise<{ loaded: Set<string>; quarantined: Set<string> }> {
-  const mapped = new Set<string>();
-  for await (const page of keyMapSourceKeys(loaded.target, loaded.plan.target.ledgerSchema, migrationId, entity)) for (const k of page) mapped.add(k);
-  const quarantined = await stores.quarantine.sourceKeys(migrationId, entity);
-  return { loaded: mapped, quarantined };
 }
 
 /** The slot's WAL held back and how far it has confirmed. */
@@ -335,17 +315,26 @@ const LOADED_COUNT_MAX_AGE_MS = 30_000;
 /**
  * The rows a migration loaded of an entity, for the report's "verified: N of M": counted in the key
  * map at most every 30 s per process (a count reads the entity's whole key map: about a second at
- * millions of rows, which every round would otherwise pay). Rows not verified are counted exactly,
- * every round.
+ * millions of rows, which every round would otherwise pay), and once known counted again in the
+ * background, so no round waits for it. Rows not verified are counted exactly, every round.
  */
 async function loadedRowsOf(loaded: LoadedPlan, migrationId: string, entity: string): Promise<number> {
   const key = `${migrationId}\u0000${entity}`;
   const known = loadedCounts.get(key);
-  if (known && Date.now() - known.at < LOADED_COUNT_MAX_AGE_MS) return known.n;
-  const n = await keyMapCount(loaded.target, loaded.plan.target.ledgerSchema, migrationId, entity);
-  loadedCounts.set(key, { n, at: Date.now() });
-  return n;
+  const count = () => keyMapCount(loaded.target, loaded.plan.target.ledgerSchema, migrationId, entity).then((n) => (loadedCounts.set(key, { n, at: Date.now() }), n));
+  if (!known) return count();
+  // Stale: counted again beside the rounds, not in one (a round's latency is the target's lag).
+  if (Date.now() - known.at >= LOADED_COUNT_MAX_AGE_MS && !recounting.has(key)) {
+    recounting.add(key);
+    void count()
+      .catch(() => undefined)
+      .finally(() => recounting.delete(key));
+  }
+  return known.n;
 }
+
+/** Counts under way beside the rounds. */
+const recounting = new Set<string>();
 
 export function createSyncActivities(stores: Stores) {
   return {
@@ -403,13 +392,12 @@ export function createSyncActivities(stores: Stores) {
       let fresh = 0;
       const watermarks = { ...req.positions.watermarks };
       /** Deleted keys (loaded, gone from the source or now skipped) and keys never accounted for, by key sets. */
-      const compareKeySets = async (spec: EntitySpec) => {
-        const accounted = await accountedKeys(stores, loaded, req.migrationId, spec.name);
-        const diff = sourceKeySetChanges(await sourceKeys(loaded, spec), accounted.loaded, accounted.quarantined);
+      const keySets = async (spec: EntitySpec) => {
+        const diff = await compareKeySets(stores, loaded, req.migrationId, spec, await loadedRowsOf(loaded, req.migrationId, spec.name));
         for (const k of [...diff.deleted, ...diff.unseen]) add(spec.name, k);
         fresh += diff.deleted.length + diff.unseen.length;
         deletes.set(spec.name, (deletes.get(spec.name) ?? 0) + diff.deleted.length);
-        loadedRows.set(spec.name, accounted.loaded.size);
+        loadedRows.set(spec.name, diff.loaded);
       };
       await withHeartbeat({ phase: 'sync-capture', round: req.round }, async () => {
         if (sync.mode === 'poll') {
@@ -427,7 +415,7 @@ export function createSyncActivities(stores: Stores) {
               }
             }
             watermarks[spec.name] = now;
-            await compareKeySets(spec);
+            await keySets(spec);
           }
           return;
         }
@@ -462,7 +450,7 @@ export function createSyncActivities(stores: Stores) {
           }
         }
         if (!more) advanceTo = upTo;
-        for (const spec of truncated) await compareKeySets(spec);
+        for (const spec of truncated) await keySets(spec);
         retainedWalBytes = (await slotState(db, sync.slot))?.retainedWalBytes;
       });
       // The guard's denominator: rows the migration has loaded of each entity with deletes.
@@ -586,10 +574,14 @@ export function createSyncActivities(stores: Stores) {
         // to migrate against the rows the migration loaded. Equal counts, with every row verified,
         // leave no row missing on either side.
         const c = keptCountSql(spec);
-        const counted = await readOnly(loaded, `verify ${req.entity}: count the source rows`, async (trx) => (await trx.raw(c.sql, c.bindings as never)).rows[0] as { rows: string; kept: string });
+        // The two counts at once: each is a scan in its own database.
+        const [counted, loadedRows] = await Promise.all([
+          readOnly(loaded, `verify ${req.entity}: count the source rows`, async (trx) => (await trx.raw(c.sql, c.bindings as never)).rows[0] as { rows: string; kept: string }),
+          keyMapCount(loaded.target, ledger, req.migrationId, req.entity),
+        ]);
         out.sourceRows = Number(counted.rows);
         out.skipped = out.sourceRows - Number(counted.kept);
-        out.loaded = await keyMapCount(loaded.target, ledger, req.migrationId, req.entity);
+        out.loaded = loadedRows;
         out.quarantined = quarantined.size;
         const quarantinedInSource = inSource.length - present.length;
         const quarantinedLoaded = apart.length ? (await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, apart)).size : 0;
