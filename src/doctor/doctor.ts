@@ -1,5 +1,7 @@
 import { GenerateDataKeyCommand } from '@aws-sdk/client-kms';
-import { createKmsClient } from '../clients/aws';
+import { createKmsClient, createS3Client } from '../clients/aws';
+import { regionsUsed, residencyRequirements, residencyViolations } from '../core/residency';
+import { residencyReader } from '../stores/residency';
 import type { Knex } from 'knex';
 import { configuredUrls, planConnectionUrl, type CutoverConfig } from '../config';
 import { redactUrl } from '../stack/endpoints';
@@ -116,5 +118,28 @@ export async function runDoctor(config: CutoverConfig, options: DoctorOptions = 
       client.destroy();
     }
   }
+  if (plan) results.push(await checkResidency(config, plan, bucket.ok && kms.ok));
   return results;
+}
+
+/** The plan's residency: the regions it requires against the bucket's, each key's and the worker's clients' (as prepare checks them). */
+async function checkResidency(config: CutoverConfig, plan: Plan, reachable: boolean): Promise<CheckResult> {
+  const required = residencyRequirements(plan);
+  const check = 'residency: bucket, KMS keys and clients in the required region';
+  if (!required.length) return { component: 'Residency', check, ok: true, detail: `plan ${plan.name} requires no region` };
+  if (!reachable) return { component: 'Residency', check, ok: false, detail: 'not checked: S3 or KMS is not reachable' };
+  const s3 = createS3Client(config.s3);
+  const kms = createKmsClient(config.kms);
+  try {
+    const facts = await residencyReader({ config, s3, kms }).facts(plan);
+    const violations = residencyViolations(required, facts);
+    const used = regionsUsed(facts);
+    if (!violations.length) return { component: 'Residency', check, ok: true, detail: `${required.map((r) => `${r.path} ${r.region}`).join(', ')}: bucket ${used.bucket}, keys ${Object.values(used.keys).join('/')}, clients ${Object.values(used.clients).join('/')}` };
+    return { component: 'Residency', check, ok: false, detail: violations.map((v) => v.message).join('; '), fix: 'a staging bucket and KMS keys in the region (staging.bucket, keys.*), and AWS_REGION for the worker' };
+  } catch (err) {
+    return { component: 'Residency', check, ok: false, detail: describeError(err) };
+  } finally {
+    s3.destroy();
+    kms.destroy();
+  }
 }

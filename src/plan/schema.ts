@@ -45,6 +45,7 @@ const SKIP_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX = /^[A-Za-z0-9._/-]+$/;
 const KMS_KEY = /^(alias\/|arn:|[0-9a-f-]{36}$)/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const JSON_PATH = /^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/;
 /** One SELECT (or WITH … SELECT), after leading whitespace and `--` comments; no semicolon anywhere. */
 const QUERY = /^\s*(?:--[^\n;]*\n\s*)*(?:[Ss][Ee][Ll][Ee][Cc][Tt]|[Ww][Ii][Tt][Hh])\b[^;]*$/;
@@ -519,6 +520,11 @@ function checkCaseColumnResults(columns: Record<string, ColumnFile>, r: Rule): v
   }
 }
 
+/** Where a plan's (or an entity's) data may be: checked at prepare and by `cutover doctor`. */
+const residency = strict({
+  region: string('an AWS region such as eu-central-1', REGION).describe('the region the staging bucket, every KMS key the data is sealed under and the worker\'s S3 and KMS clients must be in'),
+}).describe('where the data may be: the staging bucket, the KMS keys and the endpoints the worker uses must all be in this region (refused at prepare otherwise)');
+
 const entity = withRule(
   strict({
     source,
@@ -527,6 +533,7 @@ const entity = withRule(
       'target column: rule',
     ),
     batch_size: integer(1, 100_000).optional().describe("rows per keyset batch for this entity (overrides settings.batch_size)"),
+    residency: residency.optional(),
   }),
   (e, r) => {
     if (isObject(e.columns)) checkCaseColumnResults(e.columns, r);
@@ -583,6 +590,7 @@ export const PlanFileSchema = withRule(
     })
       .prefault({})
       .describe('KMS keys'),
+    residency: residency.optional(),
     settings: strict({
       batch_size: integer(1, 100_000).default(1000).describe('rows per keyset batch (default 1000)'),
       parallelism: integer(1, 64).default(2).describe('batches in flight (default 2)'),
@@ -602,7 +610,7 @@ export const PlanFileSchema = withRule(
       .describe('how fast and in what batches'),
     sync: strict({
       mode: oneOf(['logical', 'poll'] as const).describe("how changes are captured: `logical` (the source's logical replication slot and publication, pgoutput) or `poll` (each entity's source.change_column, and key sets for deletes)"),
-      interval_seconds: integer(1, 3600).default(5).describe('seconds between sync rounds (default 5)'),
+      interval_seconds: integer(1, 3600).default(5).describe('seconds from the start of one sync round to the start of the next (default 5; a round that takes longer is followed at once)'),
       quiet_seconds: integer(0, 3600).default(10).describe('migrations started before the cutover-verifies-tail patch: how long no change may arrive before the final delta is the last (default 10); newer cutovers end the final delta at the first round after the request that changes nothing'),
       conflict: oneOf(['source_wins', 'target_wins', 'quarantine'] as const)
         .default('quarantine')
@@ -723,6 +731,7 @@ function toEntity(name: string, e: EntityFile): EntitySpec {
     target: { schema: t.schema, table: t.table, businessKey: t.business_key, ...(t.key ? { key: t.key } : {}), ...(t.soft_delete ? { softDelete: t.soft_delete as Record<string, Scalar> } : {}) },
     columns: Object.entries(e.columns).map(([col, c]) => toColumn(col, c)),
     ...(e.batch_size ? { batchSize: e.batch_size } : {}),
+    ...(e.residency ? { residency: { region: e.residency.region } } : {}),
   };
 }
 
@@ -750,6 +759,7 @@ function toPlan(f: PlanFile): Plan {
     },
     entities,
     phases,
+    ...(f.residency ? { residency: { region: f.residency.region } } : {}),
     ...(f.sync
       ? {
           sync: {

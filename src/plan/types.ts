@@ -117,6 +117,8 @@ export interface EntitySpec {
   columns: ColumnSpec[];
   /** Overrides `settings.batchSize` for this entity. */
   batchSize?: number;
+  /** Where this entity's data may be (see core/residency). */
+  residency?: { region: string };
 }
 
 export interface Plan {
@@ -126,6 +128,8 @@ export interface Plan {
   target: { urlEnv: string; ledgerSchema: string };
   staging: { bucket?: string; prefix: string; sseKmsKeyId?: string };
   keys: { staging?: string; vault?: string };
+  /** Where the migration's data may be (see core/residency): per entity too. */
+  residency?: { region: string };
   settings: {
     batchSize: number;
     parallelism: number;

@@ -113,6 +113,17 @@ function header(data: ReportData, clock: Clock): string {
     const throttle = c.throttleRowsPerSecond ? `${formatInt(c.throttleRowsPerSecond)} rows/s` : 'none';
     meta.push(['Controls', `throttle ${esc(throttle)} · batch size ${c.batchSize ? formatInt(c.batchSize) : 'as planned'}${c.paused ? ` ${badge('paused', 'warn')}` : ''}`]);
   }
+  if (r.residency) {
+    const u = r.residency.used;
+    meta.push([
+      'Residency',
+      `${r.residency.required.map((q) => `${esc(q.region)} (<code>${esc(q.path)}</code>)`).join(', ')}<br>bucket ${esc(u.bucket)} · keys ${Object.entries(u.keys)
+        .map(([k, v]) => `${esc(k)} ${esc(v)}`)
+        .join(', ')} · clients ${Object.entries(u.clients)
+        .map(([k, v]) => `${esc(k)} ${esc(v)}`)
+        .join(', ')}`,
+    ]);
+  }
   const rehearsal = data.rehearsal;
   if (rehearsal) meta.unshift(['Rehearsal of', `<code>${esc(rehearsal.of)}</code> · sandbox <code>$${esc(rehearsal.sandboxEnv)}</code>`]);
   return `<header>

@@ -12,6 +12,14 @@ export interface MigrationInput {
 
 export interface PreparedMigration {
   entities: { name: string; sourceRows: number }[];
+  /** Plans with `residency`: the regions required (by field) and those the migration's data went to. */
+  residency?: ResidencyRecord;
+}
+
+/** The regions a plan required and the ones its staging bucket, KMS keys and the worker's clients are in (all checked equal at prepare). */
+export interface ResidencyRecord {
+  required: { path: string; region: string }[];
+  used: { bucket: string; keys: Record<string, string>; clients: Record<string, string> };
 }
 
 /** A keyset range of source keys: (afterKey, lastKey]. Keys travel as text. */
@@ -246,6 +254,8 @@ export interface MigrationReport {
   /** Plans with sync: the rounds after the full load. */
   sync?: SyncReport;
   cutover?: CutoverRecord;
+  /** Plans with `residency`: where the data was allowed and where it went (checked at prepare). */
+  residency?: ResidencyRecord;
 }
 
 /** One entity's run in a child workflow. */

@@ -18,6 +18,7 @@ import { PlanRegistry, PlanStore } from './plan-store';
 import { pgQuarantine, Quarantine } from './quarantine';
 import { pgTokenVault, TokenVault, withSealedTokens } from './token-vault';
 import { pgVerificationLog, VerificationLog } from './verification-log';
+import { residencyReader, ResidencyReader } from './residency';
 
 export interface Stores {
   /** Registered plans, each bound to its source, target writer and staging store. */
@@ -38,6 +39,8 @@ export interface Stores {
   stagedClearValues: StagedClearValues;
   /** S3 itself, for prepare's checks that the buckets a plan's file columns name exist. */
   s3: S3Client;
+  /** Where a plan's data would go (bucket, KMS keys, clients), for its `residency`. */
+  residency: ResidencyReader;
 }
 
 export interface StoreClients {
@@ -65,6 +68,7 @@ export function createStores(clients: StoreClients): Stores & { close(): Promise
     changes: pgChangeLog(clients.control),
     stagedClearValues: new StagedClearValues(),
     s3: clients.s3,
+    residency: residencyReader(clients),
     close: () => plans.close(),
   };
 }

@@ -110,6 +110,7 @@ async function prepare(run: MigrationRun, stopsRunsFirst: boolean, markCaptureSt
   const { plan, migrationId } = input;
   const prepared = await slow.prepareMigration(stopsRunsFirst ? { ...input, runId: workflowInfo().firstExecutionRunId } : input);
   report.entities = prepared.entities.map((e) => emptyProgress(e.name, e.sourceRows));
+  if (prepared.residency) report.residency = prepared.residency;
   // Before the first read of the full load: every change from here on is in the capture (see startCapture).
   if (plan.sync) {
     markCaptureStarted();

@@ -47,3 +47,10 @@ export const AFTER_END_UNDO_ORDER = 'after-end-undo-order';
  * every row of every entity.
  */
 export const CUTOVER_VERIFIES_TAIL = 'cutover-verifies-tail';
+
+/**
+ * Rounds start every sync.interval_seconds, counted from the previous round's start: a round that
+ * took longer than the interval is followed by the next at once. Before this patch the interval
+ * was waited after each round, so the target's lag was a round plus the interval.
+ */
+export const SYNC_INTERVAL_FROM_ROUND_START = 'sync-interval-from-round-start';

@@ -6,14 +6,15 @@ import { thousands } from '../shared/progress';
 import { workflowIso, workflowNow } from './clock';
 import type { migrate } from './migration';
 import { audit, MigrationRun, mustRollBack, rollbackAsked, rollbackMessage, RollbackRequested } from './migration-run';
-import { CUTOVER_VERIFIES_TAIL } from './patches';
+import { CUTOVER_VERIFIES_TAIL, SYNC_INTERVAL_FROM_ROUND_START } from './patches';
 import { slow } from './proxies';
 import { addRound, applyRound } from './sync-round';
 
 type Captured = Awaited<ReturnType<typeof slow.captureChanges>>;
 
 /**
- * After the full load: rounds of capture → stage → load → reconcile, every interval, until an
+ * After the full load: rounds of capture → stage → load → reconcile, one every interval (from
+ * round start to round start; a round longer than the interval is followed at once), until an
  * operator asks for the cutover; then rounds until nothing arrives for the quiet period, the
  * final reconcile (every row, both ways), and completion. Rollback and pause act between rounds.
  */
@@ -51,7 +52,9 @@ export async function runSync(run: MigrationRun): Promise<void> {
         if (!captured.more) await sleep(1000);
       }
     } else if (!captured.more) {
-      await condition(() => s.cutoverAsked !== undefined || run.asked.rollback !== undefined || run.controls.paused, sync.intervalSeconds * 1000);
+      const interval = sync.intervalSeconds * 1000;
+      const wait = patched(SYNC_INTERVAL_FROM_ROUND_START) ? interval - (workflowNow() - roundStartedAt) : interval;
+      if (wait > 0) await condition(() => s.cutoverAsked !== undefined || run.asked.rollback !== undefined || run.controls.paused, wait);
     }
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);

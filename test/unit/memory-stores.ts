@@ -300,6 +300,8 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
     },
     stagedClearValues: new StagedClearValues(),
     s3: undefined as never,
+    // No plan of the unit tests has residency; the reader is never asked.
+    residency: { facts: async () => { throw new Error('memory stores: no residency facts'); } },
   };
   return { stores, loaded, target, staging, vaultEntries, quarantine, audit, staged };
 }

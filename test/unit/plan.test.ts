@@ -80,6 +80,13 @@ entities:
     expect(issues(minimal('      other: { from: user_id }'))).toContain('entities.users.target.business_key: legacy_user_id is not one of the mapped columns');
   });
 
+  it('takes a residency region for the plan and refuses one that is not an AWS region, by its path', () => {
+    expect(parsePlan(minimal('      legacy_user_id: { from: user_id }', 'residency: { region: eu-central-1 }'), 'p.yaml').residency).toEqual({ region: 'eu-central-1' });
+    expect(parsePlan(minimal('      legacy_user_id: { from: user_id }'), 'p.yaml')).not.toHaveProperty('residency');
+    expect(issues(minimal('      legacy_user_id: { from: user_id }', 'residency: { region: Frankfurt }'))).toContain('residency.region: expected an AWS region such as eu-central-1, got "Frankfurt"');
+    expect(issues(minimal('      legacy_user_id: { from: user_id }', 'residency: { zone: eu }'))).toContain('residency.zone: unknown field (expected one of region)');
+  });
+
   it('reports a YAML syntax error with its line, and no secrets are allowed inline', () => {
     expect(issues('version: 1\nname: [unclosed\n')).toEqual([expect.stringMatching(/^\(yaml line \d\): /)]);
     expect(issues(minimal('      legacy_user_id: { from: user_id }', 'source: { url: "postgres://u:p@h/db" }'))).toContain('source.url: unknown field (expected one of url_env)');
@@ -355,7 +362,7 @@ describe('plan JSON Schema', () => {
   it('describes the plan file: every top-level field, each with a description', () => {
     const schema = planJsonSchema() as { type: string; properties: Record<string, { description?: string }>; required: string[]; additionalProperties: boolean };
     expect(schema.type).toBe('object');
-    expect(Object.keys(schema.properties)).toEqual(['version', 'name', 'source', 'target', 'staging', 'keys', 'settings', 'sync', 'entities', 'phases']);
+    expect(Object.keys(schema.properties)).toEqual(['version', 'name', 'source', 'target', 'staging', 'keys', 'residency', 'settings', 'sync', 'entities', 'phases']);
     expect(schema.required).toEqual(['version', 'name', 'entities']);
     expect(schema.additionalProperties).toBe(false);
     for (const [name, field] of Object.entries(schema.properties)) expect([name, typeof field.description]).toEqual([name, 'string']);

@@ -8,7 +8,8 @@ import { readSourceRole } from '../../doctor/source-role';
 import { detokenizedColumns, sameDatabase } from '../../plan/rehearsal';
 import { sourceLabel, type EntitySpec, type Plan } from '../../plan/types';
 import { columnsSql, countSql, keysSql } from '../../plan/source-sql';
-import type { MigrationInput, PreparedMigration } from '../../shared/migration';
+import type { MigrationInput, PreparedMigration, ResidencyRecord } from '../../shared/migration';
+import { regionsUsed, residencyRequirements, residencyViolations } from '../../core/residency';
 import type { Stores } from '../../stores/stores';
 
 async function columnsOf(db: Knex, schema: string, table: string): Promise<Set<string> | undefined> {
@@ -111,7 +112,21 @@ function checkRehearsal(stores: Pick<Stores, 'plans'>, plan: Plan): void {
   if (same !== false) throw refuse(`in the worker's environment ${plan.target.urlEnv} names ${same ? 'the same database as' : 'a database that cannot be told apart from'} the real target ${r.realTargetEnv}`);
 }
 
-export function createPrepareActivities(stores: Pick<Stores, 'plans' | 'keys' | 's3'>) {
+/**
+ * A plan with `residency` (for itself or an entity): the staging bucket, every KMS key its data is
+ * sealed under and the worker's S3 and KMS clients must be in the region; otherwise refused before
+ * anything is read or staged, each violation named by the field that requires the region.
+ */
+async function checkResidency(stores: Pick<Stores, 'residency'>, plan: Plan): Promise<ResidencyRecord | undefined> {
+  const required = residencyRequirements(plan);
+  if (!required.length) return undefined;
+  const facts = await stores.residency.facts(plan);
+  const violations = residencyViolations(required, facts);
+  if (violations.length) throw ApplicationFailure.nonRetryable(`residency: ${violations.map((v) => v.message).join('; ')}`, 'ResidencyViolation', violations);
+  return { required, used: regionsUsed(facts) };
+}
+
+export function createPrepareActivities(stores: Pick<Stores, 'plans' | 'keys' | 's3' | 'residency'>) {
   return {
     /**
      * Registers the plan, refuses a source role that can write, checks every table and column
@@ -123,6 +138,7 @@ export function createPrepareActivities(stores: Pick<Stores, 'plans' | 'keys' | 
       const loaded = await stores.plans.plan(input.migrationId);
       if (loaded.planHash !== input.planHash) throw ApplicationFailure.nonRetryable(`migration ${input.migrationId} is registered with another plan hash`, 'PlanMismatch');
       checkRehearsal(stores, loaded.plan);
+      const residency = await checkResidency(stores, loaded.plan);
 
       const role = await readSourceRole(loaded.source);
       const canWrite = writeCapabilities(role);
@@ -142,7 +158,7 @@ export function createPrepareActivities(stores: Pick<Stores, 'plans' | 'keys' | 
         const count = await loaded.source.raw(q.sql, q.bindings as never);
         entities.push({ name: e.name, sourceRows: Number(count.rows[0].n) });
       }
-      return { entities };
+      return { entities, ...(residency ? { residency } : {}) };
     },
   };
 }
