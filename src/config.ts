@@ -193,6 +193,17 @@ export function logLevel(env: NodeJS.ProcessEnv = process.env): (typeof LOG_LEVE
 }
 
 /**
+ * CUTOVER_LOG_FORMAT: `json` (one redacted JSON object per line, src/clients/log.ts) or `text`
+ * (Temporal's default logger, for a terminal).
+ * @default json
+ */
+export function logFormat(env: NodeJS.ProcessEnv = process.env): 'json' | 'text' {
+  const raw = env.CUTOVER_LOG_FORMAT || 'json';
+  if (raw !== 'json' && raw !== 'text') throw new ConfigError(`CUTOVER_LOG_FORMAT: expected json or text, got ${JSON.stringify(raw)}`);
+  return raw;
+}
+
+/**
  * CUTOVER_METRICS_ADDRESS: where a worker serves Prometheus metrics, `host:port`, or `off`.
  * @default undefined (the worker takes 127.0.0.1:9464 when that port is free)
  */

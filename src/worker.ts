@@ -1,3 +1,4 @@
+import { requestIdsInLogs } from './clients/log';
 import { createServer } from 'node:net';
 import { ActivityInterceptorsFactory, NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from './activities';
@@ -90,7 +91,7 @@ export async function startWorker(
       ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('./workflows') }),
       dataConverter: await createDataConverter(keys),
       maxConcurrentActivityTaskExecutions: maxConcurrentActivities(),
-      ...(options.activityInterceptors ? { interceptors: { activity: options.activityInterceptors } } : {}),
+      interceptors: { activity: [requestIdsInLogs, ...(options.activityInterceptors ?? [])] },
       activities: createActivities({
         stores,
         s3,

@@ -85,3 +85,15 @@ create table if not exists attachments (
   course_id            bigint not null references courses (id),
   file_key             varchar(200) not null
 );
+
+-- An index on every foreign key's referencing column, as a production schema has: without one,
+-- each delete of a referenced row (a sync round applying the source's deletes, a rollback
+-- deleting what the migration inserted) scans the whole referencing table to check the key. At
+-- 1,000,000 people that was 4,000,000 enrollments read per deleted person: sync rounds of 90 s.
+create index if not exists people_org_unit_id on people (org_unit_id);
+create index if not exists enrollments_person_id on enrollments (person_id);
+create index if not exists enrollments_course_id on enrollments (course_id);
+create index if not exists assessment_results_enrollment_id on assessment_results (enrollment_id);
+create index if not exists course_packages_course_id on course_packages (course_id);
+create index if not exists certificates_enrollment_id on certificates (enrollment_id);
+create index if not exists attachments_course_id on attachments (course_id);

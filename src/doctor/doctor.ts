@@ -13,6 +13,7 @@ import { readSourceRole } from './source-role';
 import { readLogicalSyncFacts, readPollSyncFacts } from './sync-catalog';
 import { logicalSyncRows, pollSyncRows, SYNC_COMPONENT } from './sync-rows';
 import { CheckResult } from './table';
+import { foreignKeyIndexRow, unindexedForeignKeys } from './foreign-key-indexes';
 
 const STACK_FIX = 'run `npx cutover stack up` (or check the endpoint in the environment)';
 
@@ -84,7 +85,18 @@ export async function runDoctor(config: CutoverConfig, options: DoctorOptions = 
     results.push({ component: SYNC_COMPONENT, check: `source ready for ${plan.sync.mode} sync`, ok: false, detail: 'not checked: the source is not reachable' });
   }
   if (plan && !plan.sync) results.push({ component: SYNC_COMPONENT, check: 'plan has a sync section', ok: true, detail: `plan ${plan.name} has none: nothing to check` });
-  results.push(await checkDatabase('target', config.databases.targetUrl, 'CUTOVER_TARGET_URL'));
+  const target = await checkDatabase('target', config.databases.targetUrl, 'CUTOVER_TARGET_URL');
+  results.push(target);
+  if (plan && target.ok && config.databases.targetUrl) {
+    const db = createDb(config.databases.targetUrl, { max: 1, applicationName: 'cutover-doctor' });
+    try {
+      results.push(foreignKeyIndexRow(await unindexedForeignKeys(db, plan)));
+    } catch (err) {
+      results.push({ component: 'PostgreSQL', check: "target: foreign keys into the plan's tables have an index", ok: false, detail: describeError(err) });
+    } finally {
+      await db.destroy();
+    }
+  }
   results.push(await checkDatabase('control', config.databases.controlUrl, 'CUTOVER_CONTROL_URL'));
 
   const bucket = await probeS3Bucket(config.s3);
