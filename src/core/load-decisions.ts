@@ -50,8 +50,9 @@ export interface KeptByConflict {
 
 /**
  * A sync round's writes under the plan's conflict policy: a row whose source did not change since
- * Cutover took account of it is skipped (counted unchanged); a row both sides changed is a
- * conflict, applied under source_wins and kept out otherwise.
+ * Cutover took account of it is skipped (counted unchanged, its key map entry and any quarantine
+ * of it left as they are: `skippedKeys`); a row both sides changed is a conflict, applied under
+ * source_wins and kept out otherwise.
  */
 export function decideSyncWrites(
   writes: readonly Write[],
@@ -59,10 +60,11 @@ export function decideSyncWrites(
   digestOf: (values: readonly unknown[]) => string,
   columns: readonly string[],
   policy: ConflictPolicy,
-): { writes: Write[]; skipped: number; conflicts: SyncConflict[]; kept: KeptByConflict[] } {
+): { writes: Write[]; skipped: number; skippedKeys: string[]; conflicts: SyncConflict[]; kept: KeptByConflict[] } {
   const go: Write[] = [];
   const conflicts: SyncConflict[] = [];
   const kept: KeptByConflict[] = [];
+  const skippedKeys: string[] = [];
   let skipped = 0;
   for (const w of writes) {
     const entry = known.get(w.row.sourceKey);
@@ -71,6 +73,7 @@ export function decideSyncWrites(
     const decision = decideChange({ newDigest, currentDigest: current, writtenDigest: entry?.writtenDigest, sourceDigest: entry?.sourceDigest });
     if (decision === 'skip') {
       skipped++;
+      skippedKeys.push(w.row.sourceKey);
       continue;
     }
     if (decision === 'conflict') {
@@ -83,7 +86,7 @@ export function decideSyncWrites(
     }
     go.push(w);
   }
-  return { writes: go, skipped, conflicts, kept };
+  return { writes: go, skipped, skippedKeys, conflicts, kept };
 }
 
 /**

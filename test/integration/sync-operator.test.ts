@@ -83,6 +83,16 @@ describe('delta sync, as an operator meets it', () => {
       { policy: 'target_wins', applied: false, business_key: '7' },
     ]);
 
+    // The poll's overlap reads user 7 again, unchanged, in the rounds that follow: the change the
+    // conflict kept out stays quarantined, the target keeps its row, and no round reports it as a
+    // mismatch (an earlier version resolved the quarantine and counted the row unverified).
+    const conflictRound = reports[2]!.sync!.rounds;
+    const later = await waitForReport(env, started[2]!.workflowId, 'two rounds after the conflict', (r) => (r.sync?.rounds ?? 0) >= conflictRound + 2);
+    expect(later.sync!.applied.unchanged).toBeGreaterThan(0);
+    expect(later.sync!.roundsUnclean).toBe(0);
+    expect(await quarantined(runs[2]!.plan)).toEqual([{ reason: 'conflict' }]);
+    expect(await givenName('quarantine')).toBe('PilotEdit');
+
     // What an operator sees meanwhile: the sync in `cutover status` and in the Web UI's current details.
     const status = await cli(['status', started[2]!.workflowId], cliEnv(env), 60_000);
     expect(status.stdout).toMatch(/syncing/);

@@ -129,6 +129,8 @@ export function createLoadActivities(stores: LoadStores) {
             let { writes, unchanged } = splitUnchanged(loadable, existing, columns, types);
             // A sync round's change to a row someone else edited since Cutover wrote it: the plan's policy decides.
             let keptByConflict: KeptByConflict[] = [];
+            // Read again with nothing new from the source (a poll round's overlap): what Cutover recorded of them stands.
+            let readAgain = new Set<string>();
             if (manifest.delta && sync) {
               const entries = await tx.keyMapEntries(req.migrationId, req.entity, writes.filter((w) => w.pre).map((w) => w.row.sourceKey));
               const decided = decideSyncWrites(writes, entries, digestOf, columns, sync.conflict);
@@ -136,6 +138,7 @@ export function createLoadActivities(stores: LoadStores) {
               unchanged += decided.skipped;
               conflicts.push(...decided.conflicts);
               keptByConflict = decided.kept;
+              readAgain = new Set(decided.skippedKeys);
             }
 
             // Where each written row landed (its target key), from RETURNING.
@@ -169,7 +172,7 @@ export function createLoadActivities(stores: LoadStores) {
             const late = await timed(tags, 'key map', () => tx.heldByOtherRows(req.migrationId, req.entity, written.map((w) => w.row)));
             if (late.size) throw ApplicationFailure.retryable(`load ${req.entity} batch ${req.batchId}: ${late.size} business key(s) were loaded by another batch meanwhile; retrying`, 'ConcurrentDuplicateKey');
             const refusedKeys = new Set(refused.map((r) => r.sourceKey));
-            await timed(tags, 'key map', () => tx.recordKeys(req.migrationId, req.entity, keyMapRows({ rows, refused, kept: keptByConflict, targetKey, landed, existing, digestOf: digestKey ? digestOf : undefined, policy: sync?.conflict })));
+            await timed(tags, 'key map', () => tx.recordKeys(req.migrationId, req.entity, keyMapRows({ rows: rows.filter((r) => !readAgain.has(r.sourceKey)), refused, kept: keptByConflict, targetKey, landed, existing, digestOf: digestKey ? digestOf : undefined, policy: sync?.conflict })));
             await stores.conflicts.record(req, sync?.conflict, conflicts);
             const counts = {
               inserted: written.filter((w) => !w.pre).length,
@@ -182,7 +185,8 @@ export function createLoadActivities(stores: LoadStores) {
             await timed(tags, 'quarantine', async () => {
               await stores.quarantine.write(vaultKey, req, 'load', refused);
               // Rows quarantined by an earlier run that land now (their source was fixed) leave the quarantine.
-              await stores.quarantine.resolve(req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey)).map((r) => r.sourceKey));
+              // (Not one read again unchanged: a change a conflict kept out stays quarantined.)
+              await stores.quarantine.resolve(req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey) && !readAgain.has(r.sourceKey)).map((r) => r.sourceKey));
             });
             // Cancelled meanwhile (the migration is stopping its runs): nothing of this batch commits.
             throwIfCancelled();

@@ -85,6 +85,19 @@ export function createReconcileActivities(stores: Pick<Stores, 'plans' | 'keys' 
       );
       for (const entry of found) if (badFiles.has(entry[0])) entry[1] = `file differs: ${entry[1]}`;
       const r = reconcileDigests(expected, found);
+      // A change a conflict kept out in an earlier round, read again unchanged (a poll round's
+      // overlap): the load skipped it and the target keeps its own row, accounted apart as in the
+      // round that kept it out. The key map tells: the source version it took account of is not
+      // the one written (until a later change of the row is written).
+      if (manifest.delta && loaded.plan.sync && r.mismatched.length) {
+        const sourceOf = new Map(manifest.digests.map(([bk, , sourceKey]) => [bk, sourceKey] as const));
+        const entries = await keyMapEntries(loaded.target, ledger, req.migrationId, req.entity, r.mismatched.map((bk) => sourceOf.get(bk)).filter((k): k is string => k !== undefined));
+        const keptOut = new Set([...entries].filter(([, e]) => e.sourceDigest && e.sourceDigest !== e.writtenDigest).map(([k]) => k));
+        if (keptOut.size) {
+          r.mismatched = r.mismatched.filter((bk) => !keptOut.has(sourceOf.get(bk) ?? ''));
+          for (const k of keptOut) refusedSources.add(k);
+        }
+      }
       const stillThere: { sourceKey: string; businessKey: string }[] = [];
       // A sync round's deletes: a source key the source no longer has must be gone from the key map (its row deleted), unless the target refused.
       if (manifest.delta?.deleted.length) {
