@@ -75,6 +75,12 @@ describe('recorded histories', () => {
     const finalSteps = inScenario('sync-poll').flatMap((f) => f.history.events.map((e) => (e as { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }).activityTaskScheduledEventAttributes?.activityType?.name));
     expect(finalSteps).toContain('verifyEntity');
     expect(finalSteps).toContain('verifyTail');
+    // Rounds timed from round start (the sync-interval-from-round-start patch), and histories from before it.
+    const patchesOf = (f: (typeof fixtures)[number]) =>
+      f.history.events.flatMap((e) => ((e as { markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: unknown }[] }> } }).markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((p) => text(p.data)));
+    const marked = (f: (typeof fixtures)[number]) => patchesOf(f).some((t) => t.includes('sync-interval-from-round-start'));
+    expect(inScenario('sync-poll').some(marked)).toBe(true);
+    expect(inScenario('sync-poll').some((f) => f.workflowType === 'migrate' && !marked(f))).toBe(true);
     expect(inScenario('gate-approved').some((f) => has(f, 'workflowExecutionUpdateCompletedEventAttributes'))).toBe(true);
     expect(inScenario('partitions').filter((f) => /\/part-\d+$/.test(f.workflowId)).length).toBeGreaterThanOrEqual(2);
     expect(inScenario('continue-as-new').filter((f) => has(f, 'workflowExecutionContinuedAsNewEventAttributes')).length).toBeGreaterThanOrEqual(2);
