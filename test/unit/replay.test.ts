@@ -77,7 +77,7 @@ describe('recorded histories', () => {
     expect(finalSteps).toContain('verifyTail');
     // Rounds timed from round start (the sync-interval-from-round-start patch), and histories from before it.
     const patchesOf = (f: (typeof fixtures)[number]) =>
-      f.history.events.flatMap((e) => ((e as { markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data?: unknown }[] }> } }).markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((p) => text(p.data)));
+      f.history.events.flatMap((e) => ((e as { markerRecordedEventAttributes?: { details?: Record<string, { payloads?: { data: string }[] }> } }).markerRecordedEventAttributes?.details?.['patch-data']?.payloads ?? []).map((p) => text(p.data)));
     const marked = (f: (typeof fixtures)[number]) => patchesOf(f).some((t) => t.includes('sync-interval-from-round-start'));
     expect(inScenario('sync-poll').some(marked)).toBe(true);
     expect(inScenario('sync-poll').some((f) => f.workflowType === 'migrate' && !marked(f))).toBe(true);
