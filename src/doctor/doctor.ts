@@ -13,7 +13,7 @@ import { readSourceRole } from './source-role';
 import { readLogicalSyncFacts, readPollSyncFacts } from './sync-catalog';
 import { logicalSyncRows, pollSyncRows, SYNC_COMPONENT } from './sync-rows';
 import { CheckResult } from './table';
-import { foreignKeyIndexRow, unindexedForeignKeys } from './foreign-key-indexes';
+import { FOREIGN_KEY_INDEX_CHECK, foreignKeyIndexRow, unindexedForeignKeys } from './foreign-key-indexes';
 
 const STACK_FIX = 'run `npx cutover stack up` (or check the endpoint in the environment)';
 
@@ -92,7 +92,7 @@ export async function runDoctor(config: CutoverConfig, options: DoctorOptions = 
     try {
       results.push(foreignKeyIndexRow(await unindexedForeignKeys(db, plan)));
     } catch (err) {
-      results.push({ component: 'PostgreSQL', check: "target: foreign keys into the plan's tables have an index", ok: false, detail: describeError(err) });
+      results.push({ component: 'PostgreSQL', check: FOREIGN_KEY_INDEX_CHECK, ok: false, detail: describeError(err) });
     } finally {
       await db.destroy();
     }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Plan } from '../plan/types';
 import type { CheckResult } from './table';
+import { textArray } from '../control/text-array';
 
 /** A foreign key into one of the plan's target tables whose referencing columns no index leads with. */
 export interface UnindexedForeignKey {
@@ -28,14 +29,17 @@ export async function unindexedForeignKeys(db: Knex, plan: Pick<Plan, 'entities'
               and (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(c.conkey)] @> c.conkey
               and (string_to_array(i.indkey::text, ' ')::int2[])[1:cardinality(c.conkey)] <@ c.conkey)
       order by 1, 3`,
-    [`{${tables.map((t) => `"${t.replace(/[\\"]/g, '\\$&')}"`).join(',')}}`],
+    [textArray(tables)],
   );
   return rows as UnindexedForeignKey[];
 }
 
+/** The doctor's check name for it. */
+export const FOREIGN_KEY_INDEX_CHECK = "target: foreign keys into the plan's tables have an index";
+
 /** The doctor's row: a warning naming each foreign key into the plan's tables that has no index, with the statement that makes one. */
 export function foreignKeyIndexRow(missing: readonly UnindexedForeignKey[]): CheckResult {
-  const check = "target: foreign keys into the plan's tables have an index";
+  const check = FOREIGN_KEY_INDEX_CHECK;
   if (!missing.length) return { component: 'PostgreSQL', check, ok: true, detail: 'every referencing column is indexed' };
   return {
     component: 'PostgreSQL',

@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import { accountedKeyBuckets, keyMapKeysInBuckets } from '../control/key-map';
 import { bucketMaskFor, bucketSummaries, differingBuckets } from '../core/key-buckets';
 import { sourceKeySetChanges } from '../core/sync-keys';
@@ -6,7 +5,7 @@ import { keyBucketsSql, keysInBucketsSql } from '../plan/source-sql';
 import type { EntitySpec } from '../plan/types';
 import type { LoadedPlan } from '../stores/plan-store';
 import type { Stores } from '../stores/stores';
-import { withoutValues } from '../stores/errors';
+import { readOnly } from '../stores/source-snapshot';
 
 /** What comparing an entity's key sets found, and how much it read to find it. */
 export interface KeySetChanges {
@@ -20,9 +19,6 @@ export interface KeySetChanges {
   buckets: number;
   differing: number;
 }
-
-const readOnly = <T>(loaded: LoadedPlan, what: string, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
-  loaded.source.transaction(work, { isolationLevel: 'repeatable read', readOnly: true }).catch((err) => withoutValues(what, err));
 
 /**
  * Poll sync's comparison of the source's keys with the ones the migration accounts for (the key

@@ -21,6 +21,7 @@ import { SafeError, withoutValues } from '../../stores/errors';
 import { recordSyncLag } from '../../stores/metrics';
 import { stageExtracted } from '../../steps/stage-extracted';
 import { compareKeySets } from '../../steps/compare-key-sets';
+import { readOnly } from '../../stores/source-snapshot';
 import { shapedTokenKey, shapeTokens } from '../../core/shaped-tokens';
 
 /** Changes one logical round takes at most (it ends at a transaction boundary past this): the rest is the next round's. */
@@ -32,8 +33,6 @@ export function syncBatchIdOf(planHash: string, entity: string, round: number, p
 }
 
 
-const readOnly = <T>(loaded: LoadedPlan, what: string, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> =>
-  loaded.source.transaction(work, { isolationLevel: 'repeatable read', readOnly: true }).catch((err) => withoutValues(what, err));
 
 /** The source's clock, epoch seconds: poll sync's watermark. */
 async function sourceClock(loaded: LoadedPlan): Promise<number> {
