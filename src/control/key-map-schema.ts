@@ -39,6 +39,13 @@ export async function ensureKeyMapTables(trx: Knex.Transaction, schema: string):
   // Back from a target key to its source key (reconcile checks references this way).
   await trx.raw('create index if not exists key_map_rows_target on ??.key_map_rows (scope, target_key) where target_key is not null', [schema]);
 
+  // How many rows each scope holds, kept exactly in the transactions that change them (see
+  // key-map.ts, keyMapCount): one row per change, insert-only, so concurrent loads of an entity
+  // never wait on one counter. A scope counts from the row it is made with (rows 0); scopes an
+  // earlier version made have none, and are counted by their rows.
+  await trx.raw('create table if not exists ??.key_map_counts (scope integer not null, rows bigint not null)', [schema]);
+  await trx.raw('create index if not exists key_map_counts_scope on ??.key_map_counts (scope)', [schema]);
+
   const legacy = await trx.raw("select to_regclass(format('%I.key_map', ?::text)) is not null as present", [schema]);
   if (!legacy.rows[0].present) return;
   await trx.raw('alter table ??.key_map add column if not exists written_digest text, add column if not exists source_digest text', [schema]);

@@ -51,23 +51,57 @@ export async function keepKeyMapStatistics(db: Knex, schema: string, added: numb
  */
 export async function recordKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, rows: KeyMapRow[]): Promise<void> {
   if (!rows.length) return;
+  const counting = await countsKept(trx, schema);
   // The scope, once per (migration, entity); taken only when missing, so a concurrent load's
-  // insert waits for no one after the first batch.
-  await trx.raw(
+  // insert waits for no one after the first batch. Made here, it starts its count at 0.
+  const made = await trx.raw(
     `insert into ??.key_map_scopes (migration_id, entity) select ?, ?
-     where not exists (select 1 from ??.key_map_scopes where migration_id = ? and entity = ?) on conflict do nothing`,
+     where not exists (select 1 from ??.key_map_scopes where migration_id = ? and entity = ?) on conflict do nothing returning scope`,
     [schema, migrationId, entity, schema, migrationId, entity],
   );
+  if (counting && made.rows.length) await trx.raw('insert into ??.key_map_counts (scope, rows) values (?, 0)', [schema, made.rows[0].scope]);
+  let added = 0;
   for (let i = 0; i < rows.length; i += CHUNK) {
     const slice = rows.slice(i, i + CHUNK).map((r) => [r.sourceKey, r.businessKey === r.sourceKey ? null : r.businessKey, r.targetKey, r.writtenDigest ?? null, r.sourceDigest ?? null]);
-    await trx.raw(
-      `insert into ??.key_map_rows as m (scope, source_key, business_key, target_key, written_digest, source_digest)
+    // xmax is 0 on a row version this statement inserted, the writer's id on one it updated.
+    const { rows: written } = await trx.raw(
+      `with w as (insert into ??.key_map_rows as m (scope, source_key, business_key, target_key, written_digest, source_digest)
        select ${SCOPE}, r->>0, r->>1, r->>2, r->>3, r->>4 from json_array_elements(?::json) as r
        on conflict (scope, source_key) do update set business_key = excluded.business_key, target_key = excluded.target_key,
-         written_digest = coalesce(excluded.written_digest, m.written_digest), source_digest = coalesce(excluded.source_digest, m.source_digest)`,
+         written_digest = coalesce(excluded.written_digest, m.written_digest), source_digest = coalesce(excluded.source_digest, m.source_digest)
+       returning (m.xmax = 0) as inserted)
+       select count(*) filter (where inserted)::int as n from w`,
       [schema, schema, migrationId, entity, JSON.stringify(slice)],
     );
+    added += written[0].n as number;
   }
+  if (counting) await addToCount(trx, schema, migrationId, entity, added);
+}
+
+/**
+ * Per database (its client's settings, which its transactions share): ledger schemas known to
+ * have the counts table (made at prepare; a worker may run a migration prepared before it existed).
+ */
+const countsTables = new WeakMap<object, Set<string>>();
+
+async function countsKept(db: Knex | Knex.Transaction, schema: string): Promise<boolean> {
+  const settings = (db.client as { config: object }).config;
+  let known = countsTables.get(settings);
+  if (!known) countsTables.set(settings, (known = new Set()));
+  if (known.has(schema)) return true;
+  const { rows } = await db.raw("select to_regclass(format('%I.key_map_counts', ?::text)) is not null as present", [schema]);
+  if (rows[0].present) known.add(schema);
+  return rows[0].present as boolean;
+}
+
+/** A change to a counted scope's row count (a scope an earlier version made has no count to change). */
+async function addToCount(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, n: number): Promise<void> {
+  if (!n) return;
+  await trx.raw(
+    `insert into ??.key_map_counts (scope, rows) select s.scope, ? from (select ${SCOPE} as scope) s
+     where exists (select 1 from ??.key_map_counts c where c.scope = s.scope)`,
+    [schema, n, schema, migrationId, entity, schema],
+  );
 }
 
 async function lookup(db: Knex, schema: string, migrationId: string, entity: string, by: 'source_key' | 'target_key', keys: Iterable<string>): Promise<Map<string, string>> {
@@ -189,20 +223,43 @@ export async function keyMapKeysInBuckets(db: Knex, schema: string, migrationId:
   return rows.map((r: { source_key: string }) => r.source_key);
 }
 
-/** How many source rows of an entity the key map holds. */
+/**
+ * How many source rows of an entity the key map holds: the sum of its scope's counts, kept in the
+ * transactions that add and remove its rows (a few hundred small rows, where counting the rows
+ * themselves reads millions); a scope an earlier version made is counted by its rows.
+ */
 export async function keyMapCount(db: Knex, schema: string, migrationId: string, entity: string): Promise<number> {
+  if (await countsKept(db, schema)) {
+    const { rows } = await db.raw(`select count(*)::int as kept, coalesce(sum(rows), 0)::bigint as n from ??.key_map_counts where scope = ${SCOPE}`, [schema, schema, migrationId, entity]);
+    if (rows[0].kept > 0) return Number(rows[0].n);
+  }
+  return keyMapRowCount(db, schema, migrationId, entity);
+}
+
+/** The key map's rows of an entity, counted one by one (what keyMapCount must equal). */
+export async function keyMapRowCount(db: Knex, schema: string, migrationId: string, entity: string): Promise<number> {
   const { rows } = await db.raw(`select count(*)::int as n from ??.key_map_rows where scope = ${SCOPE}`, [schema, schema, migrationId, entity]);
   return rows[0].n as number;
 }
 
-/** Forgets every row of an entity (its rollback is done). */
+/** Forgets every row of an entity (its rollback is done): its count starts again at 0. */
 export async function forgetEntity(db: Knex, schema: string, migrationId: string, entity: string): Promise<void> {
-  await db.raw(`delete from ??.key_map_rows where scope = ${SCOPE}`, [schema, schema, migrationId, entity]);
+  const counting = await countsKept(db, schema);
+  await db.transaction(async (trx) => {
+    await trx.raw(`delete from ??.key_map_rows where scope = ${SCOPE}`, [schema, schema, migrationId, entity]);
+    if (!counting) return;
+    const { rowCount } = await trx.raw(`delete from ??.key_map_counts where scope = ${SCOPE}`, [schema, schema, migrationId, entity]);
+    // Counted before (or made by this version, when it has no rows at all): counted from 0 again.
+    if (rowCount) await trx.raw(`insert into ??.key_map_counts (scope, rows) select ${SCOPE}, 0 where ${SCOPE} is not null`, [schema, schema, migrationId, entity, schema, migrationId, entity]);
+  });
 }
 
 /** Forgets rows a sync round deleted (or left in the target, kept by a conflict policy): they are no longer the migration's. */
 export async function forgetKeys(trx: Knex.Transaction, schema: string, migrationId: string, entity: string, sourceKeys: readonly string[]): Promise<void> {
+  let removed = 0;
   for (let i = 0; i < sourceKeys.length; i += CHUNK) {
-    await trx.raw(`delete from ??.key_map_rows where scope = ${SCOPE} and source_key in (select json_array_elements_text(?::json))`, [schema, schema, migrationId, entity, JSON.stringify(sourceKeys.slice(i, i + CHUNK))]);
+    const { rowCount } = await trx.raw(`delete from ??.key_map_rows where scope = ${SCOPE} and source_key in (select json_array_elements_text(?::json))`, [schema, schema, migrationId, entity, JSON.stringify(sourceKeys.slice(i, i + CHUNK))]);
+    removed += rowCount ?? 0;
   }
+  if (removed && (await countsKept(trx, schema))) await addToCount(trx, schema, migrationId, entity, -removed);
 }

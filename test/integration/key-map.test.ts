@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { createDb } from '../../src/clients/postgres';
-import { heldByOtherRows, keyMapCount, keyMapEntries, keyMapSourceKeys, recordKeys, sourceKeysOf, targetKeysOf } from '../../src/control/key-map';
+import { forgetEntity, forgetKeys, heldByOtherRows, keyMapCount, keyMapEntries, keyMapRowCount, keyMapSourceKeys, recordKeys, sourceKeysOf, targetKeysOf } from '../../src/control/key-map';
 import { ensureLedgerSchema } from '../../src/control/ledger-schema';
 import { isolated, Isolated } from './helpers';
 
@@ -88,5 +88,39 @@ describe('key map', () => {
     await db.transaction((trx) => recordKeys(trx, LEDGER, mig, 'users', [{ sourceKey: 'x', businessKey: 'x', targetKey: '1099' }]));
     expect(await heldByOtherRows(db, LEDGER, mig, 'users', [{ sourceKey: 'y', bk: 'y' }])).toEqual(new Map());
     expect((await keyMapEntries(db, LEDGER, mig, 'users', ['x'])).get('x')?.businessKey).toBe('x');
+  });
+
+  it('keeps each entity\'s count exactly in the transactions that change its rows, without reading the rows', async () => {
+    const mig = 'count-mig';
+    const rows = (from: number, to: number, digest = 'd') => Array.from({ length: to - from }, (_, i) => ({ sourceKey: String(from + i), businessKey: String(from + i), targetKey: String(1000 + from + i), writtenDigest: digest, sourceDigest: digest }));
+    const same = async (expected: number) => {
+      expect(await keyMapRowCount(db, LEDGER, mig, 'users')).toBe(expected);
+      expect(await keyMapCount(db, LEDGER, mig, 'users')).toBe(expected);
+    };
+    // Two loads of one entity at once (the first makes the scope): neither waits on a counter, both count.
+    await Promise.all([db.transaction((trx) => recordKeys(trx, LEDGER, mig, 'users', rows(0, 300))), db.transaction((trx) => recordKeys(trx, LEDGER, mig, 'users', rows(300, 500)))]);
+    await same(500);
+    // Recorded again (a retried batch, a round's update): the rows change, the count does not.
+    await db.transaction((trx) => recordKeys(trx, LEDGER, mig, 'users', rows(250, 550, 'e')));
+    await same(550);
+    // A load that fails adds nothing.
+    await expect(db.transaction(async (trx) => { await recordKeys(trx, LEDGER, mig, 'users', rows(550, 600)); throw new Error('the load failed'); })).rejects.toThrow('the load failed');
+    await same(550);
+    // Deletes, some of keys it never had.
+    await db.transaction((trx) => forgetKeys(trx, LEDGER, mig, 'users', ['1', '2', '3', 'nope']));
+    await same(547);
+    // The count is the kept one, not the rows: a row removed behind its back shows.
+    await db.raw(`delete from ${LEDGER}.key_map_rows where scope = (select scope from ${LEDGER}.key_map_scopes where migration_id = ? and entity = 'users') and source_key = '10'`, [mig]);
+    expect(await keyMapCount(db, LEDGER, mig, 'users')).toBe(547);
+    expect(await keyMapRowCount(db, LEDGER, mig, 'users')).toBe(546);
+    // A rollback forgets the entity: counted from 0 again, and a new run counts from there.
+    await forgetEntity(db, LEDGER, mig, 'users');
+    await same(0);
+    await db.transaction((trx) => recordKeys(trx, LEDGER, mig, 'users', rows(0, 7)));
+    await same(7);
+    // A scope made by an earlier version has no count: its rows are counted, whatever is recorded since.
+    await db.raw(`delete from ${LEDGER}.key_map_counts where scope = (select scope from ${LEDGER}.key_map_scopes where migration_id = ? and entity = 'users')`, [mig]);
+    await db.transaction((trx) => recordKeys(trx, LEDGER, mig, 'users', rows(7, 9)));
+    await same(9);
   });
 });
