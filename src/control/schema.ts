@@ -9,7 +9,7 @@ let ready = new WeakSet<Knex>();
  * The version of the DDL below: raise it with every change to it. A control database at this
  * version (or a later one) is used as it is, without running the DDL again.
  */
-export const CONTROL_SCHEMA_VERSION = 4;
+export const CONTROL_SCHEMA_VERSION = 5;
 
 /** The version a control database's schema was last brought to; 0 before versions were kept. */
 async function schemaVersion(db: Knex): Promise<number> {
@@ -122,6 +122,25 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         entity text not null,
         source_key text not null,
         primary key (migration_id, round, entity, source_key)
+      );
+      -- Delta sync, logical: what the slot's follower kept of the stream (a key per row change of a
+      -- plan table, by the commit it belongs to), until a round that took it is confirmed; and how
+      -- far the stream is kept complete, and confirmed (see stores/followed-changes.ts).
+      create table if not exists ${CONTROL_SCHEMA}.sync_followed (
+        migration_id text not null,
+        commit_lsn pg_lsn not null,
+        lsn pg_lsn not null,
+        kind char(1) not null,
+        entity text not null,
+        source_key text not null,
+        committed_at double precision not null,
+        primary key (migration_id, commit_lsn, lsn, kind, entity, source_key)
+      );
+      create table if not exists ${CONTROL_SCHEMA}.sync_follow_state (
+        migration_id text primary key,
+        followed_to pg_lsn,
+        confirmed pg_lsn,
+        updated_at timestamptz not null default now()
       );
       -- Target rows someone else changed since Cutover wrote them, and what the plan's policy did.
       create table if not exists ${CONTROL_SCHEMA}.sync_conflicts (

@@ -19,6 +19,7 @@ import { pgQuarantine, Quarantine } from './quarantine';
 import { pgTokenVault, TokenVault, withSealedTokens } from './token-vault';
 import { pgVerificationLog, VerificationLog } from './verification-log';
 import { residencyReader, ResidencyReader } from './residency';
+import { FollowedChanges, pgFollowedChanges } from './followed-changes';
 
 export interface Stores {
   /** Registered plans, each bound to its source, target writer and staging store. */
@@ -35,6 +36,8 @@ export interface Stores {
   approvals: ApprovalLog;
   /** Delta sync's captured keys, round by round. */
   changes: ChangeLog;
+  /** Logical sync: what the slot's follower kept of the stream, and how far. */
+  followed: FollowedChanges;
   /** Clear values of batches this worker staged, until their load here (see StagedClearValues). */
   stagedClearValues: StagedClearValues;
   /** S3 itself, for prepare's checks that the buckets a plan's file columns name exist. */
@@ -66,6 +69,7 @@ export function createStores(clients: StoreClients): Stores & { close(): Promise
     verification: pgVerificationLog(clients.control),
     approvals: pgApprovalLog(clients.control),
     changes: pgChangeLog(clients.control),
+    followed: pgFollowedChanges(clients.control),
     stagedClearValues: new StagedClearValues(),
     s3: clients.s3,
     residency: residencyReader(clients),

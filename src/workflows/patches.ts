@@ -54,3 +54,11 @@ export const CUTOVER_VERIFIES_TAIL = 'cutover-verifies-tail';
  * was waited after each round, so the target's lag was a round plus the interval.
  */
 export const SYNC_INTERVAL_FROM_ROUND_START = 'sync-interval-from-round-start';
+
+/**
+ * Logical sync follows its slot: beside the rounds, one long-running activity (followChanges)
+ * holds a replication connection, and the walsender decodes each WAL record once; rounds take the
+ * keys it kept. Before this patch every round peeked the slot, which decodes again all the WAL the
+ * slot retains (from its restart position: seconds a round on a busy source).
+ */
+export const SYNC_FOLLOWS_SLOT = 'sync-follows-slot';

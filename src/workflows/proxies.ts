@@ -41,3 +41,14 @@ export const compensate = proxyActivities<Activities>({
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' }, // no attempt limit
 });
+
+/**
+ * The slot's follower runs as long as the migration syncs: it heartbeats every tick, so a killed
+ * worker's follower starts again elsewhere within 30 s (rounds read the slot themselves meanwhile),
+ * and it is tried again for as long as it fails (an outage of the source or control database).
+ */
+export const follow = proxyActivities<Activities>({
+  startToCloseTimeout: '30 days',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', nonRetryableErrorTypes: NON_RETRYABLE },
+});

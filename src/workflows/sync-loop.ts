@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, patched, sleep, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, CancellationScope, condition, continueAsNew, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { deletesOverLimit } from '../core/sync-keys';
 import type { SyncSpec } from '../plan/types';
 import type { FinalReconcile } from '../shared/migration';
@@ -6,8 +6,8 @@ import { thousands } from '../shared/progress';
 import { workflowIso, workflowNow } from './clock';
 import type { migrate } from './migration';
 import { audit, MigrationRun, mustRollBack, rollbackAsked, rollbackMessage, RollbackRequested } from './migration-run';
-import { CUTOVER_VERIFIES_TAIL, SYNC_INTERVAL_FROM_ROUND_START } from './patches';
-import { slow } from './proxies';
+import { CUTOVER_VERIFIES_TAIL, SYNC_FOLLOWS_SLOT, SYNC_INTERVAL_FROM_ROUND_START } from './patches';
+import { follow, slow } from './proxies';
 import { addRound, applyRound } from './sync-round';
 
 type Captured = Awaited<ReturnType<typeof slow.captureChanges>>;
@@ -19,6 +19,18 @@ type Captured = Awaited<ReturnType<typeof slow.captureChanges>>;
  * final reconcile (every row, both ways), and completion. Rollback and pause act between rounds.
  */
 export async function runSync(run: MigrationRun): Promise<void> {
+  // Logical: the slot's follower runs beside the rounds, until sync ends (returns, throws, or continues as new).
+  const following = run.input.plan.sync!.mode === 'logical' && patched(SYNC_FOLLOWS_SLOT) ? new CancellationScope() : undefined;
+  // Its end is the workflow's doing (cancelled) or the slot's (gone: the rounds say so): nothing to wait for.
+  if (following) void following.run(() => follow.followChanges.executeWithOptions({ summary: `sync: follow the slot ${run.input.plan.sync!.slot} (kept changes for the rounds)` }, [{ migrationId: run.input.migrationId }])).catch(() => undefined);
+  try {
+    await syncRounds(run);
+  } finally {
+    following?.cancel();
+  }
+}
+
+async function syncRounds(run: MigrationRun): Promise<void> {
   const { plan } = run.input;
   const sync = plan.sync!;
   const s = run.state.sync!;

@@ -298,6 +298,14 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
       part: async () => [],
       forget: async () => undefined,
     },
+    // No plan of the unit tests syncs logically; nothing is followed.
+    followed: {
+      append: async () => undefined,
+      state: async () => undefined,
+      before: async (_m, upTo) => ({ rows: [], through: upTo, more: false }),
+      confirm: async () => undefined,
+      forget: async () => undefined,
+    },
     stagedClearValues: new StagedClearValues(),
     s3: undefined as never,
     // No plan of the unit tests has residency; the reader is never asked.

@@ -9,6 +9,7 @@ import { createRollbackActivities } from './rollback';
 import { sanitizeDbErrors } from '../../stores/errors';
 import { createAuditActivities } from './audit';
 import { createSyncActivities } from './sync';
+import { createFollowActivities } from './follow';
 
 /** Every migration activity, over the worker's stores (each factory takes only the stores it uses). */
 export function createMigrationActivities(stores: Stores) {
@@ -22,5 +23,6 @@ export function createMigrationActivities(stores: Stores) {
     ...createRollbackActivities(stores),
     ...createAuditActivities(stores),
     ...createSyncActivities(stores),
+    ...createFollowActivities(stores),
   });
 }

@@ -66,10 +66,27 @@ async function keyTypeOf(loaded: LoadedPlan, spec: EntitySpec): Promise<string> 
 }
 
 /** The slot's WAL held back and how far it has confirmed. */
-async function slotState(db: Knex, slot: string): Promise<{ retainedWalBytes: number; confirmed: string | null } | undefined> {
-  const r = await db.raw(`select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 as retained, confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = ?`, [slot]);
-  const row = r.rows[0] as { retained: number | null; confirmed: string | null } | undefined;
-  return row ? { retainedWalBytes: Math.max(0, Math.round(row.retained ?? 0)), confirmed: row.confirmed } : undefined;
+async function slotState(db: Knex, slot: string): Promise<{ retainedWalBytes: number; confirmed: string | null; active: boolean; activePid: number | null } | undefined> {
+  const r = await db.raw(
+    `select pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::float8 as retained, confirmed_flush_lsn::text as confirmed, active, active_pid from pg_replication_slots where slot_name = ?`,
+    [slot],
+  );
+  const row = r.rows[0] as { retained: number | null; confirmed: string | null; active: boolean; active_pid: number | null } | undefined;
+  return row ? { retainedWalBytes: Math.max(0, Math.round(row.retained ?? 0)), confirmed: row.confirmed, active: row.active, activePid: row.active_pid } : undefined;
+}
+
+/** How long a round waits for the slot's follower to have kept the changes up to its position (heartbeating), before it fails and is retried. */
+const FOLLOW_WAIT_MS = 60_000;
+
+/** Waits until the follower has kept every change that commits before `upTo`. */
+async function followedUpTo(stores: Stores, migrationId: string, slot: string, upTo: string): Promise<void> {
+  const deadline = Date.now() + FOLLOW_WAIT_MS;
+  for (;;) {
+    const state = await stores.followed.state(migrationId);
+    if (state?.followedTo && compareLsn(state.followedTo, upTo) >= 0) return;
+    if (Date.now() > deadline) throw new SafeError(`sync: the follower of slot ${slot} has not kept the changes up to ${upTo} in ${FOLLOW_WAIT_MS / 1000} s (kept up to ${state?.followedTo ?? 'nothing yet'}); the round is tried again`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const SLOT_POLL_MS = 1000;
@@ -420,17 +437,35 @@ export function createSyncActivities(stores: Stores) {
         }
         const db = loaded.replicationSource();
         const byTable = new Map(loaded.plan.entities.map((e) => [`${e.source.schema}.${e.source.table}`, e] as const));
-        const decoder = new PgoutputDecoder({ keyColumnsOf: (schema, table) => (byTable.has(`${schema}.${table}`) ? [byTable.get(`${schema}.${table}`)!.source.key] : undefined) });
         // Up to the WAL position now: when the round takes every change before it, the slot may be
         // confirmed that far even if none of them was the plan's (else a quiet source's slot holds WAL for ever).
         const upTo = (await db.raw('select pg_current_wal_lsn()::text as lsn')).rows[0].lsn as string;
+        const truncated = new Set<EntitySpec>();
+        if ((await slotState(db, sync.slot))?.active) {
+          // The slot's follower holds it: the changes are kept, decoded once; wait until they are kept up to here.
+          await followedUpTo(stores, req.migrationId, sync.slot, upTo);
+          const taken = await stores.followed.before(req.migrationId, upTo, MAX_CHANGES_PER_ROUND);
+          const byName = new Map(loaded.plan.entities.map((e) => [e.name, e] as const));
+          for (const r of taken.rows) {
+            oldest = Math.min(oldest ?? r.committedAt, r.committedAt);
+            if (r.kind === 't') truncated.add(byName.get(r.entity)!);
+            else add(r.entity, r.sourceKey);
+            if (r.kind === 'd') deletes.set(r.entity, (deletes.get(r.entity) ?? 0) + 1);
+          }
+          more = taken.more;
+          advanceTo = taken.through;
+          for (const spec of truncated) await keySets(spec);
+          retainedWalBytes = (await slotState(db, sync.slot))?.retainedWalBytes;
+          return;
+        }
+        // No follower (a migration started before there was one, or its follower is starting again): the slot's changes are read here.
+        const decoder = new PgoutputDecoder({ keyColumnsOf: (schema, table) => (byTable.has(`${schema}.${table}`) ? [byTable.get(`${schema}.${table}`)!.source.key] : undefined) });
         const peeked: { lsn: string; data: Buffer }[] = (
           await db
             .raw(`select lsn::text as lsn, data from pg_logical_slot_peek_binary_changes(?, ?::pg_lsn, ?, 'proto_version', '1', 'publication_names', ?)`, [sync.slot, upTo, MAX_CHANGES_PER_ROUND, sync.publication])
             .catch((err) => withoutValues(`sync: read the changes of slot ${sync.slot}`, err))
         ).rows;
         more = peeked.length >= MAX_CHANGES_PER_ROUND;
-        const truncated = new Set<EntitySpec>();
         for (const { data } of peeked) {
           const m = decoder.decode(data);
           if (m.kind === 'begin') oldest ??= m.committedAt;
@@ -505,8 +540,10 @@ export function createSyncActivities(stores: Stores) {
         const db = loaded.replicationSource();
         const state = await slotState(db, sync.slot);
         if (!state) throw new SafeError(`sync: the source's slot ${sync.slot} is gone: changes since the last round are lost to it; roll back, or run the migration again`);
+        // The follower's kept changes before it go; a follower holding the slot confirms it there at its next tick.
+        await stores.followed.confirm(req.migrationId, req.advanceTo);
         // A retried advance finds the slot already there (advancing backwards is an error).
-        if (state.confirmed === null || compareLsn(state.confirmed, req.advanceTo) < 0) {
+        if (!state.active && (state.confirmed === null || compareLsn(state.confirmed, req.advanceTo) < 0)) {
           await db.raw('select pg_replication_slot_advance(?, ?::pg_lsn)', [sync.slot, req.advanceTo]).catch((err) => withoutValues(`sync: confirm slot ${sync.slot}`, err));
         }
         confirmed = (await slotState(db, sync.slot))?.confirmed ?? null;
@@ -603,8 +640,16 @@ export function createSyncActivities(stores: Stores) {
       const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync;
       await stores.changes.forget(req.migrationId);
+      await stores.followed.forget(req.migrationId);
       if (sync?.mode !== 'logical') return { slotDropped: false };
       const db = loaded.replicationSource();
+      // A follower still holding the slot (its cancellation on the way, or its worker gone without closing) lets go of it.
+      for (let i = 0; i < 50; i++) {
+        const state = await slotState(db, sync.slot);
+        if (!state?.active) break;
+        if (state.activePid) await db.raw('select pg_terminate_backend(?)', [state.activePid]).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       const r = await db
         .raw('select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = ?', [sync.slot])
         .catch((err) => withoutValues(`sync: drop slot ${sync.slot}`, err));

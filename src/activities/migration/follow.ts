@@ -1,0 +1,42 @@
+import { Context } from '@temporalio/activity';
+import type { EntityTable } from '../../core/followed-changes';
+import type { Stores } from '../../stores/stores';
+import { followSlot } from '../../stores/slot-follower';
+import { withoutValues } from '../../stores/errors';
+
+export function createFollowActivities(stores: Stores) {
+  return {
+    /**
+     * Logical sync: follows the migration's slot over a replication connection for as long as the
+     * migration syncs (the workflow cancels it at the end; a killed worker's follower is started
+     * again elsewhere after its heartbeat times out). Rounds take the keys it kept instead of
+     * decoding the slot's WAL again each (see stores/slot-follower.ts). Ends at once when the plan
+     * has no logical sync or the slot is gone (the rounds say so).
+     */
+    async followChanges(req: { migrationId: string }): Promise<{ followed: boolean }> {
+      const loaded = await stores.plans.plan(req.migrationId);
+      const sync = loaded.plan.sync;
+      if (sync?.mode !== 'logical') return { followed: false };
+      const db = loaded.replicationSource();
+      const r = await db.raw('select confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = ?', [sync.slot]).catch((err) => withoutValues(`sync: the slot ${sync.slot}`, err));
+      const slot = r.rows[0] as { confirmed: string | null } | undefined;
+      if (!slot) return { followed: false };
+      const ctx = Context.current();
+      const abort = new AbortController();
+      ctx.cancelled.catch(() => abort.abort());
+      const tables = new Map<string, EntityTable>(loaded.plan.entities.map((e) => [`${e.source.schema}.${e.source.table}`, { entity: e.name, key: e.source.key }]));
+      await followSlot({
+        migrationId: req.migrationId,
+        sourceUrl: loaded.sourceUrl,
+        slot: sync.slot,
+        publication: sync.publication,
+        from: slot.confirmed ?? '0/0',
+        tables,
+        followed: stores.followed,
+        beat: () => ctx.heartbeat(),
+        signal: abort.signal,
+      }).catch((err) => withoutValues(`sync: follow the slot ${sync.slot}`, err));
+      return { followed: true };
+    },
+  };
+}
