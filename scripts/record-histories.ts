@@ -82,6 +82,8 @@ interface Scenario {
   /** Needs the server that suggests continue-as-new early. */
   continueAsNew?: boolean;
   seed: { users: number; full?: boolean; badRatio?: number };
+  /** On the stack's PostgreSQL with wal_level=logical (the source's reader role gets REPLICATION). */
+  logical?: boolean;
   /** Run on the seeded source through its owner, before the migration starts (a change column, say). */
   prepareSource?: (sourceOwnerUrl: string) => Promise<void>;
   plan: () => Plan;
@@ -275,6 +277,27 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    name: 'sync-logical',
+    what: 'delta sync by logical decoding after the full load, the slot followed beside the rounds: a change, a delete, then the cutover (slot dropped)',
+    logical: true,
+    seed: { users: 80 },
+    prepareSource: (url) => onSource(url, `create publication fixture_pub for table legacy_users`),
+    plan: () => ({
+      ...usersPlan('fixture-sync-logical', { batchSize: 50, parallelism: 1 }),
+      sync: { mode: 'logical', intervalSeconds: 1, quietSeconds: 2, conflict: 'source_wins', maxDeleteRatio: 0.5, overlapSeconds: 2, slot: `fixture_${randomBytes(3).toString('hex')}`, publication: 'fixture_pub', maxRetainedWalMb: 1024 },
+    }),
+    async drive(ctx) {
+      await waitFor('the sync', async () => (await progress(ctx)).status === 'syncing', 180_000);
+      await onSource(ctx.sourceOwnerUrl, `update legacy_users set full_name = 'Fixture Change' where user_id = 5`);
+      await onSource(ctx.sourceOwnerUrl, 'delete from legacy_users where user_id = 6');
+      await waitFor('the round with the delete', async () => ((await progress(ctx)).sync?.applied.deleted ?? 0) >= 1, 120_000);
+      await requestCutover(ctx.config, ctx.workflowId, STARTER, 'fixture: cut over');
+      const report = await result(ctx);
+      if (report.status !== 'completed' || !report.cutover?.verified?.clean) throw new Error(`expected a clean cutover, got ${report.status}`);
+      return `cut over after ${report.sync!.rounds} rounds, window ${report.cutover.windowSeconds} s`;
+    },
+  },
+  {
     name: 'abort-threshold',
     what: 'too many rows quarantined: the entity run fails, the migration rolls back on its own',
     seed: { users: 200, badRatio: 0.1 },
@@ -403,7 +426,8 @@ async function runScenario(s: Scenario, temporalAddress: string, outDir: string,
   const names = databaseNames(`rec_${s.name.replace(/-/g, '_')}_${suffix}`);
   const readerPassword = randomBytes(12).toString('hex');
   const appPassword = randomBytes(12).toString('hex');
-  const adminUrl = local.postgres.adminUrl;
+  const adminUrl = s.logical ? local.logicalPostgres?.adminUrl : local.postgres.adminUrl;
+  if (!adminUrl) throw new Error(`${s.name}: the local stack has no logical PostgreSQL: run \`npx cutover stack up\``);
   await provisionDatabases({ adminUrl, names, readerPassword, appPassword });
   const base = loadConfig({ ...process.env }, local);
   const config: CutoverConfig = {
@@ -425,6 +449,7 @@ async function runScenario(s: Scenario, temporalAddress: string, outDir: string,
   try {
     await seedLms({ sourceUrl: owner.toString(), targetUrl: config.databases.targetUrl, users: s.seed.users, full: s.seed.full, badRatio: s.seed.badRatio, seed: 7 });
     await s.prepareSource?.(owner.toString());
+    if (s.logical) await onSource(adminUrl, `alter role ${names.reader} replication`);
     worker = await startWorker(config, { taskQueue: config.temporal.taskQueue });
     const connected = await connectClient(config);
     connection = connected.connection;

@@ -21,6 +21,7 @@ export function createFollowActivities(stores: Stores) {
       const r = await db.raw('select confirmed_flush_lsn::text as confirmed from pg_replication_slots where slot_name = ?', [sync.slot]).catch((err) => withoutValues(`sync: the slot ${sync.slot}`, err));
       const slot = r.rows[0] as { confirmed: string | null } | undefined;
       if (!slot) return { followed: false };
+      const slotGone = async () => ((await db.raw('select 1 from pg_replication_slots where slot_name = ?', [sync.slot])).rows.length === 0);
       const ctx = Context.current();
       const abort = new AbortController();
       ctx.cancelled.catch(() => abort.abort());
@@ -35,7 +36,14 @@ export function createFollowActivities(stores: Stores) {
         followed: stores.followed,
         beat: () => ctx.heartbeat(),
         signal: abort.signal,
-      }).catch((err) => withoutValues(`sync: follow the slot ${sync.slot}`, err));
+      }).catch(async (err) => {
+        // The sync's end lets go of the slot (endCapture ends this connection, then drops it): not a failure.
+        for (let i = 0; i < 20; i++) {
+          if (await slotGone().catch(() => false)) return;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        withoutValues(`sync: follow the slot ${sync.slot}`, err);
+      });
       return { followed: true };
     },
   };
