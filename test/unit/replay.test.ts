@@ -56,7 +56,7 @@ const text = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
 describe('recorded histories', () => {
   it('cover phases and a gate, partitions, continue-as-new, pause/resume/tune, rollbacks and a delta sync to its cutover, children included', () => {
     const scenarios = new Set(fixtures.map((f) => f.scenario));
-    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-after-completion', 'rollback-at-gate', 'rollback-mid-load', 'sync-poll']);
+    expect([...scenarios].sort()).toEqual(['abort-threshold', 'continue-as-new', 'gate-approved', 'partitions', 'pause-resume-tune', 'rollback-after-completion', 'rollback-at-gate', 'rollback-mid-load', 'sync-logical', 'sync-poll']);
     // A rollback after completion, its own workflow, in the order of the after-end-undo-order patch: the vault, then the staged objects.
     const after = inScenario('rollback-after-completion').find((f) => f.workflowType === 'rollbackCompleted')!;
     const undone = after.history.events.map((e) => (e as { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }).activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
@@ -81,6 +81,12 @@ describe('recorded histories', () => {
     const marked = (f: (typeof fixtures)[number]) => patchesOf(f).some((t) => t.includes('sync-interval-from-round-start'));
     expect(inScenario('sync-poll').some(marked)).toBe(true);
     expect(inScenario('sync-poll').some((f) => f.workflowType === 'migrate' && !marked(f))).toBe(true);
+    // Logical sync with the slot followed beside the rounds (the sync-follows-slot patch): the follower scheduled, then cancelled at the end.
+    const logical = inScenario('sync-logical').filter((f) => f.workflowType === 'migrate');
+    expect(logical.some((f) => patchesOf(f).some((t) => t.includes('sync-follows-slot')))).toBe(true);
+    const logicalSteps = logical.flatMap((f) => f.history.events.map((e) => (e as { activityTaskScheduledEventAttributes?: { activityType?: { name?: string } } }).activityTaskScheduledEventAttributes?.activityType?.name));
+    expect(logicalSteps).toEqual(expect.arrayContaining(['followChanges', 'captureChanges', 'verifyTail', 'endCapture']));
+    expect(logical.some((f) => has(f, 'activityTaskCancelRequestedEventAttributes'))).toBe(true);
     expect(inScenario('gate-approved').some((f) => has(f, 'workflowExecutionUpdateCompletedEventAttributes'))).toBe(true);
     expect(inScenario('partitions').filter((f) => /\/part-\d+$/.test(f.workflowId)).length).toBeGreaterThanOrEqual(2);
     expect(inScenario('continue-as-new').filter((f) => has(f, 'workflowExecutionContinuedAsNewEventAttributes')).length).toBeGreaterThanOrEqual(2);
