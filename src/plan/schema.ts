@@ -622,6 +622,9 @@ export const PlanFileSchema = withRule(
         .default(0.1)
         .describe("a round that would delete more than this share of an entity's rows stops and waits for an operator (`resume --confirm-deletes`): a partial read looks like a mass delete (default 0.1)"),
       overlap_seconds: integer(0, 86_400).default(60).describe('poll: each round re-reads rows changed since the last watermark minus this (late commits; default 60)'),
+      key_set_interval_seconds: integer(0, 86_400)
+        .optional()
+        .describe("poll: how often a round compares the source's key sets with the key map, for deletes and rows without a change value (default 30; 0: every round). Rounds after `cutover cutover` always compare"),
       slot: identifier('a replication slot name').default('cutover').describe('logical: the replication slot (pgoutput) the source DBA created; Cutover creates it when absent and its role may, and drops it when the migration ends'),
       publication: identifier('a publication name').default('cutover').describe("logical: the publication of the entities' source tables"),
       max_retained_wal_mb: integer(1, 10_000_000).default(1024).describe('logical: WAL the slot holds back past this is an alarm in status and metrics (default 1024)'),
@@ -769,6 +772,7 @@ function toPlan(f: PlanFile): Plan {
             conflict: f.sync.conflict,
             maxDeleteRatio: f.sync.max_delete_ratio,
             overlapSeconds: f.sync.overlap_seconds,
+            ...(f.sync.key_set_interval_seconds !== undefined ? { keySetIntervalSeconds: f.sync.key_set_interval_seconds } : {}),
             slot: f.sync.slot,
             publication: f.sync.publication,
             maxRetainedWalMb: f.sync.max_retained_wal_mb,

@@ -169,6 +169,8 @@ export interface SyncSpec {
   conflict: ConflictPolicy;
   maxDeleteRatio: number;
   overlapSeconds: number;
+  /** Poll: seconds between key-set comparisons (deletes, rows without a change value); absent: DEFAULT_KEY_SET_INTERVAL_SECONDS. */
+  keySetIntervalSeconds?: number;
   slot: string;
   publication: string;
   maxRetainedWalMb: number;
@@ -200,3 +202,6 @@ export function sourceLabel(entity: EntitySpec): string {
 export function treeColumnOf(entity: EntitySpec): ColumnSpec | undefined {
   return entity.columns.find((c) => c.reference?.entity === entity.name);
 }
+
+/** Poll: a round compares key sets when this long has passed since the last comparison (or the cutover is asked). */
+export const DEFAULT_KEY_SET_INTERVAL_SECONDS = 30;

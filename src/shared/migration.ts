@@ -142,6 +142,8 @@ export type MigrationStatus = 'running' | 'paused' | 'awaiting-approval' | 'sync
 export interface SyncPositions {
   watermarks: Record<string, number | null>;
   confirmed?: string;
+  /** Poll: when a round last compared the key sets (the source's clock, epoch seconds). */
+  keySetsAt?: number;
 }
 
 /** How far the target is behind the source, as the last capture measured it. */

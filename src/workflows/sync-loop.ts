@@ -42,7 +42,7 @@ async function syncRounds(run: MigrationRun): Promise<void> {
     if (rollbackAsked(run)) throw new RollbackRequested(rollbackMessage(run, ' during sync'));
     const round = s.round + 1;
     const roundStartedAt = workflowNow();
-    const captured = await slow.captureChanges.executeWithOptions({ summary: `sync round ${round}: capture the source's changes` }, [{ migrationId: run.input.migrationId, round, positions: s.positions }]);
+    const captured = await slow.captureChanges.executeWithOptions({ summary: `sync round ${round}: capture the source's changes` }, [{ migrationId: run.input.migrationId, round, positions: s.positions, final: s.cutoverAsked !== undefined }]);
     run.report.sync.lag = captured.lag;
     if (await holdsMassDelete(run, round, captured, sync)) continue;
     const changed = await applyCaptured(run, round, captured);

@@ -80,6 +80,13 @@ entities:
     expect(issues(minimal('      other: { from: user_id }'))).toContain('entities.users.target.business_key: legacy_user_id is not one of the mapped columns');
   });
 
+  it('takes sync.key_set_interval_seconds when given (absent, the plan and its hash are as before) and refuses a negative one by its path', () => {
+    const sync = (extra: string) => `sync: { mode: logical${extra} }`;
+    expect(parsePlan(minimal('      legacy_user_id: { from: user_id }', sync(', key_set_interval_seconds: 0')), 'p.yaml').sync?.keySetIntervalSeconds).toBe(0);
+    expect(parsePlan(minimal('      legacy_user_id: { from: user_id }', sync('')), 'p.yaml').sync).not.toHaveProperty('keySetIntervalSeconds');
+    expect(issues(minimal('      legacy_user_id: { from: user_id }', sync(', key_set_interval_seconds: -1')))).toEqual([expect.stringMatching(/^sync\.key_set_interval_seconds: /)]);
+  });
+
   it('takes a residency region for the plan and refuses one that is not an AWS region, by its path', () => {
     expect(parsePlan(minimal('      legacy_user_id: { from: user_id }', 'residency: { region: eu-central-1 }'), 'p.yaml').residency).toEqual({ region: 'eu-central-1' });
     expect(parsePlan(minimal('      legacy_user_id: { from: user_id }'), 'p.yaml')).not.toHaveProperty('residency');

@@ -6,7 +6,7 @@ import { keyMapCount, keyMapEntries, keyMapSourceKeys } from '../../control/key-
 import { UNKNOWN_SOURCE_KEY } from '../../core/reconcile';
 import type { UnverifiedRow } from '../../stores/verification-log';
 import { compareLsn, PgoutputDecoder } from '../../core/pgoutput';
-import { batchSizeOf, type EntitySpec } from '../../plan/types';
+import { batchSizeOf, DEFAULT_KEY_SET_INTERVAL_SECONDS, type EntitySpec } from '../../plan/types';
 import { changeColumnSql, changedKeysSql, extractByKeysSql, keptCountSql, keyColumnSql, keysSql, skipAlias, TIMESTAMP_TYPE_OIDS } from '../../plan/source-sql';
 import type { CapturedRound, FinalReconcile, StagedBatch, SyncPositions } from '../../shared/migration';
 import { mapRows, tokenizeRows, withoutSkipped } from '../../core/stage-rows';
@@ -384,12 +384,15 @@ export function createSyncActivities(stores: Stores) {
 
     /**
      * One round's capture: the source keys changed since the last round, per entity, written to
-     * the control database (the round's stage reads them there). Logical: the slot's changes,
-     * peeked (the slot advances only after the round is applied: `advanceCapture`). Poll: rows
-     * whose change column is at or past the watermark minus the overlap, and a comparison of key
-     * sets for rows inserted without a change value and for hard deletes.
+     * the control database (the round's stage reads them there). Logical: the changes the slot's
+     * follower kept, of transactions that commit before the source's position now (without a
+     * follower holding the slot, the slot's changes, peeked); the slot advances only after the
+     * round is applied (`advanceCapture`). Poll: rows whose change column is at or past the
+     * watermark minus the overlap, and, every key_set_interval_seconds and in every round after
+     * the cutover is asked (`final`), a comparison of key sets for rows inserted without a change
+     * value and for hard deletes.
      */
-    async captureChanges(req: { migrationId: string; round: number; positions: SyncPositions }): Promise<CapturedRound> {
+    async captureChanges(req: { migrationId: string; round: number; positions: SyncPositions; final?: boolean }): Promise<CapturedRound> {
       const loaded = await stores.plans.plan(req.migrationId);
       const sync = loaded.plan.sync!;
       const byEntity = new Map<string, Set<string>>();
@@ -407,6 +410,7 @@ export function createSyncActivities(stores: Stores) {
       /** Poll: changes past the last watermark (the overlap reads rows again that are not new). */
       let fresh = 0;
       const watermarks = { ...req.positions.watermarks };
+      let keySetsAt = req.positions.keySetsAt;
       /** Deleted keys (loaded, gone from the source or now skipped) and keys never accounted for, by key sets. */
       const keySets = async (spec: EntitySpec) => {
         const diff = await compareKeySets(stores, loaded, req.migrationId, spec, await loadedRowsOf(loaded, req.migrationId, spec.name));
@@ -418,6 +422,11 @@ export function createSyncActivities(stores: Stores) {
       await withHeartbeat({ phase: 'sync-capture', round: req.round }, async () => {
         if (sync.mode === 'poll') {
           const now = await sourceClock(loaded);
+          // Key sets (each a scan of the entity's keys on both sides: seconds at millions of rows)
+          // are compared every key_set_interval_seconds, and in every round after the cutover is asked.
+          const every = sync.keySetIntervalSeconds ?? DEFAULT_KEY_SET_INTERVAL_SECONDS;
+          const compareKeys = req.final === true || req.positions.keySetsAt === undefined || now - req.positions.keySetsAt >= every;
+          if (compareKeys) keySetsAt = now;
           for (const spec of loaded.plan.entities) {
             const since = watermarks[spec.name];
             const q = changedKeysSql(spec, await isTimestamp(loaded, spec), since === null || since === undefined ? null : since - sync.overlapSeconds);
@@ -431,7 +440,7 @@ export function createSyncActivities(stores: Stores) {
               }
             }
             watermarks[spec.name] = now;
-            await keySets(spec);
+            if (compareKeys) await keySets(spec);
           }
           return;
         }
@@ -504,7 +513,7 @@ export function createSyncActivities(stores: Stores) {
         ...(retainedWalBytes !== undefined ? { retainedWalBytes, walAlarm: retainedWalBytes > sync.maxRetainedWalMb * 1024 * 1024 } : {}),
       };
       recordSyncLag({ migration: req.migrationId }, lag);
-      return { round: req.round, entities, total, positions: { ...req.positions, watermarks }, ...(advanceTo ? { advanceTo } : {}), more, lag };
+      return { round: req.round, entities, total, positions: { ...req.positions, watermarks, ...(keySetsAt !== undefined ? { keySetsAt } : {}) }, ...(advanceTo ? { advanceTo } : {}), more, lag };
     },
 
     /**
