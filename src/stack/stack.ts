@@ -138,6 +138,8 @@ interface Runner {
    */
   stage: 'start' | 'provisioned';
   ports: (p: StackPorts) => number[];
+  /** How `status` shows where it listens. @default every port */
+  endpoint?: (p: StackPorts) => string;
   args: (c: Context) => string[];
   env: (c: Context) => NodeJS.ProcessEnv;
   prepare?: (c: Context) => void | Promise<void>;
@@ -373,6 +375,10 @@ const RUNNERS: Runner[] = [
     tools: ['temporalSqlTool'],
     stage: 'start',
     ports: (p) => allTemporalServerPorts(temporalServerPorts(p.temporal)),
+    endpoint: (p) => {
+      const ports = allTemporalServerPorts(temporalServerPorts(p.temporal));
+      return `${HOST}:${ports[0]} (its services: ${ports[1]}-${ports[ports.length - 1]})`;
+    },
     args: (c) => ['--root', temporalServerDir(c), '--config', 'config', '--env', 'cutover', '--allow-no-auth', 'start'],
     env: (c) => ({ [DB_PASSWORD_ENV]: c.secrets.temporalDbPassword }),
     prepare: prepareTemporalServer,
@@ -446,8 +452,12 @@ function logFile(c: Context, service: string): string {
   return join(c.paths.logs, `${service}.log`);
 }
 
+function endpointOf(c: Context, r: Runner): string {
+  return r.endpoint ? r.endpoint(c.ports) : r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
+}
+
 async function ensureService(c: Context, r: Runner): Promise<ServiceStatus> {
-  const endpoint = r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
+  const endpoint = endpointOf(c, r);
   const id = runnerId(r);
   const log = logFile(c, id);
   const status = (pid: number | undefined, managedBy: ServiceStatus['managedBy'], detail: string): ServiceStatus => ({
@@ -724,7 +734,7 @@ export async function stackStatus(env: NodeJS.ProcessEnv = processEnv()): Promis
       const record = readPid(c.paths.pids, runnerId(r));
       const ours = record !== undefined && isOurProcess(record);
       const probe = await r.probe(c);
-      const endpoint = r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
+      const endpoint = endpointOf(c, r);
       return {
         service: r.service,
         ...(runnerId(r) !== r.service ? { process: runnerId(r) } : {}),

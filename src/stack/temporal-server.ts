@@ -99,7 +99,9 @@ const quote = (s: string) => JSON.stringify(s);
  * renders files that say `enable-template`): the password comes from the process's environment.
  */
 export function temporalServerConfigYaml(i: TemporalServerConfigInput): string {
-  const store = (database: string, maxConns: number) => [
+  // Each of the four services opens its own pools: at most 4 x (10 + 3) connections, 4 x (2 + 1)
+  // kept idle, on a server that may allow only 100 (the machine's PostgreSQL does).
+  const store = (database: string, maxConns: number, maxIdleConns: number) => [
     '      sql:',
     `        pluginName: ${quote(SQL_PLUGIN)}`,
     `        databaseName: ${quote(database)}`,
@@ -108,7 +110,7 @@ export function temporalServerConfigYaml(i: TemporalServerConfigInput): string {
     `        user: ${quote(i.database.user)}`,
     `        password: {{ env ${quote(DB_PASSWORD_ENV)} | quote }}`,
     `        maxConns: ${maxConns}`,
-    `        maxIdleConns: ${maxConns}`,
+    `        maxIdleConns: ${maxIdleConns}`,
     '        maxConnLifetime: "1h"',
   ];
   const service = (name: string, grpc: number, membership: number, http?: number) => [
@@ -133,9 +135,9 @@ export function temporalServerConfigYaml(i: TemporalServerConfigInput): string {
     `  numHistoryShards: ${i.historyShards ?? 4}`,
     '  datastores:',
     '    postgres-default:',
-    ...store(i.database.names.main, 20),
+    ...store(i.database.names.main, 10, 2),
     '    postgres-visibility:',
-    ...store(i.database.names.visibility, 4),
+    ...store(i.database.names.visibility, 3, 1),
     'global:',
     '  membership:',
     '    maxJoinDuration: 30s',

@@ -95,6 +95,14 @@ describe('the server configuration', () => {
     expect(config.persistence.datastores['postgres-visibility'].sql).toMatchObject({ pluginName: 'postgres12', databaseName: 'cutover_temporal_visibility', user: 'cutover_temporal' });
   });
 
+  it('keeps its connections within a share of a 100-connection PostgreSQL: each of its four services has its own pools', () => {
+    const { datastores } = parse(render(yaml, {})).persistence;
+    const most = 4 * (datastores['postgres-default'].sql.maxConns + datastores['postgres-visibility'].sql.maxConns);
+    const idle = 4 * (datastores['postgres-default'].sql.maxIdleConns + datastores['postgres-visibility'].sql.maxIdleConns);
+    expect(most).toBeLessThanOrEqual(52);
+    expect(idle).toBeLessThanOrEqual(12);
+  });
+
   it('runs the four services on loopback, on the ports of its block, the frontend where clients look for it', () => {
     const config = parse(render(yaml, {}));
     expect(config.services).toEqual({
