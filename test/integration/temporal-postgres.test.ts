@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { seedLms } from '../../demo/lms/seed';
 import { createS3Client } from '../../src/clients/aws';
@@ -16,7 +16,7 @@ import { stackPaths } from '../../src/stack/state';
 import { allTemporalServerPorts, temporalDatabases, temporalServerPorts } from '../../src/stack/temporal-server';
 import { PARTITION_MIN_BATCHES } from '../../src/workflows/entity';
 import { expectLmsMigratedExactly } from './lms-checks';
-import { isolated, Isolated, lmsPlan, ownerUrl, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
+import { forgetService, isolated, Isolated, lmsPlan, ownerUrl, recordService, removeStaged, ROOT, spawnWorker, sql, WorkerProcess } from './helpers';
 
 /**
  * The stack's PostgreSQL-backed Temporal (CUTOVER_TEMPORAL_SERVER=postgres) as a stack of its own:
@@ -50,6 +50,7 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
   const prefix = `it_tpg_${Date.now().toString(36)}`;
   const databases = temporalDatabases(prefix);
   const log: string[] = [];
+  const recorded = new Set<number>();
 
   beforeAll(async () => {
     const ports = await freeTemporalPorts();
@@ -69,6 +70,7 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
       CUTOVER_PG_PREFIX: prefix,
     };
     const status = await stackUp(stackEnv, (line) => log.push(line), ['temporal']);
+    recordServices();
     const base = await isolated('tpg');
     const address = status.endpoints.temporal.address;
     env = { ...base, config: { ...base.config, temporal: { ...base.config.temporal, connection: { ...base.config.temporal.connection, address }, uiUrl: status.endpoints.temporal.uiUrl } } };
@@ -78,6 +80,7 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
   afterAll(async () => {
     for (const w of workers) await w.kill('SIGKILL');
     if (stackEnv) await stackDown(stackEnv, (line) => log.push(line), ['temporal']);
+    for (const pid of recorded) forgetService(pid);
     if (env) {
       await removeStaged(env, idOf(plan)).catch(() => undefined);
       await env.cleanup();
@@ -94,6 +97,16 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
   });
 
   const temporalPid = () => readPid(stackPaths(stackEnv).pids, 'temporal-server');
+  /** The server and UI this test started, for the run's exit handler should jest stop before afterAll. */
+  const recordServices = () => {
+    for (const id of ['temporal-server', 'temporal-ui']) {
+      const record = readPid(stackPaths(stackEnv).pids, id);
+      if (record) {
+        recordService(record.pid, basename(record.binary));
+        recorded.add(record.pid);
+      }
+    }
+  };
   const count = async (table: string) => Number((await sql<{ n: string }>(env.config.databases.targetUrl!, `select count(*) as n from ${table}`))[0]!.n);
   const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 180_000) => {
     const deadline = Date.now() + timeoutMs;
@@ -135,6 +148,7 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
     const enrollmentsAtRestart = await count('enrollments');
     const restartStarted = Date.now();
     await stackRestart(['temporal'], stackEnv, (line) => log.push(line));
+    recordServices();
     const restartSeconds = (Date.now() - restartStarted) / 1000;
     const after = temporalPid()!;
     expect(after.pid).not.toBe(before.pid);
