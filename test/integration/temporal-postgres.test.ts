@@ -56,13 +56,13 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
     const ports = await freeTemporalPorts();
     mkdirSync(join(ROOT, 'test-output'), { recursive: true });
     stateDir = mkdtempSync(join(ROOT, 'test-output', 'tpg-'));
-    // The shared stack's secrets file (the Temporal role's password is generated into it), this test's everything else.
+    // The environment as it is (Go's settings for a build, the cache and the secrets file), but none
+    // of the shared stack's Temporal, ports or state: this test's own.
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_') && (!k.startsWith('CUTOVER_') || /^CUTOVER_(CACHE_DIR|SECRETS_FILE|PG_ADMIN_URL|TEMPORAL_\w+_BIN)$/.test(k))),
+    );
     stackEnv = {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...(process.env.CUTOVER_CACHE_DIR ? { CUTOVER_CACHE_DIR: process.env.CUTOVER_CACHE_DIR } : {}),
-      ...(process.env.CUTOVER_SECRETS_FILE ? { CUTOVER_SECRETS_FILE: process.env.CUTOVER_SECRETS_FILE } : {}),
-      ...(process.env.CUTOVER_PG_ADMIN_URL ? { CUTOVER_PG_ADMIN_URL: process.env.CUTOVER_PG_ADMIN_URL } : {}),
+      ...inherited,
       CUTOVER_STATE_DIR: stateDir,
       CUTOVER_TEMPORAL_SERVER: 'postgres',
       CUTOVER_TEMPORAL_PORT: String(ports.temporal),
