@@ -694,11 +694,20 @@ export const RESTARTABLE: readonly ServiceName[] = ['postgres-logical', 'kms', '
  * Temporal server under running migrations. Refuses a service the stack did not start (it could
  * not stop it, so it would not restart).
  */
-export async function stackRestart(services: ServiceName[], env: NodeJS.ProcessEnv = processEnv(), log: (line: string) => void = () => {}): Promise<StackStatus> {
+export async function stackRestart(
+  services: ServiceName[],
+  env: NodeJS.ProcessEnv = processEnv(),
+  log: (line: string) => void = () => {},
+  options: {
+    /** SIGKILL instead of a graceful stop: the process crashes, with no chance to finish what it was doing. */
+    kill?: boolean;
+  } = {},
+): Promise<StackStatus> {
   const c = context(env, log);
   for (const service of services) {
     if (!RESTARTABLE.includes(service)) throw new StackError(service, `not started by the stack: it cannot restart it (restartable: ${RESTARTABLE.join(', ')})`);
     if (service === 'postgres-logical') {
+      if (options.kill) throw new StackError(service, 'restarts only gracefully (pg_ctl): leave out --kill');
       if (env.CUTOVER_LOGICAL_PG_URL || runningPostmaster(logicalPostgresFiles(c.paths).dataDir) === undefined) throw new StackError(service, 'not running under the stack: nothing to restart');
       log(`postgres-logical: ${await stopLogicalPostgres(logicalPostgresFiles(c.paths), env)}`);
       continue;
@@ -706,7 +715,7 @@ export async function stackRestart(services: ServiceName[], env: NodeJS.ProcessE
     const runners = runnersFor(c.temporal).filter((r) => r.service === service);
     const records = runners.map((r) => readPid(c.paths.pids, runnerId(r)));
     if (!records.some((record) => record && isOurProcess(record))) throw new StackError(service, 'not running under the stack (down, or adopted from elsewhere): nothing to restart; `cutover stack up` starts it');
-    for (const r of [...runners].reverse()) log(`${runnerId(r)}: ${await stopProcess(c.paths.pids, runnerId(r))}`);
+    for (const r of [...runners].reverse()) log(`${runnerId(r)}: ${await stopProcess(c.paths.pids, runnerId(r), 15_000, options.kill ? 'SIGKILL' : 'SIGTERM')}${options.kill ? ' (SIGKILL)' : ''}`);
   }
   return stackUp(env, log, services);
 }

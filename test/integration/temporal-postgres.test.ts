@@ -39,7 +39,7 @@ async function freeTemporalPorts(): Promise<{ temporal: number; ui: number }> {
   throw new Error('no free block of ports for a second Temporal');
 }
 
-describe('the whole LMS on the PostgreSQL-backed Temporal server, with two workers, a server restart and a killed worker', () => {
+describe('the whole LMS on the PostgreSQL-backed Temporal server, with two workers, a server restart, a killed worker and a server crash', () => {
   let env: Isolated;
   let stackEnv: NodeJS.ProcessEnv;
   let stateDir: string;
@@ -164,6 +164,16 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
     await workers[0]!.kill('SIGKILL');
     expect(statementsAtKill).toBeLessThan(seeded.statements);
 
+    // And the server crashes (SIGKILL, no graceful shutdown) and is started again, with three quarters in.
+    await until('three quarters of the xAPI statements', async () => (await count('xapi_statements')) >= (3 * seeded.statements) / 4);
+    const beforeCrash = temporalPid()!;
+    const statementsAtCrash = await count('xapi_statements');
+    await stackRestart(['temporal'], stackEnv, (line) => log.push(line), { kill: true });
+    recordServices();
+    expect(temporalPid()!.pid).not.toBe(beforeCrash.pid);
+    expect(statementsAtCrash).toBeLessThan(seeded.statements);
+    expect(await describeStatus(started.workflowId)).toBe('RUNNING');
+
     const { client, connection } = await connectClient(env.config);
     let report: MigrationReport;
     try {
@@ -187,7 +197,7 @@ describe('the whole LMS on the PostgreSQL-backed Temporal server, with two worke
     await expectLmsMigratedExactly(env, plan, started.workflowId, seeded, report);
     console.log(
       `temporal-postgres: ${users} users; server restarted in ${restartSeconds.toFixed(1)}s at ${statementsAtRestart}/${seeded.statements} xAPI statements; ` +
-        `a worker killed at ${statementsAtKill}/${seeded.statements} xAPI statements; migration ${((Date.now() - migrationStarted) / 1000).toFixed(0)}s from start to checked`,
+        `a worker killed at ${statementsAtKill}, the server crashed and started again at ${statementsAtCrash}; migration ${((Date.now() - migrationStarted) / 1000).toFixed(0)}s from start to checked`,
     );
 
     // The server's history is in this test's PostgreSQL databases (read there, not through Temporal).

@@ -36,7 +36,9 @@ function parseServices(list: string[]): ServiceName[] | undefined {
 export const stackCommand: Command = {
   usage: `cutover stack up [service...]       start (idempotent) and wait until healthy
 cutover stack down [service...]     stop what \`up\` started (history and data are kept)
-cutover stack restart <service...>  stop and start again what \`up\` started (e.g. temporal), the rest left running
+cutover stack restart <service...> [--kill]
+                                    stop and start again what \`up\` started (e.g. temporal), the
+                                    rest left running; --kill: SIGKILL it (a crash), not a graceful stop
 cutover stack status [--json]       probe every service; --json prints every endpoint
 cutover stack reset                 delete the stack's data (only when it is down)
 cutover stack codec-url [--web-ui]  for a viewer allowed to see decrypted payloads: the codec
@@ -55,7 +57,7 @@ then Temporal's own server with its history in the stack's PostgreSQL (databases
 cutover_temporal, cutover_temporal_visibility; schema by temporal-sql-tool), its Web UI
 served by Temporal's ui-server, on the same ports (and 7234-7241 for its internal services).`,
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, 'web-ui': { type: 'boolean', default: false } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, 'web-ui': { type: 'boolean', default: false }, kill: { type: 'boolean', default: false } }, allowPositionals: true });
     const [action, ...rest] = positionals;
     const log = (line: string) => console.error(`stack: ${line}`);
     switch (action) {
@@ -70,7 +72,7 @@ served by Temporal's ui-server, on the same ports (and 7234-7241 for its interna
       case 'restart': {
         const services = parseServices(rest);
         if (!services) throw new UsageError(`stack restart: name the service(s) to restart: ${RESTARTABLE.join(', ')}`);
-        const status = await stackRestart(services, processEnv(), log);
+        const status = await stackRestart(services, processEnv(), log, { kill: values.kill });
         console.log(values.json ? JSON.stringify(status, null, 2) : render(status));
         return EXIT.ok;
       }
