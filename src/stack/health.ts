@@ -85,14 +85,22 @@ export async function probeLogicalPostgres(url: string): Promise<Probe> {
   }
 }
 
-export async function probeTemporal(config: CutoverConfig): Promise<Probe> {
+/**
+ * The server answers and knows the namespace. The detail names the stores the server reports
+ * (GetClusterInfo: `sqlite` for the dev server, `postgres12` for the PostgreSQL-backed one), so
+ * `stack status` and `doctor` say which Temporal runs; with `expectStore`, another store fails.
+ */
+export async function probeTemporal(config: CutoverConfig, expectStore?: string): Promise<Probe> {
   let connection: Connection | undefined;
   try {
     const { address, tls, apiKey, metadata } = config.temporal.connection;
     connection = await Connection.connect({ address, tls, apiKey, metadata, connectTimeout: '3s' });
     const info = await connection.workflowService.getSystemInfo({});
+    const cluster = await connection.workflowService.getClusterInfo({}).catch(() => undefined);
+    const stores = cluster?.persistenceStore ? ` (persistence ${cluster.persistenceStore}, visibility ${cluster.visibilityStore || '?'})` : '';
+    if (expectStore && cluster?.persistenceStore !== expectStore) return fail(`server ${info.serverVersion || '?'}${stores || ' (persistence unknown)'}: not the ${expectStore} server the stack runs`);
     await connection.workflowService.describeNamespace({ namespace: config.temporal.namespace });
-    return ok(`server ${info.serverVersion || '?'}, namespace ${config.temporal.namespace}`);
+    return ok(`server ${info.serverVersion || '?'}${stores}, namespace ${config.temporal.namespace}`);
   } catch (err) {
     return fail(describeError(err));
   } finally {

@@ -68,8 +68,8 @@ export function startDetached(o: StartOptions): PidRecord {
   }
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; removes the pid file. */
-export async function stopProcess(pidsDir: string, service: string, graceMs = 15_000): Promise<'stopped' | 'not-running'> {
+/** `first` (SIGTERM: a graceful stop; SIGKILL: a crash), then SIGKILL after `graceMs`; removes the pid file. */
+export async function stopProcess(pidsDir: string, service: string, graceMs = 15_000, first: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<'stopped' | 'not-running'> {
   const record = readPid(pidsDir, service);
   if (!record || !isOurProcess(record)) {
     rmSync(pidFile(pidsDir, service), { force: true });
@@ -86,7 +86,7 @@ export async function stopProcess(pidsDir: string, service: string, graceMs = 15
       }
     }
   };
-  signalGroup('SIGTERM');
+  signalGroup(first);
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && isOurProcess(record)) await sleep(100);
   if (isOurProcess(record)) signalGroup('SIGKILL');

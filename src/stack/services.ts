@@ -130,7 +130,15 @@ export interface BinarySpec {
   envOverride: string;
 }
 
-export const BINARIES: Record<'temporal' | 'minio' | 'kms', BinarySpec> = {
+/**
+ * The Temporal server release the CLI above embeds (github.com/temporalio/cli v1.5.1 requires
+ * go.temporal.io/server v1.29.1 and github.com/temporalio/ui-server/v2 v2.42.1), so the dev server
+ * and the PostgreSQL-backed server run the same server code.
+ */
+export const TEMPORAL_SERVER_VERSION = '1.29.1';
+export const TEMPORAL_UI_SERVER_VERSION = '2.42.1';
+
+export const BINARIES: Record<'temporal' | 'temporalServer' | 'temporalSqlTool' | 'temporalUi' | 'minio' | 'kms', BinarySpec> = {
   temporal: {
     name: 'temporal',
     version: '1.5.1',
@@ -141,6 +149,39 @@ export const BINARIES: Record<'temporal' | 'minio' | 'kms', BinarySpec> = {
     minGo: '1.25',
     pathName: 'temporal',
     envOverride: 'CUTOVER_TEMPORAL_BIN',
+  },
+  // Temporal's own server, its SQL schema tool and its Web UI server, for the stack's
+  // PostgreSQL-backed Temporal (CUTOVER_TEMPORAL_SERVER=postgres). Each is a package of the
+  // module the CLI requires, at the version it requires.
+  temporalServer: {
+    name: 'temporal-server',
+    version: TEMPORAL_SERVER_VERSION,
+    goPackage: 'go.temporal.io/server/cmd/server',
+    goModule: 'go.temporal.io/server',
+    goModuleVersion: `v${TEMPORAL_SERVER_VERSION}`,
+    minGo: '1.25',
+    pathName: 'temporal-server',
+    envOverride: 'CUTOVER_TEMPORAL_SERVER_BIN',
+  },
+  temporalSqlTool: {
+    name: 'temporal-sql-tool',
+    version: TEMPORAL_SERVER_VERSION,
+    goPackage: 'go.temporal.io/server/cmd/tools/sql',
+    goModule: 'go.temporal.io/server',
+    goModuleVersion: `v${TEMPORAL_SERVER_VERSION}`,
+    minGo: '1.25',
+    pathName: 'temporal-sql-tool',
+    envOverride: 'CUTOVER_TEMPORAL_SQL_TOOL_BIN',
+  },
+  temporalUi: {
+    name: 'temporal-ui-server',
+    version: TEMPORAL_UI_SERVER_VERSION,
+    goPackage: 'github.com/temporalio/ui-server/v2/cmd/server',
+    goModule: 'github.com/temporalio/ui-server/v2',
+    goModuleVersion: `v${TEMPORAL_UI_SERVER_VERSION}`,
+    minGo: '1.24',
+    pathName: 'temporal-ui-server',
+    envOverride: 'CUTOVER_TEMPORAL_UI_BIN',
   },
   minio: {
     // MinIO publishes community builds as source only; this is the newest commit the

@@ -1,19 +1,37 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
+import { Client as PgClient } from 'pg';
 import { createKmsClient, createS3Client } from '../clients/aws';
 import { CutoverConfig, loadConfig, processEnv } from '../config';
 import { BinaryUnavailableError, resolveBinary } from './binaries';
 import { buildEndpoints, databaseNames, redactUrl, StackEndpoints } from './endpoints';
-import { httpOk, Probe, probeCodec, probeKms, probeLogicalPostgres, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
+import { describeError, httpOk, Probe, probeCodec, probeKms, probeLogicalPostgres, probePostgres, probeTemporal, tcpOpen, waitHealthy } from './health';
 import { kmsSeedYaml } from './kms-seed';
 import { ensureLogicalPostgres, findPostgresBindir, LogicalPostgresError, logicalPostgresFiles, LogicalPostgresServer, runningPostmaster, stopLogicalPostgres } from './logical-postgres';
 import { provisionDatabases } from './postgres-provision';
 import { isOurProcess, readPid, startDetached, stopProcess } from './process';
 import { BINARIES, KMS_ALIASES, portsFromEnv, SEARCH_ATTRIBUTES, ServiceName, SERVICE_NAMES, StackPorts } from './services';
 import { ensureDirs, loadOrCreateSecrets, PROJECT_ROOT, stackPaths, StackPaths, StackSecrets, writeFileAtomic } from './state';
+import {
+  allTemporalServerPorts,
+  DB_PASSWORD_ENV,
+  dynamicConfigYaml,
+  SCHEMA_NAMES,
+  sqlToolSteps,
+  SQL_PLUGIN,
+  temporalDatabases,
+  TemporalServerKind,
+  temporalServerKindFromEnv,
+  temporalServerPorts,
+  temporalServerConfigYaml,
+  temporalUiConfigYaml,
+  TEMPORAL_SERVER_SWITCH,
+} from './temporal-server';
 
 const HOST = '127.0.0.1';
 
@@ -30,6 +48,8 @@ export class StackError extends Error {
 
 export interface ServiceStatus {
   service: ServiceName;
+  /** The process, when the service runs as more than one (the PostgreSQL-backed Temporal: temporal-server, temporal-ui). */
+  process?: string;
   healthy: boolean;
   /** 'stack' when `up` started it (and `down` will stop it), else 'external'. */
   managedBy: 'stack' | 'external' | 'none';
@@ -40,8 +60,22 @@ export interface ServiceStatus {
 }
 
 export interface StackStatus {
+  /** Which Temporal the stack runs (or would start): the dev server, or Temporal's server on PostgreSQL. */
+  temporal: TemporalStatus;
   services: ServiceStatus[];
   endpoints: StackEndpoints;
+}
+
+export interface TemporalStatus {
+  kind: TemporalServerKind;
+  /** What runs, in words, with where its history is. */
+  description: string;
+}
+
+function temporalStatus(c: Context): TemporalStatus {
+  if (c.temporal === 'dev') return { kind: 'dev', description: `Temporal CLI ${BINARIES.temporal.version} dev server, history in SQLite (${join(c.paths.data, 'temporal.db')})` };
+  const names = temporalDatabasesOf(c);
+  return { kind: 'postgres', description: `temporal-server ${BINARIES.temporalServer.version}, history in PostgreSQL (${names.main}, ${names.visibility}; ${TEMPORAL_SERVER_SWITCH}=postgres)` };
 }
 
 interface Context {
@@ -51,6 +85,8 @@ interface Context {
   secrets: StackSecrets;
   endpoints: StackEndpoints;
   config: CutoverConfig;
+  /** Which Temporal this stack runs (CUTOVER_TEMPORAL_SERVER, else the one running, else the dev server). */
+  temporal: TemporalServerKind;
   log: (line: string) => void;
 }
 
@@ -82,25 +118,188 @@ function context(env: NodeJS.ProcessEnv, log: (line: string) => void): Context {
   // Probes use the stack's own endpoints, never the environment's: with no TEMPORAL_* and
   // no HOME, Temporal's env config reads no variable and no temporal.toml either.
   const config = loadConfig({ CUTOVER_STATE_DIR: paths.root, PATH: env.PATH }, endpoints);
-  return { env, paths, ports, secrets, endpoints, config, log };
+  const temporal = temporalServerKindFromEnv(env) ?? runningTemporal(paths) ?? 'dev';
+  return { env, paths, ports, secrets, endpoints, config, temporal, log };
 }
 
 interface Runner {
   service: Exclude<ServiceName, 'postgres' | 'postgres-logical'>;
+  /** The process's name: its pid and log files. @default service (a service may run as two processes: the PostgreSQL-backed Temporal and its Web UI) */
+  id?: string;
+  /** Which Temporal it belongs to; absent: runs with either. */
+  temporal?: TemporalServerKind;
   /** A pinned binary (built when missing), or this repository's CLI under the running Node. */
   program: { binary: keyof typeof BINARIES } | { cli: true };
+  /** More binaries it needs before it starts (built with the rest, before anything starts). */
+  tools?: (keyof typeof BINARIES)[];
   /**
    * `start`: started together, first. `provisioned`: after them and after the stack is
    * provisioned (key aliases, bucket, endpoints file), because it uses the stack as a client.
    */
   stage: 'start' | 'provisioned';
   ports: (p: StackPorts) => number[];
+  /** How `status` shows where it listens. @default every port */
+  endpoint?: (p: StackPorts) => string;
   args: (c: Context) => string[];
   env: (c: Context) => NodeJS.ProcessEnv;
-  prepare?: (c: Context) => void;
+  prepare?: (c: Context) => void | Promise<void>;
+  /** What must hold before `afterStart` runs. @default probe */
+  ready?: (c: Context) => Promise<Probe>;
+  /** Provisioning the process itself needs before `probe` can pass (the PostgreSQL-backed Temporal's namespace). */
+  afterStart?: (c: Context) => Promise<void>;
   probe: (c: Context) => Promise<Probe>;
   startTimeoutMs: number;
 }
+
+const runnerId = (r: Runner) => r.id ?? r.service;
+
+/** Where the PostgreSQL-backed Temporal's configuration lives: `config/` for the server, `ui/` for its Web UI. */
+function temporalServerDir(c: Pick<Context, 'paths'>): string {
+  return join(c.paths.root, 'temporal-server');
+}
+
+/** The Temporal whose process the stack started and still runs, if any. */
+function runningTemporal(paths: StackPaths): TemporalServerKind | undefined {
+  for (const r of RUNNERS) {
+    if (!r.temporal) continue;
+    const record = readPid(paths.pids, runnerId(r));
+    if (record && isOurProcess(record)) return r.temporal;
+  }
+  return undefined;
+}
+
+/** The runners of the stack's Temporal (`kind`) and every other service. */
+function runnersFor(kind: TemporalServerKind): Runner[] {
+  return RUNNERS.filter((r) => !r.temporal || r.temporal === kind);
+}
+
+function temporalDatabasesOf(c: Pick<Context, 'env'>) {
+  return temporalDatabases(c.env.CUTOVER_PG_PREFIX || 'cutover');
+}
+
+/**
+ * Before every start of the PostgreSQL-backed server: its role and databases in the stack's
+ * PostgreSQL (created when missing, the password set to the generated one), their schemas made
+ * current by Temporal's SQL tool (idempotent), and its configuration files written.
+ */
+async function prepareTemporalServer(c: Context): Promise<void> {
+  const names = temporalDatabasesOf(c);
+  const admin = new PgClient({ connectionString: c.endpoints.postgres.adminUrl, connectionTimeoutMillis: 5000, application_name: 'cutover-stack' });
+  await admin.connect();
+  try {
+    const id = (v: string) => admin.escapeIdentifier(v);
+    const me = (await admin.query<{ u: string }>('select current_user as u')).rows[0]!.u;
+    const exists = await admin.query('select 1 from pg_roles where rolname = $1', [names.role]);
+    await admin.query(`${exists.rowCount ? 'alter' : 'create'} role ${id(names.role)} with login nosuperuser nocreatedb nocreaterole noreplication password ${admin.escapeLiteral(c.secrets.temporalDbPassword)}`);
+    if (!exists.rowCount) await admin.query(`grant ${id(names.role)} to ${id(me)}`); // lets the admin create databases it owns
+    for (const db of [names.main, names.visibility]) {
+      const found = await admin.query('select 1 from pg_database where datname = $1', [db]);
+      if (found.rowCount) continue;
+      await admin.query(`create database ${id(db)} owner ${id(names.role)}`);
+      await admin.query(`revoke all on database ${id(db)} from public`);
+      c.log(`created database ${db} for Temporal`);
+    }
+  } finally {
+    await admin.end().catch(() => undefined);
+  }
+  const server = new URL(c.endpoints.postgres.adminUrl);
+  const tool = await resolveBinary(BINARIES.temporalSqlTool, c.env, c.log);
+  const schemaLog = logFile(c, 'temporal-schema');
+  for (const [database, schemaName] of [
+    [names.main, SCHEMA_NAMES.main],
+    [names.visibility, SCHEMA_NAMES.visibility],
+  ] as const) {
+    for (const args of sqlToolSteps({ host: server.hostname, port: Number(server.port || 5432), user: names.role, database, schemaName })) {
+      const code = await runTool(tool.path, args, { PATH: c.env.PATH, SQL_PASSWORD: c.secrets.temporalDbPassword }, schemaLog);
+      if (code !== 0) throw new StackError('temporal', `temporal-sql-tool ${args.slice(-3).join(' ')} on ${database} exited ${code}\n--- last lines of ${schemaLog} ---\n${logTail(schemaLog)}`);
+    }
+  }
+  const dir = temporalServerDir(c);
+  mkdirSync(join(dir, 'config'), { recursive: true, mode: 0o700 });
+  const dynamicConfigFile = join(dir, 'config', 'dynamic.yaml');
+  writeFileAtomic(dynamicConfigFile, dynamicConfigYaml((c.env.CUTOVER_TEMPORAL_DYNAMIC_CONFIG ?? '').split(/\s+/).filter(Boolean)));
+  const yaml = temporalServerConfigYaml({
+    host: HOST,
+    ports: temporalServerPorts(c.ports.temporal),
+    database: { address: `${server.hostname}:${server.port || 5432}`, user: names.role, names },
+    dynamicConfigFile,
+  });
+  writeFileAtomic(join(dir, 'config', 'cutover.yaml'), yaml);
+}
+
+/** Runs a tool to completion, its output appended to `log`; resolves with its exit code. */
+function runTool(binary: string, args: string[], env: NodeJS.ProcessEnv, log: string): Promise<number> {
+  return new Promise((resolvePromise, reject) => {
+    const out = openSync(log, 'a');
+    const child = spawn(binary, args, { env, stdio: ['ignore', out, out] });
+    child.on('error', (err) => {
+      closeSync(out);
+      reject(err);
+    });
+    child.on('exit', (code) => {
+      closeSync(out);
+      resolvePromise(code ?? -1);
+    });
+  });
+}
+
+/** The frontend answers (before the namespace exists). */
+async function probeFrontend(c: Context): Promise<Probe> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address: c.config.temporal.connection.address, connectTimeout: '3s' });
+    const info = await connection.workflowService.getSystemInfo({});
+    return { ok: true, detail: `server ${info.serverVersion || '?'}` };
+  } catch (err) {
+    return { ok: false, detail: describeError(err) };
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
+}
+
+/** Retention of closed workflows in the namespace the stack registers: a day, as the dev server's. */
+const NAMESPACE_RETENTION = '1 day';
+
+/**
+ * Registers the stack's namespace on the PostgreSQL-backed server (the dev server makes its
+ * own), then waits until the frontend serves it: a new namespace reaches the frontend's cache
+ * some seconds after it is written.
+ */
+async function ensureNamespace(c: Context): Promise<void> {
+  const namespace = c.config.temporal.namespace;
+  const connection = await Connection.connect({ address: c.config.temporal.connection.address, connectTimeout: '5s' });
+  try {
+    const known = await connection.workflowService.describeNamespace({ namespace }).then(
+      () => true,
+      (err: { code?: number }) => {
+        if (err.code === grpcStatus.NOT_FOUND) return false;
+        throw err;
+      },
+    );
+    if (!known) {
+      await connection.workflowService
+        .registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs(NAMESPACE_RETENTION) })
+        .catch((err: { code?: number }) => {
+          if (err.code !== grpcStatus.ALREADY_EXISTS) throw err;
+        });
+      c.log(`registered namespace ${namespace}`);
+    }
+    const served = await waitHealthy(
+      () =>
+        connection.workflowService.listWorkflowExecutions({ namespace, pageSize: 1 }).then(
+          () => ({ ok: true, detail: 'served' }),
+          (err: unknown) => ({ ok: false, detail: describeError(err) }),
+        ),
+      60_000,
+    );
+    if (!served.ok) throw new StackError('temporal', `namespace ${namespace}: ${served.detail}`);
+  } finally {
+    await connection.close();
+  }
+}
+
+/** gRPC status codes this file tells apart. */
+const grpcStatus = { NOT_FOUND: 5, ALREADY_EXISTS: 6 } as const;
 
 const RUNNERS: Runner[] = [
   {
@@ -139,6 +338,7 @@ const RUNNERS: Runner[] = [
   },
   {
     service: 'temporal',
+    temporal: 'dev',
     program: { binary: 'temporal' },
     stage: 'start',
     ports: (p) => [p.temporal, p.temporalUi],
@@ -165,6 +365,49 @@ const RUNNERS: Runner[] = [
       return ui.ok ? { ok: true, detail: `${server.detail}; Web UI ${c.endpoints.temporal.uiUrl}` } : { ok: false, detail: `Web UI: ${ui.detail}` };
     },
     startTimeoutMs: 90_000,
+  },
+  {
+    // Temporal's own server on PostgreSQL persistence: the four services in one process.
+    service: 'temporal',
+    id: 'temporal-server',
+    temporal: 'postgres',
+    program: { binary: 'temporalServer' },
+    tools: ['temporalSqlTool'],
+    stage: 'start',
+    ports: (p) => allTemporalServerPorts(temporalServerPorts(p.temporal)),
+    endpoint: (p) => {
+      const ports = allTemporalServerPorts(temporalServerPorts(p.temporal));
+      return `${HOST}:${ports[0]} (its services: ${ports[1]}-${ports[ports.length - 1]})`;
+    },
+    args: (c) => ['--root', temporalServerDir(c), '--config', 'config', '--env', 'cutover', '--allow-no-auth', 'start'],
+    env: (c) => ({ [DB_PASSWORD_ENV]: c.secrets.temporalDbPassword }),
+    prepare: prepareTemporalServer,
+    ready: (c) => probeFrontend(c),
+    afterStart: ensureNamespace,
+    probe: (c) => probeTemporal(c.config, SQL_PLUGIN),
+    startTimeoutMs: 120_000,
+  },
+  {
+    // Its Web UI: Temporal's UI server, the one the dev server embeds, as a process of its own.
+    service: 'temporal',
+    id: 'temporal-ui',
+    temporal: 'postgres',
+    program: { binary: 'temporalUi' },
+    stage: 'start',
+    ports: (p) => [p.temporalUi],
+    args: (c) => ['--root', temporalServerDir(c), '--config', 'ui', '--env', 'cutover', 'start'],
+    env: () => ({}),
+    prepare: (c) => {
+      mkdirSync(join(temporalServerDir(c), 'ui'), { recursive: true, mode: 0o700 });
+      const ui = temporalUiConfigYaml({ host: HOST, port: c.ports.temporalUi, temporalGrpcAddress: c.endpoints.temporal.address, namespace: c.endpoints.temporal.namespace });
+      writeFileAtomic(join(temporalServerDir(c), 'ui', 'cutover.yaml'), ui);
+    },
+    // Through the UI to the server: the UI answers, and is connected to this stack's frontend.
+    probe: async (c) => {
+      const ui = await httpOk(`${c.endpoints.temporal.uiUrl}/api/v1/cluster-info`);
+      return ui.ok ? { ok: true, detail: `Web UI ${c.endpoints.temporal.uiUrl} (ui-server ${BINARIES.temporalUi.version})` } : { ok: false, detail: `Web UI: ${ui.detail}` };
+    },
+    startTimeoutMs: 120_000,
   },
   {
     // Decrypts payloads for the Web UI. It unwraps the codec key with KMS from the control
@@ -209,28 +452,52 @@ function logFile(c: Context, service: string): string {
   return join(c.paths.logs, `${service}.log`);
 }
 
+function endpointOf(c: Context, r: Runner): string {
+  return r.endpoint ? r.endpoint(c.ports) : r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
+}
+
 async function ensureService(c: Context, r: Runner): Promise<ServiceStatus> {
-  const endpoint = r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
-  const log = logFile(c, r.service);
-  const record = readPid(c.paths.pids, r.service);
+  const endpoint = endpointOf(c, r);
+  const id = runnerId(r);
+  const log = logFile(c, id);
+  const status = (pid: number | undefined, managedBy: ServiceStatus['managedBy'], detail: string): ServiceStatus => ({
+    service: r.service,
+    ...(id !== r.service ? { process: id } : {}),
+    healthy: true,
+    managedBy,
+    pid,
+    endpoint,
+    detail,
+    log,
+  });
+  // Ready, then what the process needs provisioned (once per start: it is idempotent), then healthy.
+  const settle = async (alive: () => boolean): Promise<Probe> => {
+    if (r.afterStart) {
+      const ready = await waitHealthy(() => (r.ready ?? r.probe)(c), r.startTimeoutMs, alive);
+      if (!ready.ok) return ready;
+      await r.afterStart(c);
+    }
+    return waitHealthy(() => r.probe(c), r.startTimeoutMs, alive);
+  };
+  const record = readPid(c.paths.pids, id);
   if (record && isOurProcess(record)) {
-    const health = await waitHealthy(() => r.probe(c), r.startTimeoutMs, () => isOurProcess(record));
+    const health = await settle(() => isOurProcess(record));
     if (!health.ok) throw new StackError(r.service, `running (pid ${record.pid}) but unhealthy: ${health.detail}; log: ${log}`);
-    return { service: r.service, healthy: true, managedBy: 'stack', pid: record.pid, endpoint, detail: health.detail, log };
+    return status(record.pid, 'stack', health.detail);
   }
   const taken: number[] = [];
   for (const port of r.ports(c.ports)) if (await tcpOpen(HOST, port)) taken.push(port);
   if (taken.length) {
     // Something else listens there: adopt it only if it is the service we expect.
     const health = await r.probe(c);
-    if (health.ok) return { service: r.service, healthy: true, managedBy: 'external', endpoint, detail: `${health.detail} (already running, not started by the stack)` };
-    throw new StackError(r.service, `port ${taken.join(', ')} is taken by another process that is not a healthy ${r.service}: stop it, or choose other ports (CUTOVER_*_PORT)`);
+    if (health.ok) return { ...status(undefined, 'external', `${health.detail} (already running, not started by the stack)`), log: undefined };
+    throw new StackError(r.service, `port ${taken.join(', ')} is taken by another process that is not a healthy ${id}: stop it, or choose other ports (CUTOVER_*_PORT)`);
   }
   const program = await programOf(c, r);
-  r.prepare?.(c);
-  c.log(`starting ${r.service} (${program.marker ? `${program.path} ${program.args.join(' ')}` : program.path})`);
+  await r.prepare?.(c);
+  c.log(`starting ${id} (${program.marker ? `${program.path} ${program.args.join(' ')}` : program.path})`);
   const started = startDetached({
-    service: r.service,
+    service: id,
     binary: program.path,
     args: program.args,
     env: { PATH: c.env.PATH, HOME: c.env.HOME, ...r.env(c) },
@@ -239,11 +506,11 @@ async function ensureService(c: Context, r: Runner): Promise<ServiceStatus> {
     pidsDir: c.paths.pids,
     marker: program.marker,
   });
-  const health = await waitHealthy(() => r.probe(c), r.startTimeoutMs, () => isOurProcess(started));
+  const health = await settle(() => isOurProcess(started));
   if (!health.ok) {
-    throw new StackError(r.service, `did not become healthy: ${health.detail}\n--- last lines of ${log} ---\n${logTail(log)}`);
+    throw new StackError(r.service, `${id !== r.service ? `${id} ` : ''}did not become healthy: ${health.detail}\n--- last lines of ${log} ---\n${logTail(log)}`);
   }
-  return { service: r.service, healthy: true, managedBy: 'stack', pid: started.pid, endpoint, detail: health.detail, log };
+  return status(started.pid, 'stack', health.detail);
 }
 
 async function ensurePostgres(c: Context): Promise<ServiceStatus> {
@@ -350,16 +617,27 @@ function writeEndpoints(c: Context): void {
 export async function stackUp(env: NodeJS.ProcessEnv = processEnv(), log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<StackStatus> {
   const c = context(env, log);
   const wanted = (s: ServiceName) => !only || only.includes(s);
+  const asked = temporalServerKindFromEnv(env);
+  const running = runningTemporal(c.paths);
+  if (wanted('temporal') && asked && running && asked !== running) {
+    throw new StackError(
+      'temporal',
+      `the stack runs the ${running === 'dev' ? 'dev server' : 'PostgreSQL-backed server'}, not the ${asked === 'dev' ? 'dev server' : 'PostgreSQL-backed server'} ${TEMPORAL_SERVER_SWITCH}=${asked} asks for: \`cutover stack down temporal\` first (each keeps its history)`,
+    );
+  }
+  const runners = runnersFor(c.temporal);
   // Build any missing binary first (in parallel): a build failure should surface before anything starts.
   await Promise.all(
-    RUNNERS.filter((r) => wanted(r.service)).map(async (r) => {
-      if (!('binary' in r.program)) return;
-      const record = readPid(c.paths.pids, r.service);
-      if (record && isOurProcess(record)) return;
-      await resolveBinary(BINARIES[r.program.binary], env, log).catch((err) => {
-        if (err instanceof BinaryUnavailableError) throw new StackError(r.service, err.hint);
-        throw err;
-      });
+    runners.filter((r) => wanted(r.service)).flatMap((r) => {
+      const record = readPid(c.paths.pids, runnerId(r));
+      if (record && isOurProcess(record)) return [];
+      const binaries = [...('binary' in r.program ? [r.program.binary] : []), ...(r.tools ?? [])];
+      return binaries.map((b) =>
+        resolveBinary(BINARIES[b], env, log).catch((err) => {
+          if (err instanceof BinaryUnavailableError) throw new StackError(r.service, err.hint);
+          throw err;
+        }),
+      );
     }),
   );
   // Likewise missing PostgreSQL binaries for the stack's own server.
@@ -375,7 +653,7 @@ export async function stackUp(env: NodeJS.ProcessEnv = processEnv(), log: (line:
   if (wanted('postgres')) services.push(await ensurePostgres(c));
   if (wanted('postgres-logical')) services.push(await ensureLogicalPostgresService(c));
   const startStage = async (stage: Runner['stage']) => {
-    const started = await Promise.allSettled(RUNNERS.filter((r) => r.stage === stage && wanted(r.service)).map((r) => ensureService(c, r)));
+    const started = await Promise.allSettled(runners.filter((r) => r.stage === stage && wanted(r.service)).map((r) => ensureService(c, r)));
     const errors: unknown[] = [];
     for (const result of started) {
       if (result.status === 'fulfilled') services.push(result.value);
@@ -390,20 +668,56 @@ export async function stackUp(env: NodeJS.ProcessEnv = processEnv(), log: (line:
   if (wanted('temporal')) await ensureSearchAttributes(c);
   writeEndpoints(c);
   await startStage('provisioned');
-  return { services: sortServices(services), endpoints: c.endpoints };
+  return { temporal: temporalStatus(c), services: sortServices(services), endpoints: c.endpoints };
 }
 
 /** Stops what `up` started (never a service it adopted, never the machine's PostgreSQL). */
 export async function stackDown(env: NodeJS.ProcessEnv = processEnv(), log: (line: string) => void = () => {}, only?: ServiceName[]): Promise<void> {
   const paths = stackPaths(env);
+  // Both Temporals' processes: whichever runs.
   for (const r of [...RUNNERS].reverse()) {
     if (only && !only.includes(r.service)) continue;
-    const result = await stopProcess(paths.pids, r.service);
-    log(`${r.service}: ${result}`);
+    const result = await stopProcess(paths.pids, runnerId(r));
+    if (result === 'stopped' || !r.temporal || r.temporal === 'dev') log(`${runnerId(r)}: ${result}`);
   }
   if (!only || only.includes('postgres-logical')) {
     log(`postgres-logical: ${await stopLogicalPostgres(logicalPostgresFiles(paths), env)}`);
   }
+}
+
+/** The services `restart` can restart: those whose processes the stack starts. */
+export const RESTARTABLE: readonly ServiceName[] = ['postgres-logical', 'kms', 'minio', 'temporal', 'codec'];
+
+/**
+ * Stops the processes of `services` that the stack started and brings them up again (with
+ * whatever `up` provisions for them), the rest of the stack left running: for a restart of the
+ * Temporal server under running migrations. Refuses a service the stack did not start (it could
+ * not stop it, so it would not restart).
+ */
+export async function stackRestart(
+  services: ServiceName[],
+  env: NodeJS.ProcessEnv = processEnv(),
+  log: (line: string) => void = () => {},
+  options: {
+    /** SIGKILL instead of a graceful stop: the process crashes, with no chance to finish what it was doing. */
+    kill?: boolean;
+  } = {},
+): Promise<StackStatus> {
+  const c = context(env, log);
+  for (const service of services) {
+    if (!RESTARTABLE.includes(service)) throw new StackError(service, `not started by the stack: it cannot restart it (restartable: ${RESTARTABLE.join(', ')})`);
+    if (service === 'postgres-logical') {
+      if (options.kill) throw new StackError(service, 'restarts only gracefully (pg_ctl): leave out --kill');
+      if (env.CUTOVER_LOGICAL_PG_URL || runningPostmaster(logicalPostgresFiles(c.paths).dataDir) === undefined) throw new StackError(service, 'not running under the stack: nothing to restart');
+      log(`postgres-logical: ${await stopLogicalPostgres(logicalPostgresFiles(c.paths), env)}`);
+      continue;
+    }
+    const runners = runnersFor(c.temporal).filter((r) => r.service === service);
+    const records = runners.map((r) => readPid(c.paths.pids, runnerId(r)));
+    if (!records.some((record) => record && isOurProcess(record))) throw new StackError(service, 'not running under the stack (down, or adopted from elsewhere): nothing to restart; `cutover stack up` starts it');
+    for (const r of [...runners].reverse()) log(`${runnerId(r)}: ${await stopProcess(c.paths.pids, runnerId(r), 15_000, options.kill ? 'SIGKILL' : 'SIGTERM')}${options.kill ? ' (SIGKILL)' : ''}`);
+  }
+  return stackUp(env, log, services);
 }
 
 /** Probes every service without starting anything. */
@@ -425,24 +739,25 @@ export async function stackStatus(env: NodeJS.ProcessEnv = processEnv()): Promis
     log: logical.logFile,
   });
   const probes = await Promise.all(
-    RUNNERS.map(async (r): Promise<ServiceStatus> => {
-      const record = readPid(c.paths.pids, r.service);
+    runnersFor(c.temporal).map(async (r): Promise<ServiceStatus> => {
+      const record = readPid(c.paths.pids, runnerId(r));
       const ours = record !== undefined && isOurProcess(record);
       const probe = await r.probe(c);
-      const endpoint = r.ports(c.ports).map((p) => `${HOST}:${p}`).join(', ');
+      const endpoint = endpointOf(c, r);
       return {
         service: r.service,
+        ...(runnerId(r) !== r.service ? { process: runnerId(r) } : {}),
         healthy: probe.ok,
         managedBy: ours ? 'stack' : probe.ok ? 'external' : 'none',
         pid: ours ? record.pid : undefined,
         endpoint,
         detail: probe.detail,
-        log: logFile(c, r.service),
+        log: logFile(c, runnerId(r)),
       };
     }),
   );
   services.push(...probes);
-  return { services: sortServices(services), endpoints: c.endpoints };
+  return { temporal: temporalStatus(c), services: sortServices(services), endpoints: c.endpoints };
 }
 
 function sortServices(s: ServiceStatus[]): ServiceStatus[] {
@@ -460,7 +775,7 @@ export function codecEndpointWithToken(env: NodeJS.ProcessEnv = processEnv()): s
 export function stackReset(env: NodeJS.ProcessEnv = processEnv()): void {
   const paths = stackPaths(env);
   for (const r of RUNNERS) {
-    const record = readPid(paths.pids, r.service);
+    const record = readPid(paths.pids, runnerId(r));
     if (record && isOurProcess(record)) throw new StackError(r.service, 'still running: run `cutover stack down` first');
   }
   if (runningPostmaster(logicalPostgresFiles(paths).dataDir) !== undefined) throw new StackError('postgres-logical', 'still running: run `cutover stack down` first');

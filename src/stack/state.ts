@@ -69,6 +69,8 @@ export interface StackSecrets {
   kmsKeys: Record<string, { keyId: string; backingKeyHex: string }>;
   /** Hex of 32 random bytes: what a Web UI viewer presents to the codec server. */
   codecToken: string;
+  /** The PostgreSQL-backed Temporal server's database role's password (CUTOVER_TEMPORAL_SERVER=postgres). */
+  temporalDbPassword: string;
 }
 
 export function ensureDirs(paths: StackPaths): void {
@@ -100,10 +102,15 @@ export function loadOrCreateSecrets(paths: StackPaths, aliases: readonly string[
     appPassword: token(16),
     kmsKeys: {},
     codecToken: token(32),
+    temporalDbPassword: token(16),
   };
   let changed = secrets === undefined;
   if (!fresh.codecToken) {
     fresh.codecToken = token(32); // a secrets file from before the codec server
+    changed = true;
+  }
+  if (!fresh.temporalDbPassword) {
+    fresh.temporalDbPassword = token(16); // or from before the PostgreSQL-backed Temporal
     changed = true;
   }
   for (const alias of aliases) {

@@ -178,7 +178,7 @@ describe('the cutover CLI against the real stack', () => {
     expect(unknown.stderr.split('\n')[0]).toBe('cutover: unknown command "migrate-everything"');
     const badAction = await cli(['stack', 'explode']);
     expect(badAction.code).toBe(2);
-    expect(badAction.stderr.trim()).toBe('cutover stack: unknown stack action "explode": expected up, down, status, reset or codec-url');
+    expect(badAction.stderr.trim()).toBe('cutover stack: unknown stack action "explode": expected up, down, restart, status, reset or codec-url');
     const badService = await cli(['stack', 'down', 'mysql']);
     expect(badService.stderr.trim()).toBe('cutover stack: unknown service "mysql": expected one of postgres, postgres-logical, kms, minio, temporal, codec');
     expect((await cli(['doctor', '--help'])).stdout).toContain('cutover doctor [--plan FILE] [--json]');

@@ -125,15 +125,20 @@ export function runChildrenDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(ROOT, 'test-output', 'children', env.CUTOVER_TEST_RUN || `pid-${process.pid}`);
 }
 
-/** SIGKILLs every recorded child of this run that is still a `cutover` process (never a reused pid); returns how many. */
+/**
+ * SIGKILLs every recorded child of this run that is still a `cutover` process, or still runs the
+ * binary a record names (a server a test started detached: `recordService`); never a reused pid.
+ * Returns how many.
+ */
 export function killRecordedChildren(dir = runChildrenDir()): number {
   if (!existsSync(dir)) return 0;
   let killed = 0;
   for (const name of readdirSync(dir)) {
-    const pid = Number(name);
+    const pid = Number(name.replace(/^service-/, ''));
     try {
-      const cmdline = existsSync('/proc') ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : 'cutover.js';
-      if (pid > 0 && cmdline.includes('cutover.js')) {
+      const marker = name.startsWith('service-') ? readFileSync(join(dir, name), 'utf8').trim() : 'cutover.js';
+      const cmdline = existsSync('/proc') ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : marker;
+      if (pid > 0 && marker && cmdline.includes(marker)) {
         process.kill(pid, 'SIGKILL');
         killed++;
       }
@@ -143,6 +148,22 @@ export function killRecordedChildren(dir = runChildrenDir()): number {
   }
   rmSync(dir, { recursive: true, force: true });
   return killed;
+}
+
+/**
+ * Records a detached server a test started (through `stackUp` with a state directory of its own)
+ * with the binary its command line holds, so that if jest is stopped before the test's `afterAll`
+ * (SIGINT, SIGTERM from CI), the exit handler kills it too. The record stays until the run ends.
+ */
+export function recordService(pid: number, binary: string): void {
+  const dir = runChildrenDir();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `service-${pid}`), `${binary}\n`);
+}
+
+/** Drops the record once the test has stopped the server itself. */
+export function forgetService(pid: number): void {
+  rmSync(join(runChildrenDir(), `service-${pid}`), { force: true });
 }
 
 function track(child: ChildProcess, what: string): ChildProcess {
