@@ -72,6 +72,7 @@ export class SafeError extends Error {
 const VALUE_FREE_NAMES = new Set(['IntegrityError', 'ConfigError', 'SafeError', 'KmsUnavailable']);
 
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+const SQLSTATE = /^[0-9A-Z]{5}$/;
 
 /**
  * What an error is, without its message: its class (or name), its code and, for AWS, the HTTP
@@ -81,7 +82,8 @@ const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 export function describeError(err: unknown): string {
   const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; code?: unknown; Code?: unknown; $metadata?: { httpStatusCode?: unknown } };
   const name = typeof e.name === 'string' && IDENTIFIER.test(e.name) ? e.name : err instanceof Error ? 'Error' : typeof err;
-  const code = [e.code, e.Code].find((c): c is string | number => (typeof c === 'string' && IDENTIFIER.test(c)) || typeof c === 'number');
+  // A PostgreSQL SQLSTATE may be all digits (23505): five characters of [0-9A-Z] are a code, never a value.
+  const code = [e.code, e.Code].find((c): c is string | number => (typeof c === 'string' && (IDENTIFIER.test(c) || SQLSTATE.test(c))) || typeof c === 'number');
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? `HTTP ${e.$metadata.httpStatusCode}` : undefined;
   const extra = [code !== undefined && code !== name ? String(code) : undefined, status].filter(Boolean);
   return extra.length ? `${name} (${extra.join(', ')})` : name;

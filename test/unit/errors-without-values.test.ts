@@ -54,6 +54,9 @@ describe('errors that are not database errors, leaving an activity', () => {
     expect(describeError(Object.assign(new Error('x'), { name: 'NoSuchKey', Code: 'NoSuchKey', $metadata: { httpStatusCode: 404 } }))).toBe('NoSuchKey (HTTP 404)');
     expect(describeError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe('Error (ECONNREFUSED)');
     expect(describeError(new SyntaxError('x'))).toBe('SyntaxError');
+    // A SQLSTATE of digits only is a code too (a unique violation), and a longer number-like string is not.
+    expect(describeError(Object.assign(new Error('x'), { name: 'error', code: '23505' }))).toBe('error (23505)');
+    expect(describeError(Object.assign(new Error('x'), { code: '2350512345' }))).toBe('Error');
     expect(describeError('a string')).toBe('string');
     // A name or code that is not an identifier could be data: left out.
     expect(describeError(Object.assign(new Error('x'), { name: EMAIL, code: `E ${EMAIL}` }))).toBe('Error');

@@ -25,7 +25,7 @@ describe('the JSON log', () => {
 
   it("keeps an error's class and code, and its message only when it is value-free by construction", () => {
     const pg = Object.assign(new Error('duplicate key value: Key (email)=(ada@example.org) already exists'), { code: '23505', detail: 'Key (email)=(ada@example.org)' });
-    expect(loggedError(pg)).toEqual({ kind: 'Error', message: '(withheld: it may carry values)' });
+    expect(loggedError(pg)).toEqual({ kind: 'Error (23505)', message: '(withheld: it may carry values)' });
     const failure = ApplicationFailure.create({ message: 'load users: DatabaseError, constraint people_email_key, SQLSTATE 23505', type: 'DatabaseError', nonRetryable: true });
     expect(loggedError(failure)).toEqual({ kind: 'ApplicationFailure', type: 'DatabaseError', nonRetryable: true, message: 'load users: DatabaseError, constraint people_email_key, SQLSTATE 23505' });
     const { log, lines } = memoryLog();
