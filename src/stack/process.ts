@@ -90,8 +90,32 @@ export async function stopProcess(pidsDir: string, service: string, graceMs = 15
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline && isOurProcess(record)) await sleep(100);
   if (isOurProcess(record)) signalGroup('SIGKILL');
+  // A process that is exiting has lost its command line (its memory goes first) but may still hold
+  // its files and ports (they go next): a start right after would find its port taken. Wait until
+  // it has let go of them (a zombie, or gone).
+  const released = Date.now() + 10_000;
+  while (Date.now() < released && stillExiting(record.pid)) await sleep(50);
   rmSync(pidFile(pidsDir, service), { force: true });
   return 'stopped';
+}
+
+/** The process is past its command line but not yet a zombie: its files and sockets may still be open. */
+export function stillExiting(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false; // gone (or no /proc)
+  }
+  // pid (comm) state …: the state follows the last ')' (comm may hold anything).
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  if (state === 'Z' || state === 'X') return false;
+  try {
+    // A process with a command line is running: another one that took the pid, not ours.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').length === 0;
+  } catch {
+    return false;
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

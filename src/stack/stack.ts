@@ -716,6 +716,16 @@ export async function stackRestart(
     const records = runners.map((r) => readPid(c.paths.pids, runnerId(r)));
     if (!records.some((record) => record && isOurProcess(record))) throw new StackError(service, 'not running under the stack (down, or adopted from elsewhere): nothing to restart; `cutover stack up` starts it');
     for (const r of [...runners].reverse()) log(`${runnerId(r)}: ${await stopProcess(c.paths.pids, runnerId(r), 15_000, options.kill ? 'SIGKILL' : 'SIGTERM')}${options.kill ? ' (SIGKILL)' : ''}`);
+    // Started again only once its ports are free (a killed process lets go of them as it exits, not at once).
+    const ports = runners.flatMap((r) => r.ports(c.ports));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const taken = [];
+      for (const port of ports) if (await tcpOpen(HOST, port)) taken.push(port);
+      if (!taken.length) break;
+      if (Date.now() > deadline) throw new StackError(service, `stopped, but port ${taken.join(', ')} is still taken after 15 s: see what holds it (ss -ltnp)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
   return stackUp(env, log, services);
 }

@@ -1,4 +1,5 @@
 import { parse } from 'yaml';
+import { stillExiting } from '../../src/stack/process';
 import { BINARIES, DEFAULT_PORTS, servicePorts, TEMPORAL_SERVER_VERSION } from '../../src/stack/services';
 import {
   allTemporalServerPorts,
@@ -153,5 +154,12 @@ describe('the schema steps', () => {
       [...common, 'update-schema', '--schema-name', 'postgresql/v12/visibility'],
     ]);
     expect(steps.flat().some((a) => /password/i.test(a))).toBe(false);
+  });
+});
+
+describe('a stopped process lets go of its ports before the stack starts it again', () => {
+  it('treats a running process (this one) and a pid that no longer exists as not exiting', () => {
+    expect(stillExiting(process.pid)).toBe(false);
+    expect(stillExiting(2 ** 22 + 12345)).toBe(false);
   });
 });
