@@ -15,8 +15,11 @@ import { rollbackWorkflowIdOf } from './rollback-client';
 import { migrationId as idOf } from './plan/hash';
 import type { Plan, RehearsalSpec } from './plan/types';
 
-/** Control tables with rows per migration (besides the vault's, which `purgeVaultEntries` handles, and the append-only audit chain). */
-const CONTROL_TABLES = ['batches', 'quarantine', 'approvals', 'rollback_windows', 'sync_changes', 'sync_conflicts', 'unverified_rows', 'migrations'] as const;
+/**
+ * Control tables with rows per migration (besides the vault's, which `purgeVaultEntries` handles, and
+ * the append-only audit chain). The migration's own key goes too: what it sealed no longer opens.
+ */
+const CONTROL_TABLES = ['batches', 'quarantine', 'approvals', 'rollback_windows', 'sync_changes', 'sync_conflicts', 'unverified_rows', 'migration_keys', 'migrations'] as const;
 
 export interface RehearsalPurged {
   migrationId: string;

@@ -9,7 +9,7 @@ let ready = new WeakSet<Knex>();
  * The version of the DDL below: raise it with every change to it. A control database at this
  * version (or a later one) is used as it is, without running the DDL again.
  */
-export const CONTROL_SCHEMA_VERSION = 5;
+export const CONTROL_SCHEMA_VERSION = 6;
 
 /** The version a control database's schema was last brought to; 0 before versions were kept. */
 async function schemaVersion(db: Knex): Promise<number> {
@@ -166,6 +166,21 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
         batch_id text not null,
         found_at timestamptz not null default now(),
         primary key (migration_id, entity, source_key)
+      );
+      -- Per-migration keys: a migration registered with own_keys seals its staged objects,
+      -- pre-images, quarantined rows and sealed tokens under subkeys of its own root key, kept here
+      -- only wrapped by KMS (generated on first use). Shredding deletes the wrapped key for good.
+      alter table ${CONTROL_SCHEMA}.migrations add column if not exists own_keys boolean;
+      create table if not exists ${CONTROL_SCHEMA}.migration_keys (
+        migration_id text primary key,
+        kms_key_id text not null,
+        wrapped bytea,
+        fingerprint text not null,
+        generation integer not null default 1,
+        created_at timestamptz not null default now(),
+        rotated_at timestamptz,
+        shredded_at timestamptz,
+        shredded_by text
       );
       create table if not exists ${CONTROL_SCHEMA}.schema_version (version integer primary key);`);
     await trx(`${CONTROL_SCHEMA}.schema_version`).insert({ version: CONTROL_SCHEMA_VERSION }).onConflict('version').ignore();

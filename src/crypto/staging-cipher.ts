@@ -1,9 +1,17 @@
-import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, KmsKeyringNode } from '@aws-crypto/client-node';
+import { AlgorithmSuiteIdentifier, buildClient, CommitmentPolicy, KeyringNode, KmsKeyringNode, RawAesKeyringNode, RawAesWrappingSuiteIdentifier } from '@aws-crypto/client-node';
 import { DecryptCommandInput, DescribeKeyCommand, EncryptCommandInput, GenerateDataKeyCommandInput, KMS } from '@aws-sdk/client-kms';
 import type { Duplex } from 'node:stream';
 import { describeError } from '../stores/errors';
 import { IntegrityError } from '../core/envelope';
 import { isServiceError, KmsUnavailableError, kmsVerdict } from './kms-errors';
+import { isKeysShredded } from './migration-key-ring';
+
+/** A migration's own staging key (see src/core/migration-keys.ts): it wraps each object's data key instead of KMS. */
+export interface OwnStagingKey {
+  /** The key's name in each message (the migration id): a message staged for another migration does not open. */
+  name: string;
+  key: Buffer;
+}
 
 const { encrypt, decrypt, encryptStream, decryptStream } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT);
 
@@ -37,9 +45,16 @@ export class StagingCipher {
   /** Each stream's direction and the KMS errors its operation met (see `failure`). */
   private readonly streams = new WeakMap<object, { reading: boolean; kmsErrors: unknown[] }>();
 
+  /**
+   * `ownKey`: the migration's own staging key, when it has one (then objects' data keys are wrapped
+   * by it, with no KMS call per object, and die with it when the migration's keys are shredded);
+   * undefined for a migration registered before migrations had keys of their own (a KMS data key
+   * per object under `keyId`).
+   */
   constructor(
     private readonly kms: KMS,
     private readonly keyId: string,
+    private readonly ownKey?: () => Promise<OwnStagingKey | undefined>,
   ) {}
 
   /** Strict mode needs the key's ARN (an alias does not match the ARN inside a message). */
@@ -54,7 +69,12 @@ export class StagingCipher {
   }
 
   /** A keyring for one operation, whose KMS client records the errors of its calls in `kmsErrors`. */
-  private async ring(what: string, kmsErrors: unknown[]): Promise<KmsKeyringNode> {
+  private async ring(what: string, kmsErrors: unknown[]): Promise<KeyringNode> {
+    const own = await this.ownKey?.();
+    if (own) {
+      // A copy: the keyring zeroes the key it was given once done with it.
+      return new RawAesKeyringNode({ keyName: own.name, keyNamespace: 'cutover-migration', unencryptedMasterKey: Uint8Array.from(own.key), wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING });
+    }
     const generatorKeyId = await this.arn(what);
     const kms = this.kms;
     const record = <T>(call: Promise<T>): Promise<T> =>
@@ -134,7 +154,7 @@ export class StagingCipher {
 
 /** A failed encryption is never the object's fault: KMS, or the stream's other ends. */
 function writeFailure(what: string, err: unknown, kmsErrors: readonly unknown[]): unknown {
-  if (err instanceof KmsUnavailableError) return err;
+  if (err instanceof KmsUnavailableError || isKeysShredded(err)) return err;
   const verdict = kmsVerdict(kmsErrors);
   if (verdict) return new KmsUnavailableError(what, verdict.error, verdict.kind === 'refused' ? 'refused' : 'outage');
   return err;
@@ -142,7 +162,7 @@ function writeFailure(what: string, err: unknown, kmsErrors: readonly unknown[])
 
 /** A failed decryption: KMS unavailable (retry), another service's error (as it is), or the object itself (integrity). */
 export function readFailure(what: string, err: unknown, kmsErrors: readonly unknown[]): unknown {
-  if (err instanceof IntegrityError || err instanceof KmsUnavailableError) return err;
+  if (err instanceof IntegrityError || err instanceof KmsUnavailableError || isKeysShredded(err)) return err;
   const verdict = kmsVerdict(kmsErrors);
   if (verdict?.kind === 'outage' || verdict?.kind === 'refused') return new KmsUnavailableError(what, verdict.error, verdict.kind);
   if (!verdict && isServiceError(err)) return err;

@@ -42,7 +42,7 @@ export async function applyDeletes(stores: Pick<Stores, 'keys' | 'quarantine' | 
   const selected = targetKey && !columns.includes(targetKey) ? [...columns, targetKey] : columns;
   const types = await loaded.targetTypes(req.entity);
   const bkTypes = mapper.businessKeyIndexes.map((k) => types[k]);
-  const [digestKey, vaultKey] = await Promise.all([stores.keys.get('digest'), loaded.vaultKey()]);
+  const [digestKey, sealing] = await Promise.all([stores.keys.get('digest'), loaded.sealing()]);
   const batchKey = `${req.batchId}/deletes`;
   const componentsOf = (bk: string): string[] => (bkColumns.length === 1 ? [bk] : (JSON.parse(bk) as string[]));
   const conflicts: SyncConflict[] = [];
@@ -97,10 +97,10 @@ export async function applyDeletes(stores: Pick<Stores, 'keys' | 'quarantine' | 
         }
         // One ledger record for the round's deletes: each row's whole pre-image (a rollback puts it back).
         const at = { migrationId: req.migrationId, table, runId: req.runId, batchId: batchKey };
-        await appendLedgerRecord(trx, ledger, at, packLedgerRecord({ inserted: [], updated: done.map((d) => ({ businessKey: d.bk, preImage: wholeRowPreImage(d.pre) })) }, vaultKey, at));
+        await appendLedgerRecord(trx, ledger, at, packLedgerRecord({ inserted: [], updated: done.map((d) => ({ businessKey: d.bk, preImage: wholeRowPreImage(d.pre) })) }, sealing.preimage, at));
         await forgetKeys(trx, ledger, req.migrationId, req.entity, [...forget, ...done.map((d) => d.sourceKey)]);
         await stores.conflicts.record(req, sync?.conflict, conflicts);
-        await stores.quarantine.write(vaultKey, req, 'load', refused);
+        await stores.quarantine.write(sealing.quarantine, req, 'load', refused);
         // Rows an earlier round could not delete (still referenced then) leave the quarantine once deleted.
         await stores.quarantine.resolve(req, 'load', [...forget.filter((k) => !refused.some((r) => r.sourceKey === k)), ...done.map((d) => d.sourceKey)]);
         const counts = { inserted: 0, updated: 0, unchanged: 0, quarantined: refused.length, deleted: done.length, conflicts: conflicts.length };

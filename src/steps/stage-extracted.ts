@@ -41,7 +41,7 @@ export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, re
   const batchId = req.batchId;
   const ref = { migrationId: req.migrationId, entity: req.entity, batchId };
   const tags = { migration: req.migrationId, entity: req.entity };
-  const [tokenKey, digestKey, vaultKey] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest'), loaded.vaultKey()]);
+  const [tokenKey, digestKey, vaultKey, sealing] = await Promise.all([stores.keys.get('token'), stores.keys.get('digest'), loaded.vaultKey(), loaded.sealing()]);
   const filters = spec.source.skip ?? [];
   const { kept: sourceRows, skipped } = withoutSkipped(extracted, filters, skipAlias);
   const types = await loaded.targetTypes(req.entity).catch((err) => withoutValues(`stage ${req.entity} batch ${batchId} (the target's column types)`, err));
@@ -52,7 +52,7 @@ export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, re
     // First the mapping, and every personal value a token must stand for.
     const { mapped, quarantined, personal } = await timed(tags, 'map', () => mapRows(spec, mapper, sourceRows));
     // One token per value, for ever: the vault settles collisions (one round trip per batch, more only on a collision).
-    const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => timed(tags, 'tokens', () => stores.vault.tokenize({ token: tokenKey, vault: vaultKey }, req.migrationId, personal)));
+    const tokens = await withHeartbeat({ phase: 'tokenize', batchId }, () => timed(tags, 'tokens', () => stores.vault.tokenize({ token: tokenKey, vault: vaultKey, sealed: sealing.sealedToken }, req.migrationId, personal)));
     const shape = (kind: PiiKind, values: readonly string[]) => shapeTokens(shapedTokenKey(tokenKey), kind, values);
     const tokenized = await timed(tags, 'rows and digests', () => tokenizeRows(spec, mapper, mapped, tokens, (expected) => rowDigest(digestKey, mapper.columns, expected, types), shape));
     const staged: StagedRows = { columns: mapper.columns, rows: tokenized.rows, sourceKeys: tokenized.sourceKeys };
@@ -108,7 +108,7 @@ export async function stageExtracted(stores: StageStores, loaded: LoadedPlan, re
     await withHeartbeat({ phase: 'stage', batchId }, async () => {
       stagedBytes = (await timed(tags, 'serialize, compress, encrypt, put', () => loaded.staging.putBatch(manifest, staged))) + files.reduce((n, f) => n + f.bytes, 0);
       await timed(tags, 'stage records', async () => {
-        await stores.quarantine.write(vaultKey, ref, 'stage', quarantined);
+        await stores.quarantine.write(sealing.quarantine, ref, 'stage', quarantined);
         await stores.quarantine.resolve(ref, 'stage', staged.sourceKeys);
         await stores.batches.recordStaged({ ...ref, afterKey: req.afterKey, lastKey: req.lastKey, extracted: sourceRows.length, staged: staged.rows.length, quarantined: quarantined.length, objectKey: keys.rows, manifestKey: keys.manifest });
       });

@@ -6,7 +6,9 @@ import { createDb } from '../clients/postgres';
 import { configuredUrls, planConnectionUrl, type CutoverConfig } from '../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
 import { KeyRing } from '../crypto/key-ring';
+import { MigrationKeyRing } from '../crypto/migration-key-ring';
 import { StagingCipher } from '../crypto/staging-cipher';
+import type { SealingKeys } from '../core/migration-keys';
 import { kmsFailureKind, KmsUnavailableError } from '../crypto/kms-errors';
 import { AsyncCache } from '../core/async-cache';
 import { compileMapper, RowMapper } from '../core/mapping';
@@ -60,6 +62,13 @@ export interface LoadedPlan {
    * (PlanMismatch) rather than having its personal data sealed under a key it did not ask for.
    */
   vaultKey(): Promise<Buffer>;
+  /**
+   * The keys this migration seals its pre-images, quarantined rows and sealed tokens under (and
+   * wraps its staged objects' data keys with): its own, or, for a migration registered before
+   * migrations had their own, the control database's shared ones (src/core/migration-keys.ts).
+   * Refused (MigrationKeysShredded) once its keys are shredded. Only for a registered plan.
+   */
+  sealing(): Promise<SealingKeys>;
 }
 
 /** The type of each column of a target table, as its catalog prints it (`numeric(10,5)`, `character(2)`). */
@@ -94,7 +103,10 @@ export class PlanRegistry implements PlanStore {
   private readonly plans = new AsyncCache<string, LoadedPlan>();
   private readonly ciphers = new Map<string, StagingCipher>();
   private readonly vaultChecks = new AsyncCache<string, void>();
-  constructor(private readonly deps: PlanStoreDeps) {}
+  private readonly migrationKeys: MigrationKeyRing;
+  constructor(private readonly deps: PlanStoreDeps) {
+    this.migrationKeys = new MigrationKeyRing(deps.control, deps.kms);
+  }
 
   connectionUrl(envName: string, role: 'source' | 'target'): string {
     const url = planConnectionUrl(envName, configuredUrls(this.deps.config, role));
@@ -124,7 +136,8 @@ export class PlanRegistry implements PlanStore {
   async register(m: { migrationId: string; plan: Plan; planHash: string; startedBy?: string }): Promise<void> {
     await ensureControlSchema(this.deps.control);
     await this.deps.control(`${CONTROL_SCHEMA}.migrations`)
-      .insert({ migration_id: m.migrationId, plan_name: m.plan.name, plan_hash: m.planHash, plan: JSON.stringify(m.plan), started_by: m.startedBy })
+      // A migration registered from now on has keys of its own (generated on first use).
+      .insert({ migration_id: m.migrationId, plan_name: m.plan.name, plan_hash: m.planHash, plan: JSON.stringify(m.plan), started_by: m.startedBy, own_keys: true })
       .onConflict('migration_id')
       .ignore();
   }
@@ -138,7 +151,7 @@ export class PlanRegistry implements PlanStore {
     await ensureControlSchema(this.deps.control);
     const row = await this.deps.control(`${CONTROL_SCHEMA}.migrations`).where({ migration_id: migrationId }).first();
     if (!row) throw new SafeError(`migration ${migrationId} is not registered (prepare did not run)`);
-    return this.bind(row.plan as Plan, row.plan_hash);
+    return this.bind(row.plan as Plan, row.plan_hash, migrationId);
   }
 
   /**
@@ -180,7 +193,7 @@ export class PlanRegistry implements PlanStore {
     }
   }
 
-  bind(plan: Plan, planHash: string): LoadedPlan {
+  bind(plan: Plan, planHash: string, migrationId?: string): LoadedPlan {
     const mappers = new Map<string, { spec: EntitySpec; mapper: RowMapper }>();
     for (const spec of plan.entities) mappers.set(spec.name, { spec, mapper: compileMapper(spec) });
     const entity = (name: string) => {
@@ -193,7 +206,17 @@ export class PlanRegistry implements PlanStore {
     // Every session of the source pool is read-only by default too: the plan's queries and filters are SQL.
     const source = this.db(sourceUrl, 'source', true);
     const types = new AsyncCache<string, (TargetType | undefined)[]>();
-    const cipher = this.cipher(plan.keys.staging ?? this.deps.config.kms.aliases.staging);
+    const stagingKeyId = plan.keys.staging ?? this.deps.config.kms.aliases.staging;
+    const sealing = async (): Promise<SealingKeys> => {
+      if (!migrationId) throw new SafeError(`plan ${plan.name} is not registered: it has no keys to seal under yet`);
+      return this.migrationKeys.sealing(migrationId, stagingKeyId, async () => ({ vault: await this.vaultKeyFor(plan), token: await this.deps.keys.get('token') }));
+    };
+    const cipher = migrationId
+      ? new StagingCipher(this.deps.kms, stagingKeyId, async () => {
+          const keys = await sealing();
+          return keys.staging ? { name: migrationId, key: keys.staging } : undefined;
+        })
+      : this.cipher(stagingKeyId);
     const bucket = plan.staging.bucket ?? this.deps.config.s3.bucket;
     return {
       plan,
@@ -208,6 +231,7 @@ export class PlanRegistry implements PlanStore {
       cipher,
       bucket,
       vaultKey: () => this.vaultKeyFor(plan),
+      sealing,
       entity,
       targetTypes: (name) =>
         types.get(name, async () => {

@@ -6,22 +6,34 @@
  * caller's: the plan decides which vault key it may use.
  */
 import type { Knex } from 'knex';
-import { isSealedToken, openSealedTokens, sealedTokenKey, sealTokens } from '../core/sealed-tokens';
+import type { SivKey } from '../core/aes-siv';
+import { isSealedToken, openSealedTokens, sealTokens } from '../core/sealed-tokens';
 import { valueId } from '../core/token-assignment';
 import { existingTokens, lookupTokens, purgeVaultEntries, tokenize } from '../crypto/vault';
 import type { PiiKind } from '../plan/types';
+
+/**
+ * The keys tokens depend on: the control database's token (MAC and shaped tokens) and vault keys,
+ * shared by every migration on it, and the migration's own sealed-token key (see
+ * src/core/migration-keys.ts).
+ */
+export interface VaultKeys {
+  token: Uint8Array;
+  vault: Uint8Array;
+  sealed: SivKey;
+}
 
 export interface TokenVault {
   /**
    * One token per value; tokens by `valueId(kind, value)`. A value marked `clear` everywhere it
    * occurs (the target gets it back) may get a sealed token; any other gets the vault's, for ever.
    */
-  tokenize(keys: { token: Uint8Array; vault: Uint8Array }, migrationId: string, values: Iterable<{ kind: PiiKind; value: string; clear?: boolean }>): Promise<Map<string, string>>;
+  tokenize(keys: VaultKeys, migrationId: string, values: Iterable<{ kind: PiiKind; value: string; clear?: boolean }>): Promise<Map<string, string>>;
   /**
    * The values of these tokens, sealed or stored; tokens in `held` (values this worker staged
    * them from) are not read again. A token the vault has no entry for is an error naming how many.
    */
-  open(keys: { token: Uint8Array; vault: Uint8Array }, migrationId: string, tokens: Iterable<string>, held?: ReadonlyMap<string, string>): Promise<Map<string, string>>;
+  open(keys: VaultKeys, migrationId: string, tokens: Iterable<string>, held?: ReadonlyMap<string, string>): Promise<Map<string, string>>;
   /** The tokens the vault already holds for these values (reads only: nothing is claimed); a value it never saw is absent. */
   existing(tokenKey: Uint8Array, values: Iterable<{ kind: PiiKind; value: string }>): Promise<Map<string, string>>;
   /** Removes the entries a migration created; entries another migration uses too pass to it. */
@@ -51,7 +63,7 @@ export function withSealedTokens(vault: TokenVault): TokenVault {
       const kept = new Set(all.filter((v) => !v.clear).map((v) => v.id));
       const sealable = all.filter((v) => !kept.has(v.id));
       const stored = all.filter((v) => kept.has(v.id));
-      const tokens = sealable.length ? sealTokens(sealedTokenKey(keys.token), migrationId, sealable) : new Map<string, string>();
+      const tokens = sealable.length ? sealTokens(keys.sealed, migrationId, sealable) : new Map<string, string>();
       if (stored.length) for (const [id, token] of await vault.tokenize(keys, migrationId, stored)) tokens.set(id, token);
       return tokens;
     },
@@ -59,7 +71,7 @@ export function withSealedTokens(vault: TokenVault): TokenVault {
       const sealed: string[] = [];
       const other: string[] = [];
       for (const t of new Set(tokens)) (held?.has(t) || !isSealedToken(t) ? other : sealed).push(t);
-      const out = sealed.length ? openSealedTokens(sealedTokenKey(keys.token), migrationId, sealed) : new Map<string, string>();
+      const out = sealed.length ? openSealedTokens(keys.sealed, migrationId, sealed) : new Map<string, string>();
       if (other.length) for (const [t, v] of await vault.open(keys, migrationId, other, held)) out.set(t, v);
       return out;
     },

@@ -10,6 +10,7 @@ import { connectClient } from '../../src/clients/temporal';
 import { createDataConverter } from '../../src/codec/data-converter';
 import type { CutoverConfig } from '../../src/config';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
+import { MigrationKeyRing } from '../../src/crypto/migration-key-ring';
 import { StagingCipher } from '../../src/crypto/staging-cipher';
 import { sql } from './helpers';
 
@@ -122,7 +123,15 @@ export async function decryptedStaged(config: CutoverConfig, migrationId: string
   const prefix = `${options.prefix ?? 'migrations'}/${migrationId}/`;
   const s3 = createS3Client(config.s3);
   const kms = createKmsClient(config.kms);
-  const cipher = new StagingCipher(kms, options.stagingKey ?? config.kms.aliases.staging);
+  const control = createDb(config.databases.controlUrl!);
+  // The migration's own staging key (a migration registered before had a KMS data key per object).
+  const stagingKey = options.stagingKey ?? config.kms.aliases.staging;
+  const ring = new MigrationKeyRing(control, kms);
+  const shared = createKeyRing(config, control, kms);
+  const cipher = new StagingCipher(kms, stagingKey, async () => {
+    const keys = await ring.sealing(migrationId, stagingKey, async () => ({ vault: await shared.get('vault'), token: await shared.get('token') }));
+    return keys.staging ? { name: migrationId, key: keys.staging } : undefined;
+  });
   try {
     const keys: string[] = [];
     let token: string | undefined;
@@ -151,6 +160,7 @@ export async function decryptedStaged(config: CutoverConfig, migrationId: string
   } finally {
     s3.destroy();
     kms.destroy();
+    await control.destroy();
   }
 }
 

@@ -8,6 +8,7 @@ import type { LedgerRecordAt, PackedLedgerRecord } from '../../src/core/ledger-r
 import type { AuditEvent } from '../../src/audit/chain';
 import { businessKeyOf, compileMapper, RowMapper, Value } from '../../src/core/mapping';
 import type { QuarantineRecord } from '../../src/core/quarantine-record';
+import { ownSealingKeys } from '../../src/core/migration-keys';
 import { StagedClearValues } from '../../src/core/staged-clear-values';
 import { valueId } from '../../src/core/token-assignment';
 import type { KeyMapEntry, KeyMapRow } from '../../src/control/key-map';
@@ -202,6 +203,8 @@ export function memoryStores(plan: Plan, options: { target?: MemoryTarget; sourc
     entity: (name) => mappers.get(name)!,
     targetTypes: async (name) => options.types?.[name] ?? mappers.get(name)!.mapper.columns.map(() => undefined),
     vaultKey: async () => key(3),
+    // A migration with keys of its own, derived from a fixed root.
+    sealing: async () => ownSealingKeys(key(9), 'memory'),
   };
   const stores: Stores = {
     plans: { register: async () => undefined, plan: async () => loaded, bind: () => loaded, connectionUrl: () => 'memory://' },

@@ -44,7 +44,7 @@ export function createLoadActivities(stores: LoadStores) {
       const manifest = await timed(tags, 'get, decrypt', () => loaded.staging.readManifest(req.migrationId, req.entity, req.batchId));
       if (manifest.delta && req.apply === 'deletes') return applyDeletes(stores, loaded, req, manifest);
       const staged = await timed(tags, 'get, decrypt', () => loaded.staging.readRows(manifest));
-      const vaultKey = await loaded.vaultKey();
+      const [vaultKey, sealing] = await Promise.all([loaded.vaultKey(), loaded.sealing()]);
       const types = await loaded.targetTypes(req.entity);
 
       // Detokenize what the target needs in clear: whole columns and paths inside JSON documents.
@@ -52,7 +52,7 @@ export function createLoadActivities(stores: LoadStores) {
       const clearTargets = clearTargetsOf(spec);
       const tokens = tokensToOpen(staged.rows, clearTargets);
       const stagedHere = stores.stagedClearValues.take(req.runId, req.batchId);
-      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, async () => timed(tags, 'detokenize', async () => stores.vault.open({ vault: vaultKey, token: await stores.keys.get('token') }, req.migrationId, tokens, stagedHere)));
+      const clear = await withHeartbeat({ phase: 'detokenize', batchId: req.batchId }, async () => timed(tags, 'detokenize', async () => stores.vault.open({ vault: vaultKey, token: await stores.keys.get('token'), sealed: sealing.sealedToken }, req.migrationId, tokens, stagedHere)));
       const writer = loaded.writer;
       await writer.prepare(0);
 
@@ -165,7 +165,7 @@ export function createLoadActivities(stores: LoadStores) {
               inserted: written.filter((w) => !w.pre).map((w) => w.row.bk),
               updated: written.filter((w) => w.pre).map((w) => ({ businessKey: w.row.bk, preImage: sync ? wholeRowPreImage(w.pre!) : w.pre })),
             };
-            await timed(tags, 'ledger', () => tx.appendLedger(at, packLedgerRecord(ledgered, vaultKey, at)));
+            await timed(tags, 'ledger', () => tx.appendLedger(at, packLedgerRecord(ledgered, sealing.preimage, at)));
             await tx.recordFiles(req.migrationId, req.entity, copied);
             // A batch loading at the same time took one of these keys first (its commit was visible only now):
             // this load would have overwritten its row. Undo, and the retry quarantines the duplicates.
@@ -183,7 +183,7 @@ export function createLoadActivities(stores: LoadStores) {
             };
             // Quarantine before commit: if the commit fails, the retry finds and records the same rows.
             await timed(tags, 'quarantine', async () => {
-              await stores.quarantine.write(vaultKey, req, 'load', refused);
+              await stores.quarantine.write(sealing.quarantine, req, 'load', refused);
               // Rows quarantined by an earlier run that land now (their source was fixed) leave the quarantine.
               // (Not one read again unchanged: a change a conflict kept out stays quarantined.)
               await stores.quarantine.resolve(req, 'load', rows.filter((r) => !refusedKeys.has(r.sourceKey) && !readAgain.has(r.sourceKey)).map((r) => r.sourceKey));

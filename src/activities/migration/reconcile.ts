@@ -24,7 +24,7 @@ async function differingColumns(vault: TokenVault, tokenKey: Uint8Array, loaded:
   const wanted = staged.rows.map((values) => ({ values, bk: businessKeyOf(values, mapper.businessKeyIndexes) })).filter((r) => found.has(r.bk));
   const clearTargets = clearTargetsOf(spec);
   const tokens = tokensToOpen(wanted.map((r) => r.values), clearTargets);
-  const clear = await vault.open({ vault: await loaded.vaultKey(), token: tokenKey }, manifest.migrationId, tokens);
+  const clear = await vault.open({ vault: await loaded.vaultKey(), token: tokenKey, sealed: (await loaded.sealing()).sealedToken }, manifest.migrationId, tokens);
   const out = new Map<string, string[]>();
   for (const { values, bk } of wanted) {
     const expected = withClearValues(values, clearTargets, clear);

@@ -85,7 +85,8 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
       const ledger = loaded.plan.target.ledgerSchema;
       const table = `${spec.target.schema}.${spec.target.table}`;
       const bkColumns = spec.target.businessKey;
-      const vaultKey = await stores.keys.get('vault');
+      // Refused (MigrationKeysShredded, not retried) once the migration's keys are shredded: its pre-images no longer open.
+      const preimageKey = (await loaded.sealing()).preimage;
       const tally = { deleted: 0, restored: 0 };
       let writable: string[] | undefined;
       const present = await ledgersPresent(loaded.target, ledger);
@@ -108,7 +109,7 @@ export function createRollbackActivities(stores: Pick<Stores, 'plans' | 'keys' |
       const undoNext = (only?: 'updated') =>
         loaded.target
           .transaction(async (trx) => {
-            const unit = await nextUndo(trx, ledger, req.migrationId, table, vaultKey, first, only);
+            const unit = await nextUndo(trx, ledger, req.migrationId, table, preimageKey, first, only);
             if (!unit) return false;
             for (const { businessKey, preImage } of unit.updated) {
               const pre = preImage as Record<string, unknown>;

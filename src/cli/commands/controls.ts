@@ -3,6 +3,7 @@ import { appendAudit } from '../../audit/store';
 import { withControl } from '../../clients/control';
 import { CutoverConfig, loadConfig } from '../../config';
 import { cancelMigration, defaultOperator, migrationReport, pauseMigration, requestCutover, resumeMigration, tuneMigration, workflowIdFrom } from '../../migration-client';
+import { shredMigration } from '../../migration-keys-client';
 import { closeRollbackWindow, rollbackMigration } from '../../rollback-client';
 import { headline } from '../../report/headline';
 import type { Controls } from '../../shared/migration';
@@ -199,17 +200,35 @@ your login (--as overrides it).`,
 };
 
 export const closeCommand: Command = {
-  usage: `cutover close <migration-id> [--as NAME] [--reason TEXT]
+  usage: `cutover close <migration-id> [--shred] [--as NAME] [--reason TEXT]
 
 A completed migration can be rolled back (\`cutover rollback\`) from the ledger the target
 keeps, until its rollback window is closed. Closing it is recorded in the control database and
 in the audit chain with your login (--as overrides it); from then on \`cutover rollback\` refuses
 (exit 1), naming who closed it and when. Refused for a migration that has not completed, is
-being rolled back, or whose window is already closed.`,
+being rolled back, or whose window is already closed.
+
+--shred ends the migration's life: closes its window (if it completed and the window is open),
+destroys its own root key (nothing it staged, no pre-image, no quarantined row and no sealed
+token it made can be opened again, by anyone) and purges the vault entries only it used. The
+target and the audit chain stay as they are; the audit records the key's KMS key, fingerprint,
+time and who. Also for a migration that failed, was cancelled or was rolled back; refused while
+it runs or a rollback of it is under way. Run again after a failure: it finishes the purge.`,
   async run(args) {
-    const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args, options: { as: { type: 'string' }, reason: { type: 'string' }, shred: { type: 'boolean', default: false } }, allowPositionals: true });
     const [id] = positionals;
     if (!id) throw new UsageError('expected: cutover close <migration-id>');
+    if (values.shred) {
+      const s = await shredMigration(loadConfig(), workflowIdFrom(id), values.as ?? defaultOperator(), values.reason);
+      if (s.closedWindow) console.log(`rollback window of ${s.migrationId} closed: \`cutover rollback\` now refuses it`);
+      console.log(
+        s.shredded
+          ? `keys of ${s.migrationId} shredded by ${s.after.shreddedBy} at ${s.after.shreddedAt}: root key ${s.before.fingerprint ?? '(never generated)'} (wrapped by ${s.before.kmsKeyId ?? 'none'}) destroyed; its staged objects, pre-images, ${s.quarantinedRows} quarantined row(s) and sealed tokens can no longer be opened`
+          : `keys of ${s.migrationId} were already shredded by ${s.after.shreddedBy} at ${s.after.shreddedAt}`,
+      );
+      console.log(`vault: ${s.vault.purged} entr${s.vault.purged === 1 ? 'y' : 'ies'} only it used purged, ${s.vault.handedOver} handed over to migrations that use them too`);
+      return EXIT.ok;
+    }
     const closed = await closeRollbackWindow(loadConfig(), workflowIdFrom(id), values.as ?? defaultOperator(), values.reason);
     console.log(`rollback window of ${closed.migrationId} closed by ${closed.closedBy} at ${closed.closedAt}: \`cutover rollback\` now refuses it`);
     return EXIT.ok;
