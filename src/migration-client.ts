@@ -1,7 +1,9 @@
 import { userInfo } from 'node:os';
 import { Client, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { connectClient } from './clients/temporal';
+import { withControl } from './clients/control';
 import { CutoverConfig, workflowUrl, operatorFromEnv } from './config';
+import { keysShredded, shreddedKeys } from './crypto/migration-key-ring';
 import { migrationView, MigrationView, QUERY_DEADLINE_MS } from './migration-view';
 import { rollbackWorkflowIdOf } from './migration-status';
 import { migrationId as idOf, planHash } from './plan/hash';
@@ -111,6 +113,9 @@ export async function startMigration(config: CutoverConfig, plan: Plan, options:
   const hash = planHash(plan);
   const migrationId = idOf(plan);
   const workflowId = workflowIdOf(migrationId);
+  // A migration whose keys were shredded is over for good: the same plan would be the same migration.
+  const shredded = await withControl(config, (control) => shreddedKeys(control, migrationId), 'cutover-start');
+  if (shredded) throw new RefusedError(keysShredded(migrationId, shredded, 'it cannot be started again (give the plan another name to start a new migration)').message);
   const { client, connection } = await connectClient(config);
   try {
     // A rollback after completion of this migration is undoing it: a new run would load beside it.

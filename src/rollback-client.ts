@@ -8,7 +8,7 @@ import { appendAudit } from './audit/store';
 import { withControl } from './clients/control';
 import { CutoverConfig, workflowUrl } from './config';
 import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
-import { keysShredded } from './crypto/migration-key-ring';
+import { keysShredded, shreddedKeys } from './crypto/migration-key-ring';
 import { RefusedError, withClient } from './migration-client';
 import { rollbackWorkflowIdOf } from './migration-status';
 import { afterEndReport, migrationView, MigrationView, QUERY_DEADLINE_MS, RollbackAfterEnd, rollbackAfterEndOf } from './migration-view';
@@ -192,8 +192,8 @@ export async function rollbackMigration(
           throw new RefusedError(`migration ${migrationId} is not registered in the control database: there is no plan to undo it by`);
         }
         // A migration whose keys were shredded has no pre-image left to restore from.
-        const shredded = await control(`${CONTROL_SCHEMA}.migration_keys`).where({ migration_id: migrationId }).whereNotNull('shredded_at').first();
-        if (shredded) throw new RefusedError(keysShredded(migrationId, { shreddedAt: new Date(shredded.shredded_at).toISOString(), shreddedBy: shredded.shredded_by }, 'it cannot be rolled back').message);
+        const shredded = await shreddedKeys(control, migrationId);
+        if (shredded) throw new RefusedError(keysShredded(migrationId, shredded, 'it cannot be rolled back').message);
         // What the rollback workflow starts from: the run's report (its result, or what a failed run had), else the little there is.
         const report: MigrationReport = found
           ? { ...found }

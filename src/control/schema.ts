@@ -169,7 +169,7 @@ export async function ensureControlSchema(db: Knex): Promise<void> {
       );
       -- Per-migration keys: a migration registered with own_keys seals its staged objects,
       -- pre-images, quarantined rows and sealed tokens under subkeys of its own root key, kept here
-      -- only wrapped by KMS (generated on first use). Shredding deletes the wrapped key for good.
+      -- only wrapped by KMS (generated at prepare). Shredding deletes the wrapped key for good.
       alter table ${CONTROL_SCHEMA}.migrations add column if not exists own_keys boolean;
       create table if not exists ${CONTROL_SCHEMA}.migration_keys (
         migration_id text primary key,

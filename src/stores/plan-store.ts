@@ -136,7 +136,7 @@ export class PlanRegistry implements PlanStore {
   async register(m: { migrationId: string; plan: Plan; planHash: string; startedBy?: string }): Promise<void> {
     await ensureControlSchema(this.deps.control);
     await this.deps.control(`${CONTROL_SCHEMA}.migrations`)
-      // A migration registered from now on has keys of its own (generated on first use).
+      // A migration registered from now on has keys of its own (generated at its prepare, or on first use).
       .insert({ migration_id: m.migrationId, plan_name: m.plan.name, plan_hash: m.planHash, plan: JSON.stringify(m.plan), started_by: m.startedBy, own_keys: true })
       .onConflict('migration_id')
       .ignore();

@@ -227,9 +227,9 @@ describe('files while KMS is down', () => {
     await run.run(activities.prepareMigration, { plan, migrationId, planHash: planHash(plan), startedBy: 'it' });
     // As registered by a version before per-migration keys: a KMS data key per staged object.
     await sql(env.config.databases.controlUrl!, 'update cutover.migrations set own_keys = null where migration_id = $1', [migrationId]);
+    await sql(env.config.databases.controlUrl!, 'delete from cutover.migration_keys where migration_id = $1', [migrationId]);
     const own = { ...plan, name: `${name}-own` };
     const ownId = idOf(own);
-    await run.run(activities.prepareMigration, { plan: own, migrationId: ownId, planHash: planHash(own), startedBy: 'it' });
     const stage = async (entity: string) => {
       const page = (await run.run(activities.planRanges, { migrationId, entity, after: null, maxRanges: 10 })) as RangePage;
       expect(page.ranges).toHaveLength(1);
@@ -269,13 +269,15 @@ describe('files while KMS is down', () => {
       await expect(copy).rejects.toMatchObject({ message: expect.stringContaining(file.stagedKey) });
       expect(await inTarget()).toBe(0);
       expect((await sql<{ n: string }>(env.config.databases.targetUrl!, 'select count(*) as n from course_packages'))[0]!.n).toBe('0');
-      // A migration with keys of its own: the first use of its key needs KMS (to generate it; a new worker, to unwrap it).
-      const ownPage = (await run.run(activities.planRanges, { migrationId: ownId, entity: 'courses', after: null, maxRanges: 10 })) as RangePage;
-      await expect(run.run(activities.stageBatch, { migrationId: ownId, entity: 'courses', ...ownPage.ranges[0]! })).rejects.toMatchObject(retryableKmsOutage(`migration ${ownId}'s key under ${env.config.kms.aliases.staging}`));
+      // A migration with keys of its own: its key is generated at prepare (a new worker unwraps it on first use), which needs KMS.
+      await expect(run.run(activities.prepareMigration, { plan: own, migrationId: ownId, planHash: planHash(own), startedBy: 'it' })).rejects.toMatchObject(
+        retryableKmsOutage(`migration ${ownId}'s key under ${env.config.kms.aliases.staging}`),
+      );
     } finally {
       await kms.start();
     }
 
+    await expect(run.run(activities.prepareMigration, { plan: own, migrationId: ownId, planHash: planHash(own), startedBy: 'it' })).resolves.toBeTruthy();
     await expect(run.run(activities.stageBatch, { migrationId, entity: 'course_packages', ...packages.page.ranges[0]! })).resolves.toMatchObject({ staged: packages.staged.staged });
     await expect(run.run(activities.loadBatch, { ...packages.staged, runId: 'kms' })).resolves.toMatchObject({ inserted: packages.staged.staged });
     expect(((await run.run(activities.reconcileBatch, packages.staged)) as { clean: boolean }).clean).toBe(true);

@@ -171,6 +171,9 @@ describe('per-migration keys', () => {
     expect(rollback.code).not.toBe(0);
     expect(rollback.stderr).toContain('shredded by it-shredder');
     expect(rollback.stderr).toContain('it cannot be rolled back');
+    const restart = await run(['start', file]);
+    expect(restart.code).not.toBe(0);
+    expect(restart.stderr).toContain('it cannot be started again (give the plan another name');
     const rotateAgain = await run(['keys', 'rotate', migrationId, '--to', keyB]);
     expect(rotateAgain.code).not.toBe(0);
     expect(rotateAgain.stderr).toContain('there is no key left to rotate');

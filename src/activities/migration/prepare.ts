@@ -151,7 +151,9 @@ export function createPrepareActivities(stores: Pick<Stores, 'plans' | 'keys' | 
       await ensureLedgerSchema(loaded.target, input.plan.target.ledgerSchema);
       // This run loads from now on; an older run's loads still in flight finish first, later ones are refused.
       if (input.runId) await openLoadFence(loaded.target, input.plan.target.ledgerSchema, input.migrationId, input.runId);
-      await Promise.all([stores.keys.get('token'), stores.keys.get('digest'), loaded.vaultKey()]);
+      // The migration's own key is generated here (under the plan's staging key), so a KMS key that is refused,
+      // or a migration whose keys were shredded (MigrationKeysShredded, not retried), stops it before it reads a row.
+      await Promise.all([stores.keys.get('token'), stores.keys.get('digest'), loaded.vaultKey(), loaded.sealing()]);
       const entities = [];
       for (const e of input.plan.entities) {
         const q = countSql(e);

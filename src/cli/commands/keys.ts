@@ -7,7 +7,7 @@ import { Command, EXIT, UsageError } from '../command';
 
 function describeKey(k: MigrationKeyState): string {
   if (!k.own) return `migration ${k.migrationId}: registered before migrations had keys of their own (its data is under the control database's shared keys)`;
-  if (!k.fingerprint) return `migration ${k.migrationId}: own keys, not generated yet (on first use, under the plan's staging key)`;
+  if (!k.fingerprint) return `migration ${k.migrationId}: own keys, not generated yet (at its prepare, under the plan's staging key)`;
   const lines = [
     `migration ${k.migrationId}: own root key ${k.fingerprint}, generation ${k.generation}, wrapped by ${k.kmsKeyId}`,
     `  created ${k.createdAt}${k.rotatedAt ? `, last rotated ${k.rotatedAt}` : ''}`,
