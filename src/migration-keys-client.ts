@@ -1,5 +1,6 @@
 // A migration's own keys from the CLI: their state, a rotation (re-wrap under another KMS key),
 // and the shredding that ends a migration's life (`cutover close <id> --shred`).
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { appendAudit } from './audit/store';
 import { createKmsClient } from './clients/aws';
@@ -103,8 +104,16 @@ export interface ShredOutcome {
 export async function shredMigration(config: CutoverConfig, workflowId: string, by: string, reason?: string): Promise<ShredOutcome> {
   return withClient(config, workflowId, async (client) => {
     const migrationId = migrationIdFromWorkflow(workflowId);
-    const d = await client.workflow.getHandle(workflowId).describe();
-    if (d.status.name === 'RUNNING') throw new RefusedError(`migration ${migrationId} is still running: its keys are shredded after it ends (roll it back or let it complete first)`);
+    // Temporal keeps an ended workflow only for its namespace's retention: a migration shredded
+    // later than that is known to the control database alone, and has ended for good.
+    const d = await client.workflow
+      .getHandle(workflowId)
+      .describe()
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      });
+    if (d?.status.name === 'RUNNING') throw new RefusedError(`migration ${migrationId} is still running: its keys are shredded after it ends (roll it back or let it complete first)`);
     const rb = await client.workflow
       .getHandle(rollbackWorkflowIdOf(workflowId))
       .describe()
@@ -121,7 +130,7 @@ export async function shredMigration(config: CutoverConfig, workflowId: string, 
           // One decision at a time per migration: a rollback, a close and a shred cannot cross.
           await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`cutover.rollback-window:${migrationId}`]);
           let closedWindow = false;
-          if (d.status.name === 'COMPLETED' && !rolledBack) {
+          if (d?.status.name === 'COMPLETED' && !rolledBack) {
             const open = !(await trx(`${CONTROL_SCHEMA}.rollback_windows`).where({ migration_id: migrationId, run_id: d.runId }).first());
             if (open) {
               await trx(`${CONTROL_SCHEMA}.rollback_windows`).insert({ migration_id: migrationId, run_id: d.runId, closed_by: by, reason: reason ?? 'keys shredded' });
@@ -149,7 +158,7 @@ export async function shredMigration(config: CutoverConfig, workflowId: string, 
                 generation: shred.before.generation ?? null,
                 keyCreatedAt: shred.before.createdAt ?? null,
                 shreddedAt: shred.after.shreddedAt ?? null,
-                ended: d.status.name.toLowerCase(),
+                ended: d ? d.status.name.toLowerCase() : 'no longer in Temporal (past its retention)',
                 rolledBack,
                 quarantinedRows,
               },

@@ -12,9 +12,9 @@ import { isSealedToken, openSealedTokens, sealedTokenKey } from '../../src/core/
 import { openJson } from '../../src/crypto/seal-json';
 import { StagingCipher } from '../../src/crypto/staging-cipher';
 import { lookupTokens } from '../../src/crypto/vault';
-import { migrationId as idOf } from '../../src/plan/hash';
+import { migrationId as idOf, planHash } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
-import { cli, CliResult, cliEnv, isolated, Isolated, ledgerRecords, ownerUrl, removeStaged, ROOT, spawnWorker, sql, testStores, TestStores, WorkerProcess } from './helpers';
+import { cli, CliResult, cliEnv, isolated, Isolated, ledgerRecords, ownerUrl, planFor, removeStaged, ROOT, spawnWorker, sql, testStores, TestStores, WorkerProcess } from './helpers';
 import { seedPreexistingPeople, targetChecksums } from './target-state';
 
 /**
@@ -194,4 +194,18 @@ describe('per-migration keys', () => {
     expect(events.filter((e) => e.action === 'migration-keys-shredded')).toHaveLength(1);
     expect(events.some((e) => e.action === 'rollback-window-closed' && e.actor === 'it-shredder')).toBe(true);
   }, 420_000);
+
+  it('shreds a migration Temporal no longer knows (ended past its retention) from the control database alone', async () => {
+    const plan = planFor(`it-mkeys-gone-${Date.now().toString(36)}`);
+    const id = idOf(plan);
+    const s = newWorkerStores();
+    await s.plans.register({ migrationId: id, plan, planHash: planHash(plan), startedBy: 'it' });
+    expect((await (await s.plans.plan(id)).sealing()).own).toBe(true); // its key, as prepare makes it
+    const shred = await run(['close', id, '--shred', '--as', 'it-shredder']);
+    expect(shred.code).toBe(0);
+    expect(shred.stdout).toContain(`keys of ${id} shredded by it-shredder`);
+    await expect((await newWorkerStores().plans.plan(id)).sealing()).rejects.toMatchObject({ type: 'MigrationKeysShredded' });
+    const [event] = await sql<{ details: Record<string, unknown> }>(ctl(), "select details from cutover.audit where migration_id = $1 and action = 'migration-keys-shredded'", [id]);
+    expect(event!.details).toMatchObject({ ended: 'no longer in Temporal (past its retention)', generation: 1 });
+  });
 });
