@@ -8,6 +8,7 @@ import { createKmsClient } from '../../src/clients/aws';
 import { createDb } from '../../src/clients/postgres';
 import { connectClient } from '../../src/clients/temporal';
 import { createKeyRing } from '../../src/crypto/key-ring-factory';
+import { MigrationKeyRing } from '../../src/crypto/migration-key-ring';
 import { preImagesOf } from '../../src/core/ledger-record';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { cli, cliEnv, isolated, Isolated, ledgerRecords, ownerUrl, planFor, removeStaged, spawnWorker, sql, waitFor, WorkerProcess } from './helpers';
@@ -201,15 +202,18 @@ describe('a 10k-user migration on the real stack', () => {
     expect(updated.map((r) => [r.inserted_count, r.updated_count])).toEqual([[0, 3]]);
     expect((await rows("org_code = 'CHANGED'")).length).toBe(0);
 
-    // Each pre-image opens, under the vault key and bound to its migration, table and row, to the row as it was.
+    // Each pre-image opens, under the migration's own pre-image key and bound to its migration, table and row, to the row as it was.
     const control = createDb(env.config.databases.controlUrl!);
     const kms = createKmsClient(env.config.kms);
     try {
-      const vaultKey = await createKeyRing(env.config, control, kms).get('vault');
+      const shared = createKeyRing(env.config, control, kms);
+      const sealing = await new MigrationKeyRing(control, kms).sealing(secondId, env.config.kms.aliases.staging, async () => ({ vault: await shared.get('vault'), token: await shared.get('token') }));
+      expect(sealing.own).toBe(true);
+      const preimageKey = sealing.preimage;
       const json = (v: unknown) => JSON.parse(JSON.stringify(v)) as unknown;
       const record = updated[0]!;
       const at = { migrationId: secondId, table: record.target_table, runId: record.run_id, batchId: record.batch_id };
-      const pres = preImagesOf({ preImages: record.pre_images }, vaultKey, at).sort((a, b) => Number(a.businessKey) - Number(b.businessKey));
+      const pres = preImagesOf({ preImages: record.pre_images }, preimageKey, at).sort((a, b) => Number(a.businessKey) - Number(b.businessKey));
       expect(pres.length).toBe(3);
       pres.forEach((e, i) => {
         const pre = e.preImage as Record<string, unknown>;
@@ -220,7 +224,7 @@ describe('a 10k-user migration on the real stack', () => {
         for (const [column, value] of Object.entries(pre)) expect([column, value]).toEqual([column, json(was[column])]);
       });
       // Bound to its record: the same ciphertext does not open as another batch's pre-images.
-      expect(() => preImagesOf({ preImages: record.pre_images }, vaultKey, { ...at, batchId: `${at.batchId}x` })).toThrow(/integrity check failed/);
+      expect(() => preImagesOf({ preImages: record.pre_images }, preimageKey, { ...at, batchId: `${at.batchId}x` })).toThrow(/integrity check failed/);
     } finally {
       kms.destroy();
       await control.destroy();
