@@ -12,8 +12,10 @@ import { valueId } from './token-assignment';
  * equal tokens, two values never share one (SIV is a permutation for a given key and
  * associated data), and a token dies with its key.
  *
- * - Key: derived with HKDF-SHA256 from the control database's token key (KMS-wrapped), with an
- *   info string of its own, so it is never the HMAC key itself.
+ * - Key: the migration's own sealed-token key (src/core/migration-keys.ts: HKDF from its KMS-wrapped
+ *   root key, so its tokens die when its keys are shredded); for a migration registered before
+ *   per-migration keys, `sealedTokenKey`: HKDF-SHA256 from the control database's token key, with
+ *   an info string of its own, so it is never the HMAC key itself.
  * - Associated data: the migration id, so one migration's staged tokens neither open nor match
  *   under another's.
  * - Plaintext: `kind \0 value`, so equal strings of different kinds get different tokens and the
