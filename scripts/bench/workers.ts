@@ -39,10 +39,12 @@ export interface BenchWorker {
 }
 
 /** Starts `cutover worker` with `env` and resolves once it polls; rejects (with its stderr) if it exits first. */
-export async function spawnWorker(env: NodeJS.ProcessEnv): Promise<BenchWorker> {
+export async function spawnWorker(env: NodeJS.ProcessEnv, wrap: (argv: string[]) => string[] = (argv) => argv): Promise<BenchWorker> {
   // BENCH_PROFILE=<dir>: each worker writes a V8 CPU profile there when it stops (see the README's Throughput section).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, join(ROOT, 'bin', 'cutover.js'), 'worker'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `wrap` may start it elsewhere (scripts/bench/hosts.ts: in a cgroup and network namespace of its own), exec'ing the command so the pid stays the worker's.
+  const [file, ...args] = wrap([process.execPath, ...profile, join(ROOT, 'bin', 'cutover.js'), 'worker']);
+  const child = spawn(file!, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   const tail: string[] = [];
   const keep = (d: Buffer) => {
