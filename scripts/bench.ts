@@ -22,7 +22,7 @@
  *   BENCH_WORKER_CPUS=0.5          with netns: each worker's CPU quota, cores ("none": no quota)
  *   BENCH_WORKER_MEMORY_MIB=1536   with netns: each worker's memory limit
  *   BENCH_KILL=1                   the scale-out adds a run of the most workers in which one is SIGKILLed at half the rows ("0": not)
- *   BENCH_SIZING="40000000:8"      rows:hours the scale-out's sizing is worked out for (several separated by commas)
+ *   BENCH_SIZING="40000000:8,40000000:2"  rows:hours the scale-out's sizing is worked out for (several separated by commas)
  *   BENCH_SYNC_MODES="logical,poll"  the sync part's capture modes; "none" skips it
  *   BENCH_SYNC_RATE=200            source rows the sync part's writer changes a second
  *   BENCH_SYNC_SECONDS=60          how long it writes before the freeze and the cutover
@@ -53,7 +53,7 @@ import { PipelineRun, runPipeline } from './bench/pipeline';
 import { checkpoint, contentOf, withDb, createBucket, createTargetSchema, databaseMiB, dbUrl, dropDatabase, freshDatabase, objectStats, removeBucket, schemaMiB, schemaTablesMiB } from './bench/resources';
 import { printSyncSummary, runSyncSize, SyncMode, SyncRun } from './bench/sync';
 import { buildWorkflowBundle } from './bench/workers';
-import { decideBound, DatabaseGroups, GroupUse, sizeFor, TierCost, tierCosts } from './bench/bound';
+import { decideBound, DatabaseGroups, GroupUse, othersOnHost, sizeFor, TierCost, tierCosts } from './bench/bound';
 import { WorkerHosts } from './bench/hosts';
 import type { MonitorResult, WatchedProcess } from './bench/monitor';
 import { readPid } from '../src/stack/process';
@@ -91,6 +91,8 @@ interface ScaleResult {
   monitor?: MonitorResult;
   bound?: string;
   killed?: { afterSeconds: number; rowsThen: number };
+  /** The target's and control database's size after the run, MiB. */
+  disk?: { targetMiB: number; controlMiB: number };
   error?: string;
 }
 
@@ -132,7 +134,7 @@ function parseSettings() {
   if (cpus !== undefined && !(cpus > 0)) throw new Error(`BENCH_WORKER_CPUS: expected a number of cores above 0, or none, got ${JSON.stringify(cpusRaw)}`);
   const hosts = hostsRaw ? { cpus, memoryMiB: list(process.env.BENCH_WORKER_MEMORY_MIB ?? '1536', 'BENCH_WORKER_MEMORY_MIB')[0]! } : undefined;
   const kill = workers.length > 0 && process.env.BENCH_KILL !== '0';
-  const sizing = (process.env.BENCH_SIZING ?? '40000000:8').split(',').map((x) => {
+  const sizing = (process.env.BENCH_SIZING ?? '40000000:8,40000000:2').split(',').map((x) => {
     const [rows, hours] = x.split(':').map(Number);
     if (!(rows! > 0) || !(hours! > 0)) throw new Error(`BENCH_SIZING: expected rows:hours separated by commas, got ${JSON.stringify(x)}`);
     return { rows: rows!, hours: hours! };
@@ -362,7 +364,9 @@ function describeMonitor(m: MonitorResult): string {
     });
   return [
     `    CPU, cores over ${fmt(m.wallSeconds, 1)} s (host busy ${Math.round((100 * m.hostBusySeconds) / (cpus().length * m.wallSeconds))} %): ${cpu}`,
+    `    everything else on the host (processes outside the run: other work on the machine): ${fmt(othersOnHost(m), 2)} cores`,
     `    database backends running a statement, on average (pg_stat_activity every second, ${m.sampleRounds} samples): ${waits.join('; ') || 'none seen'}`,
+    `    client connections at most: ${[...m.connections].filter(([g]) => g !== 'other databases').map(([g, n]) => `${g} ${n}`).join(', ')}`,
     `    load average at start ${m.loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${m.loadEnd.map((x) => x.toFixed(2)).join(' ')}`,
   ].join('\n') + '\n';
 }
@@ -398,7 +402,8 @@ async function runScale(ctx: SizeContext, scale: ScaleContext, workers: number, 
       scale.expected ??= content;
       const m = run.monitor!;
       const bound = decideBound({ wallSeconds: m.wallSeconds, cores: cpus().length, hostBusySeconds: m.hostBusySeconds, groups: m.groups, waits: m.waits, sampleRounds: m.sampleRounds });
-      Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB, monitor: m, bound: bound.bound, killed: run.killed });
+      const disk = { targetMiB: await databaseMiB(ctx.admin, ctx.names.target), controlMiB: await databaseMiB(ctx.admin, ctx.names.control) };
+      Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB, monitor: m, bound: bound.bound, killed: run.killed, disk });
       say(` ${fmt(run.seconds, 1)} s, ${fmt(run.rows / run.seconds)} rows/s; exact (${fmt(content.rows)} rows, content as the first run's)\n`);
       if (run.killed) say(`    killed worker pid ${run.killed.pid} (SIGKILL) after ${fmt(run.killed.afterSeconds, 1)} s, ${fmt(run.killed.rowsThen)} rows in the target\n`);
       say(describeMonitor(m));
@@ -429,7 +434,7 @@ async function runScaleOut(ctx: SizeContext, settings: ReturnType<typeof parseSe
       cleanup.defer('remove the worker hosts (network namespaces, bridge, cgroups, forwarders)', () => hosts.teardown());
       await hosts.startForwarders();
       scale.hosts = hosts;
-      say(`; each worker on a host of its own: a network namespace (10.78.0.x, the services through forwarders at 10.78.0.1) and a cgroup (${settings.hosts.cpus ? `${settings.hosts.cpus} CPU` : 'no CPU quota'}, ${fmt(settings.hosts.memoryMiB)} MiB)`);
+      say(`; each worker on a host of its own: a network namespace (10.78.0.x, the services through forwarders at 10.78.0.1) and a cgroup (${settings.hosts.cpus ? `${settings.hosts.cpus} CPU` : 'no CPU quota'}, ${fmt(settings.hosts.memoryMiB)} MiB)${hosts.direct.length ? `; port${hosts.direct.length > 1 ? 's' : ''} ${hosts.direct.join(', ')} reached without a forwarder (the service listens on every address)` : ''}`);
     }
     say(':\n');
     for (const n of settings.workers) out.push(await runScale(ctx, scale, n, settings.scaleParallelism));
@@ -539,8 +544,8 @@ function printScaleSummary(scale: ScaleResult[], users: number, parallelism: num
   console.log('');
   console.log(`scale-out: ${PLAN_FILES.users}, ${fmt(users)} users, parallelism ${parallelism}, worker processes on one task queue, ${temporalKind()}`);
   const tiers = ['workers', 'source db', 'target db', 'control db', 'Temporal server + its db', 'S3 + KMS'];
-  const head = ['workers', 'pipeline s', 'rows/s', 'vs 1', 'host busy', 'cores: workers', 'source', 'target', 'control', 'Temporal+db', 'S3+KMS', 'load avg 1m', 'peak RSS', 'bound'];
-  const widths = [16, 12, 8, 7, 11, 16, 8, 8, 9, 13, 8, 13, 10, 0];
+  const head = ['workers', 'pipeline s', 'rows/s', 'vs 1', 'host busy', 'cores: workers', 'source', 'target', 'control', 'Temporal+db', 'S3+KMS', 'others', 'load avg 1m', 'peak RSS', 'bound'];
+  const widths = [16, 12, 8, 7, 11, 16, 8, 8, 9, 13, 8, 8, 13, 10, 0];
   const line = (cells: string[]) => cells.map((c, i) => (widths[i] ? c.padEnd(widths[i]!) : c)).join('').trimEnd();
   console.log(line(head));
   const one = scale.find((s) => s.workers === 1 && !s.error && !s.kill);
@@ -564,6 +569,7 @@ function printScaleSummary(scale: ScaleResult[], users: number, parallelism: num
         one ? `${(rate / (one.rows! / one.seconds!)).toFixed(2)}x` : '-',
         `${Math.round((100 * m.hostBusySeconds) / (cpus().length * m.wallSeconds))} %`,
         ...tierCores,
+        fmt(othersOnHost(m), 2),
         `${m.loadStart[0]!.toFixed(2)}-${m.loadEnd[0]!.toFixed(2)}`,
         `${fmt(s.peakMiB!)} MiB`,
         s.bound!,
@@ -574,10 +580,18 @@ function printScaleSummary(scale: ScaleResult[], users: number, parallelism: num
   // CPU per row by tier, averaged over the runs without a kill: what each tier must take per row.
   const mean: TierCost[] = tiers.map((tier) => ({ tier, secondsPerRow: costs.reduce((n, c) => n + c.find((x) => x.tier === tier)!.secondsPerRow, 0) / costs.length }));
   console.log(`CPU per row by tier (mean of ${costs.length} run${costs.length > 1 ? 's' : ''}): ${mean.map((c) => `${c.tier} ${fmt(c.secondsPerRow * 1e6)} µs`).join(', ')}`);
+  const clean = scale.filter((s) => !s.error && !s.kill);
+  const bytesPerRow = (f: (d: NonNullable<ScaleResult['disk']>) => number) => clean.reduce((n, s) => n + (f(s.disk!) * 2 ** 20) / s.rows!, 0) / clean.length;
+  const target = bytesPerRow((d) => d.targetMiB);
+  const control = bytesPerRow((d) => d.controlMiB);
+  const perWorker = (group: string) => Math.max(...clean.map((s) => (s.monitor!.connections.get(group) ?? 0) / s.workers));
+  console.log(
+    `disk per row: target ${fmt(target)} B, control ${fmt(control)} B; client connections per worker at most: target ${fmt(perWorker('target db'), 1)}, control ${fmt(perWorker('control db'), 1)}, source ${fmt(perWorker('source db'), 1)}`,
+  );
   for (const { rows, hours } of sizing) {
     const z = sizeFor(mean, rows, hours * 3600);
     console.log(
-      `sizing: ${fmt(rows)} rows in ${fmt(hours)} h = ${fmt(z.rowsPerSecond)} rows/s; at most 70 % busy: ${z.workers} worker${z.workers > 1 ? 's' : ''} of 1 core, ${z.cores.filter((c) => c.tier !== 'workers').map((c) => `${c.tier} ${fmt(c.cores, 2)} cores`).join(', ')}`,
+      `sizing: ${fmt(rows)} rows in ${fmt(hours)} h = ${fmt(z.rowsPerSecond)} rows/s; at most 70 % busy: ${z.workers} worker${z.workers > 1 ? 's' : ''} of 1 core, ${z.cores.filter((c) => c.tier !== 'workers').map((c) => `${c.tier} ${fmt(c.cores, 2)} cores`).join(', ')}; disk: target ${fmt((rows * target) / 2 ** 30, 1)} GiB, control ${fmt((rows * control) / 2 ** 30, 1)} GiB`,
     );
   }
 }

@@ -182,12 +182,12 @@ export function decideBound(i: BoundInput): Bound {
   }
   const hostShare = i.hostBusySeconds / (i.cores * wall);
   if (hostShare >= SATURATED) {
-    const shared = byUse.filter((g) => g.kind !== 'worker');
+    const shared = byUse.filter((g) => g.kind !== 'worker' && g.kind !== 'other');
     const sharedUse = shared.reduce((n, g) => n + use(g), 0);
     const workerUse = workers.reduce((n, g) => n + use(g), 0);
     return {
       bound: `the host's CPU (${i.cores} cores, shared)`,
-      evidence: `host ${pct(hostShare)} busy: workers ${cores(workerUse)}, everything they share ${cores(sharedUse)}; most CPU: ${top}`,
+      evidence: `host ${pct(hostShare)} busy: workers ${cores(workerUse)}, the services they share ${cores(sharedUse)}, everything else on the host ${cores(othersOnHost(i))}; most CPU: ${top}`,
     };
   }
   const busyWorker = workers.find((g) => use(g) >= SATURATED && !g.limitCores);
@@ -205,6 +205,12 @@ export function decideBound(i: BoundInput): Bound {
     return { bound: `${waited.group} (${waited.event})`, evidence: `on average ${waited.share.toFixed(2)} of its backends waited on ${waited.event}; host ${pct(hostShare)} busy; most CPU: ${top}` };
   }
   return { bound: 'nothing saturated (round trips and the plan\'s lanes)', evidence: `host ${pct(hostShare)} busy; most CPU: ${top}` };
+}
+
+/** Cores the host spent on anything the run's groups do not hold (other work on the machine, the bench's own other databases), per second of wall time. */
+export function othersOnHost(i: Pick<BoundInput, 'wallSeconds' | 'hostBusySeconds' | 'groups'>): number {
+  const grouped = i.groups.filter((g) => g.kind !== 'other').reduce((n, g) => n + g.cpuSeconds, 0);
+  return Math.max(0, i.hostBusySeconds - grouped) / Math.max(i.wallSeconds, 1e-9);
 }
 
 /** CPU seconds per row by tier, from one run: what the sizing scales. */

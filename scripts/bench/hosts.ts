@@ -135,6 +135,8 @@ export class WorkerHosts {
   private readonly roots = cgroupRoots();
   private net?: Cgroup;
   private readonly bridgeMade: boolean;
+  /** Ports reached at the gateway without a forwarder: their service listens on every address. */
+  direct: number[] = [];
 
   /** Makes `count` hosts with `limits` and forwards each of `ports` (127.0.0.1) at GATEWAY. */
   constructor(
@@ -169,8 +171,11 @@ export class WorkerHosts {
 
   /** Starts the forwarders (socat, a process per connection, all in the `net` cgroup). */
   async startForwarders(): Promise<void> {
-    for (const port of this.ports) {
-      const argv = ['socat', `TCP-LISTEN:${port},bind=${GATEWAY},fork,reuseaddr,nodelay`, `TCP:127.0.0.1:${port},nodelay`];
+    // A service that listens on every address (local-kms does) is reached at the gateway as it is, without a forwarder.
+    const wildcard = execFileSync('ss', ['-ltnH'], { encoding: 'utf8' });
+    this.direct = this.ports.filter((p) => new RegExp(`(?:\\*|0\\.0\\.0\\.0|\\[::\\]):${p}\\s`).test(wildcard));
+    for (const port of this.ports.filter((p) => !this.direct.includes(p))) {
+      const argv = ['socat', `TCP-LISTEN:${port},bind=${GATEWAY},fork,reuseaddr,nodelay,backlog=128`, `TCP:127.0.0.1:${port},nodelay`];
       const join = this.net!.procsFiles().map((f) => `echo $$ > '${f}'`).join(' && ');
       const child = spawn('/bin/sh', ['-c', `${join} && exec "$@"`, 'cutover-bench-net', ...argv], { stdio: ['ignore', 'ignore', 'pipe'] });
       track(child);
@@ -180,7 +185,7 @@ export class WorkerHosts {
     const deadline = Date.now() + 5_000;
     for (;;) {
       const listening = execFileSync('ss', ['-ltnH'], { encoding: 'utf8' });
-      if (this.ports.every((p) => listening.includes(`${GATEWAY}:${p} `))) return;
+      if (this.ports.every((p) => this.direct.includes(p) || listening.includes(`${GATEWAY}:${p} `))) return;
       if (Date.now() > deadline) throw new Error(`forwarders at ${GATEWAY} did not listen on ${this.ports.join(', ')} within 5 s`);
       await new Promise((r) => setTimeout(r, 100));
     }

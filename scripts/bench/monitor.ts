@@ -32,6 +32,8 @@ export interface MonitorResult {
   groups: GroupUse[];
   waits: Map<string, WaitSamples>;
   sampleRounds: number;
+  /** The most client connections each group's database had at once (pg_stat_activity). */
+  connections: Map<string, number>;
   /** Load averages (1, 5, 15 min) at the start and at the end. */
   loadStart: number[];
   loadEnd: number[];
@@ -49,6 +51,7 @@ export class Monitor {
   private readonly account: CpuAccount;
   private readonly waits = new Map<string, WaitSamples>();
   private rounds = 0;
+  private readonly connections = new Map<string, number>();
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<void>;
   private readonly t0 = process.hrtime.bigint();
@@ -81,8 +84,10 @@ export class Monitor {
     const { rows } = await this.db!.query<{ pid: number; datname: string | null; backend_type: string; state: string | null; wait_event_type: string | null; wait_event: string | null }>(
       'select pid, datname, backend_type, state, wait_event_type, wait_event from pg_stat_activity where pid <> pg_backend_pid()',
     );
+    const now = new Map<string, number>();
     for (const r of rows) {
       const group = backendGroup(r.datname, this.o.databases);
+      if (r.backend_type === 'client backend') now.set(group.name, (now.get(group.name) ?? 0) + 1);
       const stat = readStat(r.pid);
       if (stat) this.account.observe(r.pid, group.name, group.kind, stat);
       if (r.backend_type === 'client backend' && r.state === 'active') {
@@ -95,6 +100,7 @@ export class Monitor {
         this.waits.set(group.name, w);
       }
     }
+    for (const [g, n] of now) this.connections.set(g, Math.max(n, this.connections.get(g) ?? 0));
     for (const p of this.o.processes()) {
       const stat = readStat(p.pid);
       if (stat) this.account.observe(p.pid, p.name, p.kind, stat);
@@ -116,6 +122,6 @@ export class Monitor {
     });
     const self = process.cpuUsage(this.self0);
     groups.push({ name: 'bench', kind: 'other', cpuSeconds: (self.user + self.system) / 1e6 });
-    return { wallSeconds, hostBusySeconds: host.busy - this.host0.busy, groups, waits: this.waits, sampleRounds: this.rounds, loadStart: this.load0, loadEnd: loadavg() };
+    return { wallSeconds, hostBusySeconds: host.busy - this.host0.busy, groups, waits: this.waits, sampleRounds: this.rounds, connections: this.connections, loadStart: this.load0, loadEnd: loadavg() };
   }
 }
