@@ -364,7 +364,7 @@ function describeMonitor(m: MonitorResult): string {
     });
   return [
     `    CPU, cores over ${fmt(m.wallSeconds, 1)} s (host busy ${Math.round((100 * m.hostBusySeconds) / (cpus().length * m.wallSeconds))} %): ${cpu}`,
-    `    everything else on the host (processes outside the run: other work on the machine): ${fmt(othersOnHost(m), 2)} cores`,
+    `    everything else on the host: ${fmt(othersOnHost(m), 2)} cores; processes outside the run, by command: ${m.outside.slice(0, 5).map(([c, sec]) => `${c} ${cores(sec, m.wallSeconds)}`).join(', ') || 'none'}${m.outside.length > 5 ? ', …' : ''}`,
     `    database backends running a statement, on average (pg_stat_activity every second, ${m.sampleRounds} samples): ${waits.join('; ') || 'none seen'}`,
     `    client connections at most: ${[...m.connections].filter(([g]) => g !== 'other databases').map(([g, n]) => `${g} ${n}`).join(', ')}`,
     `    load average at start ${m.loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${m.loadEnd.map((x) => x.toFixed(2)).join(' ')}`,
@@ -401,11 +401,21 @@ async function runScale(ctx: SizeContext, scale: ScaleContext, workers: number, 
       if (scale.expected && (scale.expected.rows !== content.rows || scale.expected.sum !== content.sum)) throw new Error('not exact: the target\'s content differs from the first scale-out run\'s');
       scale.expected ??= content;
       const m = run.monitor!;
-      const bound = decideBound({ wallSeconds: m.wallSeconds, cores: cpus().length, hostBusySeconds: m.hostBusySeconds, groups: m.groups, waits: m.waits, sampleRounds: m.sampleRounds });
+      const bound = decideBound({
+        wallSeconds: m.wallSeconds,
+        cores: cpus().length,
+        hostBusySeconds: m.hostBusySeconds,
+        groups: m.groups,
+        waits: m.waits,
+        sampleRounds: m.sampleRounds,
+        // The batch activities' heartbeat timeout (src/workflows/proxies.ts).
+        timedOut: run.history?.timedOut ? { activities: run.history.timedOut, heartbeatSeconds: 30 } : undefined,
+      });
       const disk = { targetMiB: await databaseMiB(ctx.admin, ctx.names.target), controlMiB: await databaseMiB(ctx.admin, ctx.names.control) };
       Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB, monitor: m, bound: bound.bound, killed: run.killed, disk });
       say(` ${fmt(run.seconds, 1)} s, ${fmt(run.rows / run.seconds)} rows/s; exact (${fmt(content.rows)} rows, content as the first run's)\n`);
       if (run.killed) say(`    killed worker pid ${run.killed.pid} (SIGKILL) after ${fmt(run.killed.afterSeconds, 1)} s, ${fmt(run.killed.rowsThen)} rows in the target\n`);
+      if (run.history) say(`    from the histories: ${run.history.identities} workers ran its activities; ${run.history.timedOut} activity attempt${run.history.timedOut === 1 ? '' : 's'} timed out (a killed worker's: retried on another after the heartbeat timeout, 30 s)\n`);
       say(describeMonitor(m));
       say(`    bound: ${bound.bound}: ${bound.evidence}\n`);
     });

@@ -88,7 +88,12 @@ export class CpuAccount {
   private readonly last = new Map<number, { group: string; kind: GroupKind; cpu: number }>();
   private samples = 0;
 
-  constructor(private readonly runStartTicks: number) {}
+  constructor(readonly runStartTicks: number) {}
+
+  /** Whether the process was observed (it belongs to a group). */
+  knows(pid: number): boolean {
+    return this.last.has(pid);
+  }
 
   observe(pid: number, group: string, kind: GroupKind, stat: Pick<ProcStat, 'cpuSeconds' | 'startTicks'>): void {
     if (!this.first.has(pid)) this.first.set(pid, this.samples === 0 || stat.startTicks < this.runStartTicks ? stat.cpuSeconds : 0);
@@ -140,6 +145,8 @@ export interface BoundInput {
   /** Wait samples by group name, and how many sampling rounds there were. */
   waits: Map<string, WaitSamples>;
   sampleRounds: number;
+  /** Activity attempts that timed out (a killed worker's), and the heartbeat timeout they waited out. */
+  timedOut?: { activities: number; heartbeatSeconds: number };
 }
 
 export interface Bound {
@@ -203,6 +210,12 @@ export function decideBound(i: BoundInput): Bound {
   }
   if (waited && waited.share >= 0.5) {
     return { bound: `${waited.group} (${waited.event})`, evidence: `on average ${waited.share.toFixed(2)} of its backends waited on ${waited.event}; host ${pct(hostShare)} busy; most CPU: ${top}` };
+  }
+  if (i.timedOut?.activities) {
+    return {
+      bound: `a killed worker's activities waiting out their heartbeat timeout`,
+      evidence: `${i.timedOut.activities} activity attempt${i.timedOut.activities === 1 ? '' : 's'} timed out (${i.timedOut.heartbeatSeconds} s without a heartbeat) before another worker retried ${i.timedOut.activities === 1 ? 'it' : 'them'}; nothing saturated meanwhile: host ${pct(hostShare)} busy; most CPU: ${top}`,
+    };
   }
   return { bound: 'nothing saturated (round trips and the plan\'s lanes)', evidence: `host ${pct(hostShare)} busy; most CPU: ${top}` };
 }

@@ -6,10 +6,10 @@
  * forwarders and the bench itself; and what the backends that were running a statement waited
  * on. The figures go to `decideBound` (./bound.ts).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Client } from 'pg';
-import { backendGroup, CpuAccount, DatabaseGroups, GroupKind, GroupUse, parseHostCpu, parseProcStat, USER_HZ, WaitSamples } from './bound';
+import { backendGroup, CpuAccount, DatabaseGroups, GroupKind, GroupUse, parseHostCpu, parseProcStat, ProcStat, USER_HZ, WaitSamples } from './bound';
 
 export interface WatchedProcess {
   pid: number;
@@ -34,6 +34,8 @@ export interface MonitorResult {
   sampleRounds: number;
   /** The most client connections each group's database had at once (pg_stat_activity). */
   connections: Map<string, number>;
+  /** CPU seconds of the processes outside the run's groups, by command name, most first (processes that ended during the run are not in it). */
+  outside: [string, number][];
   /** Load averages (1, 5, 15 min) at the start and at the end. */
   loadStart: number[];
   loadEnd: number[];
@@ -61,6 +63,7 @@ export class Monitor {
   private readonly self0 = process.cpuUsage();
   private readonly load0 = loadavg();
   private db?: Client;
+  private readonly all0 = allProcesses();
 
   constructor(
     private readonly o: { adminUrl: string; databases: DatabaseGroups; processes: () => WatchedProcess[]; counters: WatchedCounter[]; intervalMs?: number },
@@ -120,8 +123,35 @@ export class Monitor {
     this.o.counters.forEach((c, i) => {
       groups.push({ name: c.name, kind: c.kind, cpuSeconds: c.cpuSeconds() - this.counters0[i]!, limitCores: c.limitCores, throttledSeconds: c.throttledSeconds ? c.throttledSeconds() - this.throttled0[i]! : undefined });
     });
+    const outside = new Map<string, number>();
+    for (const [pid, p] of allProcesses()) {
+      if (pid === process.pid || this.account.knows(pid) || inBenchCgroup(pid)) continue;
+      const before = this.all0.get(pid);
+      const spent = before ? p.cpuSeconds - before.cpuSeconds : p.startTicks >= this.account.runStartTicks ? p.cpuSeconds : 0;
+      if (spent > 0) outside.set(p.comm, (outside.get(p.comm) ?? 0) + spent);
+    }
     const self = process.cpuUsage(this.self0);
     groups.push({ name: 'bench', kind: 'other', cpuSeconds: (self.user + self.system) / 1e6 });
-    return { wallSeconds, hostBusySeconds: host.busy - this.host0.busy, groups, waits: this.waits, sampleRounds: this.rounds, connections: this.connections, loadStart: this.load0, loadEnd: loadavg() };
+    return { wallSeconds, hostBusySeconds: host.busy - this.host0.busy, groups, waits: this.waits, sampleRounds: this.rounds, connections: this.connections, outside: [...outside].sort((a, b) => b[1] - a[1]), loadStart: this.load0, loadEnd: loadavg() };
+  }
+}
+
+/** Every process's /proc/<pid>/stat now. */
+function allProcesses(): Map<number, ProcStat> {
+  const out = new Map<number, ProcStat>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readStat(Number(name));
+    if (stat) out.set(Number(name), stat);
+  }
+  return out;
+}
+
+/** True for a process in one of the bench's cgroups (a worker, a forwarder): counted there. */
+function inBenchCgroup(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes('/cutover-bench/');
+  } catch {
+    return false;
   }
 }

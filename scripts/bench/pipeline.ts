@@ -32,6 +32,8 @@ export interface PipelineRun {
   monitor?: MonitorResult;
   /** The worker SIGKILLed mid-run (when `killOne` was given): when, and how many rows were in the target then. */
   killed?: { pid: number; afterSeconds: number; rowsThen: number };
+  /** From the histories (the migration's and its partitions'): the workers that ran its activities, and activities that timed out (a killed worker's, retried on another). */
+  history?: { identities: number; timedOut: number };
 }
 
 export interface PipelineOptions {
@@ -140,6 +142,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineRun> {
   }
   ended = true;
   await killer;
+  const history = o.watch ? await historyFacts(client, started.workflowId).catch(() => undefined) : undefined;
   if (o.killOne && !killed) throw new Error(`the migration ended before the target held ${o.killOne.atRows} rows: no worker was killed`);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const watched = await monitor?.stop();
@@ -160,7 +163,22 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineRun> {
   if (report.status !== 'completed' || !report.clean) throw new Error(describeUnclean(report));
   const inserted = new Map<string, number>();
   for (const e of report.entities) inserted.set(e.entity, (inserted.get(e.entity) ?? 0) + e.inserted);
-  return { seconds, inserted, rows: [...inserted.values()].reduce((a, b) => a + b, 0), peakMiB, startMiB, cpuSeconds: cpu, activities, steps, monitor: watched, killed };
+  return { seconds, inserted, rows: [...inserted.values()].reduce((a, b) => a + b, 0), peakMiB, startMiB, cpuSeconds: cpu, activities, steps, monitor: watched, killed, history };
+}
+
+/** The workers (identities) that started activities of the migration and its child workflows, and how many activity attempts timed out. */
+async function historyFacts(client: Awaited<ReturnType<typeof connectClient>>['client'], workflowId: string): Promise<{ identities: number; timedOut: number }> {
+  const ids = [workflowId];
+  for await (const w of client.workflow.list({ query: `WorkflowId STARTS_WITH '${workflowId}/'` })) ids.push(w.workflowId);
+  const identities = new Set<string>();
+  let timedOut = 0;
+  for (const id of ids) {
+    for (const e of (await client.workflow.getHandle(id).fetchHistory()).events ?? []) {
+      if (e.activityTaskStartedEventAttributes?.identity) identities.add(e.activityTaskStartedEventAttributes.identity);
+      if (e.activityTaskTimedOutEventAttributes) timedOut++;
+    }
+  }
+  return { identities: identities.size, timedOut };
 }
 
 /**

@@ -84,6 +84,12 @@ describe('the scale-out bench: what bounds a run, from the figures', () => {
     expect(decideBound({ wallSeconds: 10, cores: 4, hostBusySeconds: 10, groups: groups([{ cpuSeconds: 3 }], []), waits: none, sampleRounds: 10 }).bound).toBe("nothing saturated (round trips and the plan's lanes)");
   });
 
+  it('names a killed worker\'s timed-out activities when nothing saturated', () => {
+    const b = decideBound({ wallSeconds: 60, cores: 2, hostBusySeconds: 80, groups: groups([{ cpuSeconds: 10, limitCores: 0.5 }], []), waits: none, sampleRounds: 60, timedOut: { activities: 3, heartbeatSeconds: 30 } });
+    expect(b.bound).toBe("a killed worker's activities waiting out their heartbeat timeout");
+    expect(b.evidence).toMatch(/^3 activity attempts timed out \(30 s without a heartbeat\)/);
+  });
+
   it('sizes each tier linearly from its CPU per row, at most 70 % busy', () => {
     const costs = tierCosts(groups([{ cpuSeconds: 20 }, { cpuSeconds: 20 }], [['target db', 'target', 10], ['control db', 'control', 4], ['temporal server', 'server', 3], ['server db', 'server-db', 1], ['minio', 'storage', 2]]), 100_000);
     expect(costs.find((c) => c.tier === 'workers')!.secondsPerRow).toBeCloseTo(0.0004);
