@@ -163,7 +163,8 @@ const pct = (x: number) => `${Math.round(x * 100)} %`;
 const cores = (x: number) => `${x.toFixed(2)} cores`;
 
 /**
- * Names what bounds a run, in this order: the workers' own CPU limit when they used nearly all of
+ * Names what bounds a run, in this order: activities of a killed worker that waited out their
+ * heartbeat timeout (a lane stood still that long, whatever else was busy); the workers' own CPU limit when they used nearly all of
  * it (more workers, or bigger ones, go faster); the host's CPU when it was nearly all busy (the
  * largest consumers named: they are what a separate host each would relieve); one worker's
  * single JavaScript thread; a database whose backends mostly waited on locks or I/O; else nothing
@@ -175,6 +176,13 @@ export function decideBound(i: BoundInput): Bound {
   const byUse = [...i.groups].sort((a, b) => b.cpuSeconds - a.cpuSeconds);
   const top = byUse.slice(0, 3).map((g) => `${g.name} ${cores(use(g))}`).join(', ');
   const workers = i.groups.filter((g) => g.kind === 'worker');
+  const hostShare = i.hostBusySeconds / (i.cores * wall);
+  if (i.timedOut?.activities) {
+    return {
+      bound: `a killed worker's activities waiting out their heartbeat timeout`,
+      evidence: `${i.timedOut.activities} activity attempt${i.timedOut.activities === 1 ? '' : 's'} timed out (${i.timedOut.heartbeatSeconds} s without a heartbeat) before another worker retried ${i.timedOut.activities === 1 ? 'it' : 'them'}; meanwhile host ${pct(hostShare)} busy; most CPU: ${top}`,
+    };
+  }
   const limited = workers.filter((g) => g.limitCores);
   if (limited.length && limited.length === workers.length) {
     const limit = limited.reduce((n, g) => n + g.limitCores!, 0);
@@ -187,7 +195,6 @@ export function decideBound(i: BoundInput): Bound {
       };
     }
   }
-  const hostShare = i.hostBusySeconds / (i.cores * wall);
   if (hostShare >= SATURATED) {
     const shared = byUse.filter((g) => g.kind !== 'worker' && g.kind !== 'other');
     const sharedUse = shared.reduce((n, g) => n + use(g), 0);
@@ -210,12 +217,6 @@ export function decideBound(i: BoundInput): Bound {
   }
   if (waited && waited.share >= 0.5) {
     return { bound: `${waited.group} (${waited.event})`, evidence: `on average ${waited.share.toFixed(2)} of its backends waited on ${waited.event}; host ${pct(hostShare)} busy; most CPU: ${top}` };
-  }
-  if (i.timedOut?.activities) {
-    return {
-      bound: `a killed worker's activities waiting out their heartbeat timeout`,
-      evidence: `${i.timedOut.activities} activity attempt${i.timedOut.activities === 1 ? '' : 's'} timed out (${i.timedOut.heartbeatSeconds} s without a heartbeat) before another worker retried ${i.timedOut.activities === 1 ? 'it' : 'them'}; nothing saturated meanwhile: host ${pct(hostShare)} busy; most CPU: ${top}`,
-    };
   }
   return { bound: 'nothing saturated (round trips and the plan\'s lanes)', evidence: `host ${pct(hostShare)} busy; most CPU: ${top}` };
 }

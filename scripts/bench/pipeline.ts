@@ -166,7 +166,7 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineRun> {
   return { seconds, inserted, rows: [...inserted.values()].reduce((a, b) => a + b, 0), peakMiB, startMiB, cpuSeconds: cpu, activities, steps, monitor: watched, killed, history };
 }
 
-/** The workers (identities) that started activities of the migration and its child workflows, and how many activity attempts timed out. */
+/** The workers (identities) that started activities of the migration and its child workflows, and how many activities timed out (an attempt after a timed-out one, or a final time-out). */
 async function historyFacts(client: Awaited<ReturnType<typeof connectClient>>['client'], workflowId: string): Promise<{ identities: number; timedOut: number }> {
   const ids = [workflowId];
   for await (const w of client.workflow.list({ query: `WorkflowId STARTS_WITH '${workflowId}/'` })) ids.push(w.workflowId);
@@ -175,7 +175,9 @@ async function historyFacts(client: Awaited<ReturnType<typeof connectClient>>['c
   for (const id of ids) {
     for (const e of (await client.workflow.getHandle(id).fetchHistory()).events ?? []) {
       if (e.activityTaskStartedEventAttributes?.identity) identities.add(e.activityTaskStartedEventAttributes.identity);
-      if (e.activityTaskTimedOutEventAttributes) timedOut++;
+      // A retried attempt leaves no event of its own: the attempt that completed says how many came before and why the last one failed.
+      const started = e.activityTaskStartedEventAttributes;
+      if (e.activityTaskTimedOutEventAttributes || (started && (started.attempt ?? 1) > 1 && started.lastFailure?.timeoutFailureInfo)) timedOut++;
     }
   }
   return { identities: identities.size, timedOut };

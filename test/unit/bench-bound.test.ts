@@ -85,7 +85,8 @@ describe('the scale-out bench: what bounds a run, from the figures', () => {
   });
 
   it('names a killed worker\'s timed-out activities when nothing saturated', () => {
-    const b = decideBound({ wallSeconds: 60, cores: 2, hostBusySeconds: 80, groups: groups([{ cpuSeconds: 10, limitCores: 0.5 }], []), waits: none, sampleRounds: 60, timedOut: { activities: 3, heartbeatSeconds: 30 } });
+    // First, even on a busy host: a lane stood still for the timeout whatever else was busy.
+    const b = decideBound({ wallSeconds: 60, cores: 2, hostBusySeconds: 115, groups: groups([{ cpuSeconds: 10, limitCores: 0.5 }], []), waits: none, sampleRounds: 60, timedOut: { activities: 3, heartbeatSeconds: 30 } });
     expect(b.bound).toBe("a killed worker's activities waiting out their heartbeat timeout");
     expect(b.evidence).toMatch(/^3 activity attempts timed out \(30 s without a heartbeat\)/);
   });
