@@ -22,7 +22,7 @@
  *   BENCH_WORKER_CPUS=0.5          with netns: each worker's CPU quota, cores ("none": no quota)
  *   BENCH_WORKER_MEMORY_MIB=1536   with netns: each worker's memory limit
  *   BENCH_KILL=1                   the scale-out adds a run of the most workers in which one is SIGKILLed at half the rows ("0": not)
- *   BENCH_SIZING="40000000:8,40000000:2"  rows:hours the scale-out's sizing is worked out for (several separated by commas)
+ *   BENCH_SIZING="40000000:8,40000000:2,40000000:1"  rows:hours the scale-out's sizing is worked out for (several separated by commas)
  *   BENCH_SYNC_MODES="logical,poll"  the sync part's capture modes; "none" skips it
  *   BENCH_SYNC_RATE=200            source rows the sync part's writer changes a second
  *   BENCH_SYNC_SECONDS=60          how long it writes before the freeze and the cutover
@@ -91,7 +91,7 @@ interface ScaleResult {
   monitor?: MonitorResult;
   bound?: string;
   killed?: { afterSeconds: number; rowsThen: number };
-  /** The target's and control database's size after the run, MiB. */
+  /** What the run added to the target's and control database's size, MiB. */
   disk?: { targetMiB: number; controlMiB: number };
   error?: string;
 }
@@ -134,7 +134,7 @@ function parseSettings() {
   if (cpus !== undefined && !(cpus > 0)) throw new Error(`BENCH_WORKER_CPUS: expected a number of cores above 0, or none, got ${JSON.stringify(cpusRaw)}`);
   const hosts = hostsRaw ? { cpus, memoryMiB: list(process.env.BENCH_WORKER_MEMORY_MIB ?? '1536', 'BENCH_WORKER_MEMORY_MIB')[0]! } : undefined;
   const kill = workers.length > 0 && process.env.BENCH_KILL !== '0';
-  const sizing = (process.env.BENCH_SIZING ?? '40000000:8,40000000:2').split(',').map((x) => {
+  const sizing = (process.env.BENCH_SIZING ?? '40000000:8,40000000:2,40000000:1').split(',').map((x) => {
     const [rows, hours] = x.split(':').map(Number);
     if (!(rows! > 0) || !(hours! > 0)) throw new Error(`BENCH_SIZING: expected rows:hours separated by commas, got ${JSON.stringify(x)}`);
     return { rows: rows!, hours: hours! };
@@ -382,6 +382,8 @@ async function runScale(ctx: SizeContext, scale: ScaleContext, workers: number, 
       const plan = benchPlan('users', `bench-scale${workers}${kill ? 'k' : ''}-${ctx.users}-${randomBytes(3).toString('hex')}`, undefined, parallelism);
       const users = plan.entities[0]!;
       const countTarget = () => withDb(ctx.urls.target, async (db) => Number((await db.query(`select count(*) as n from ${db.escapeIdentifier(users.target.schema)}.${db.escapeIdentifier(users.target.table)}`)).rows[0].n));
+      // What the databases hold empty (the target's schema, PostgreSQL's own catalogs): the disk per row counts only what the run adds.
+      const emptyMiB = { target: await databaseMiB(ctx.admin, ctx.names.target), control: await databaseMiB(ctx.admin, ctx.names.control) };
       await checkpoint(ctx.admin);
       const run = await runPipeline({
         plan,
@@ -411,7 +413,7 @@ async function runScale(ctx: SizeContext, scale: ScaleContext, workers: number, 
         // The batch activities' heartbeat timeout (src/workflows/proxies.ts).
         timedOut: run.history?.timedOut ? { activities: run.history.timedOut, heartbeatSeconds: 30 } : undefined,
       });
-      const disk = { targetMiB: await databaseMiB(ctx.admin, ctx.names.target), controlMiB: await databaseMiB(ctx.admin, ctx.names.control) };
+      const disk = { targetMiB: (await databaseMiB(ctx.admin, ctx.names.target)) - emptyMiB.target, controlMiB: (await databaseMiB(ctx.admin, ctx.names.control)) - emptyMiB.control };
       Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB, monitor: m, bound: bound.bound, killed: run.killed, disk });
       say(` ${fmt(run.seconds, 1)} s, ${fmt(run.rows / run.seconds)} rows/s; exact (${fmt(content.rows)} rows, content as the first run's)\n`);
       if (run.killed) say(`    killed worker pid ${run.killed.pid} (SIGKILL) after ${fmt(run.killed.afterSeconds, 1)} s, ${fmt(run.killed.rowsThen)} rows in the target\n`);
@@ -596,7 +598,7 @@ function printScaleSummary(scale: ScaleResult[], users: number, parallelism: num
   const control = bytesPerRow((d) => d.controlMiB);
   const perWorker = (group: string) => Math.max(...clean.map((s) => (s.monitor!.connections.get(group) ?? 0) / s.workers));
   console.log(
-    `disk per row: target ${fmt(target)} B, control ${fmt(control)} B; client connections per worker at most: target ${fmt(perWorker('target db'), 1)}, control ${fmt(perWorker('control db'), 1)}, source ${fmt(perWorker('source db'), 1)}`,
+    `disk per row (what the runs added): target ${fmt(target)} B, control ${fmt(control)} B; client connections per worker at most: target ${fmt(perWorker('target db'), 1)}, control ${fmt(perWorker('control db'), 1)}, source ${fmt(perWorker('source db'), 1)}`,
   );
   for (const { rows, hours } of sizing) {
     const z = sizeFor(mean, rows, hours * 3600);
