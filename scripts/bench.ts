@@ -416,7 +416,7 @@ async function runScale(ctx: SizeContext, scale: ScaleContext, workers: number, 
       const disk = { targetMiB: (await databaseMiB(ctx.admin, ctx.names.target)) - emptyMiB.target, controlMiB: (await databaseMiB(ctx.admin, ctx.names.control)) - emptyMiB.control };
       Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB, monitor: m, bound: bound.bound, killed: run.killed, disk });
       say(` ${fmt(run.seconds, 1)} s, ${fmt(run.rows / run.seconds)} rows/s; exact (${fmt(content.rows)} rows, content as the first run's)\n`);
-      if (run.killed) say(`    killed worker pid ${run.killed.pid} (SIGKILL) after ${fmt(run.killed.afterSeconds, 1)} s, ${fmt(run.killed.rowsThen)} rows in the target\n`);
+      if (run.killed) say(`    killed worker pid ${run.killed.pid} (SIGKILL) after ${fmt(run.killed.afterSeconds, 1)} s, ${fmt(run.killed.rowsThen)} rows in the target, ${run.killed.activitiesRunning} activit${run.killed.activitiesRunning === 1 ? 'y' : 'ies'} running on it\n`);
       if (run.history) say(`    from the histories: ${run.history.identities} workers ran its activities; ${run.history.timedOut} activity attempt${run.history.timedOut === 1 ? '' : 's'} timed out (a killed worker's: retried on another after the heartbeat timeout, 30 s)\n`);
       say(describeMonitor(m));
       say(`    bound: ${bound.bound}: ${bound.evidence}\n`);

@@ -7,7 +7,7 @@ import type { Plan } from '../../src/plan/types';
 import type { MigrationReport } from '../../src/shared/migration';
 import { Cleanup, errorLine, wasInterrupted } from './cleanup';
 import { deletePrefix } from './resources';
-import { ActivityTime, activityTimes, stepTimes, BenchWorker, cpuSeconds, freePort, peakRssMiB, spawnWorker, stopWorkers, tailOf } from './workers';
+import { ActivityTime, activitiesRunning, activityTimes, stepTimes, BenchWorker, cpuSeconds, freePort, peakRssMiB, spawnWorker, stopWorkers, tailOf } from './workers';
 import { viaHost, DatabaseGroups } from './bound';
 import { commandIn, GATEWAY, WorkerHosts } from './hosts';
 import { Monitor, MonitorResult, WatchedCounter, WatchedProcess } from './monitor';
@@ -30,8 +30,8 @@ export interface PipelineRun {
   steps: Map<string, number>;
   /** Where the CPU went (when `watch` was given). */
   monitor?: MonitorResult;
-  /** The worker SIGKILLed mid-run (when `killOne` was given): when, and how many rows were in the target then. */
-  killed?: { pid: number; afterSeconds: number; rowsThen: number };
+  /** The worker SIGKILLed mid-run (when `killOne` was given): when, how many rows were in the target then, how many activities it was running. */
+  killed?: { pid: number; afterSeconds: number; rowsThen: number; activitiesRunning: number };
   /** From the histories (the migration's and its partitions'): the workers that ran its activities, and activities that timed out (a killed worker's, retried on another). */
   history?: { identities: number; timedOut: number };
 }
@@ -48,7 +48,7 @@ export interface PipelineOptions {
   hosts?: WorkerHosts;
   /** Sample where the CPU goes (scripts/bench/monitor.ts): the admin connection, the databases by role, the stack's service processes. */
   watch?: { adminUrl: string; databases: DatabaseGroups; services: WatchedProcess[] };
-  /** SIGKILL the last worker once `rows()` (rows in the target) reaches `atRows`; the migration must still end exact. */
+  /** SIGKILL the last worker once `rows()` (rows in the target) reaches `atRows` and it is running an activity (or 10 s later if it runs none); the migration must still end exact. */
   killOne?: { atRows: number; rows: () => Promise<number> };
 }
 
@@ -122,14 +122,19 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineRun> {
   // The kill: the last worker, SIGKILL (no graceful shutdown: its activities are retried elsewhere after their heartbeat timeout), once the target holds `atRows`.
   const killer = (async () => {
     if (!o.killOne || !victim) return;
+    const address = metrics[workers.length - 1]!;
+    let reached: number | undefined;
     while (!settled) {
-      const rows = await o.killOne.rows().catch(() => 0);
-      if (rows >= o.killOne.atRows) {
+      const rows = reached === undefined ? await o.killOne.rows().catch(() => 0) : o.killOne.atRows;
+      if (rows >= o.killOne.atRows) reached ??= Date.now();
+      // Mid-batch: once half the rows are in, as soon as the victim runs an activity (its batch must be retried elsewhere).
+      const running = reached !== undefined ? await activitiesRunning(address).catch(() => 0) : 0;
+      if (reached !== undefined && (running > 0 || Date.now() - reached > 10_000)) {
         victim.child.kill('SIGKILL');
-        killed = { pid: victim.pid, afterSeconds: Number(process.hrtime.bigint() - t0) / 1e9, rowsThen: rows };
+        killed = { pid: victim.pid, afterSeconds: Number(process.hrtime.bigint() - t0) / 1e9, rowsThen: await o.killOne.rows().catch(() => rows), activitiesRunning: running };
         return;
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await new Promise((r) => setTimeout(r, reached === undefined ? 250 : 50));
     }
   })();
   let report: MigrationReport;

@@ -120,6 +120,17 @@ export async function activityTimes(address: string): Promise<Map<string, Activi
   return out;
 }
 
+/** Activities a worker is running now (Temporal's worker_task_slots_used for its activity worker), from its Prometheus endpoint. */
+export async function activitiesRunning(address: string): Promise<number> {
+  const text = await (await fetch(`http://${address}/metrics`)).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const m = /^(?:temporal_)?worker_task_slots_used\{([^}]*)\} (\S+)$/.exec(line);
+    if (m && /worker_type="ActivityWorker"/.test(m[1]!)) n += Number(m[2]);
+  }
+  return n;
+}
+
 /** Time in each step of staging and loading on a worker (`cutover_step_microseconds`), seconds by step, summed over entities. */
 export async function stepTimes(address: string): Promise<Map<string, number>> {
   const text = await (await fetch(`http://${address}/metrics`)).text();
