@@ -146,12 +146,13 @@ export async function runPipeline(o: PipelineOptions): Promise<PipelineRun> {
     settled = true;
   }
   ended = true;
-  await killer;
-  const history = o.watch ? await historyFacts(client, started.workflowId).catch(() => undefined) : undefined;
-  if (o.killOne && !killed) throw new Error(`the migration ended before the target held ${o.killOne.atRows} rows: no worker was killed`);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await killer;
   const watched = await monitor?.stop();
   monitor = undefined;
+  // Untimed, after the monitor stopped: what the histories say.
+  const history = o.watch ? await historyFacts(client, started.workflowId).catch(() => undefined) : undefined;
+  if (o.killOne && !killed) throw new Error(`the migration ended before the target held ${o.killOne.atRows} rows: no worker was killed`);
   const living = workers.filter((w) => w !== victim);
   const peakMiB = Math.max(...living.map((w) => peakRssMiB(w.pid)));
   const cpu = watched ? watched.groups.filter((g) => g.kind === 'worker').reduce((n, g) => n + g.cpuSeconds, 0) : living.reduce((sum, w) => sum + cpuSeconds(w.pid), 0) - startCpu;
