@@ -18,6 +18,11 @@
  *   BENCH_ONLY=users|lms|scale|sync  one part alone (default: all four)
  *   BENCH_WORKERS="1,2,3"          the scale-out's worker counts; "none" skips it
  *   BENCH_SCALE_PARALLELISM=N      the plan's parallelism in the scale-out (default 2 per worker of the most)
+ *   BENCH_WORKER_HOSTS=netns       the scale-out's workers each on a "host" of its own: a network namespace and a cgroup (scripts/bench/hosts.ts; root)
+ *   BENCH_WORKER_CPUS=0.5          with netns: each worker's CPU quota, cores ("none": no quota)
+ *   BENCH_WORKER_MEMORY_MIB=1536   with netns: each worker's memory limit
+ *   BENCH_KILL=1                   the scale-out adds a run of the most workers in which one is SIGKILLed at half the rows ("0": not)
+ *   BENCH_SIZING="40000000:8,40000000:2,40000000:1"  rows:hours the scale-out's sizing is worked out for (several separated by commas)
  *   BENCH_SYNC_MODES="logical,poll"  the sync part's capture modes; "none" skips it
  *   BENCH_SYNC_RATE=200            source rows the sync part's writer changes a second
  *   BENCH_SYNC_SECONDS=60          how long it writes before the freeze and the cutover
@@ -45,9 +50,15 @@ import { dropDatabases, provisionDatabases } from '../src/stack/postgres-provisi
 import { checkInterrupted, errorLine, installExitHandlers, withCleanup } from './bench/cleanup';
 import { LMS_STEPS, runHandWritten, USERS_STEPS } from './bench/handwritten';
 import { PipelineRun, runPipeline } from './bench/pipeline';
-import { checkpoint, contentOf, createBucket, createTargetSchema, databaseMiB, dbUrl, dropDatabase, freshDatabase, objectStats, removeBucket, schemaMiB, schemaTablesMiB } from './bench/resources';
+import { checkpoint, contentOf, withDb, createBucket, createTargetSchema, databaseMiB, dbUrl, dropDatabase, freshDatabase, objectStats, removeBucket, schemaMiB, schemaTablesMiB } from './bench/resources';
 import { printSyncSummary, runSyncSize, SyncMode, SyncRun } from './bench/sync';
 import { buildWorkflowBundle } from './bench/workers';
+import { decideBound, DatabaseGroups, GroupUse, othersOnHost, sizeFor, TierCost, tierCosts } from './bench/bound';
+import { WorkerHosts } from './bench/hosts';
+import type { MonitorResult, WatchedProcess } from './bench/monitor';
+import { readPid } from '../src/stack/process';
+import { stackPaths } from '../src/stack/state';
+import { temporalDatabases } from '../src/stack/temporal-server';
 
 const ROOT = join(__dirname, '..');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -72,9 +83,16 @@ interface PartResult {
 
 interface ScaleResult {
   workers: number;
+  /** A worker was SIGKILLed mid-run. */
+  kill?: boolean;
   rows?: number;
   seconds?: number;
   peakMiB?: number;
+  monitor?: MonitorResult;
+  bound?: string;
+  killed?: { afterSeconds: number; rowsThen: number };
+  /** What the run added to the target's and control database's size, MiB. */
+  disk?: { targetMiB: number; controlMiB: number };
   error?: string;
 }
 
@@ -109,7 +127,19 @@ function parseSettings() {
     seconds: list(process.env.BENCH_SYNC_SECONDS ?? '60', 'BENCH_SYNC_SECONDS')[0]!,
   };
   if (only === 'sync' && !modes.length) throw new Error('BENCH_ONLY=sync with BENCH_SYNC_MODES=none: nothing to run');
-  return { sizes, parts, workers, scaleParallelism, sync };
+  const hostsRaw = process.env.BENCH_WORKER_HOSTS || undefined;
+  if (hostsRaw && hostsRaw !== 'netns') throw new Error(`BENCH_WORKER_HOSTS: expected netns, got ${JSON.stringify(hostsRaw)}`);
+  const cpusRaw = process.env.BENCH_WORKER_CPUS ?? '0.5';
+  const cpus = cpusRaw === 'none' ? undefined : Number(cpusRaw);
+  if (cpus !== undefined && !(cpus > 0)) throw new Error(`BENCH_WORKER_CPUS: expected a number of cores above 0, or none, got ${JSON.stringify(cpusRaw)}`);
+  const hosts = hostsRaw ? { cpus, memoryMiB: list(process.env.BENCH_WORKER_MEMORY_MIB ?? '1536', 'BENCH_WORKER_MEMORY_MIB')[0]! } : undefined;
+  const kill = workers.length > 0 && process.env.BENCH_KILL !== '0';
+  const sizing = (process.env.BENCH_SIZING ?? '40000000:8,40000000:2,40000000:1').split(',').map((x) => {
+    const [rows, hours] = x.split(':').map(Number);
+    if (!(rows! > 0) || !(hours! > 0)) throw new Error(`BENCH_SIZING: expected rows:hours separated by commas, got ${JSON.stringify(x)}`);
+    return { rows: rows!, hours: hours! };
+  });
+  return { sizes, parts, workers, scaleParallelism, sync, hosts, kill, sizing };
 }
 
 /** BENCH_TOKENS=format_preserving: the plans' kept phone tokens are FF1 of the number's shape (no vault row), as `token: format_preserving` would make them. */
@@ -293,24 +323,136 @@ async function runPart(ctx: SizeContext, part: Part): Promise<PartResult> {
   return result;
 }
 
-/** The users plan with `workers` worker processes on one task queue. */
-async function runScale(ctx: SizeContext, workers: number, parallelism: number): Promise<ScaleResult> {
-  const result: ScaleResult = { workers };
-  say(`  ${workers} worker${workers > 1 ? 's' : ''}...`);
+/** What the scale-out shares between its runs: the hosts (when asked), what the monitor watches, the content every run must reproduce. */
+interface ScaleContext {
+  hosts?: WorkerHosts;
+  watch: { adminUrl: string; databases: DatabaseGroups; services: WatchedProcess[] };
+  /** The users entity's content after the first clean run (contentOf): each later run must match it. */
+  expected?: { rows: number; sum: string };
+}
+
+/** The stack's Temporal server, MinIO and KMS processes (from its state directory), for the monitor. */
+function stackServices(): WatchedProcess[] {
+  const pids = stackPaths(process.env).pids;
+  const out: WatchedProcess[] = [];
+  for (const [id, name, kind] of [
+    ['temporal-server', 'temporal server', 'server'],
+    ['temporal', 'temporal dev server', 'server'],
+    ['minio', 'minio', 'storage'],
+    ['kms', 'kms', 'storage'],
+  ] as const) {
+    const record = readPid(pids, id);
+    if (record) out.push({ pid: record.pid, name, kind });
+  }
+  return out;
+}
+
+/** Which Temporal the stack runs: the PostgreSQL-backed server or the dev server. */
+const temporalKind = () => (readPid(stackPaths(process.env).pids, 'temporal-server') ? 'the PostgreSQL-backed Temporal server (temporal-server)' : 'the Temporal dev server (SQLite)');
+
+const cores = (seconds: number, wall: number) => fmt(seconds / wall, 2);
+
+/** One line per group that used CPU, most first, and the waits of the databases' active backends. */
+function describeMonitor(m: MonitorResult): string {
+  const groups = [...m.groups].sort((a, b) => b.cpuSeconds - a.cpuSeconds).filter((g) => g.cpuSeconds >= 0.005 * m.wallSeconds);
+  const cpu = groups.map((g) => `${g.name} ${cores(g.cpuSeconds, m.wallSeconds)}${g.throttledSeconds ? ` (throttled ${fmt(g.throttledSeconds, 1)} s)` : ''}`).join(', ');
+  const waits = [...m.waits]
+    .filter(([, w]) => w.active)
+    .map(([group, w]) => {
+      const top = [...w.waits].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([e, n]) => `${e} ${fmt(n / m.sampleRounds, 2)}`);
+      return `${group} ${fmt(w.active / m.sampleRounds, 2)} active${top.length ? ` (waiting: ${top.join(', ')})` : ''}`;
+    });
+  return [
+    `    CPU, cores over ${fmt(m.wallSeconds, 1)} s (host busy ${Math.round((100 * m.hostBusySeconds) / (cpus().length * m.wallSeconds))} %): ${cpu}`,
+    `    everything else on the host: ${fmt(othersOnHost(m), 2)} cores; processes outside the run, by command: ${m.outside.slice(0, 5).map(([c, sec]) => `${c} ${cores(sec, m.wallSeconds)}`).join(', ') || 'none'}${m.outside.length > 5 ? ', …' : ''}`,
+    `    database backends running a statement, on average (pg_stat_activity every second, ${m.sampleRounds} samples): ${waits.join('; ') || 'none seen'}`,
+    `    client connections at most: ${[...m.connections].filter(([g]) => g !== 'other databases').map(([g, n]) => `${g} ${n}`).join(', ')}`,
+    `    load average at start ${m.loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${m.loadEnd.map((x) => x.toFixed(2)).join(' ')}`,
+  ].join('\n') + '\n';
+}
+
+/** The users plan with `workers` worker processes on one task queue (one of them SIGKILLed at half when `kill`). */
+async function runScale(ctx: SizeContext, scale: ScaleContext, workers: number, parallelism: number, kill = false): Promise<ScaleResult> {
+  const result: ScaleResult = { workers, kill };
+  say(`  ${workers} worker${workers > 1 ? 's' : ''}${kill ? ', one SIGKILLed at half the rows' : ''}...`);
   try {
     await withCleanup(async (cleanup) => {
       checkInterrupted();
       await freshTargets(ctx);
-      const plan = benchPlan('users', `bench-scale${workers}-${ctx.users}-${randomBytes(3).toString('hex')}`, undefined, parallelism);
-      const run = await runPipeline({ plan, config: ctx.config, workers, bundlePath: ctx.bundlePath, s3: ctx.s3, cleanup });
-      Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB });
-      say(` ${fmt(run.seconds, 1)} s, ${fmt(run.rows / run.seconds)} rows/s\n`);
+      const plan = benchPlan('users', `bench-scale${workers}${kill ? 'k' : ''}-${ctx.users}-${randomBytes(3).toString('hex')}`, undefined, parallelism);
+      const users = plan.entities[0]!;
+      const countTarget = () => withDb(ctx.urls.target, async (db) => Number((await db.query(`select count(*) as n from ${db.escapeIdentifier(users.target.schema)}.${db.escapeIdentifier(users.target.table)}`)).rows[0].n));
+      // What the databases hold empty (the target's schema, PostgreSQL's own catalogs): the disk per row counts only what the run adds.
+      const emptyMiB = { target: await databaseMiB(ctx.admin, ctx.names.target), control: await databaseMiB(ctx.admin, ctx.names.control) };
+      await checkpoint(ctx.admin);
+      const run = await runPipeline({
+        plan,
+        config: ctx.config,
+        workers,
+        bundlePath: ctx.bundlePath,
+        s3: ctx.s3,
+        cleanup,
+        hosts: scale.hosts,
+        watch: scale.watch,
+        killOne: kill ? { atRows: Math.floor(ctx.users / 2), rows: countTarget } : undefined,
+      });
+      // Exact: every source row loaded once, the content the same as the first run's (the migration's own reconcile passed too, or runPipeline threw).
+      const content = (await contentOf(ctx.urls.target, plan)).get(users.name)!;
+      const loaded = run.inserted.get(users.name) ?? 0;
+      if (content.rows !== ctx.users || loaded !== ctx.users) throw new Error(`not exact: ${fmt(loaded)} inserted, ${fmt(content.rows)} in the target, ${fmt(ctx.users)} in the source`);
+      if (scale.expected && (scale.expected.rows !== content.rows || scale.expected.sum !== content.sum)) throw new Error('not exact: the target\'s content differs from the first scale-out run\'s');
+      scale.expected ??= content;
+      const m = run.monitor!;
+      const bound = decideBound({
+        wallSeconds: m.wallSeconds,
+        cores: cpus().length,
+        hostBusySeconds: m.hostBusySeconds,
+        groups: m.groups,
+        waits: m.waits,
+        sampleRounds: m.sampleRounds,
+        // The batch activities' heartbeat timeout (src/workflows/proxies.ts).
+        timedOut: run.history?.timedOut ? { activities: run.history.timedOut, heartbeatSeconds: 30 } : undefined,
+      });
+      const disk = { targetMiB: (await databaseMiB(ctx.admin, ctx.names.target)) - emptyMiB.target, controlMiB: (await databaseMiB(ctx.admin, ctx.names.control)) - emptyMiB.control };
+      Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB, monitor: m, bound: bound.bound, killed: run.killed, disk });
+      say(` ${fmt(run.seconds, 1)} s, ${fmt(run.rows / run.seconds)} rows/s; exact (${fmt(content.rows)} rows, content as the first run's)\n`);
+      if (run.killed) say(`    killed worker pid ${run.killed.pid} (SIGKILL) after ${fmt(run.killed.afterSeconds, 1)} s, ${fmt(run.killed.rowsThen)} rows in the target, ${run.killed.activitiesRunning} activit${run.killed.activitiesRunning === 1 ? 'y' : 'ies'} running on it\n`);
+      if (run.history) say(`    from the histories: ${run.history.identities} workers ran its activities; ${run.history.timedOut} activity attempt${run.history.timedOut === 1 ? '' : 's'} timed out (a killed worker's: retried on another after the heartbeat timeout, 30 s)\n`);
+      say(describeMonitor(m));
+      say(`    bound: ${bound.bound}: ${bound.evidence}\n`);
     });
   } catch (err) {
     result.error = errorLine(err);
     say(`\n    FAILED: ${(err as Error).message}\n`);
   }
   return result;
+}
+
+/** The scale-out at one size: the hosts made once for the most workers, every worker count, then the run with a kill. */
+async function runScaleOut(ctx: SizeContext, settings: ReturnType<typeof parseSettings>): Promise<ScaleResult[]> {
+  const out: ScaleResult[] = [];
+  const prefix = process.env.CUTOVER_PG_PREFIX || 'cutover';
+  const server = temporalDatabases(prefix);
+  const scale: ScaleContext = {
+    watch: { adminUrl: ctx.admin, databases: { source: ctx.names.source, target: ctx.names.target, control: ctx.names.control, server: [server.main, server.visibility] }, services: stackServices() },
+  };
+  const most = Math.max(...settings.workers);
+  say(`  scale-out (users plan, parallelism ${settings.scaleParallelism}) on ${temporalKind()} at ${ctx.config.temporal.connection.address}`);
+  await withCleanup(async (cleanup) => {
+    if (settings.hosts) {
+      const ports = [ctx.config.temporal.connection.address ?? '', ctx.admin, ctx.config.s3.endpoint ?? '', ctx.config.kms.endpoint ?? ''].map((u) => Number(/:(\d+)(?:\/|$)/.exec(u.replace(/^[a-z]+:\/\/[^@]*@/, ''))?.[1]));
+      if (ports.some((p) => !p)) throw new Error('the scale-out\'s hosts: could not tell the services\' ports from the configuration');
+      const hosts = new WorkerHosts(most, settings.hosts, [...new Set(ports)]);
+      cleanup.defer('remove the worker hosts (network namespaces, bridge, cgroups, forwarders)', () => hosts.teardown());
+      await hosts.startForwarders();
+      scale.hosts = hosts;
+      say(`; each worker on a host of its own: a network namespace (10.78.0.x, the services through forwarders at 10.78.0.1) and a cgroup (${settings.hosts.cpus ? `${settings.hosts.cpus} CPU` : 'no CPU quota'}, ${fmt(settings.hosts.memoryMiB)} MiB)${hosts.direct.length ? `; port${hosts.direct.length > 1 ? 's' : ''} ${hosts.direct.join(', ')} reached without a forwarder (the service listens on every address)` : ''}`);
+    }
+    say(':\n');
+    for (const n of settings.workers) out.push(await runScale(ctx, scale, n, settings.scaleParallelism));
+    if (settings.kill && most > 1) out.push(await runScale(ctx, scale, most, settings.scaleParallelism, true));
+  });
+  return out;
 }
 
 /** Provisions and seeds one size, runs its parts (and the scale-out when asked), removes everything. */
@@ -364,10 +506,7 @@ async function runSize(users: number, settings: ReturnType<typeof parseSettings>
       const files = full ? await objectStats(s3, ctx.sourceBucket!) : undefined;
       say(` ${fmt(secondsSince(t0), 1)} s: ${describeSeed(seeded, full)}; source database ${fmt(await databaseMiB(admin, names.source))} MiB${files ? `, files ${mib(files.bytes)}` : ''}\n`);
       for (const part of settings.parts) out.parts.push(await runPart(ctx, part));
-      if (scale) {
-        say(`  scale-out (users plan, parallelism ${settings.scaleParallelism}):\n`);
-        for (const n of settings.workers) out.scale.push(await runScale(ctx, n, settings.scaleParallelism));
-      }
+      if (scale) out.scale.push(...(await runScaleOut(ctx, settings)));
     });
   } catch (err) {
     say(`\n  FAILED: ${(err as Error).message}\n`);
@@ -378,7 +517,7 @@ async function runSize(users: number, settings: ReturnType<typeof parseSettings>
   return out;
 }
 
-function printSummary(parts: PartResult[], scale: ScaleResult[], users: number, parallelism: number): void {
+function printSummary(parts: PartResult[], scale: ScaleResult[], users: number, parallelism: number, sizing: { rows: number; hours: number }[]): void {
   const cols = [
     ['entity set', 11],
     ['users', 11],
@@ -409,20 +548,63 @@ function printSummary(parts: PartResult[], scale: ScaleResult[], users: number, 
     const ratio = b.peakMiB! / a.peakMiB!;
     console.log(`worker peak memory, ${part}: ${fmt(b.users)} vs ${fmt(a.users)} users (${fmt(b.rows! / a.rows!, 1)}x the rows): ${ratio.toFixed(2)}x the memory (goal ≤ 1.25${ratio <= 1.25 ? ', met' : ', NOT met'})`);
   }
-  if (scale.length) {
-    console.log('');
-    console.log(`scale-out: ${PLAN_FILES.users}, ${fmt(users)} users, parallelism ${parallelism}, worker processes on one task queue`);
-    console.log('workers  pipeline s  rows/s     vs 1 worker  worker peak RSS (highest)');
-    const one = scale.find((s) => s.workers === 1 && !s.error);
-    for (const s of scale) {
-      if (s.error) {
-        console.log(`${String(s.workers).padEnd(9)}failed: ${s.error}`);
-        continue;
-      }
-      const rate = s.rows! / s.seconds!;
-      const vs = one ? `${(rate / (one.rows! / one.seconds!)).toFixed(2)}x` : '-';
-      console.log(`${String(s.workers).padEnd(9)}${fmt(s.seconds!, 1).padEnd(12)}${fmt(rate).padEnd(11)}${vs.padEnd(13)}${fmt(s.peakMiB!)} MiB`);
+  if (scale.length) printScaleSummary(scale, users, parallelism, sizing);
+}
+
+/** The scale-out's table: rows/s per worker count, the cores each tier used, what bounded it; then the sizing that follows. */
+function printScaleSummary(scale: ScaleResult[], users: number, parallelism: number, sizing: { rows: number; hours: number }[]): void {
+  console.log('');
+  console.log(`scale-out: ${PLAN_FILES.users}, ${fmt(users)} users, parallelism ${parallelism}, worker processes on one task queue, ${temporalKind()}`);
+  const tiers = ['workers', 'source db', 'target db', 'control db', 'Temporal server + its db', 'S3 + KMS'];
+  const head = ['workers', 'pipeline s', 'rows/s', 'vs 1', 'host busy', 'cores: workers', 'source', 'target', 'control', 'Temporal+db', 'S3+KMS', 'others', 'load avg 1m', 'peak RSS', 'bound'];
+  const widths = [16, 12, 8, 7, 11, 16, 8, 8, 9, 13, 8, 8, 13, 10, 0];
+  const line = (cells: string[]) => cells.map((c, i) => (widths[i] ? c.padEnd(widths[i]!) : c)).join('').trimEnd();
+  console.log(line(head));
+  const one = scale.find((s) => s.workers === 1 && !s.error && !s.kill);
+  const costs: TierCost[][] = [];
+  for (const s of scale) {
+    const label = `${s.workers}${s.kill ? ' (1 killed)' : ''}`;
+    if (s.error) {
+      console.log(`${label.padEnd(16)}failed: ${s.error}`);
+      continue;
     }
+    const m = s.monitor!;
+    const rate = s.rows! / s.seconds!;
+    const perRow = tierCosts(m.groups as GroupUse[], s.rows!);
+    if (!s.kill) costs.push(perRow);
+    const tierCores = tiers.map((t) => fmt((perRow.find((c) => c.tier === t)!.secondsPerRow * s.rows!) / m.wallSeconds, 2));
+    console.log(
+      line([
+        label,
+        fmt(s.seconds!, 1),
+        fmt(rate),
+        one ? `${(rate / (one.rows! / one.seconds!)).toFixed(2)}x` : '-',
+        `${Math.round((100 * m.hostBusySeconds) / (cpus().length * m.wallSeconds))} %`,
+        ...tierCores,
+        fmt(othersOnHost(m), 2),
+        `${m.loadStart[0]!.toFixed(2)}-${m.loadEnd[0]!.toFixed(2)}`,
+        `${fmt(s.peakMiB!)} MiB`,
+        s.bound!,
+      ]),
+    );
+  }
+  if (!costs.length) return;
+  // CPU per row by tier, averaged over the runs without a kill: what each tier must take per row.
+  const mean: TierCost[] = tiers.map((tier) => ({ tier, secondsPerRow: costs.reduce((n, c) => n + c.find((x) => x.tier === tier)!.secondsPerRow, 0) / costs.length }));
+  console.log(`CPU per row by tier (mean of ${costs.length} run${costs.length > 1 ? 's' : ''}): ${mean.map((c) => `${c.tier} ${fmt(c.secondsPerRow * 1e6)} µs`).join(', ')}`);
+  const clean = scale.filter((s) => !s.error && !s.kill);
+  const bytesPerRow = (f: (d: NonNullable<ScaleResult['disk']>) => number) => clean.reduce((n, s) => n + (f(s.disk!) * 2 ** 20) / s.rows!, 0) / clean.length;
+  const target = bytesPerRow((d) => d.targetMiB);
+  const control = bytesPerRow((d) => d.controlMiB);
+  const perWorker = (group: string) => Math.max(...clean.map((s) => (s.monitor!.connections.get(group) ?? 0) / s.workers));
+  console.log(
+    `disk per row (what the runs added): target ${fmt(target)} B, control ${fmt(control)} B; client connections per worker at most: target ${fmt(perWorker('target db'), 1)}, control ${fmt(perWorker('control db'), 1)}, source ${fmt(perWorker('source db'), 1)}`,
+  );
+  for (const { rows, hours } of sizing) {
+    const z = sizeFor(mean, rows, hours * 3600);
+    console.log(
+      `sizing: ${fmt(rows)} rows in ${fmt(hours)} h = ${fmt(z.rowsPerSecond)} rows/s; at most 70 % busy: ${z.workers} worker${z.workers > 1 ? 's' : ''} of 1 core, ${z.cores.filter((c) => c.tier !== 'workers').map((c) => `${c.tier} ${fmt(c.cores, 2)} cores`).join(', ')}; disk: target ${fmt((rows * target) / 2 ** 30, 1)} GiB, control ${fmt((rows * control) / 2 ** 30, 1)} GiB`,
+    );
   }
 }
 
@@ -452,7 +634,7 @@ async function main(): Promise<number> {
   } finally {
     bundle.remove();
   }
-  if (parts.length || scale.length) printSummary(parts, scale, smallest, settings.scaleParallelism);
+  if (parts.length || scale.length) printSummary(parts, scale, smallest, settings.scaleParallelism, settings.sizing);
   if (sync.length) printSyncSummary(sync, settings.sync);
   const failed = parts.filter((p) => p.error || p.mismatch).length + scale.filter((s) => s.error).length + sync.filter((s) => s.error || s.mismatch).length;
   if (failed) console.log(`\n${failed} run${failed > 1 ? 's' : ''} failed or did not match: see above`);

@@ -39,10 +39,12 @@ export interface BenchWorker {
 }
 
 /** Starts `cutover worker` with `env` and resolves once it polls; rejects (with its stderr) if it exits first. */
-export async function spawnWorker(env: NodeJS.ProcessEnv): Promise<BenchWorker> {
+export async function spawnWorker(env: NodeJS.ProcessEnv, wrap: (argv: string[]) => string[] = (argv) => argv): Promise<BenchWorker> {
   // BENCH_PROFILE=<dir>: each worker writes a V8 CPU profile there when it stops (see the README's Throughput section).
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, join(ROOT, 'bin', 'cutover.js'), 'worker'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `wrap` may start it elsewhere (scripts/bench/hosts.ts: in a cgroup and network namespace of its own), exec'ing the command so the pid stays the worker's.
+  const [file, ...args] = wrap([process.execPath, ...profile, join(ROOT, 'bin', 'cutover.js'), 'worker']);
+  const child = spawn(file!, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
   const tail: string[] = [];
   const keep = (d: Buffer) => {
@@ -116,6 +118,17 @@ export async function activityTimes(address: string): Promise<Map<string, Activi
     out.set(type, entry);
   }
   return out;
+}
+
+/** Activities a worker is running now (Temporal's worker_task_slots_used for its activity worker), from its Prometheus endpoint. */
+export async function activitiesRunning(address: string): Promise<number> {
+  const text = await (await fetch(`http://${address}/metrics`)).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const m = /^(?:temporal_)?worker_task_slots_used\{([^}]*)\} (\S+)$/.exec(line);
+    if (m && /worker_type="ActivityWorker"/.test(m[1]!)) n += Number(m[2]);
+  }
+  return n;
 }
 
 /** Time in each step of staging and loading on a worker (`cutover_step_microseconds`), seconds by step, summed over entities. */
