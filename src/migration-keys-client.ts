@@ -12,8 +12,7 @@ import { purgeVaultEntries } from './crypto/vault';
 import { RefusedError, withClient } from './migration-client';
 import { rollbackWorkflowIdOf } from './migration-status';
 import type { Plan } from './plan/types';
-
-const migrationIdFromWorkflow = (workflowId: string) => workflowId.replace(/^cutover-/, '');
+import { lockWindow, migrationIdFromWorkflow, readWindow, recordWindowClosed } from './rollback-client';
 
 async function withKeyRing<T>(config: CutoverConfig, fn: (control: Knex, ring: MigrationKeyRing, audit: () => Promise<Buffer>) => Promise<T>, applicationName: string): Promise<T> {
   return withControl(
@@ -59,10 +58,9 @@ export async function rotateMigrationKeys(config: CutoverConfig, migrationId: st
     config,
     async (control, ring, auditKey) => {
       await registered(control, migrationId);
-      const current = await ring.state(migrationId);
       let rotated;
       try {
-        rotated = await ring.rotate(migrationId, to ?? current.kmsKeyId ?? '');
+        rotated = await ring.rotate(migrationId, to);
       } catch (err) {
         throw new RefusedError((err as Error).message);
       }
@@ -127,17 +125,9 @@ export async function shredMigration(config: CutoverConfig, workflowId: string, 
         const key = await auditKey();
         const quarantinedRows = Number((await control(`${CONTROL_SCHEMA}.quarantine`).where({ migration_id: migrationId }).count<{ n: string }[]>({ n: '*' }))[0]!.n);
         const done = await control.transaction(async (trx) => {
-          // One decision at a time per migration: a rollback, a close and a shred cannot cross.
-          await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`cutover.rollback-window:${migrationId}`]);
-          let closedWindow = false;
-          if (d?.status.name === 'COMPLETED' && !rolledBack) {
-            const open = !(await trx(`${CONTROL_SCHEMA}.rollback_windows`).where({ migration_id: migrationId, run_id: d.runId }).first());
-            if (open) {
-              await trx(`${CONTROL_SCHEMA}.rollback_windows`).insert({ migration_id: migrationId, run_id: d.runId, closed_by: by, reason: reason ?? 'keys shredded' });
-              await appendAudit(trx, key, { migrationId, actor: by, action: 'rollback-window-closed', eventKey: `${migrationId}/rollback-window-closed/${d.runId}`, details: { reason: reason ?? 'keys shredded' } });
-              closedWindow = true;
-            }
-          }
+          await lockWindow(trx, migrationId);
+          const closedWindow = d?.status.name === 'COMPLETED' && !rolledBack && (await readWindow(trx, migrationId, d.runId)).state === 'open';
+          if (closedWindow) await recordWindowClosed(trx, key, migrationId, d.runId, by, reason ?? 'keys shredded');
           let shred;
           try {
             shred = await ring.shred(trx, migrationId, by);

@@ -41,14 +41,15 @@ export interface AfterCompletion {
   rollback?: RollbackAfterEnd;
   note?: string;
 }
-const migrationIdFromWorkflow = (workflowId: string) => workflowId.replace(/^cutover-/, '');
+export const migrationIdFromWorkflow = (workflowId: string) => workflowId.replace(/^cutover-/, '');
 
-async function lockWindow(trx: Knex.Transaction, migrationId: string): Promise<void> {
+/** One decision at a time per migration: a rollback, a close and a shredding cannot cross. */
+export async function lockWindow(trx: Knex.Transaction, migrationId: string): Promise<void> {
   await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`cutover.rollback-window:${migrationId}`]);
 }
 
 /** The window of a migration's completed run (the caller has ensured the control schema). */
-async function readWindow(control: Knex, migrationId: string, runId: string): Promise<RollbackWindow> {
+export async function readWindow(control: Knex, migrationId: string, runId: string): Promise<RollbackWindow> {
   const row = await control(`${CONTROL_SCHEMA}.rollback_windows`).where({ migration_id: migrationId, run_id: runId }).first();
   if (!row) return { state: 'open' };
   return { state: 'closed', closedBy: row.closed_by, closedAt: new Date(row.closed_at).toISOString(), reason: row.reason ?? undefined };
@@ -259,6 +260,16 @@ export async function rollbackMigration(
 }
 
 /**
+ * Records a completed run's rollback window as closed, and in the same transaction the audit event
+ * (the caller holds `lockWindow` and has found the window open).
+ */
+export async function recordWindowClosed(trx: Knex.Transaction, auditKey: Buffer, migrationId: string, runId: string, by: string, reason: string | null): Promise<RollbackWindow & { state: 'closed' }> {
+  const [row] = await trx(`${CONTROL_SCHEMA}.rollback_windows`).insert({ migration_id: migrationId, run_id: runId, closed_by: by, reason }).returning(['closed_by', 'closed_at', 'reason']);
+  await appendAudit(trx, auditKey, { migrationId, actor: by, action: 'rollback-window-closed', eventKey: `${migrationId}/rollback-window-closed/${runId}`, details: { reason } });
+  return { state: 'closed', closedBy: row.closed_by as string, closedAt: new Date(row.closed_at).toISOString(), reason: row.reason ?? undefined };
+}
+
+/**
  * Closes a completed migration's rollback window: recorded in the control database and, in the
  * same transaction, in the audit chain. Later rollbacks are refused, naming who closed it and when.
  */
@@ -280,9 +291,7 @@ export async function closeRollbackWindow(config: CutoverConfig, workflowId: str
           const rollback = await rollbackOf(client, config, workflowId, d);
           if (rollback?.execution === 'RUNNING') throw new RefusedError(`a rollback of migration ${migrationId} after completion is under way (${rollback.report?.status ?? 'running'}): its window cannot be closed now`);
           if (rollback?.execution === 'COMPLETED') throw new RefusedError(`migration ${migrationId} was rolled back after completion: it has no rollback window to close`);
-          const [row] = await trx(`${CONTROL_SCHEMA}.rollback_windows`).insert({ migration_id: migrationId, run_id: d.runId, closed_by: by, reason: reason ?? null }).returning(['closed_by', 'closed_at', 'reason']);
-          await appendAudit(trx, key, { migrationId, actor: by, action: 'rollback-window-closed', eventKey: `${migrationId}/rollback-window-closed/${d.runId}`, details: { reason: reason ?? null } });
-          return { migrationId, state: 'closed' as const, closedBy: row.closed_by as string, closedAt: new Date(row.closed_at).toISOString(), reason: row.reason ?? undefined };
+          return { migrationId, ...(await recordWindowClosed(trx, key, migrationId, d.runId, by, reason ?? null)) };
         });
       },
       'cutover-close',

@@ -2,6 +2,7 @@ import { DecryptCommand, GenerateDataKeyCommand, KMSClient, ReEncryptCommand } f
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../control/schema';
+import { AsyncCache } from '../core/async-cache';
 import { migrationKeyContext, ownSealingKeys, SealingKeys, sharedSealingKeys, wrappedKeyFingerprint } from '../core/migration-keys';
 import { kmsFailureKind, KmsUnavailableError } from './kms-errors';
 
@@ -81,7 +82,8 @@ const stateOf = (row: KeyRow | undefined, migrationId: string, own: boolean): Mi
  * at once by every worker, whatever it had unwrapped before.
  */
 export class MigrationKeyRing {
-  private readonly unwrapped = new Map<string, Promise<Buffer>>();
+  /** Each migration's keys, derived once per wrapped form of its root key (a rotation re-wraps it: unwrapped again). */
+  private readonly unwrapped = new AsyncCache<string, SealingKeys>();
 
   constructor(
     private readonly control: Knex,
@@ -129,45 +131,43 @@ export class MigrationKeyRing {
       row = (await this.read(migrationId)).row!;
     }
     if (!row.wrapped || row.shredded_at) throw keysShredded(migrationId, stateOf(row, migrationId, true), 'its data can no longer be sealed or opened');
-    return ownSealingKeys(await this.unwrap(migrationId, row.wrapped, row.kms_key_id), migrationId);
+    const { wrapped, kms_key_id: kmsKeyId } = row;
+    return this.unwrapped.get(`${migrationId}/${row.fingerprint}`, () => this.unwrap(migrationId, wrapped, kmsKeyId));
   }
 
-  private unwrap(migrationId: string, wrapped: Buffer, kmsKeyId: string): Promise<Buffer> {
-    const id = `${migrationId}/${wrappedKeyFingerprint(wrapped)}`;
-    let found = this.unwrapped.get(id);
-    if (!found) {
-      found = this.kms
-        .send(new DecryptCommand({ CiphertextBlob: wrapped, EncryptionContext: migrationKeyContext(migrationId) }))
-        .then((d) => Buffer.from(d.Plaintext!))
-        .catch((err: unknown) => {
-          const name = (err as Error).name;
-          if (name === 'InvalidCiphertextException' || name === 'IncorrectKeyException' || name === 'NotFoundException') {
-            throw new Error(`migration ${migrationId}'s key was wrapped by KMS key ${kmsKeyId}, which this KMS cannot use (${name}): point the worker at the KMS and control database that belong together`);
-          }
-          throw kmsFailureKind(err) ? new KmsUnavailableError(`migration ${migrationId}'s key (wrapped by ${kmsKeyId})`, err, kmsFailureKind(err) === 'refused' ? 'refused' : 'outage') : err;
-        });
-      found.catch(() => this.unwrapped.delete(id));
-      this.unwrapped.set(id, found);
+  private async unwrap(migrationId: string, wrapped: Buffer, kmsKeyId: string): Promise<SealingKeys> {
+    const plain = await this.kms.send(new DecryptCommand({ CiphertextBlob: wrapped, EncryptionContext: migrationKeyContext(migrationId) })).catch((err: unknown) => {
+      const name = (err as Error).name;
+      if (name === 'InvalidCiphertextException' || name === 'IncorrectKeyException' || name === 'NotFoundException') {
+        throw new Error(`migration ${migrationId}'s key was wrapped by KMS key ${kmsKeyId}, which this KMS cannot use (${name}): point the worker at the KMS and control database that belong together`);
+      }
+      throw kmsFailureKind(err) ? new KmsUnavailableError(`migration ${migrationId}'s key (wrapped by ${kmsKeyId})`, err) : err;
+    });
+    const root = Buffer.from(plain.Plaintext!);
+    try {
+      return ownSealingKeys(root, migrationId);
+    } finally {
+      root.fill(0); // only the subkeys stay in memory
     }
-    return found;
   }
 
   /**
-   * Re-wraps a migration's root key under `to` (another KMS key, or the same alias after KMS
-   * rotated its key material): the root key, and so every subkey and everything sealed, stay as
-   * they are. Returns the state before and after.
+   * Re-wraps a migration's root key under `to` (another KMS key; by default the one that wraps it
+   * now, which after KMS rotated its key material wraps it with the newest): the root key, and so
+   * every subkey and everything sealed, stay as they are. Returns the state before and after.
    */
-  async rotate(migrationId: string, to: string): Promise<{ before: MigrationKeyState; after: MigrationKeyState }> {
+  async rotate(migrationId: string, to?: string): Promise<{ before: MigrationKeyState; after: MigrationKeyState }> {
     const { own, row } = await this.read(migrationId);
     const before = stateOf(row, migrationId, own);
     if (!own) throw new Error(`migration ${migrationId} was registered before migrations had keys of their own: its data is under the control database's shared keys, which \`keys rotate\` does not re-wrap`);
     if (!row) throw new Error(`migration ${migrationId} has no key yet: it is generated when the migration is prepared, under the plan's staging key`);
     if (!row.wrapped) throw keysShredded(migrationId, before, 'there is no key left to rotate');
     const context = migrationKeyContext(migrationId);
+    const destination = to ?? row.kms_key_id;
     const re = await this.kms
-      .send(new ReEncryptCommand({ CiphertextBlob: row.wrapped, SourceEncryptionContext: context, DestinationKeyId: to, DestinationEncryptionContext: context }))
+      .send(new ReEncryptCommand({ CiphertextBlob: row.wrapped, SourceEncryptionContext: context, DestinationKeyId: destination, DestinationEncryptionContext: context }))
       .catch((err: unknown) => {
-        throw kmsFailureKind(err) ? new KmsUnavailableError(`re-wrapping migration ${migrationId}'s key under ${to}`, err) : err;
+        throw kmsFailureKind(err) ? new KmsUnavailableError(`re-wrapping migration ${migrationId}'s key under ${destination}`, err) : err;
       });
     const wrapped = Buffer.from(re.CiphertextBlob!);
     const updated = await this.control(MIGRATION_KEYS)
