@@ -5,7 +5,7 @@ import { withControl } from './clients/control';
 import { CutoverConfig, workflowUrl, operatorFromEnv } from './config';
 import { keysShredded, shreddedKeys } from './crypto/migration-key-ring';
 import { migrationView, MigrationView, QUERY_DEADLINE_MS } from './migration-view';
-import { rollbackWorkflowIdOf } from './migration-status';
+import { migrationIdFromWorkflow, rollbackWorkflowIdOf } from './migration-status';
 import { migrationId as idOf, planHash } from './plan/hash';
 import type { Plan } from './plan/types';
 import type { Controls, CutoverRecord, MigrationReport } from './shared/migration';
@@ -40,7 +40,7 @@ export function workflowIdFrom(id: string): string {
 
 export class MigrationNotFoundError extends Error {
   constructor(readonly workflowId: string, namespace: string) {
-    super(`no migration ${workflowId.replace(/^cutover-/, '')}: workflow ${workflowId} is not in namespace ${namespace} (\`cutover list\` shows the migrations)`);
+    super(`no migration ${migrationIdFromWorkflow(workflowId)}: workflow ${workflowId} is not in namespace ${namespace} (\`cutover list\` shows the migrations)`);
     this.name = 'MigrationNotFoundError';
   }
 }
@@ -54,7 +54,7 @@ export class RefusedError extends Error {
 }
 
 function endedMessage(workflowId: string, execution: string): string {
-  return `migration ${workflowId.replace(/^cutover-/, '')} has ended (${execution.toLowerCase().replace(/_/g, ' ')}) and takes no more requests; \`cutover status\` shows how it ended`;
+  return `migration ${migrationIdFromWorkflow(workflowId)} has ended (${execution.toLowerCase().replace(/_/g, ' ')}) and takes no more requests; \`cutover status\` shows how it ended`;
 }
 
 /** Runs `fn` with a client; closes the connection; turns "not found" and refused updates into clear errors. */

@@ -10,9 +10,9 @@ import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
 import { MigrationKeyRing, MigrationKeyState } from './crypto/migration-key-ring';
 import { purgeVaultEntries } from './crypto/vault';
 import { RefusedError, withClient } from './migration-client';
-import { rollbackWorkflowIdOf } from './migration-status';
+import { migrationIdFromWorkflow, rollbackWorkflowIdOf } from './migration-status';
 import type { Plan } from './plan/types';
-import { lockWindow, migrationIdFromWorkflow, readWindow, recordWindowClosed } from './rollback-client';
+import { lockWindow, readWindow, recordWindowClosed } from './rollback-client';
 
 async function withKeyRing<T>(config: CutoverConfig, fn: (control: Knex, ring: MigrationKeyRing, audit: () => Promise<Buffer>) => Promise<T>, applicationName: string): Promise<T> {
   return withControl(

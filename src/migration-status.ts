@@ -158,6 +158,20 @@ export interface MigrationListing {
   rollback?: { workflowId: string; execution: string; status?: string; startTime: string; closeTime?: string };
 }
 
+/** When a migration's keys were shredded (`cutover close --shred`), and by whom. */
+export interface ShreddedKeys {
+  at: string;
+  by?: string;
+}
+
+/** What a shredded migration can no longer do, in one phrase (the same wherever it is shown). */
+export const shreddedText = (k: ShreddedKeys) => `its keys were shredded by ${k.by ?? 'unknown'} at ${k.at}: nothing it staged, no pre-image and no quarantined row opens any more`;
+
+/** The migration id of a migration workflow (cutover-lms-0882549636e5 → lms-0882549636e5). */
+export function migrationIdFromWorkflow(workflowId: string): string {
+  return workflowId.replace(/^cutover-/, '');
+}
+
 /** The rollback workflow of a migration workflow. */
 export function rollbackWorkflowIdOf(workflowId: string): string {
   return `${workflowId}/rollback`;
@@ -196,7 +210,7 @@ export function mergeListings(runs: readonly ListedRun[], rollbacks: readonly Li
     const rb = b && rollbackBelongsTo(run, b) ? b : undefined;
     out.push({
       workflowId: run.workflowId,
-      migrationId: run.workflowId.replace(/^cutover-/, ''),
+      migrationId: migrationIdFromWorkflow(run.workflowId),
       plan: run.plan,
       execution: run.execution,
       status: decideStatus({ execution: run.execution, written: run.written, rollback: rb && { execution: rb.execution, written: rb.written } }),

@@ -6,13 +6,14 @@ import { createDb } from './clients/postgres';
 import type { CutoverConfig } from './config';
 import { configuredUrls, planConnectionUrl, workflowUrl } from './config';
 import { CONTROL_SCHEMA } from './control/schema';
-import { decideStatus, leftLoaded, ListedRollback, ListedRun, MigrationListing, MIGRATION_STATES, MigrationState, mergeListings, rollbackWorkflowIdOf } from './migration-status';
+import { decideStatus, leftLoaded, ListedRollback, ListedRun, MigrationListing, MIGRATION_STATES, MigrationState, mergeListings, migrationIdFromWorkflow, rollbackWorkflowIdOf, ShreddedKeys, shreddedText } from './migration-status';
 import type { Plan } from './plan/types';
 import type { RehearsalSpec } from './plan/types';
 import type { MigrationReport, MigrationStatus, RollbackRecord } from './shared/migration';
 import { progressQuery } from './shared/queries';
 import { CUTOVER_PERCENT, CUTOVER_PHASE, CUTOVER_PLAN, CUTOVER_ROWS_LOADED, CUTOVER_STATUS } from './shared/search-attributes';
 import { ledgerCounts } from './control/ledger';
+import { readShreddedKeys } from './crypto/migration-key-ring';
 
 /** What an operator sees of one migration: Temporal's view of the workflow and, when it can be had, its report. */
 export interface MigrationView {
@@ -47,6 +48,8 @@ export interface MigrationView {
   leftBehind?: LeftBehind;
   /** Rows in quarantine now, per entity (the control database's, what `cutover quarantine` lists). */
   quarantinedNow?: Record<string, number>;
+  /** Once its keys were shredded (`cutover close --shred`): when and by whom; nothing it sealed opens, and a rollback is refused. */
+  keysShredded?: ShreddedKeys;
   /** What the report lacks and why (a closed workflow no worker could answer for, say). */
   missing?: string[];
 }
@@ -69,6 +72,15 @@ export interface LeftBehind {
   undo: string;
   /** Set when the ledger could not be read (then `tables` is empty and says nothing). */
   note?: string;
+  /** Why `undo` is refused: the migration's keys were shredded, and its pre-images with them. */
+  refused?: string;
+}
+
+/** When a migration's keys were shredded; undefined when they were not, or the control database cannot say. */
+export async function keysShreddedOf(config: CutoverConfig, migrationId: string): Promise<ShreddedKeys | undefined> {
+  if (!config.databases.controlUrl) return undefined;
+  const state = await withControl(config, (control) => readShreddedKeys(control, migrationId), 'cutover-status').catch(() => undefined);
+  return state?.shreddedAt ? { at: state.shreddedAt, by: state.shreddedBy } : undefined;
 }
 
 /** A rollback record that may say after which end it ran (a rollback after a failure, cancel, … rather than after completion). */
@@ -228,7 +240,7 @@ export async function migrationView(client: Client, config: CutoverConfig, workf
   const execution = d.status.name;
   const view: MigrationView = {
     workflowId,
-    migrationId: workflowId.replace(/^cutover-/, ''),
+    migrationId: migrationIdFromWorkflow(workflowId),
     url: workflowUrl(config, workflowId),
     execution,
     status: cutoverStatus(execution, written),
@@ -277,9 +289,14 @@ export async function migrationView(client: Client, config: CutoverConfig, workf
     view.phase = rb ? undefined : view.report.phase;
   }
   if (options.details !== false && config.databases.controlUrl) {
-    const [left, quarantined] = await Promise.all([leftLoaded(view.status) ? leftBehindOf(config, view.migrationId) : undefined, quarantinedNowOf(config, view.migrationId)]);
-    if (left) view.leftBehind = left;
+    const [left, quarantined, shredded] = await Promise.all([
+      leftLoaded(view.status) ? leftBehindOf(config, view.migrationId) : undefined,
+      quarantinedNowOf(config, view.migrationId),
+      execution === 'RUNNING' ? undefined : keysShreddedOf(config, view.migrationId),
+    ]);
+    if (left) view.leftBehind = shredded ? { ...left, refused: shreddedText(shredded) } : left;
     if (quarantined) view.quarantinedNow = quarantined;
+    if (shredded) view.keysShredded = shredded;
   }
   return view;
 }

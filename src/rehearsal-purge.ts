@@ -11,15 +11,34 @@ import { closeLoadFence } from './control/load-fence';
 import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
 import { purgeVaultEntries } from './crypto/vault';
 import { RefusedError, withClient } from './migration-client';
-import { rollbackWorkflowIdOf } from './rollback-client';
+import { migrationIdFromWorkflow, rollbackWorkflowIdOf } from './migration-status';
 import { migrationId as idOf } from './plan/hash';
 import type { Plan, RehearsalSpec } from './plan/types';
 
 /**
- * Control tables with rows per migration (besides the vault's, which `purgeVaultEntries` handles, and
- * the append-only audit chain). The migration's own key goes too: what it sealed no longer opens.
+ * Control tables with rows per migration, deleted by a purge, `migrations` last. The migration's
+ * own key goes too: what it sealed no longer opens. Every control table with a `migration_id`
+ * is either here or in `KEPT_BY_PURGE` (the rehearsal test checks the schema against both).
  */
-const CONTROL_TABLES = ['batches', 'quarantine', 'approvals', 'rollback_windows', 'sync_changes', 'sync_conflicts', 'unverified_rows', 'migration_keys', 'migrations'] as const;
+export const PURGED_CONTROL_TABLES = [
+  'batches',
+  'quarantine',
+  'approvals',
+  'rollback_windows',
+  'sync_changes',
+  'sync_followed',
+  'sync_follow_state',
+  'sync_conflicts',
+  'unverified_rows',
+  'migration_keys',
+  'migrations',
+] as const;
+
+/** Control tables with a `migration_id` a purge does not delete from, and why. */
+export const KEPT_BY_PURGE: Record<string, string> = {
+  vault_shares: 'purgeVaultEntries deletes or hands over the vault entries and their shares',
+  audit: 'the audit chain is append-only: the purge adds its own event',
+};
 
 export interface RehearsalPurged {
   migrationId: string;
@@ -120,7 +139,7 @@ async function registeredRehearsal(control: Knex, migrationId: string): Promise<
  * rehearsal still running.
  */
 export async function purgeRehearsal(config: CutoverConfig, workflowId: string, by: string, onStep: (step: string) => void = () => undefined): Promise<RehearsalPurged> {
-  const migrationId = workflowId.replace(/^cutover-/, '');
+  const migrationId = migrationIdFromWorkflow(workflowId);
   return withControl(
     config,
     async (control, keys) => {
@@ -141,7 +160,7 @@ export async function purgeRehearsal(config: CutoverConfig, workflowId: string, 
       const controlRows = await control.transaction(async (trx) => {
         const counts: Record<string, number> = {};
         // `migrations` last: a purge that stops half-way can be run again, the marker still there.
-        for (const table of CONTROL_TABLES) counts[table] = Number(await trx(`${CONTROL_SCHEMA}.${table}`).where({ migration_id: migrationId }).delete());
+        for (const table of PURGED_CONTROL_TABLES) counts[table] = Number(await trx(`${CONTROL_SCHEMA}.${table}`).where({ migration_id: migrationId }).delete());
         await appendAudit(trx, auditKey, {
           migrationId,
           actor: by,

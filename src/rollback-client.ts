@@ -10,7 +10,7 @@ import { CutoverConfig, workflowUrl } from './config';
 import { CONTROL_SCHEMA, ensureControlSchema } from './control/schema';
 import { keysShredded, shreddedKeys } from './crypto/migration-key-ring';
 import { RefusedError, withClient } from './migration-client';
-import { rollbackWorkflowIdOf } from './migration-status';
+import { migrationIdFromWorkflow, rollbackWorkflowIdOf } from './migration-status';
 import { afterEndReport, migrationView, MigrationView, QUERY_DEADLINE_MS, RollbackAfterEnd, rollbackAfterEndOf } from './migration-view';
 import type { Plan } from './plan/types';
 import { headline } from './report/headline';
@@ -41,7 +41,6 @@ export interface AfterCompletion {
   rollback?: RollbackAfterEnd;
   note?: string;
 }
-export const migrationIdFromWorkflow = (workflowId: string) => workflowId.replace(/^cutover-/, '');
 
 /** One decision at a time per migration: a rollback, a close and a shredding cannot cross. */
 export async function lockWindow(trx: Knex.Transaction, migrationId: string): Promise<void> {

@@ -3,7 +3,7 @@ import type { MigrationView } from '../migration-view';
 import { rehearsalText, rollbackVerdict } from '../report/headline';
 import { syncLines } from '../shared/progress';
 import type { EntityProgress, MigrationReport, PhaseReconcile } from '../shared/migration';
-import { endedText, leftLoaded } from '../migration-status';
+import { endedText, leftLoaded, shreddedText } from '../migration-status';
 import { loadedRows, readRows, skippedRows, thousands } from '../shared/progress';
 
 /** What `cutover status` shows: the migration and, once it completed, its life after completion. */
@@ -57,12 +57,13 @@ export function leftBehindLines(view: MigrationView): string[] {
   if (!leftLoaded(view.status)) return [];
   const lines = [`${view.status.toUpperCase()}: ${endedText(view.status)}`];
   const left = view.leftBehind;
-  if (!left) lines.push(`what it loaded is still in the target: \`cutover rollback ${view.migrationId}\` undoes it`);
-  else if (left.note) lines.push(`left in the target: ${left.note}; \`${left.undo}\` undoes whatever its ledger holds`);
+  const undoes = (what: string) => (left?.refused ? `\`${left.undo}\` is refused: ${left.refused}` : `\`${left?.undo ?? `cutover rollback ${view.migrationId}`}\` undoes ${what}`);
+  if (!left) lines.push(`what it loaded is still in the target: ${undoes('it')}`);
+  else if (left.note) lines.push(`left in the target: ${left.note}; ${undoes('whatever its ledger holds')}`);
   else if (!left.tables.length && !left.files) lines.push(`left in the target: nothing (its ledger holds no row of it)`);
   else {
     const tables = left.tables.map((t) => `${t.table} ${thousands(t.inserted)} inserted, ${thousands(t.updated)} updated`);
-    lines.push(`left in the target (half-loaded): ${tables.join('; ') || 'no rows'}${left.files ? `; ${thousands(left.files)} file(s) copied` : ''} — \`${left.undo}\` undoes them`);
+    lines.push(`left in the target (half-loaded): ${tables.join('; ') || 'no rows'}${left.files ? `; ${thousands(left.files)} file(s) copied` : ''} — ${undoes('them')}`);
   }
   return lines;
 }
@@ -149,6 +150,7 @@ export function renderStatus(view: StatusView, samples: readonly Sample[] = [], 
   for (const m of view.missing ?? []) lines.push(`  missing: ${m}`);
   const window = windowLine(view);
   if (window) lines.push(`  ${window}`);
+  if (view.keysShredded) lines.push(`  keys: SHREDDED — ${shreddedText(view.keysShredded)}; \`cutover rollback\` and a new start of its plan are refused`);
   if (view.afterCompletion?.note) lines.push(`  note: ${view.afterCompletion.note}`);
   for (const a of view.retrying ?? []) {
     const where = a.workflowId === view.workflowId ? 'the migration' : a.workflowId.slice(view.workflowId.length + 1);

@@ -52,6 +52,13 @@ export function keysShredded(migrationId: string, state: Pick<MigrationKeyState,
 /** When a migration's keys were shredded, by whom (undefined: they were not). */
 export async function shreddedKeys(control: Knex, migrationId: string): Promise<Pick<MigrationKeyState, 'shreddedAt' | 'shreddedBy'> | undefined> {
   await ensureControlSchema(control);
+  return readShreddedKeys(control, migrationId);
+}
+
+/** As `shreddedKeys`, for readers that must not change the control database: a control schema without keys has shredded none. */
+export async function readShreddedKeys(control: Knex, migrationId: string): Promise<Pick<MigrationKeyState, 'shreddedAt' | 'shreddedBy'> | undefined> {
+  const present = await control.raw('select to_regclass(?) is not null as k', [MIGRATION_KEYS]);
+  if (!present.rows[0].k) return undefined;
   const row = await control(MIGRATION_KEYS).where({ migration_id: migrationId }).whereNotNull('shredded_at').first('shredded_at', 'shredded_by');
   return row ? { shreddedAt: new Date(row.shredded_at).toISOString(), shreddedBy: row.shredded_by ?? undefined } : undefined;
 }

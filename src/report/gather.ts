@@ -131,6 +131,7 @@ export async function gatherReport(config: CutoverConfig, workflowId: string): P
           rollbackWindow: view.afterCompletion && !view.afterCompletion.rollback ? view.afterCompletion.window : undefined,
           rollbackWorkflow: view.afterCompletion?.rollback ? { workflowId: view.afterCompletion.rollback.workflowId, url: view.afterCompletion.rollback.url, status: view.afterCompletion.rollback.execution } : undefined,
           ...(view.leftBehind ? { leftBehind: view.leftBehind } : {}),
+          ...(view.keysShredded ? { keysShredded: view.keysShredded } : {}),
           ...(missing?.length ? { missing } : {}),
           ...(rehearsal ? { rehearsal } : {}),
         },

@@ -3,6 +3,7 @@ import { throughputSvg } from './chart';
 import { escapeHtml as esc, formatDuration, formatInt, formatOffset, formatRate, formatTimestamp, parseTime } from './format';
 import { differingTables, headline, rollbackVerdict } from './headline';
 import type { ReportData } from './report-data';
+import { shreddedText } from '../migration-status';
 import { throughputSeries, type ThroughputSeries } from './throughput';
 import { skippedRows, skippedText, verifiedLine } from '../shared/progress';
 
@@ -98,10 +99,11 @@ function header(data: ReportData, clock: Clock): string {
         : `${badge('open', 'warn')} <code>cutover rollback ${esc(r.migrationId)}</code> can still undo it`,
     ]);
   }
+  if (data.keysShredded) meta.push(['Keys', `${badge('shredded', 'bad')} ${esc(shreddedText(data.keysShredded))}; <code>cutover rollback</code> is refused`]);
   if (data.leftBehind) {
     const left = data.leftBehind;
     const tables = left.note ? esc(left.note) : left.tables.length ? left.tables.map((t) => `<code>${esc(t.table)}</code> ${formatInt(t.inserted)} inserted, ${formatInt(t.updated)} updated`).join('<br>') : 'nothing';
-    meta.push(['Left in the target', `${badge('nothing undone', 'bad')} ${tables}${left.files ? `<br>${formatInt(left.files)} file(s) copied` : ''}<br><code>${esc(left.undo)}</code> undoes it`]);
+    meta.push(['Left in the target', `${badge('nothing undone', 'bad')} ${tables}${left.files ? `<br>${formatInt(left.files)} file(s) copied` : ''}<br>${left.refused ? `<code>${esc(left.undo)}</code> is refused: ${esc(left.refused)}` : `<code>${esc(left.undo)}</code> undoes it`}`]);
   }
   for (const m of data.missing ?? []) meta.push(['Missing from this report', esc(m)]);
   if (data.rollbackWorkflow) {

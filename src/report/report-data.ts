@@ -1,5 +1,6 @@
 import type { RehearsalSpec } from '../plan/types';
 import type { LeftBehind } from '../migration-view';
+import type { ShreddedKeys } from '../migration-status';
 import type { MigrationReport } from '../shared/migration';
 
 /**
@@ -24,6 +25,8 @@ export interface ReportData {
   rollbackWorkflow?: { workflowId: string; url?: string; status: string };
   /** A migration that ended without undoing (failed, cancelled, terminated, timed out): the rows still in the target, by table, and the command that undoes them. */
   leftBehind?: LeftBehind;
+  /** Once its keys were shredded (`cutover close --shred`): when and by whom. */
+  keysShredded?: ShreddedKeys;
   /** What this report lacks and why (a closed workflow no worker answered for: its per-entity figures). */
   missing?: string[];
   /** Set for a rehearsal into a masked sandbox (`start --rehearsal`): the real migration and the sandbox's variable. */

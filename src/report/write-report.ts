@@ -4,9 +4,10 @@ import type { MigrationReport } from '../shared/migration';
 import { headline, rehearsalText, rollbackVerdict } from './headline';
 import { renderReportHtml } from './html';
 import type { ReportData } from './report-data';
+import { shreddedText } from '../migration-status';
 
 /** A readable summary of a migration report: counts, reconcile results, approvals, rollback. */
-export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'rollbackWindow' | 'rehearsal' | 'leftBehind' | 'missing'> = {}): string {
+export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'rollbackWindow' | 'rehearsal' | 'leftBehind' | 'missing' | 'keysShredded'> = {}): string {
   // Only a completed run can have "reconciled clean": any other says what happened (rolled back: to the target).
   const outcome = r.status === 'completed' && r.clean ? ', every batch and phase reconciled clean' : ` — ${headline(r)}`;
   const lines = [`# ${extra.rehearsal ? 'Rehearsal' : 'Migration'} ${r.migrationId}`, ''];
@@ -15,8 +16,9 @@ export function reportMarkdown(r: MigrationReport, extra: Pick<ReportData, 'roll
   const left = extra.leftBehind;
   if (left) {
     const tables = left.note ?? (left.tables.length ? left.tables.map((t) => `${t.table} ${t.inserted} inserted, ${t.updated} updated`).join('; ') : 'nothing');
-    lines.push(`**Nothing was undone.** Left in the target: ${tables}${left.files ? `; ${left.files} file(s) copied` : ''}. \`${left.undo}\` undoes it.`, '');
+    lines.push(`**Nothing was undone.** Left in the target: ${tables}${left.files ? `; ${left.files} file(s) copied` : ''}. ${left.refused ? `\`${left.undo}\` is refused: ${left.refused}.` : `\`${left.undo}\` undoes it.`}`, '');
   }
+  if (extra.keysShredded) lines.push(`**Keys shredded:** ${shreddedText(extra.keysShredded)}; \`cutover rollback\` is refused.`, '');
   for (const m of extra.missing ?? []) lines.push(`Missing from this report: ${m}`, '');
   lines.push('| entity | source rows | extracted | inserted | updated | unchanged | quarantined | reconcile found/expected | missing | mismatched |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const e of r.entities) {

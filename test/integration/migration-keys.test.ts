@@ -182,6 +182,14 @@ describe('per-migration keys', () => {
     expect(again.stdout).toContain('were already shredded by it-shredder');
     const showGone = await run(['keys', 'show', migrationId]);
     expect(showGone.stdout).toContain('SHREDDED by it-shredder');
+    // Every view of the migration says so: status (text and JSON) and the report.
+    const status = await run(['status', migrationId]);
+    expect(status.stdout).toContain('keys: SHREDDED — its keys were shredded by it-shredder at ');
+    expect(JSON.parse((await run(['status', migrationId, '--json'])).stdout).keysShredded).toMatchObject({ by: 'it-shredder' });
+    const reported = await run(['report', migrationId, '--out', join(dir, 'report')]);
+    expect(reported.code).toBe(0);
+    expect(readFileSync(join(dir, 'report', `${migrationId}.md`), 'utf8')).toContain('**Keys shredded:** its keys were shredded by it-shredder');
+    expect(readFileSync(join(dir, 'report', `${migrationId}.html`), 'utf8')).toContain('its keys were shredded by it-shredder');
 
     // The target is as the migration left it; the audit chain holds, with the evidence.
     expect(await targetChecksums(tgt())).toEqual(checksums);

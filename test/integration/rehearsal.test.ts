@@ -5,6 +5,7 @@ import { DeleteBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Clie
 import { seedLms } from '../../demo/lms/seed';
 import { createS3Client } from '../../src/clients/aws';
 import { looksLikeToken } from '../../src/core/tokens';
+import { KEPT_BY_PURGE, PURGED_CONTROL_TABLES } from '../../src/rehearsal-purge';
 import { migrationId as idOf } from '../../src/plan/hash';
 import { loadPlanFile } from '../../src/plan/load';
 import { rehearsalPlan } from '../../src/plan/rehearsal';
@@ -222,6 +223,13 @@ describe('a rehearsal into a masked sandbox, the real migration, and the purge o
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`migration ${realId} is not a rehearsal`);
 
+    // What a rehearsal with a logical delta sync leaves besides (this one did not sync): the follower's kept changes and state.
+    await sql(control, `insert into cutover.sync_followed values ($1, '0/16B3748', '0/16B3748', 'U', 'people', '1', 0)`, [rehearsalId]);
+    await sql(control, `insert into cutover.sync_follow_state (migration_id, followed_to, confirmed) values ($1, '0/16B3748', '0/16B3748')`, [rehearsalId]);
+    // Every control table with rows per migration is either purged or kept on purpose: none is forgotten.
+    const perMigration = (await sql<{ t: string }>(control, "select table_name as t from information_schema.columns where table_schema = 'cutover' and column_name = 'migration_id'")).map((r) => r.t);
+    expect([...perMigration].sort()).toEqual([...PURGED_CONTROL_TABLES, ...Object.keys(KEPT_BY_PURGE)].sort());
+
     const purged = await run(['rehearsal', 'purge', rehearsalId, '--as', 'it-operator'], withSandbox());
     expect(purged.stderr).toBe('');
     expect(purged.code).toBe(0);
@@ -242,7 +250,7 @@ describe('a rehearsal into a masked sandbox, the real migration, and the purge o
     expect(phones.length).toBeGreaterThan(0);
     expect(await count(control, 'select count(*) as n from cutover.vault where token = any($1::text[])', [phones])).toBe(new Set(phones).size);
     // Its control rows are gone, the real migration's kept; the audit chain keeps both, intact.
-    for (const table of ['migrations', 'batches', 'quarantine', 'approvals']) expect(await count(control, `select count(*) as n from cutover.${table} where migration_id = $1`, [rehearsalId])).toBe(0);
+    for (const table of PURGED_CONTROL_TABLES) expect([table, await count(control, `select count(*) as n from cutover.${table} where migration_id = $1`, [rehearsalId])]).toEqual([table, 0]);
     expect(await count(control, 'select count(*) as n from cutover.batches where migration_id = $1', [realId])).toBe(realControl);
     expect(await count(control, 'select count(*) as n from cutover.migrations where migration_id = $1', [realId])).toBe(1);
     const audit = await run(['audit', 'log', rehearsalId]);

@@ -1,5 +1,6 @@
 import { cutoverStatus } from '../../src/migration-view';
-import { decideStatus, ListedRollback, ListedRun, mergeListings, MIGRATION_STATES } from '../../src/migration-status';
+import { decideStatus, ListedRollback, ListedRun, mergeListings, MIGRATION_STATES, shreddedText } from '../../src/migration-status';
+import { reportMarkdown } from '../../src/report/write-report';
 
 /**
  * One truth about a migration's state: `start --wait`, `status`, `list`, `list --status` and
@@ -161,5 +162,27 @@ describe('cutover status says what an end left, and no stale full-load figures',
     const bare = renderStatus(view({ execution: 'FAILED', status: 'failed', missing: ['per-entity progress: no worker answered'], leftBehind: { tables: [], files: 0, undo: 'cutover rollback x', note: 'not known: $T is not set here' } }));
     expect(bare).toMatch(/missing: per-entity progress/);
     expect(bare).toMatch(/`cutover rollback x` undoes whatever its ledger holds/);
+  });
+
+  it('a failed migration whose keys were shredded says the rollback is refused, never that it undoes what it left', () => {
+    const keysShredded = { at: '2026-12-07T01:02:03.000Z', by: 'dana' };
+    const refused = shreddedText(keysShredded);
+    const text = renderStatus(
+      view({
+        execution: 'FAILED',
+        status: 'failed',
+        report: report({ status: 'failed', phases: [] }),
+        keysShredded,
+        leftBehind: { tables: [{ table: 'public.people', inserted: 300, updated: 2 }], files: 0, undo: 'cutover rollback users-0123456789ab', refused },
+      }),
+    );
+    expect(text).toContain('public.people 300 inserted, 2 updated — `cutover rollback users-0123456789ab` is refused: its keys were shredded by dana at 2026-12-07T01:02:03.000Z');
+    expect(text).not.toMatch(/undoes/);
+    expect(text).toContain('  keys: SHREDDED — its keys were shredded by dana at 2026-12-07T01:02:03.000Z: nothing it staged, no pre-image and no quarantined row opens any more');
+    // The reports say the same.
+    const md = reportMarkdown(report({ status: 'failed', phases: [] }), { keysShredded, leftBehind: { tables: [], files: 0, undo: 'cutover rollback x', refused } });
+    expect(md).toContain('**Keys shredded:** its keys were shredded by dana');
+    expect(md).toContain('`cutover rollback x` is refused: its keys were shredded');
+    expect(md).not.toMatch(/undoes it/);
   });
 });

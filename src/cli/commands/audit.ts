@@ -3,6 +3,7 @@ import { AuditHead, AuditRow, describeBreak } from '../../audit/chain';
 import { auditEvents, verifyAudit } from '../../audit/store';
 import { withControl } from '../../clients/control';
 import { loadConfig } from '../../config';
+import { migrationIdFromWorkflow } from '../../migration-status';
 import { Command, EXIT, UsageError } from '../command';
 
 const USAGE = `cutover audit verify [--anchor SEQ:HASH] [--json]
@@ -51,7 +52,7 @@ async function log(args: string[]): Promise<number> {
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, got ${JSON.stringify(values.limit)}`);
   }
   // A migration named by its id (lms-0882549636e5) or its workflow id (cutover-lms-…).
-  const migrationId = positionals[0]?.replace(/^cutover-/, '');
+  const migrationId = positionals[0] === undefined ? undefined : migrationIdFromWorkflow(positionals[0]);
   const events = await withControl(loadConfig(), (control) => auditEvents(control, migrationId, { limit }), 'cutover-audit');
   if (values.json) {
     console.log(JSON.stringify(events, null, 2));

@@ -7,6 +7,7 @@ import { shredMigration } from '../../migration-keys-client';
 import { closeRollbackWindow, rollbackMigration } from '../../rollback-client';
 import { headline } from '../../report/headline';
 import type { Controls } from '../../shared/migration';
+import { migrationIdFromWorkflow } from '../../migration-status';
 import { Command, EXIT, UsageError } from '../command';
 
 function describeControls(c: Controls): string {
@@ -147,7 +148,7 @@ Use \`cutover rollback\` to undo instead.`,
     const config = loadConfig();
     const workflowId = workflowIdFrom(id);
     await cancelMigration(config, workflowId);
-    await auditCancel(config, workflowId.replace(/^cutover-/, ''), values.as ?? defaultOperator(), values.reason);
+    await auditCancel(config, migrationIdFromWorkflow(workflowId), values.as ?? defaultOperator(), values.reason);
     console.log(`cancel requested for ${workflowId}`);
     return EXIT.ok;
   },
@@ -179,7 +180,7 @@ your login (--as overrides it).`,
       wait: !values['no-wait'],
       onStarted: ({ workflowId: rollbackId, url, action, after }) => {
         const what = action === 'started' ? 'started' : action === 'resumed' ? 'resumed (it was blocked)' : 'already running';
-        console.log(`rollback after ${after} of ${workflowId.replace(/^cutover-/, '')} ${what}: ${rollbackId}\n  Web UI: ${url}`);
+        console.log(`rollback after ${after} of ${migrationIdFromWorkflow(workflowId)} ${what}: ${rollbackId}\n  Web UI: ${url}`);
       },
       onNote: (note) => console.log(`  ${note}`),
     });

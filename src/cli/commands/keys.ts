@@ -3,6 +3,7 @@ import { loadConfig } from '../../config';
 import type { MigrationKeyState } from '../../crypto/migration-key-ring';
 import { defaultOperator, workflowIdFrom } from '../../migration-client';
 import { migrationKeyState, rotateMigrationKeys } from '../../migration-keys-client';
+import { migrationIdFromWorkflow } from '../../migration-status';
 import { Command, EXIT, UsageError } from '../command';
 
 function describeKey(k: MigrationKeyState): string {
@@ -34,7 +35,7 @@ fingerprints before and after, the generation) with your login (--as overrides i
     const { values, positionals } = parseArgs({ args, options: { to: { type: 'string' }, as: { type: 'string' }, json: { type: 'boolean', default: false } }, allowPositionals: true });
     const [verb, id] = positionals;
     if (!verb || !id || !['show', 'rotate'].includes(verb)) throw new UsageError('expected: cutover keys show|rotate <migration-id>');
-    const migrationId = workflowIdFrom(id).replace(/^cutover-/, '');
+    const migrationId = migrationIdFromWorkflow(workflowIdFrom(id));
     if (verb === 'show') {
       const state = await migrationKeyState(loadConfig(), migrationId);
       console.log(values.json ? JSON.stringify(state, null, 2) : describeKey(state));

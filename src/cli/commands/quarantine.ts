@@ -3,6 +3,7 @@ import { withControl } from '../../clients/control';
 import { loadConfig } from '../../config';
 import { CONTROL_SCHEMA, ensureControlSchema } from '../../control/schema';
 import { workflowIdFrom } from '../../migration-client';
+import { migrationIdFromWorkflow } from '../../migration-status';
 import { Command, EXIT, UsageError } from '../command';
 
 interface QuarantineEntry {
@@ -29,7 +30,7 @@ that now load leave the quarantine (the report and this list show what is left).
     if (!id) throw new UsageError('expected: cutover quarantine <migration-id>');
     const limit = Number(values.limit);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit: expected a positive whole number, got ${JSON.stringify(values.limit)}`);
-    const migrationId = workflowIdFrom(id).replace(/^cutover-/, '');
+    const migrationId = migrationIdFromWorkflow(workflowIdFrom(id));
     return withControl(loadConfig(), async (control) => {
       await ensureControlSchema(control);
       const q = control(`${CONTROL_SCHEMA}.quarantine`).where({ migration_id: migrationId });
