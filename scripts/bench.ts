@@ -59,6 +59,7 @@ import type { MonitorResult, WatchedProcess } from './bench/monitor';
 import { readPid } from '../src/stack/process';
 import { stackPaths } from '../src/stack/state';
 import { temporalDatabases } from '../src/stack/temporal-server';
+import { BATCH_HEARTBEAT_SECONDS } from '../src/shared/activity-timeouts';
 
 const ROOT = join(__dirname, '..');
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -410,14 +411,13 @@ async function runScale(ctx: SizeContext, scale: ScaleContext, workers: number, 
         groups: m.groups,
         waits: m.waits,
         sampleRounds: m.sampleRounds,
-        // The batch activities' heartbeat timeout (src/workflows/proxies.ts).
-        timedOut: run.history?.timedOut ? { activities: run.history.timedOut, heartbeatSeconds: 30 } : undefined,
+        timedOut: run.history?.timedOut ? { activities: run.history.timedOut, heartbeatSeconds: BATCH_HEARTBEAT_SECONDS } : undefined,
       });
       const disk = { targetMiB: (await databaseMiB(ctx.admin, ctx.names.target)) - emptyMiB.target, controlMiB: (await databaseMiB(ctx.admin, ctx.names.control)) - emptyMiB.control };
       Object.assign(result, { rows: run.rows, seconds: run.seconds, peakMiB: run.peakMiB, monitor: m, bound: bound.bound, killed: run.killed, disk });
       say(` ${fmt(run.seconds, 1)} s, ${fmt(run.rows / run.seconds)} rows/s; exact (${fmt(content.rows)} rows, content as the first run's)\n`);
       if (run.killed) say(`    killed worker pid ${run.killed.pid} (SIGKILL) after ${fmt(run.killed.afterSeconds, 1)} s, ${fmt(run.killed.rowsThen)} rows in the target, ${run.killed.activitiesRunning} activit${run.killed.activitiesRunning === 1 ? 'y' : 'ies'} running on it\n`);
-      if (run.history) say(`    from the histories: ${run.history.identities} workers ran its activities; ${run.history.timedOut} activity attempt${run.history.timedOut === 1 ? '' : 's'} timed out (a killed worker's: retried on another after the heartbeat timeout, 30 s)\n`);
+      if (run.history) say(`    from the histories: ${run.history.identities} workers ran its activities; ${run.history.timedOut} activity attempt${run.history.timedOut === 1 ? '' : 's'} timed out (a killed worker's: retried on another after the heartbeat timeout, ${BATCH_HEARTBEAT_SECONDS} s)\n`);
       say(describeMonitor(m));
       say(`    bound: ${bound.bound}: ${bound.evidence}\n`);
     });

@@ -1,6 +1,7 @@
 import { ActivityCancellationType, proxyActivities, RetryPolicy } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
+import { BATCH_HEARTBEAT_SECONDS } from '../shared/activity-timeouts';
 import { NON_RETRYABLE } from '../shared/non-retryable';
 /**
  * What a retry cannot fix fails at once (the types above, and database errors of class 42,
@@ -19,7 +20,7 @@ export const slow = proxyActivities<Activities>({ startToCloseTimeout: '2 hours'
  * Batch activities: a batch is at most 100k rows and heartbeats every 5 s, so a killed
  * worker's batch is retried elsewhere after 30 s instead of after the start-to-close timeout.
  */
-export const batch = proxyActivities<Activities>({ startToCloseTimeout: '20 minutes', scheduleToCloseTimeout: RETRY_FOR, heartbeatTimeout: '30 seconds', retry });
+export const batch = proxyActivities<Activities>({ startToCloseTimeout: '20 minutes', scheduleToCloseTimeout: RETRY_FOR, heartbeatTimeout: `${BATCH_HEARTBEAT_SECONDS} seconds`, retry });
 
 /**
  * The same, but a cancelled batch activity is waited for: its promise settles only once the
@@ -30,7 +31,7 @@ export const batch = proxyActivities<Activities>({ startToCloseTimeout: '20 minu
 export const batchWaitingOnCancel = proxyActivities<Activities>({
   startToCloseTimeout: '20 minutes',
   scheduleToCloseTimeout: RETRY_FOR,
-  heartbeatTimeout: '30 seconds',
+  heartbeatTimeout: `${BATCH_HEARTBEAT_SECONDS} seconds`,
   retry,
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
