@@ -21,9 +21,8 @@ export function createFollowActivities(stores: Stores) {
       const sync = loaded.plan.sync;
       if (sync?.mode !== 'logical') return { followed: false };
       const db = loaded.replicationSource();
-      const r = await db.raw('select 1 from pg_replication_slots where slot_name = ?', [sync.slot]).catch((err) => withoutValues(`sync: the slot ${sync.slot}`, err));
-      if (!r.rows.length) return { followed: false };
       const slotGone = async () => ((await db.raw('select 1 from pg_replication_slots where slot_name = ?', [sync.slot])).rows.length === 0);
+      if (await slotGone().catch((err) => withoutValues(`sync: the slot ${sync.slot}`, err))) return { followed: false };
       const ctx = Context.current();
       const abort = new AbortController();
       ctx.cancelled.catch(() => abort.abort());
