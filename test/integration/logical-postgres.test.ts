@@ -3,6 +3,9 @@ import { createServer, Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureLogicalPostgres, logicalPostgresFiles, LogicalPostgresServer, runningPostmaster, stopLogicalPostgres } from '../../src/stack/logical-postgres';
+import pg from 'pg';
+import { databaseNames } from '../../src/stack/endpoints';
+import { dropDatabases, provisionDatabases } from '../../src/stack/postgres-provision';
 import { ensureDirs, stackPaths } from '../../src/stack/state';
 import { freePort, sql } from './helpers';
 
@@ -64,6 +67,28 @@ describe("the stack's logical PostgreSQL", () => {
     const again = await ensure();
     expect(again).toMatchObject({ managedBy: 'stack', pid: before });
     expect(log.filter((l) => l.startsWith('starting'))).toHaveLength(1);
+  });
+
+  it("a test's databases are dropped even when it failed mid-sync: its slots go first, a streaming one too", async () => {
+    const names = databaseNames('it_dropslots');
+    await provisionDatabases({ adminUrl: server.adminUrl, names, readerPassword: 'r', appPassword: 'a' });
+    const sourceUrl = server.adminUrl.replace(/\/postgres$/, `/${names.source}`);
+    await sql(sourceUrl, "select pg_create_logical_replication_slot('it_idle', 'test_decoding')");
+    await sql(sourceUrl, "select pg_create_logical_replication_slot('it_streaming', 'test_decoding')");
+    // A follower still streaming from one of them, as a migration's left running by a failed test is.
+    const walsender = new pg.Client({ connectionString: sourceUrl, replication: 'database' } as pg.ClientConfig);
+    walsender.on('error', () => undefined);
+    await walsender.connect();
+    const streaming = walsender.query("START_REPLICATION SLOT it_streaming LOGICAL 0/0").catch((err: Error) => err);
+    const active = async () => (await sql<{ n: string }>(server.adminUrl, "select count(*) as n from pg_replication_slots where slot_name = 'it_streaming' and active")).map((r) => Number(r.n))[0];
+    for (let i = 0; i < 50 && (await active()) !== 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await active()).toBe(1);
+
+    await dropDatabases(server.adminUrl, names);
+    expect(await streaming).toBeInstanceOf(Error); // its walsender was ended
+    await walsender.end().catch(() => undefined);
+    expect(await sql(server.adminUrl, "select slot_name from pg_replication_slots where slot_name like 'it_%'")).toEqual([]);
+    expect(await sql(server.adminUrl, 'select datname from pg_database where datname = any($1)', [[names.source, names.target, names.control]])).toEqual([]);
   });
 
   it('stops with pg_ctl, and starts again on the same cluster with its databases', async () => {
