@@ -29,10 +29,17 @@ export interface EntityTable {
  * Folds the decoded stream into rows and a position. `followedTo` moves only between
  * transactions: after a Commit (to its end), or to a keepalive's position when no transaction is
  * open (every transaction that committed before it was sent before it).
+ *
+ * A transaction's rows are given out as they come, before its Commit: pgoutput (protocol 1)
+ * sends a transaction only once it has committed, and its Begin names where it commits, so each
+ * row already carries its commit. What is kept of a transaction whose Commit has not come yet is
+ * not taken by a round (rounds take what commits before the followed position, which is still
+ * before this commit), and a follower that dies in it streams it again from the slot (rows kept
+ * twice are kept once). So one transaction of millions of rows is never held whole in memory.
  */
 export class FollowBuffer {
   private rows: FollowedRow[] = [];
-  private open: { commitLsn: string; committedAt: number; rows: FollowedRow[] } | undefined;
+  private open: { commitLsn: string; committedAt: number } | undefined;
   private position: string | undefined;
 
   constructor(private readonly tables: ReadonlyMap<string, EntityTable>) {}
@@ -40,11 +47,10 @@ export class FollowBuffer {
   /** One decoded pgoutput message and the WAL position of its record. */
   onMessage(m: DecodedMessage, lsn: string): void {
     if (m.kind === 'begin') {
-      this.open = { commitLsn: m.finalLsn, committedAt: m.committedAt, rows: [] };
+      this.open = { commitLsn: m.finalLsn, committedAt: m.committedAt };
       return;
     }
     if (m.kind === 'commit') {
-      if (this.open) this.rows.push(...this.open.rows);
       this.open = undefined;
       this.position = m.endLsn;
       return;
@@ -54,7 +60,7 @@ export class FollowBuffer {
     if (m.kind === 'truncate') {
       for (const r of m.relations) {
         const e = this.tables.get(`${r.schema}.${r.table}`);
-        if (e) t.rows.push({ commitLsn: t.commitLsn, lsn, kind: 't', entity: e.entity, sourceKey: '', committedAt: t.committedAt });
+        if (e) this.rows.push({ commitLsn: t.commitLsn, lsn, kind: 't', entity: e.entity, sourceKey: '', committedAt: t.committedAt });
       }
       return;
     }
@@ -67,19 +73,24 @@ export class FollowBuffer {
       if (key !== undefined && key !== null) keys.add(key);
     }
     // The row's current state is read again at stage: a key is all a change needs to carry.
-    for (const sourceKey of keys) t.rows.push({ commitLsn: t.commitLsn, lsn, kind: m.kind === 'delete' ? 'd' : 'c', entity: e.entity, sourceKey, committedAt: t.committedAt });
+    for (const sourceKey of keys) this.rows.push({ commitLsn: t.commitLsn, lsn, kind: m.kind === 'delete' ? 'd' : 'c', entity: e.entity, sourceKey, committedAt: t.committedAt });
   }
 
   onKeepalive(walEnd: string): void {
     if (!this.open) this.position = walEnd;
   }
 
-  /** Whether a transaction is open (its rows are held until its Commit). */
+  /** Whether a transaction's Commit has not come yet (the followed position waits for it). */
   get inTransaction(): boolean {
     return this.open !== undefined;
   }
 
-  /** The rows of committed transactions since the last take, and the position the stream is complete to (if it moved). */
+  /** Rows not taken yet. */
+  get held(): number {
+    return this.rows.length;
+  }
+
+  /** The rows since the last take (of a transaction not complete yet too), and the position the stream is complete to (if it moved). */
   take(): { rows: FollowedRow[]; followedTo: string | undefined } {
     const out = { rows: this.rows, followedTo: this.position };
     this.rows = [];

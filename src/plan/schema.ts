@@ -601,7 +601,7 @@ export const PlanFileSchema = withRule(
           .min(0, expected('a ratio from 0 to 1 (0.02 is 2 %)'))
           .max(1, expected('a ratio from 0 to 1 (0.02 is 2 %)'))
           .default(0.02)
-          .describe('abort past this share of quarantined rows (default 0.02: 2 %)'),
+          .describe('abort once an entity\'s quarantined rows are sure to pass this share of its rows (default 0.02: 2 %)'),
       })
         .prefault({})
         .describe('when the migration stops by itself'),

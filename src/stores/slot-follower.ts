@@ -14,6 +14,9 @@ import type { FollowedChanges } from './followed-changes';
 /** How often what the buffer holds is written, and the server asked how far it has decoded. */
 const TICK_MS = 100;
 
+/** Rows held before the stream is paused until they are written: what bounds the follower's memory, whatever a transaction's size. */
+export const DEFAULT_HOLD_ROWS = 50_000;
+
 export interface FollowOptions {
   migrationId: string;
   sourceUrl: string;
@@ -27,6 +30,8 @@ export interface FollowOptions {
   /** Called every tick: the activity's heartbeat (throws once the activity is cancelled). */
   beat: () => void;
   signal: AbortSignal;
+  /** At most about this many rows are held in memory (DEFAULT_HOLD_ROWS). */
+  holdRows?: number;
 }
 
 /** Streams until `signal` aborts (resolves) or the connection or a write fails (rejects). */
@@ -42,13 +47,22 @@ export async function followSlot(o: FollowOptions): Promise<void> {
   };
   client.on('error', fail);
   await client.connect();
-  const connection = (client as unknown as { connection: { on(event: 'copyData', f: (msg: { chunk: Buffer }) => void): void; sendCopyFromChunk(b: Buffer): void } }).connection;
+  const connection = (client as unknown as { connection: { on(event: 'copyData', f: (msg: { chunk: Buffer }) => void): void; sendCopyFromChunk(b: Buffer): void; stream: NodeJS.ReadableStream } }).connection;
+  const holdRows = o.holdRows ?? DEFAULT_HOLD_ROWS;
+  // Backpressure: past holdRows, the socket is not read until the rows are written (the walsender
+  // waits on TCP); what the socket had already given pg is still parsed, a chunk at most.
+  let paused = false;
   const status = (replyRequested: boolean) => connection.sendCopyFromChunk(standbyStatusUpdate({ written: received, flushed: confirmed, applied: confirmed, nowMs: Date.now(), replyRequested }));
   connection.on('copyData', ({ chunk }) => {
     try {
       const m = parseServerMessage(chunk);
-      if (m.kind === 'xlog') buffer.onMessage(decoder.decode(m.data), m.walStart);
-      else {
+      if (m.kind === 'xlog') {
+        buffer.onMessage(decoder.decode(m.data), m.walStart);
+        if (!paused && buffer.held >= holdRows) {
+          paused = true;
+          connection.stream.pause();
+        }
+      } else {
         buffer.onKeepalive(m.walEnd);
         if (m.replyRequested) status(false);
       }
@@ -63,10 +77,15 @@ export async function followSlot(o: FollowOptions): Promise<void> {
   );
   try {
     while (!o.signal.aborted && !failure) {
-      await new Promise((r) => setTimeout(r, TICK_MS));
+      // Paused: the rows are written at once, and the stream goes on.
+      if (!paused) await new Promise((r) => setTimeout(r, TICK_MS));
       o.beat();
       const taken = buffer.take();
       if (taken.rows.length || taken.followedTo) await o.followed.append(o.migrationId, taken.rows, taken.followedTo);
+      if (paused) {
+        paused = false;
+        connection.stream.resume();
+      }
       if (taken.followedTo && parseLsn(taken.followedTo) > received) received = parseLsn(taken.followedTo);
       const state = await o.followed.state(o.migrationId);
       if (state?.confirmed && parseLsn(state.confirmed) > confirmed) confirmed = parseLsn(state.confirmed);
@@ -75,6 +94,7 @@ export async function followSlot(o: FollowOptions): Promise<void> {
     }
     if (failure && !o.signal.aborted) throw failure;
   } finally {
+    if (paused) connection.stream.resume(); // a paused socket would never see the server's end
     await client.end().catch(() => undefined);
     await streaming;
   }

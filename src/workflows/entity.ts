@@ -15,11 +15,11 @@ import {
 } from '@temporalio/workflow';
 import { quarantineAbortReason } from '../core/abort';
 import { Controls, emptyProgress, sameControls, EntityProgress, EntityRunInput, EntityRunState, KeyRange, RangePage } from '../shared/migration';
-import { addTally, loadedRows, thousands } from '../shared/progress';
+import { addTally, loadedRows, skippedRows, thousands } from '../shared/progress';
 import { controlsSignal, entityProgressQuery, entityProgressSignal } from '../shared/queries';
 import { batch as batchTryingCancel, batchWaitingOnCancel } from './proxies';
 import { inLanes } from '../core/lanes';
-import { STOP_RUNS_BEFORE_ROLLBACK } from './patches';
+import { QUARANTINE_ABORT_ON_WHOLE, STOP_RUNS_BEFORE_ROLLBACK } from './patches';
 
 const RANGES_PER_PAGE = 500;
 /** An entity with at least this many batches is split into partitions, one child workflow each. */
@@ -45,6 +45,13 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
   // A failing batch or partition stops the others and waits for them (see the migration's patch).
   const stopsRunsFirst = patched(STOP_RUNS_BEFORE_ROLLBACK);
   const batch = stopsRunsFirst ? batchWaitingOnCancel : batchTryingCancel;
+  // The abort threshold against the entity's whole (see the patch): decided the same way whatever the order of its batches.
+  const abortsOnWhole = patched(QUARANTINE_ABORT_ON_WHOLE);
+  /** Once every row of the entity was read (not in a partition: its entity decides on all of them). */
+  const abortOnAll = () => {
+    const reason = abortsOnWhole && !input.partition ? quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined }, input.maxQuarantineRatio) : undefined;
+    if (reason) throw ApplicationFailure.create({ message: reason, type: 'AbortThresholdExceeded', nonRetryable: true });
+  };
   const part = input.partition ? `${entity}/part-${input.partition.index}` : entity;
   const partitions: ChildWorkflowHandle<typeof migrateEntity>[] = [];
   const showDetails = () =>
@@ -116,6 +123,7 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     progress.batches = state.ranges.length;
     showDetails();
     await condition(allHandlersFinished);
+    abortOnAll();
     checkReconcile(entity, progress);
     return progress;
   }
@@ -155,7 +163,9 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
         record(progress, staged.extracted, staged.quarantined, loaded, checked, staged.skipped);
         showDetails();
         if (progress.batchesDone % reportEvery === 0) await reportProgress();
-        abortReason ??= quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined }, input.maxQuarantineRatio);
+        // A partition's own rows against the entity's count: the least the entity's final share can be.
+        const atMost = abortsOnWhole ? { atMost: input.sourceRows - skippedRows(progress) } : {};
+        abortReason ??= quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined, ...atMost }, input.maxQuarantineRatio);
         const rate = controls.throttleRowsPerSecond / input.throttleShare;
         if (rate > 0) {
           // Each lane gets its share of the rate: pause as long as this batch's share of a second.
@@ -186,6 +196,7 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     await continueAsNew<typeof migrateEntity>(input, state);
   }
   await reportProgress();
+  abortOnAll();
   checkReconcile(entity, progress);
   return progress;
 }

@@ -62,3 +62,13 @@ export const SYNC_INTERVAL_FROM_ROUND_START = 'sync-interval-from-round-start';
  * slot retains (from its restart position: seconds a round on a busy source).
  */
 export const SYNC_FOLLOWS_SLOT = 'sync-follows-slot';
+
+/**
+ * The abort threshold is held against the entity as a whole: while it runs, an entity aborts only
+ * once its final quarantined share is sure to pass the threshold (quarantined rows against its
+ * source count less the rows skipped so far), and once every row was read, against the rows it
+ * extracted. Before this patch each batch's running share decided: which batch finished first
+ * could abort a migration whose whole was within the threshold, and a partition judged its own
+ * rows alone.
+ */
+export const QUARANTINE_ABORT_ON_WHOLE = 'quarantine-abort-on-whole';

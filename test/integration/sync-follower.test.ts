@@ -1,7 +1,11 @@
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Client } from 'pg';
 import { createMigrationActivities } from '../../src/activities/migration';
+import type { FollowedRow } from '../../src/core/followed-changes';
+import { compareLsn } from '../../src/core/pgoutput';
 import { migrationId as idOf, planHash } from '../../src/plan/hash';
+import type { FollowedChanges } from '../../src/stores/followed-changes';
+import { followSlot } from '../../src/stores/slot-follower';
 import type { SyncPositions } from '../../src/shared/migration';
 import { ownerUrl, sql, testStores, TestStores, waitFor } from './helpers';
 import { SyncEnv, syncEnv, syncPlan } from './sync-fixture';
@@ -91,4 +95,60 @@ it('keeps what committed before each round, whole transactions only, and confirm
     await run(activities.endCapture as never, { migrationId });
   }
   expect(await slotRow(plan.sync!.slot)).toBeUndefined();
+}, 120_000);
+
+it('holds at most about its limit of one large transaction, and moves its position only once the transaction is all kept', async () => {
+  const url = ownerUrl(env);
+  const ROWS = 60_000;
+  const HOLD = 5_000;
+  await sql(url, 'create table it_bulk (id int primary key, v text)');
+  await sql(url, 'create publication it_bulk_pub for table it_bulk');
+  await sql(url, "select pg_create_logical_replication_slot('it_bulk_slot', 'pgoutput')");
+  // One transaction of 60,000 row changes, committed before the follower starts.
+  await sql(url, `insert into it_bulk select g, repeat('x', 20) from generate_series(1, ${ROWS}) g`);
+  const committed = (await sql<{ lsn: string }>(url, 'select pg_current_wal_lsn()::text as lsn'))[0]!.lsn;
+
+  // What the follower writes, as the control database would get it, and a slow one at that.
+  const appends: { rows: number; followedTo: string | undefined; keptBefore: number }[] = [];
+  const keys = new Set<string>();
+  const store: FollowedChanges = {
+    async append(_id, rows: readonly FollowedRow[], followedTo) {
+      appends.push({ rows: rows.length, followedTo, keptBefore: keys.size });
+      for (const r of rows) keys.add(r.sourceKey);
+      await new Promise((r) => setTimeout(r, 30));
+    },
+    state: async () => undefined,
+    before: async () => ({ rows: [], through: '0/0', more: false }),
+    confirm: async () => undefined,
+    forget: async () => undefined,
+  };
+  const abort = new AbortController();
+  const following = followSlot({
+    migrationId: 'it-bulk',
+    sourceUrl: url,
+    slot: 'it_bulk_slot',
+    publication: 'it_bulk_pub',
+    from: '0/0',
+    tables: new Map([['public.it_bulk', { entity: 'bulk', key: 'id' }]]),
+    followed: store,
+    beat: () => undefined,
+    signal: abort.signal,
+    holdRows: HOLD,
+  });
+  try {
+    await waitFor('the transaction kept and followed past', async () => keys.size === ROWS && appends.some((a) => a.followedTo !== undefined && compareLsn(a.followedTo, committed) >= 0), 60_000);
+  } finally {
+    abort.abort();
+    await following;
+    await sql(url, "select pg_drop_replication_slot('it_bulk_slot')").catch(() => undefined);
+    await sql(url, 'drop publication it_bulk_pub; drop table it_bulk');
+  }
+  const withRows = appends.filter((a) => a.rows > 0);
+  // Held a piece at a time (the limit, plus what the socket had already handed over), never the whole transaction.
+  expect(Math.max(...withRows.map((a) => a.rows))).toBeLessThanOrEqual(HOLD * 2);
+  expect(withRows.length).toBeGreaterThanOrEqual(ROWS / (HOLD * 2));
+  // The position passed the transaction only once every row of it was kept.
+  const passed = appends.find((a) => a.followedTo !== undefined && compareLsn(a.followedTo, committed) >= 0)!;
+  expect(passed.keptBefore + passed.rows).toBe(ROWS);
+  for (const a of appends.slice(0, appends.indexOf(passed))) if (a.followedTo) expect(compareLsn(a.followedTo, committed)).toBeLessThan(0);
 }, 120_000);

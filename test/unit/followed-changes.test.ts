@@ -12,7 +12,7 @@ const change = (kind: 'insert' | 'update' | 'delete', table: string, keys: Recor
   ({ kind, schema: 'public', table, keys, ...(oldKeys ? { oldKeys } : {}) }) as unknown as DecodedMessage;
 
 describe('the slot follower keeps the stream', () => {
-  it('keeps the keys of committed transactions only, with their commit, kind and time', () => {
+  it('keeps the keys of plan tables, with their commit, kind and time; the position moves at the Commit', () => {
     const b = new FollowBuffer(tables);
     b.onMessage(begin('0/200', 5000), '0/100');
     b.onMessage(change('insert', 'users', { id: '1' }), '0/110');
@@ -20,17 +20,36 @@ describe('the slot follower keeps the stream', () => {
     b.onMessage(change('update', 'other', { id: '3' }), '0/130'); // not a plan table
     // A key change carries both keys: the old row is gone, the new one is there.
     b.onMessage(change('update', 'courses', { code: 'B' }, { code: 'A' }), '0/140');
-    expect(b.take()).toEqual({ rows: [], followedTo: undefined }); // nothing before the commit
+    // Before its Commit: the rows, each with the commit its Begin named; the position does not move.
+    expect(b.held).toBe(4);
+    expect(b.take()).toEqual({
+      rows: [
+        { commitLsn: '0/200', lsn: '0/110', kind: 'c', entity: 'users', sourceKey: '1', committedAt: 5000 },
+        { commitLsn: '0/200', lsn: '0/120', kind: 'd', entity: 'users', sourceKey: '2', committedAt: 5000 },
+        { commitLsn: '0/200', lsn: '0/140', kind: 'c', entity: 'courses', sourceKey: 'B', committedAt: 5000 },
+        { commitLsn: '0/200', lsn: '0/140', kind: 'c', entity: 'courses', sourceKey: 'A', committedAt: 5000 },
+      ],
+      followedTo: undefined,
+    });
+    expect(b.held).toBe(0);
     b.onMessage(commit('0/200', '0/228'), '0/200');
-    const taken = b.take();
-    expect(taken.followedTo).toBe('0/228');
-    expect(taken.rows).toEqual([
-      { commitLsn: '0/200', lsn: '0/110', kind: 'c', entity: 'users', sourceKey: '1', committedAt: 5000 },
-      { commitLsn: '0/200', lsn: '0/120', kind: 'd', entity: 'users', sourceKey: '2', committedAt: 5000 },
-      { commitLsn: '0/200', lsn: '0/140', kind: 'c', entity: 'courses', sourceKey: 'B', committedAt: 5000 },
-      { commitLsn: '0/200', lsn: '0/140', kind: 'c', entity: 'courses', sourceKey: 'A', committedAt: 5000 },
-    ]);
+    expect(b.take()).toEqual({ rows: [], followedTo: '0/228' });
     expect(b.take()).toEqual({ rows: [], followedTo: undefined });
+  });
+
+  it('never holds a large transaction whole: taken piece by piece, the position moves only once it is all there', () => {
+    const b = new FollowBuffer(tables);
+    b.onMessage(begin('9/0'), '1/0');
+    const pieces: { rows: number; followedTo: string | undefined }[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      b.onMessage(change('update', 'users', { id: String(i) }), `1/${i.toString(16)}`);
+      if (b.held >= 10_000) pieces.push({ rows: b.take().rows.length, followedTo: undefined });
+    }
+    b.onMessage(commit('9/0', '9/28'), '9/0');
+    const last = b.take();
+    expect(pieces).toHaveLength(10);
+    expect(pieces.every((p) => p.rows === 10_000)).toBe(true);
+    expect(last).toEqual({ rows: [], followedTo: '9/28' });
   });
 
   it('moves its position by a keepalive only between transactions', () => {
@@ -42,9 +61,9 @@ describe('the slot follower keeps the stream', () => {
     // The walsender may send a keepalive while it sends a transaction: the transaction is not complete there.
     b.onKeepalive('0/800');
     expect(b.inTransaction).toBe(true);
-    expect(b.take()).toEqual({ rows: [], followedTo: undefined });
+    expect(b.take()).toMatchObject({ rows: [{ sourceKey: '9', commitLsn: '0/900' }], followedTo: undefined });
     b.onMessage(commit('0/900', '0/928'), '0/900');
-    expect(b.take()).toMatchObject({ followedTo: '0/928', rows: [{ sourceKey: '9' }] });
+    expect(b.take()).toEqual({ followedTo: '0/928', rows: [] });
   });
 
   it('keeps a truncation of a plan table as one row without a key', () => {

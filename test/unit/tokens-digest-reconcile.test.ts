@@ -76,4 +76,34 @@ describe('abort threshold', () => {
     );
     expect(quarantineAbortReason({ entity: 'users', processed: 10, quarantined: 1 }, 0)).toMatch(/above the abort threshold of 0.00 %$/);
   });
+
+  it('while the entity runs, aborts only once its whole is sure to pass the threshold, whatever order its batches came in', () => {
+    // 4 bad rows in the first 7 of 18: 57 % so far, but the whole may still end within 50 %.
+    expect(quarantineAbortReason({ entity: 'enrolments', processed: 7, quarantined: 4, atMost: 18 }, 0.5)).toBeUndefined();
+    // 9 of 18 in the end is within it; 10 of at most 18 is past it before the last batch.
+    expect(quarantineAbortReason({ entity: 'enrolments', processed: 18, quarantined: 9 }, 0.5)).toBeUndefined();
+    expect(quarantineAbortReason({ entity: 'enrolments', processed: 14, quarantined: 10, atMost: 18 }, 0.5)).toBe(
+      'enrolments: 10 of 14 rows quarantined so far (71.4 %), so at least 10 of at most 18 (55.56 %) whatever the rest holds: above the abort threshold of 50.0 %',
+    );
+    // The same rows in any order of batches: the decision is the same at the end.
+    const batches = [3, 0, 2, 0, 3, 1]; // bad rows in each batch of 3 rows: 9 of 18
+    const decide = (order: number[]) => {
+      let processed = 0;
+      let quarantined = 0;
+      for (const bad of order) {
+        processed += 3;
+        quarantined += bad;
+        const reason = quarantineAbortReason({ entity: 'e', processed, quarantined, atMost: 18 }, 0.5);
+        if (reason) return 'abort';
+      }
+      return quarantineAbortReason({ entity: 'e', processed, quarantined }, 0.5) ? 'abort' : 'complete';
+    };
+    expect(decide(batches)).toBe('complete');
+    expect(decide([...batches].reverse())).toBe('complete');
+    expect(decide([3, 3, 3, 0, 0, 0])).toBe('complete'); // a batch-by-batch share would have aborted after the first
+    expect(decide([3, 3, 3, 1, 0, 0])).toBe('abort'); // 10 of 18: sure once the tenth is quarantined
+    expect(decide([0, 0, 1, 3, 3, 3])).toBe('abort');
+    // A source that grew past its count: never a share above 1, the rows read so far are the floor.
+    expect(quarantineAbortReason({ entity: 'e', processed: 30, quarantined: 3, atMost: 18 }, 0.2)).toBeUndefined();
+  });
 });
