@@ -55,5 +55,8 @@ export const tuneUpdate = defineUpdate<Controls, [TuneRequest]>('tune');
 /** Internal: the migration passes its controls down to entity runs and their partitions. */
 export const controlsSignal = defineSignal<[Controls]>('controls');
 
+/** Internal: a partition reports its tally so far to its entity run, which holds the abort threshold against the whole entity. */
+export const partitionTallySignal = defineSignal<[{ index: number; extracted: number; quarantined: number; skipped: number }]>('partitionTally');
+
 /** Internal: an entity run (or one partition of it) reports its tally to the migration. */
 export const entityProgressSignal = defineSignal<[{ entity: string; part: string; progress: EntityProgress }]>('entityProgress');

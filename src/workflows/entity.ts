@@ -16,7 +16,7 @@ import {
 import { quarantineAbortReason } from '../core/abort';
 import { Controls, emptyProgress, sameControls, EntityProgress, EntityRunInput, EntityRunState, KeyRange, RangePage } from '../shared/migration';
 import { addTally, loadedRows, skippedRows, thousands } from '../shared/progress';
-import { controlsSignal, entityProgressQuery, entityProgressSignal } from '../shared/queries';
+import { controlsSignal, entityProgressQuery, entityProgressSignal, partitionTallySignal } from '../shared/queries';
 import { batch as batchTryingCancel, batchWaitingOnCancel } from './proxies';
 import { inLanes } from '../core/lanes';
 import { QUARANTINE_ABORT_ON_WHOLE, STOP_RUNS_BEFORE_ROLLBACK } from './patches';
@@ -90,6 +90,19 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
     const of = input.lanes;
     const size = Math.ceil(state.ranges.length / of);
     const scope = new CancellationScope();
+    // The partitions' tallies together against the entity's count: the first to make the whole
+    // entity's share sure to pass the threshold stops them all.
+    let partsAbort: string | undefined;
+    if (abortsOnWhole) {
+      const tallies = new Map<number, { extracted: number; quarantined: number; skipped: number }>();
+      setHandler(partitionTallySignal, (t) => {
+        tallies.set(t.index, t);
+        if (partsAbort) return;
+        const sum = (k: 'extracted' | 'quarantined' | 'skipped') => [...tallies.values()].reduce((a, x) => a + x[k], 0);
+        partsAbort = quarantineAbortReason({ entity, processed: sum('extracted'), quarantined: sum('quarantined'), atMost: input.sourceRows - sum('skipped') }, input.maxQuarantineRatio);
+        if (partsAbort) scope.cancel();
+      });
+    }
     await scope.run(async () => {
       for (let index = 0; index < of; index++) {
         const ranges = state.ranges.slice(index * size, (index + 1) * size);
@@ -115,6 +128,7 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
       if (failed) {
         scope.cancel();
         await results.then((r) => Promise.allSettled(r));
+        if (partsAbort) throw ApplicationFailure.create({ message: partsAbort, type: 'AbortThresholdExceeded', nonRetryable: true });
         throw failed.error;
       }
     }
@@ -162,7 +176,14 @@ export async function migrateEntity(input: EntityRunInput, carried?: EntityRunSt
         const checked = await batch.reconcileBatch.executeWithOptions({ summary: `${label}: reconcile ${thousands(staged.staged)} rows against the manifest` }, [{ migrationId, entity, batchId: staged.batchId }]);
         record(progress, staged.extracted, staged.quarantined, loaded, checked, staged.skipped);
         showDetails();
-        if (progress.batchesDone % reportEvery === 0) await reportProgress();
+        if (progress.batchesDone % reportEvery === 0) {
+          await reportProgress();
+          // A partition's tally goes to its entity run too, which judges the abort threshold on all of them.
+          if (abortsOnWhole && input.partition && workflowInfo().parent) {
+            const tally = { index: input.partition.index, extracted: progress.extracted, quarantined: progress.quarantined, skipped: skippedRows(progress) };
+            await getExternalWorkflowHandle(workflowInfo().parent!.workflowId).signal(partitionTallySignal, tally).catch(() => undefined);
+          }
+        }
         // A partition's own rows against the entity's count: the least the entity's final share can be.
         const atMost = abortsOnWhole ? { atMost: input.sourceRows - skippedRows(progress) } : {};
         abortReason ??= quarantineAbortReason({ entity, processed: progress.extracted, quarantined: progress.quarantined, ...atMost }, input.maxQuarantineRatio);

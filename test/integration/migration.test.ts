@@ -294,11 +294,26 @@ describe('bad rows', () => {
     const failure = await startMigration(env.config, planFor(name), { taskQueue: env.taskQueue, wait: true }).catch((e) => e);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect(failure.cause).toMatchObject({ type: 'RolledBack' });
-    // Decided once the entity's share is sure to pass 2 % (more than 80 of its 4,000 rows), whatever the rest holds.
+    // Decided once the entity's share is sure to pass 2 % (more than 80 of its 4,000 rows), whatever the rest holds: after
+    // the first of its two batches if that one holds more than 80, else after both (they run side by side).
     expect(failure.cause.message).toMatch(
-      /^rolled back \(target restored, checksums match\): AbortThresholdExceeded: users: (\d+) of \d+ rows quarantined so far \([456]\.\d %\), so at least \1 of at most 4000 \(2\.\d\d %\) whatever the rest holds: above the abort threshold of 2\.0 %$/,
+      /^rolled back \(target restored, checksums match\): AbortThresholdExceeded: users: (\d+ of 2000 rows quarantined so far \(\d\.\d %\), so at least \d+ of at most 4000 \(\d\.\d\d %\) whatever the rest holds:|\d+ of 4000 rows quarantined \(5\.0 %\),) above the abort threshold of 2\.0 %$/,
     );
-    expect(Number(/at least (\d+) of/.exec(failure.cause.message)![1])).toBeGreaterThan(80);
     expect(await checksum()).toEqual(before);
+  });
+
+  it('an entity in partitions is judged as a whole: 5 % bad rows spread over four partitions (1.25 % of the entity each) stop it early', async () => {
+    await seedLms({ sourceUrl: ownerUrl(env), targetUrl: env.config.databases.targetUrl, users: 4_000, badRatio: 0.05, seed: 4 });
+    const name = `it-abort-parts-${Date.now().toString(36)}`;
+    names.push(name);
+    // 80 batches of 50 in four partitions of 20: no partition alone can pass 2 % of the 4,000 rows.
+    const failure = await startMigration(env.config, planFor(name, { batchSize: 50, parallelism: 4 }), { taskQueue: env.taskQueue, wait: true }).catch((e) => e);
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect(failure.cause).toMatchObject({ type: 'RolledBack' });
+    // Stopped by the partitions' tallies together, before the end (without them: only once all 4,000 were loaded, "200 of 4000").
+    const m = /AbortThresholdExceeded: users: (\d+) of (\d+) rows quarantined so far \(\d\.\d %\), so at least \1 of at most 4000 \(2\.\d\d %\) whatever the rest holds: above the abort threshold of 2\.0 %$/.exec(failure.cause.message);
+    expect([failure.cause.message, m !== null]).toEqual([failure.cause.message, true]);
+    expect(Number(m![1])).toBeGreaterThan(80);
+    expect(Number(m![2])).toBeLessThan(4000);
   });
 });
