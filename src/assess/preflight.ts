@@ -115,7 +115,8 @@ export async function forecastQuarantine(plan: Plan, source: Knex, target: Knex,
  * Why the migration would abort, as its own check words it (the first entity, in load order,
  * whose forecast quarantine crosses the plan's threshold); undefined when it would not. The run
  * holds the threshold against each entity as a whole too (the quarantine-abort-on-whole patch),
- * so it aborts exactly when this says it would, only sooner (once its share is sure to pass).
+ * so where the forecast's quarantine is the run's, the run aborts when this says it would, and only
+ * then (sooner: once its share is sure to pass), whatever the order of its batches.
  */
 export function wouldAbort(plan: Plan, forecast: readonly EntityForecast[]): string | undefined {
   for (const f of forecast) {
