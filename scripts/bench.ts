@@ -15,7 +15,7 @@
  * window, and the frozen full copy by hand it replaces.
  *
  *   BENCH_SIZES="100000,1000000"   users per size (BENCH_ONLY=sync: 100000 unless given, and every size given)
- *   BENCH_ONLY=users|lms|scale|sync  one part alone (default: all four)
+ *   BENCH_ONLY=users|lms|scale|sync|follow  one part alone (default: all five)
  *   BENCH_WORKERS="1,2,3"          the scale-out's worker counts; "none" skips it
  *   BENCH_SCALE_PARALLELISM=N      the plan's parallelism in the scale-out (default 2 per worker of the most)
  *   BENCH_WORKER_HOSTS=netns       the scale-out's workers each on a "host" of its own: a network namespace and a cgroup (scripts/bench/hosts.ts; root)
@@ -28,6 +28,7 @@
  *   BENCH_SYNC_SECONDS=60          how long it writes before the freeze and the cutover
  *   BENCH_TOKENS=format_preserving  kept phone tokens of the number's shape (FF1, no vault row) instead of the vault's
  *   BENCH_PROFILE=<dir>            each worker writes a CPU profile (node --cpu-prof) into <dir> when it stops
+ *   BENCH_FOLLOW_ROWS="1000000,4000000"  the follow part: the slot follower's peak memory against one source transaction of each many rows (scripts/bench/follow-memory.ts); "none" skips it
  *
  * Every database, bucket, staged object, workflow and worker it makes is removed when its run
  * ends, failed or interrupted. Figures are printed, never asserted.
@@ -52,6 +53,7 @@ import { LMS_STEPS, runHandWritten, USERS_STEPS } from './bench/handwritten';
 import { PipelineRun, runPipeline } from './bench/pipeline';
 import { checkpoint, contentOf, withDb, createBucket, createTargetSchema, databaseMiB, dbUrl, dropDatabase, freshDatabase, objectStats, removeBucket, schemaMiB, schemaTablesMiB } from './bench/resources';
 import { printSyncSummary, runSyncSize, SyncMode, SyncRun } from './bench/sync';
+import { FollowMemoryRun, runFollowMemory } from './bench/follow-memory';
 import { buildWorkflowBundle } from './bench/workers';
 import { decideBound, DatabaseGroups, GroupUse, othersOnHost, sizeFor, TierCost, tierCosts } from './bench/bound';
 import { WorkerHosts } from './bench/hosts';
@@ -110,7 +112,7 @@ function parseSettings() {
       return n;
     });
   const only = process.env.BENCH_ONLY || undefined;
-  if (only && !['users', 'lms', 'scale', 'sync'].includes(only)) throw new Error(`BENCH_ONLY: expected users, lms, scale or sync, got ${JSON.stringify(only)}`);
+  if (only && !['users', 'lms', 'scale', 'sync', 'follow'].includes(only)) throw new Error(`BENCH_ONLY: expected users, lms, scale, sync or follow, got ${JSON.stringify(only)}`);
   const sizes = list(process.env.BENCH_SIZES ?? (only === 'sync' ? '100000' : '100000,1000000'), 'BENCH_SIZES');
   const workersRaw = process.env.BENCH_WORKERS ?? '1,2,3';
   const workers = workersRaw === 'none' || (only && only !== 'scale') ? [] : list(workersRaw, 'BENCH_WORKERS');
@@ -140,7 +142,10 @@ function parseSettings() {
     if (!(rows! > 0) || !(hours! > 0)) throw new Error(`BENCH_SIZING: expected rows:hours separated by commas, got ${JSON.stringify(x)}`);
     return { rows: rows!, hours: hours! };
   });
-  return { sizes, parts, workers, scaleParallelism, sync, hosts, kill, sizing };
+  const followRaw = process.env.BENCH_FOLLOW_ROWS ?? '1000000,4000000';
+  const follow = followRaw === 'none' || (only && only !== 'follow') ? [] : list(followRaw, 'BENCH_FOLLOW_ROWS');
+  if (only === 'follow' && !follow.length) throw new Error('BENCH_ONLY=follow with BENCH_FOLLOW_ROWS=none: nothing to run');
+  return { sizes, parts, workers, scaleParallelism, sync, hosts, kill, sizing, follow };
 }
 
 /** BENCH_TOKENS=format_preserving: the plans' kept phone tokens are FF1 of the number's shape (no vault row), as `token: format_preserving` would make them. */
@@ -622,6 +627,7 @@ async function main(): Promise<number> {
   const parts: PartResult[] = [];
   const scale: ScaleResult[] = [];
   const sync: SyncRun[] = [];
+  const follow: FollowMemoryRun[] = [];
   const smallest = Math.min(...settings.sizes);
   try {
     for (const users of settings.parts.length || settings.workers.length ? settings.sizes : []) {
@@ -631,12 +637,22 @@ async function main(): Promise<number> {
       scale.push(...r.scale);
     }
     for (const users of settings.sync.sizes) sync.push(...(await runSyncSize(users, settings.sync, bundle.path)));
+    if (settings.follow.length) console.log('\n## The slot follower against one large source transaction (logical sync)');
+    for (const rows of settings.follow) {
+      const r = await runFollowMemory(rows);
+      follow.push(r);
+      console.log(
+        r.error
+          ? `  ${fmt(rows)} rows in one transaction: FAILED: ${r.error}`
+          : `  ${fmt(rows)} rows in one transaction: followed in ${fmt(r.seconds, 1)} s (${fmt(rows / r.seconds)} keys/s), peak RSS ${fmt(r.peakRssMiB)} MiB, at most ${fmt(r.largestWrite)} keys held at once (one write)`,
+      );
+    }
   } finally {
     bundle.remove();
   }
   if (parts.length || scale.length) printSummary(parts, scale, smallest, settings.scaleParallelism, settings.sizing);
   if (sync.length) printSyncSummary(sync, settings.sync);
-  const failed = parts.filter((p) => p.error || p.mismatch).length + scale.filter((s) => s.error).length + sync.filter((s) => s.error || s.mismatch).length;
+  const failed = parts.filter((p) => p.error || p.mismatch).length + scale.filter((s) => s.error).length + sync.filter((s) => s.error || s.mismatch).length + follow.filter((f) => f.error).length;
   if (failed) console.log(`\n${failed} run${failed > 1 ? 's' : ''} failed or did not match: see above`);
   return failed ? 1 : 0;
 }
