@@ -99,7 +99,7 @@ function header(data: ReportData, clock: Clock): string {
         : `${badge('open', 'warn')} <code>cutover rollback ${esc(r.migrationId)}</code> can still undo it`,
     ]);
   }
-  if (data.keysShredded) meta.push(['Keys', `${badge('shredded', 'bad')} ${esc(shreddedText(data.keysShredded))}; <code>cutover rollback</code> is refused`]);
+  if (data.keysShredded) meta.push(['Keys', `${badge('shredded', 'bad')} ${esc(shreddedText({ ...data.keysShredded, at: formatTimestamp(data.keysShredded.at) }))}; <code>cutover rollback</code> is refused`]);
   if (data.leftBehind) {
     const left = data.leftBehind;
     const tables = left.note ? esc(left.note) : left.tables.length ? left.tables.map((t) => `<code>${esc(t.table)}</code> ${formatInt(t.inserted)} inserted, ${formatInt(t.updated)} updated`).join('<br>') : 'nothing';
