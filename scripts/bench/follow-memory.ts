@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Client } from 'pg';
 import { readLocalStack } from '../../src/config';
 import { compareLsn } from '../../src/core/pgoutput';
+import { dropReplicationSlots } from '../../src/stack/postgres-provision';
 import { followSlot } from '../../src/stores/slot-follower';
 
 export interface FollowMemoryRun {
@@ -87,10 +88,7 @@ async function child(rows: number): Promise<FollowMemoryRun> {
     clearInterval(sampler);
     return { rows, seconds, peakRssMiB: Math.round(peak / 2 ** 20), largestWrite: largest };
   } finally {
-    for (let i = 0; i < 50; i++) {
-      if (await query(admin, `select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = '${SLOT}'`).then(() => true, () => false)) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await dropReplicationSlots(admin, [db]);
     await query(admin, `drop database if exists ${db} with (force)`);
   }
 }

@@ -46,11 +46,8 @@ export async function syncSource(users: number, cleanup: Cleanup): Promise<SyncS
   const appPassword = randomBytes(12).toString('hex');
   const logicalAdmin = local.logicalPostgres.adminUrl;
   const mainAdmin = local.postgres.adminUrl;
-  // Registered before they exist: a half-made setup is removed too. A database with a slot cannot be dropped: the slots go first.
-  cleanup.defer(`drop databases ${names.source}, _target, _control and roles on the logical server`, async () => {
-    await withDb(logicalAdmin, (db) => db.query('select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1', [names.source]));
-    await dropDatabases(logicalAdmin, names);
-  });
+  // Registered before they exist: a half-made setup is removed too (dropDatabases drops their slots first).
+  cleanup.defer(`drop databases ${names.source}, _target, _control and roles on the logical server`, () => dropDatabases(logicalAdmin, names));
   await provisionDatabases({ adminUrl: logicalAdmin, names, readerPassword, appPassword });
   cleanup.defer(`drop databases ${names.source}, _target, _control and roles on the main server`, () => dropDatabases(mainAdmin, names));
   await provisionDatabases({ adminUrl: mainAdmin, names, readerPassword, appPassword });

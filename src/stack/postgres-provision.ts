@@ -66,28 +66,37 @@ export async function provisionDatabases(p: ProvisionInput): Promise<void> {
 }
 
 /**
- * Drops what `provisionDatabases` made: for tests that provision their own prefix. Replication
- * slots on those databases go first (a test that failed mid-sync leaves its migration's slot, with
- * its follower still streaming): a slot keeps the server's WAL for ever, and blocks the drop.
+ * Drops the replication slots on these databases, ending a walsender still streaming from one
+ * (what a test or bench run that stopped mid-sync leaves): a slot keeps the server's WAL for
+ * ever, and a database with one cannot be dropped.
  */
+async function dropSlotsOn(c: Client, databases: readonly string[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const slots = await c.query<{ slot_name: string; active_pid: number | null }>('select slot_name, active_pid from pg_replication_slots where database = any($1)', [databases]);
+    if (!slots.rowCount) return;
+    for (const s of slots.rows) {
+      if (s.active_pid) await c.query('select pg_terminate_backend($1)', [s.active_pid]);
+      await c.query('select pg_drop_replication_slot($1)', [s.slot_name]).catch((err: Error & { code?: string }) => {
+        if (err.code === '42704') return; // dropped meanwhile (a worker still ending the sync)
+        if (err.code !== '55006' || attempt >= 50) throw err;
+      });
+    }
+    // A walsender just terminated may hold its slot a moment longer: the next pass tries again.
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function dropReplicationSlots(adminUrl: string, databases: readonly string[]): Promise<void> {
+  await withClient(adminUrl, (c) => dropSlotsOn(c, databases));
+}
+
+/** Drops what `provisionDatabases` made (their replication slots first): for tests that provision their own prefix. */
 export async function dropDatabases(adminUrl: string, names: DatabaseNames): Promise<void> {
   await withClient(adminUrl, async (c) => {
     const id = (s: string) => c.escapeIdentifier(s);
     const databases = [names.source, names.target, names.control];
-    for (let attempt = 0; ; attempt++) {
-      const slots = await c.query<{ slot_name: string; active_pid: number | null }>('select slot_name, active_pid from pg_replication_slots where database = any($1)', [databases]);
-      if (!slots.rowCount) break;
-      for (const s of slots.rows) {
-        if (s.active_pid) await c.query('select pg_terminate_backend($1)', [s.active_pid]);
-        // A walsender just terminated may hold the slot a moment longer: tried again below.
-        await c.query('select pg_drop_replication_slot($1)', [s.slot_name]).catch((err: Error & { code?: string }) => {
-          if (err.code === '42704') return; // dropped meanwhile (a worker still ending the sync)
-          if (err.code !== '55006' || attempt >= 50) throw err;
-        });
-      }
-      if (attempt) await new Promise((r) => setTimeout(r, 100));
-    }
-    for (const db of [names.source, names.target, names.control]) await c.query(`drop database if exists ${id(db)} with (force)`);
+    await dropSlotsOn(c, databases);
+    for (const db of databases) await c.query(`drop database if exists ${id(db)} with (force)`);
     for (const role of [names.reader, names.app]) {
       const exists = await c.query('select 1 from pg_roles where rolname = $1', [role]);
       if (exists.rowCount) {

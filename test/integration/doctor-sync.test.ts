@@ -75,7 +75,6 @@ describe('doctor --plan: a source for logical sync', () => {
 
   afterAll(async () => {
     if (!env) return;
-    await sql(env.adminUrl, 'select pg_drop_replication_slot(slot_name) from pg_replication_slots where slot_name = $1', [slot]).catch(() => undefined);
     await env.cleanup();
   });
 

@@ -49,7 +49,6 @@ export async function syncEnv(label: string, users: number): Promise<SyncEnv> {
     freshTargetUrl,
     anotherTarget: withTarget,
     cleanup: async () => {
-      await sql(env.adminUrl, `select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = $1`, [env.names.source]).catch(() => undefined);
       for (const t of targets) await sql(env.adminUrl, `drop database if exists ${t} with (force)`).catch(() => undefined);
       await env.cleanup();
     },
